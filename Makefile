@@ -1,0 +1,45 @@
+# Nephele's entry points. `make run` and `make test` are all a newcomer needs.
+
+CARGO   ?= cargo
+PYTHON  ?= python3
+VENV    := .venv
+SPEC    := spec/digitalocean/openapi-subset.yaml
+# nextest is faster and clearer; plain `cargo test` runs the same tests where it is missing.
+NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
+
+.PHONY: run sim test unit conformance lint fmt bench clean
+
+## run: start the DigitalOcean simulator on 127.0.0.1:8090 (the server replaces this target when it lands)
+run: sim
+
+## sim: the DigitalOcean API simulator with 100 droplets (token: dosim-token)
+sim:
+	$(CARGO) run --release -p dosim -- --listen 127.0.0.1:8090 --droplets 100
+
+## test: every Rust test, then the simulator's OpenAPI conformance run
+test: unit conformance
+
+unit:
+	$(CARGO) $(NEXTEST) --workspace
+
+$(VENV)/.installed: scripts/requirements-conformance.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-conformance.txt
+	touch $@
+
+## conformance: check dosim against DigitalOcean's OpenAPI document with schemathesis
+conformance: $(VENV)/.installed
+	$(CARGO) build -p dosim
+	$(VENV)/bin/python scripts/conformance.py target/debug/dosim $(SPEC)
+
+## lint: formatting and clippy, warnings as errors
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

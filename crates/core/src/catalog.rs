@@ -1,0 +1,57 @@
+//! What a provider offers: regions, instance types (with prices) and images.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A data-centre region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    /// The provider's slug (`nyc1`).
+    pub id: String,
+    /// Human name (`New York 1`).
+    pub name: String,
+    pub available: bool,
+    pub features: Vec<String>,
+    /// Instance types that can be created here.
+    pub instance_types: Vec<String>,
+}
+
+/// A machine type with its list prices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceType {
+    /// The provider's slug (`s-1vcpu-1gb`).
+    pub id: String,
+    /// The provider's class of machine (`Basic`, `General Purpose`, ...).
+    pub description: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    /// Included outbound transfer, in TiB per month.
+    pub transfer_tib: Decimal,
+    /// Price per hour in `currency`.
+    pub price_hourly: Decimal,
+    /// Price per month in `currency`.
+    pub price_monthly: Decimal,
+    pub currency: String,
+    pub regions: Vec<String>,
+    pub available: bool,
+    /// GPU count; zero for CPU machines (which are billed differently on some clouds).
+    pub gpus: u32,
+}
+
+/// A bootable image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    /// Numeric id as a string.
+    pub id: String,
+    /// Slug for public images (`ubuntu-24-04-x64`); private images have none.
+    pub slug: Option<String>,
+    pub name: String,
+    pub distribution: String,
+    pub public: bool,
+    /// `base`, `snapshot`, `backup`, `custom`...
+    pub kind: String,
+    pub regions: Vec<String>,
+    pub min_disk_gib: Option<u64>,
+    pub status: String,
+}

@@ -1,0 +1,133 @@
+//! The errors every provider speaks, so callers can act on them without knowing the cloud.
+//!
+//! Use [`ProviderError`] for anything that went wrong talking to, or being refused by, a cloud.
+//! Each variant keeps what a caller needs to decide the next step (retry, fix input, re-auth);
+//! none of them may carry credentials.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// When a rate-limited request may be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryAfter {
+    /// How long to wait from the moment the error was made.
+    pub after: Duration,
+    /// The same instant as a UTC time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl RetryAfter {
+    pub fn from_now(after: Duration) -> Self {
+        Self { after, at: OffsetDateTime::now_utc() + after }
+    }
+}
+
+/// Details the provider gave about a failure, kept for support tickets and logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamDetail {
+    /// HTTP status of the provider's answer, when there was one.
+    pub status: Option<u16>,
+    /// The provider's own error code (`not_found`, `unprocessable_entity`).
+    pub code: Option<String>,
+    /// The provider's request id.
+    pub request_id: Option<String>,
+}
+
+/// A failure of a provider call, in terms every provider shares.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProviderError {
+    /// The thing asked for does not exist (or no longer does).
+    #[error("not found: {message}")]
+    NotFound { message: String, detail: UpstreamDetail },
+    /// The request was refused as invalid; `field` names the culprit when known.
+    #[error("invalid input{}: {message}", field.as_ref().map(|f| format!(" in `{f}`")).unwrap_or_default())]
+    InvalidInput { field: Option<String>, message: String, detail: UpstreamDetail },
+    /// The credentials were missing, wrong or lack a scope.
+    #[error("unauthorised: {message}")]
+    Unauthorized { message: String, detail: UpstreamDetail },
+    /// The provider's rate limit (or our own budget for it) does not allow the call now.
+    #[error("rate limited: retry after {:.1}s", retry_after.after.as_secs_f64())]
+    RateLimited { retry_after: RetryAfter, detail: UpstreamDetail },
+    /// The request conflicts with the resource's state (e.g. an action already in progress).
+    #[error("conflict: {message}")]
+    Conflict { message: String, detail: UpstreamDetail },
+    /// The provider could not be reached or failed on its side.
+    #[error("provider unavailable: {message}")]
+    Unavailable { message: String, detail: UpstreamDetail },
+}
+
+impl ProviderError {
+    /// Whether trying the same request again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })
+    }
+
+    /// A stable machine-readable code for the kind of failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not_found",
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Conflict { .. } => "conflict",
+            Self::Unavailable { .. } => "unavailable",
+        }
+    }
+
+    pub fn detail(&self) -> &UpstreamDetail {
+        match self {
+            Self::NotFound { detail, .. }
+            | Self::InvalidInput { detail, .. }
+            | Self::Unauthorized { detail, .. }
+            | Self::RateLimited { detail, .. }
+            | Self::Conflict { detail, .. }
+            | Self::Unavailable { detail, .. } => detail,
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound { message: message.into(), detail: UpstreamDetail::default() }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field: Some(field.into()),
+            message: message.into(),
+            detail: UpstreamDetail::default(),
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable { message: message.into(), detail: UpstreamDetail::default() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rate_limits_and_outages_are_retryable() {
+        assert!(ProviderError::unavailable("down").is_retryable());
+        assert!(
+            ProviderError::RateLimited {
+                retry_after: RetryAfter::from_now(Duration::from_secs(3)),
+                detail: UpstreamDetail::default()
+            }
+            .is_retryable()
+        );
+        assert!(!ProviderError::not_found("gone").is_retryable());
+        assert!(!ProviderError::invalid("name", "bad").is_retryable());
+    }
+
+    #[test]
+    fn invalid_input_names_its_field() {
+        let err = ProviderError::invalid("name", "must not be empty");
+        assert_eq!(err.to_string(), "invalid input in `name`: must not be empty");
+        assert_eq!(err.code(), "invalid_input");
+    }
+}

@@ -1,0 +1,24 @@
+//! Nephele's provider-neutral domain model.
+//!
+//! Everything the rest of Nephele says about clouds is said in these types: instances and their
+//! normalised status, the catalogue (regions, instance types, images), operations, the error
+//! vocabulary shared by all providers, and the [`Provider`] trait every cloud implements.
+//!
+//! This crate must never do I/O or name HTTP or database types: it is the language, not the
+//! plumbing. Every type here is serialisable so that a provider could one day live behind a
+//! process boundary.
+
+pub mod catalog;
+pub mod error;
+pub mod instance;
+pub mod operation;
+pub mod provider;
+
+pub use catalog::{Image, InstanceType, Region};
+pub use error::{ProviderError, RetryAfter};
+pub use instance::{
+    CreateInstances, Instance, InstanceFilter, InstanceId, InstanceName, InstanceNameError, InstanceStatus,
+    PowerAction,
+};
+pub use operation::{ActionId, ActionStatus, OperationId, ProviderAction};
+pub use provider::{Provider, ProviderInfo};

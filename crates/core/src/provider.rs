@@ -1,0 +1,66 @@
+//! The interface every cloud implements.
+//!
+//! The server only ever talks to clouds through `dyn Provider`. Arguments and results are plain
+//! serialisable values so that an implementation could one day run in another process.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Image, InstanceType, Region};
+use crate::error::ProviderError;
+use crate::instance::{CreateInstances, Instance, InstanceFilter, InstanceId, PowerAction};
+use crate::operation::{ActionId, OperationId, ProviderAction};
+
+/// What a provider says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    /// Stable name used in URLs (`digitalocean`).
+    pub name: String,
+    /// Human name (`DigitalOcean`).
+    pub display_name: String,
+    /// Version of the provider implementation.
+    pub version: String,
+    /// Region used for creates that name none.
+    pub default_region: Option<String>,
+    /// What this provider can do (`instances`, `power_actions`, `images`, ...).
+    pub capabilities: Vec<String>,
+}
+
+/// A cloud, as Nephele uses it.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    fn info(&self) -> ProviderInfo;
+
+    /// Every instance that passes `filter`, across all pages.
+    async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError>;
+
+    async fn get_instance(&self, id: &InstanceId) -> Result<Instance, ProviderError>;
+
+    /// Creates the instances named in `request`, exactly once each even when the call is
+    /// retried with the same `operation_id`. Answers as soon as the provider has accepted them.
+    async fn create_instances(&self, request: &CreateInstances) -> Result<Vec<Instance>, ProviderError>;
+
+    /// Instances made by an earlier `create_instances` with this operation id (crash recovery).
+    async fn find_instances_by_operation(
+        &self,
+        operation_id: OperationId,
+    ) -> Result<Vec<Instance>, ProviderError>;
+
+    async fn delete_instance(&self, id: &InstanceId, operation_id: OperationId) -> Result<(), ProviderError>;
+
+    /// Starts a power action and returns the action to follow.
+    async fn power_action(
+        &self,
+        id: &InstanceId,
+        action: PowerAction,
+        operation_id: OperationId,
+    ) -> Result<ProviderAction, ProviderError>;
+
+    async fn get_action(&self, id: &ActionId) -> Result<ProviderAction, ProviderError>;
+
+    async fn list_regions(&self) -> Result<Vec<Region>, ProviderError>;
+
+    async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError>;
+
+    async fn list_images(&self) -> Result<Vec<Image>, ProviderError>;
+}

@@ -1,0 +1,111 @@
+//! What happens to every `/v2` request before and after its handler: counting it under its
+//! operationId, bearer auth, the rate limits and their headers, and fault injection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::DoError;
+use crate::faults::happens;
+use crate::rate_limit::{RateHeaders, Verdict};
+use crate::sim::Sim;
+
+/// Marks a response whose connection must be closed instead of answered.
+#[derive(Clone, Copy, Debug)]
+pub struct DropConnection;
+
+/// The spec's operationId for a routed request.
+pub fn operation_id(method: &Method, path: &str) -> &'static str {
+    let method = if method == Method::HEAD { &Method::GET } else { method };
+    match (method.as_str(), path) {
+        ("GET", "/v2/droplets") => "droplets_list",
+        ("POST", "/v2/droplets") => "droplets_create",
+        ("DELETE", "/v2/droplets") => "droplets_destroy_byTag",
+        ("GET", "/v2/droplets/{droplet_id}") => "droplets_get",
+        ("DELETE", "/v2/droplets/{droplet_id}") => "droplets_destroy",
+        ("GET", "/v2/droplets/{droplet_id}/actions") => "dropletActions_list",
+        ("POST", "/v2/droplets/{droplet_id}/actions") => "dropletActions_post",
+        ("GET", "/v2/droplets/{droplet_id}/actions/{action_id}") => "dropletActions_get",
+        ("GET", "/v2/actions/{action_id}") => "actions_get",
+        ("GET", "/v2/regions") => "regions_list",
+        ("GET", "/v2/sizes") => "sizes_list",
+        ("GET", "/v2/images") => "images_list",
+        ("POST", "/v2/images") => "images_create_custom",
+        ("GET", "/v2/images/{image_id}") => "images_get",
+        ("PUT", "/v2/images/{image_id}") => "images_update",
+        ("DELETE", "/v2/images/{image_id}") => "images_delete",
+        ("GET", "/v2/account") => "account_get",
+        ("GET", "/v2/account/keys") => "sshKeys_list",
+        ("POST", "/v2/account/keys") => "sshKeys_create",
+        _ => "unknown",
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn with_rate_headers(mut response: Response, headers: RateHeaders) -> Response {
+    let h = response.headers_mut();
+    h.insert("ratelimit-limit", HeaderValue::from(headers.limit));
+    h.insert("ratelimit-remaining", HeaderValue::from(headers.remaining));
+    h.insert("ratelimit-reset", HeaderValue::from(headers.reset));
+    response
+}
+
+/// The middleware in front of every DigitalOcean route.
+pub async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
+    let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let operation = operation_id(request.method(), &path);
+    *sim.stats().requests.entry(operation).or_default() += 1;
+    let _in_flight = sim.enter();
+
+    let faults = sim.faults();
+    let mut delay = Duration::from_millis(faults.latency_ms);
+    if happens(faults.slow_rate) {
+        delay += Duration::from_millis(faults.slow_ms);
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+
+    let known_token = bearer_token(request.headers())
+        .filter(|t| sim.tokens.iter().any(|known| known == t))
+        .map(str::to_owned);
+    let Some(token) = known_token else {
+        let headers = sim.limiter().headers_for_unknown();
+        return with_rate_headers(DoError::unauthorized().into_response(), headers);
+    };
+
+    let verdict = sim.limiter().check(&token, operation == "sshKeys_list", Instant::now());
+    let headers = match verdict {
+        Verdict::Allowed(headers) => headers,
+        Verdict::Refused { headers, retry_after } => {
+            sim.stats().rate_limited += 1;
+            return with_rate_headers(DoError::too_many_requests(retry_after).into_response(), headers);
+        }
+    };
+
+    if happens(faults.rate_limit_rate) {
+        sim.stats().rate_limited += 1;
+        return with_rate_headers(DoError::too_many_requests(Some(1)).into_response(), headers);
+    }
+    if happens(faults.error_rate) {
+        sim.stats().injected_errors += 1;
+        let status =
+            [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE]
+                [fastrand::usize(0..3)];
+        return with_rate_headers(DoError::server_side(status).into_response(), headers);
+    }
+
+    let mut response = next.run(request).await;
+    if happens(faults.drop_rate) {
+        sim.stats().dropped_connections += 1;
+        response.extensions_mut().insert(DropConnection);
+    }
+    with_rate_headers(response, headers)
+}

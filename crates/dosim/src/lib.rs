@@ -1,0 +1,35 @@
+//! `dosim`: a faithful, stateful simulator of DigitalOcean's API v2 over real HTTP.
+//!
+//! It implements every operation of `shared/digitalocean/openapi-subset.yaml` with DigitalOcean's
+//! shapes, status codes, pagination, bearer auth and per-token rate limits, keeps droplets,
+//! actions, images and SSH keys in memory, and adds fault injection and a `/_sim` control API
+//! for tests. Nephele's tests, benchmarks and demo mode talk to it; nothing else should.
+//!
+//! It shares no code with Nephele's DigitalOcean client on purpose: see [`wire`].
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = dosim::Simulator::new(dosim::SimConfig::default())
+//!     .bind(([127, 0, 0, 1], 0).into())
+//!     .await?;
+//! println!("DigitalOcean at {}", sim.base_url());
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+mod error;
+pub mod faults;
+mod gate;
+mod pagination;
+pub mod rate_limit;
+mod render;
+mod routes;
+mod server;
+mod sim;
+mod state;
+pub mod wire;
+
+pub use faults::Faults;
+pub use rate_limit::Limits;
+pub use server::{RunningSim, Simulator};
+pub use sim::{SimConfig, Stats};

@@ -1,0 +1,106 @@
+//! `dosim --listen 127.0.0.1:PORT`: the DigitalOcean API simulator as a process.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use dosim::{Faults, Limits, SimConfig, Simulator};
+
+/// A stateful simulator of DigitalOcean's API v2.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// A bearer token to accept (repeat for several). Defaults to `dosim-token`.
+    #[arg(long = "token")]
+    tokens: Vec<String>,
+    /// Milliseconds a droplet takes to boot and a power action to complete.
+    #[arg(long, default_value_t = 1000)]
+    boot_ms: u64,
+    /// Droplets to create, already active, before serving.
+    #[arg(long, default_value_t = 0)]
+    droplets: usize,
+    /// Requests per token per sliding minute.
+    #[arg(long, default_value_t = 250)]
+    rate_per_minute: usize,
+    /// Requests per token per sliding hour.
+    #[arg(long, default_value_t = 5000)]
+    rate_per_hour: usize,
+    /// `GET /v2/account/keys` requests per token per sliding minute.
+    #[arg(long, default_value_t = 10)]
+    ssh_keys_rate_per_minute: usize,
+    /// Milliseconds added to every response.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Fraction of requests answered 500/502/503.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Fraction of requests whose connection is closed after processing.
+    #[arg(long, default_value_t = 0.0)]
+    drop_rate: f64,
+    /// Fraction of requests delayed by --slow-ms.
+    #[arg(long, default_value_t = 0.0)]
+    slow_rate: f64,
+    #[arg(long, default_value_t = 0)]
+    slow_ms: u64,
+    /// Fraction of requests answered 429 regardless of the limits.
+    #[arg(long, default_value_t = 0.0)]
+    rate_limit_rate: f64,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let faults = Faults {
+        error_rate: args.error_rate,
+        drop_rate: args.drop_rate,
+        latency_ms: args.latency_ms,
+        slow_rate: args.slow_rate,
+        slow_ms: args.slow_ms,
+        rate_limit_rate: args.rate_limit_rate,
+    };
+    if let Err(problem) = faults.validate() {
+        eprintln!("dosim: {problem}");
+        std::process::exit(2);
+    }
+    let tokens = if args.tokens.is_empty() { vec!["dosim-token".to_owned()] } else { args.tokens };
+    let config = SimConfig {
+        tokens,
+        transition: Duration::from_millis(args.boot_ms),
+        droplets: args.droplets,
+        limits: Limits {
+            per_minute: args.rate_per_minute,
+            per_hour: args.rate_per_hour,
+            ssh_keys_per_minute: args.ssh_keys_rate_per_minute,
+        },
+        faults,
+    };
+    let started = Instant::now();
+    let simulator = Simulator::new(config);
+    let running = match simulator.bind(args.listen).await {
+        Ok(running) => running,
+        Err(e) => {
+            eprintln!("dosim: cannot listen on {}: {e}", args.listen);
+            std::process::exit(1);
+        }
+    };
+    // Tests and scripts wait for this exact line to learn the port.
+    println!(
+        "dosim listening on {} ({} droplets, ready in {} ms)",
+        running.addr(),
+        args.droplets,
+        started.elapsed().as_millis()
+    );
+    tokio::select! {
+        _ = running.wait() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
