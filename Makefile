@@ -32,6 +32,10 @@ conformance: $(VENV)/.installed
 	$(CARGO) build -p dosim
 	$(VENV)/bin/python scripts/conformance.py target/debug/dosim $(SPEC)
 
+## bench: benchmarks, each printing ratios against a baseline measured in the same run
+bench:
+	$(CARGO) bench -p nephele-digitalocean --bench list_droplets
+
 ## lint: formatting and clippy, warnings as errors
 lint:
 	$(CARGO) fmt --all --check

@@ -13,6 +13,7 @@ pub mod error;
 pub mod instance;
 pub mod operation;
 pub mod provider;
+pub mod secret;
 
 pub use catalog::{Image, InstanceType, Region};
 pub use error::{ProviderError, RetryAfter};
@@ -22,3 +23,4 @@ pub use instance::{
 };
 pub use operation::{ActionId, ActionStatus, OperationId, ProviderAction};
 pub use provider::{Provider, ProviderInfo};
+pub use secret::Secret;

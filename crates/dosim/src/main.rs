@@ -80,6 +80,7 @@ async fn main() {
             per_minute: args.rate_per_minute,
             per_hour: args.rate_per_hour,
             ssh_keys_per_minute: args.ssh_keys_rate_per_minute,
+            ..Limits::default()
         },
         faults,
     };

@@ -87,21 +87,36 @@ impl Page {
     }
 }
 
-/// A list answer: `{"<key>": [...], "links": {...}, "meta": {"total": N}}`.
+/// A list answer: `{"<key>": [...], "links": {...}, "meta": {"total": N}}`, serialised straight
+/// from the items (no intermediate `Value`: a page of 200 droplets is about 700 KB).
+pub struct ListBody<T> {
+    key: &'static str,
+    items: Vec<T>,
+    links: Value,
+    total: usize,
+}
+
+impl<T: serde::Serialize> serde::Serialize for ListBody<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry(self.key, &self.items)?;
+        map.serialize_entry("links", &self.links)?;
+        map.serialize_entry("meta", &json!({ "total": self.total }))?;
+        map.end()
+    }
+}
+
 pub fn list_body<T: serde::Serialize>(
-    key: &str,
+    key: &'static str,
     items: Vec<T>,
     page: Page,
     total: usize,
     base_url: &str,
     path: &str,
     query: &Query,
-) -> Value {
-    let mut body = serde_json::Map::new();
-    body.insert(key.to_owned(), json!(items));
-    body.insert("links".to_owned(), page.links(total, base_url, path, query));
-    body.insert("meta".to_owned(), json!({ "total": total }));
-    Value::Object(body)
+) -> ListBody<T> {
+    ListBody { key, links: page.links(total, base_url, path, query), items, total }
 }
 
 #[cfg(test)]

@@ -7,9 +7,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const MINUTE: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(3600);
-
 /// The configured limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -17,11 +14,21 @@ pub struct Limits {
     pub per_hour: usize,
     /// The special limit on listing SSH keys.
     pub ssh_keys_per_minute: usize,
+    /// The length of the "minute" window: 60 s, shorter only in tests that would otherwise wait.
+    pub minute: Duration,
+    /// The length of the "hour" window: 3,600 s.
+    pub hour: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { per_minute: 250, per_hour: 5000, ssh_keys_per_minute: 10 }
+        Self {
+            per_minute: 250,
+            per_hour: 5000,
+            ssh_keys_per_minute: 10,
+            minute: Duration::from_secs(60),
+            hour: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -98,9 +105,9 @@ impl RateLimiter {
     pub fn check(&mut self, token: &str, lists_ssh_keys: bool, now: Instant) -> Verdict {
         let limits = self.limits;
         let windows = self.tokens.entry(token.to_owned()).or_default();
-        prune(&mut windows.minute, MINUTE, now);
-        prune(&mut windows.hour, HOUR, now);
-        prune(&mut windows.ssh_keys_minute, MINUTE, now);
+        prune(&mut windows.minute, limits.minute, now);
+        prune(&mut windows.hour, limits.hour, now);
+        prune(&mut windows.ssh_keys_minute, limits.minute, now);
 
         let burst_exhausted = windows.minute.len() >= limits.per_minute
             || (lists_ssh_keys && windows.ssh_keys_minute.len() >= limits.ssh_keys_per_minute);
@@ -109,9 +116,9 @@ impl RateLimiter {
             let retry_after = if hour_exhausted {
                 None
             } else if windows.minute.len() >= limits.per_minute {
-                Some(seconds_until_free(&windows.minute, MINUTE, now))
+                Some(seconds_until_free(&windows.minute, limits.minute, now))
             } else {
-                Some(seconds_until_free(&windows.ssh_keys_minute, MINUTE, now))
+                Some(seconds_until_free(&windows.ssh_keys_minute, limits.minute, now))
             };
             let headers = Self::headers(limits, windows, now, true);
             return Verdict::Refused { headers, retry_after };
@@ -131,7 +138,7 @@ impl RateLimiter {
         let until_reset = windows
             .hour
             .front()
-            .map(|oldest| (*oldest + HOUR).saturating_duration_since(now))
+            .map(|oldest| (*oldest + limits.hour).saturating_duration_since(now))
             .unwrap_or_default();
         RateHeaders { limit: limits.per_hour, remaining, reset: epoch_secs(SystemTime::now() + until_reset) }
     }
@@ -146,7 +153,7 @@ mod tests {
     use super::*;
 
     fn limiter(per_minute: usize, per_hour: usize) -> RateLimiter {
-        RateLimiter::new(Limits { per_minute, per_hour, ssh_keys_per_minute: 2 })
+        RateLimiter::new(Limits { per_minute, per_hour, ssh_keys_per_minute: 2, ..Limits::default() })
     }
 
     #[test]
@@ -164,7 +171,7 @@ mod tests {
             other => panic!("expected a burst refusal, got {other:?}"),
         }
         // The window slides: 60 s after the first requests, they no longer count.
-        assert!(matches!(rl.check("t", false, t0 + MINUTE), Verdict::Allowed(_)));
+        assert!(matches!(rl.check("t", false, t0 + Duration::from_secs(60)), Verdict::Allowed(_)));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub async fn list_keys(
     State(sim): State<Arc<Sim>>,
     BaseUrl(base): BaseUrl,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>, DoError> {
+) -> Result<Response, DoError> {
     let query = Query::parse(raw.as_deref());
     let page = Page::from_query(&query)?;
     let world = sim.world();
@@ -46,7 +46,7 @@ pub async fn list_keys(
     let total = keys.len();
     let items =
         keys.into_iter().skip(page.range(total).start).take(page.range(total).len()).collect::<Vec<_>>();
-    Ok(Json(list_body("ssh_keys", items, page, total, &base, "/v2/account/keys", &query)))
+    Ok(Json(list_body("ssh_keys", items, page, total, &base, "/v2/account/keys", &query)).into_response())
 }
 
 pub async fn create_key(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<Response, DoError> {

@@ -22,7 +22,7 @@ pub async fn list_for_droplet(
     BaseUrl(base): BaseUrl,
     Path(droplet_id): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>, DoError> {
+) -> Result<Response, DoError> {
     let droplet_id = parse_id(&droplet_id)?;
     let query = Query::parse(raw.as_deref());
     let page = Page::from_query(&query)?;
@@ -36,7 +36,8 @@ pub async fn list_for_droplet(
         .map(|a| render::action(a, now))
         .collect::<Vec<_>>();
     let path = format!("/v2/droplets/{droplet_id}/actions");
-    Ok(Json(list_body("actions", actions, page, droplet.action_ids.len(), &base, &path, &query)))
+    Ok(Json(list_body("actions", actions, page, droplet.action_ids.len(), &base, &path, &query))
+        .into_response())
 }
 
 pub async fn post(

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
 
 use super::BaseUrl;
 use crate::catalog::{REGIONS, SIZES};
@@ -16,20 +17,20 @@ pub async fn regions(
     State(_sim): State<Arc<Sim>>,
     BaseUrl(base): BaseUrl,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>, DoError> {
+) -> Result<Response, DoError> {
     let query = Query::parse(raw.as_deref());
     let page = Page::from_query(&query)?;
     let items = REGIONS[page.range(REGIONS.len())].iter().map(render::region).collect::<Vec<_>>();
-    Ok(Json(list_body("regions", items, page, REGIONS.len(), &base, "/v2/regions", &query)))
+    Ok(Json(list_body("regions", items, page, REGIONS.len(), &base, "/v2/regions", &query)).into_response())
 }
 
 pub async fn sizes(
     State(_sim): State<Arc<Sim>>,
     BaseUrl(base): BaseUrl,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>, DoError> {
+) -> Result<Response, DoError> {
     let query = Query::parse(raw.as_deref());
     let page = Page::from_query(&query)?;
     let items = SIZES[page.range(SIZES.len())].iter().map(render::size).collect::<Vec<_>>();
-    Ok(Json(list_body("sizes", items, page, SIZES.len(), &base, "/v2/sizes", &query)))
+    Ok(Json(list_body("sizes", items, page, SIZES.len(), &base, "/v2/sizes", &query)).into_response())
 }

@@ -30,7 +30,7 @@ pub async fn list(
     State(sim): State<Arc<Sim>>,
     BaseUrl(base): BaseUrl,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>, DoError> {
+) -> Result<Response, DoError> {
     let query = Query::parse(raw.as_deref());
     let page = Page::from_query(&query)?;
     let tag = query.get("tag_name");
@@ -68,7 +68,8 @@ pub async fn list(
         let rendered = matching[range].iter().map(|d| render::droplet(d, now)).collect();
         (matching.len(), rendered)
     };
-    Ok(Json(list_body("droplets", droplets, page, total, &base, "/v2/droplets", &query)))
+    drop(world);
+    Ok(Json(list_body("droplets", droplets, page, total, &base, "/v2/droplets", &query)).into_response())
 }
 
 pub async fn create(

@@ -49,7 +49,7 @@ pub async fn list(
     State(sim): State<Arc<Sim>>,
     BaseUrl(base): BaseUrl,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>, DoError> {
+) -> Result<Response, DoError> {
     let query = Query::parse(raw.as_deref());
     let page = Page::from_query(&query)?;
     let class = match query.get("type") {
@@ -86,7 +86,7 @@ pub async fn list(
     let all: Vec<ImageJson> = public.chain(own).collect();
     let total = all.len();
     let items = all[page.range(total)].to_vec();
-    Ok(Json(list_body("images", items, page, total, &base, "/v2/images", &query)))
+    Ok(Json(list_body("images", items, page, total, &base, "/v2/images", &query)).into_response())
 }
 
 pub async fn create_custom(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<Response, DoError> {

@@ -17,7 +17,7 @@ async fn the_binary_with_10000_droplets_serves_page_50_of_200() {
     let addr =
         banner.split("listening on ").nth(1).and_then(|s| s.split_whitespace().next()).expect("address");
 
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http_client()
         .get(format!("http://{addr}/v2/droplets?per_page=200&page=50"))
         .bearer_auth("bin-token")
         .send()

@@ -18,14 +18,25 @@ pub fn config() -> SimConfig {
         tokens: vec![TOKEN.to_owned()],
         transition: Duration::from_millis(150),
         droplets: 0,
-        limits: Limits { per_minute: 100_000, per_hour: 100_000, ssh_keys_per_minute: 10 },
+        limits: Limits {
+            per_minute: 100_000,
+            per_hour: 100_000,
+            ssh_keys_per_minute: 10,
+            ..Limits::default()
+        },
         ..SimConfig::default()
     }
 }
 
+/// See the `rustls` dev-dependency: reqwest must find a crypto provider.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 pub async fn spawn_sim(config: SimConfig) -> TestSim {
     let sim = Simulator::new(config).bind(([127, 0, 0, 1], 0).into()).await.expect("bind a free port");
-    TestSim { sim, http: reqwest::Client::new() }
+    TestSim { sim, http: http_client() }
 }
 
 impl TestSim {

@@ -37,7 +37,7 @@ async fn the_251st_request_in_a_minute_gets_429_with_retry_after() {
 #[tokio::test]
 async fn the_hourly_limit_refuses_without_retry_after() {
     let app = spawn_sim(dosim::SimConfig {
-        limits: Limits { per_minute: 1000, per_hour: 5, ssh_keys_per_minute: 10 },
+        limits: Limits { per_minute: 1000, per_hour: 5, ssh_keys_per_minute: 10, ..Limits::default() },
         ..config()
     })
     .await;

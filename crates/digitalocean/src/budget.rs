@@ -1,0 +1,184 @@
+//! The client's own picture of DigitalOcean's rate limits, so it waits *before* a 429.
+//!
+//! DigitalOcean counts every request of a token for one minute (250 allowed) and one hour (5,000
+//! allowed), each request on its own timer. The budget keeps the send times of this client's
+//! requests in the same two sliding windows and makes a request wait until both have room. When
+//! DigitalOcean does answer 429 (another client sharing the token, or a smaller limit), the
+//! budget is blocked until the time it names.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nephele_core::error::UpstreamDetail;
+use nephele_core::{ProviderError, RetryAfter};
+
+use crate::metrics::ClientMetrics;
+
+/// The limits the budget mirrors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetConfig {
+    pub per_minute: usize,
+    pub per_hour: usize,
+    /// Window lengths: 60 s and 3,600 s against DigitalOcean; tests shorten both sides at once.
+    pub minute: Duration,
+    pub hour: Duration,
+    /// Extra time a request is counted for: DigitalOcean starts its timer when the request
+    /// arrives, a little after we sent it, so a slot freed "exactly" on our clock may not be free
+    /// yet on theirs.
+    pub margin: Duration,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            per_minute: 250,
+            per_hour: 5000,
+            minute: Duration::from_secs(60),
+            hour: Duration::from_secs(3600),
+            margin: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Windows {
+    minute: VecDeque<Instant>,
+    hour: VecDeque<Instant>,
+    blocked_until: Option<Instant>,
+}
+
+/// Sliding-window budget shared by every request of one client.
+pub struct RateBudget {
+    config: BudgetConfig,
+    windows: Mutex<Windows>,
+}
+
+/// How long until a window holding `sent` (oldest first) has room for one more of `limit`.
+fn wait_for_room(sent: &VecDeque<Instant>, limit: usize, span: Duration, now: Instant) -> Duration {
+    if limit == 0 {
+        return span;
+    }
+    if sent.len() < limit {
+        return Duration::ZERO;
+    }
+    // The request whose expiry brings the count below the limit.
+    let freeing = sent[sent.len() - limit];
+    (freeing + span).saturating_duration_since(now)
+}
+
+impl RateBudget {
+    pub fn new(config: BudgetConfig) -> Self {
+        Self { config, windows: Mutex::new(Windows::default()) }
+    }
+
+    /// Takes a slot for one request, waiting (visibly) while the windows are full.
+    ///
+    /// A request that must wait reserves the first free slot before it sleeps, so waiters are
+    /// served in order and each waits exactly once. Fails with a rate-limited error, saying when
+    /// to retry, if the wait would pass `deadline`.
+    pub async fn acquire(&self, deadline: Instant, metrics: &ClientMetrics) -> Result<(), ProviderError> {
+        let now = Instant::now();
+        let wait = self.reserve(now, deadline).map_err(|wait| ProviderError::RateLimited {
+            retry_after: RetryAfter::from_now(wait),
+            detail: UpstreamDetail::default(),
+        })?;
+        if !wait.is_zero() {
+            tracing::warn!(
+                wait_ms = wait.as_millis() as u64,
+                per_minute = self.config.per_minute,
+                per_hour = self.config.per_hour,
+                "waiting for DigitalOcean rate budget"
+            );
+            metrics.rate_limit_wait(wait);
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    /// Books the earliest send time both windows allow and says how long until it; refuses
+    /// (with that wait) when it would fall after `deadline`.
+    fn reserve(&self, now: Instant, deadline: Instant) -> Result<Duration, Duration> {
+        let mut w = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let BudgetConfig { per_minute, per_hour, margin, .. } = self.config;
+        let (minute, hour) = (self.config.minute + margin, self.config.hour + margin);
+        while w.minute.front().is_some_and(|t| now.saturating_duration_since(*t) >= minute) {
+            w.minute.pop_front();
+        }
+        while w.hour.front().is_some_and(|t| now.saturating_duration_since(*t) >= hour) {
+            w.hour.pop_front();
+        }
+        let blocked = w.blocked_until.map(|t| t.saturating_duration_since(now)).unwrap_or_default();
+        let wait = blocked
+            .max(wait_for_room(&w.minute, per_minute, minute, now))
+            .max(wait_for_room(&w.hour, per_hour, hour, now));
+        if now + wait > deadline {
+            return Err(wait);
+        }
+        // Booked times only grow, so both windows stay in order.
+        w.minute.push_back(now + wait);
+        w.hour.push_back(now + wait);
+        Ok(wait)
+    }
+
+    #[cfg(test)]
+    fn try_take(&self, now: Instant) -> Duration {
+        self.reserve(now, now + Duration::from_secs(86_400)).unwrap_or_else(|wait| wait)
+    }
+
+    /// After a 429: nobody sends before `until`.
+    pub fn block_until(&self, until: Instant) {
+        let mut w = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        w.blocked_until = Some(w.blocked_until.map_or(until, |t| t.max(until)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_makes_the_request_over_the_limit_wait_until_the_oldest_expires() {
+        let budget = RateBudget::new(BudgetConfig {
+            per_minute: 3,
+            per_hour: 100,
+            minute: Duration::from_secs(60),
+            hour: Duration::from_secs(3600),
+            margin: Duration::ZERO,
+        });
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(budget.try_take(t0), Duration::ZERO);
+        }
+        assert_eq!(budget.try_take(t0 + Duration::from_secs(10)), Duration::from_secs(50));
+        // That wait booked the slot at t0 + 60 s: the next request queues behind it.
+        assert_eq!(budget.try_take(t0 + Duration::from_secs(10)), Duration::from_secs(50));
+        assert_eq!(budget.try_take(t0 + Duration::from_secs(10)), Duration::from_secs(50));
+        assert_eq!(budget.try_take(t0 + Duration::from_secs(10)), Duration::from_secs(110));
+    }
+
+    #[test]
+    fn the_hour_window_binds_when_the_minute_window_does_not() {
+        let budget = RateBudget::new(BudgetConfig {
+            per_minute: 100,
+            per_hour: 2,
+            minute: Duration::from_secs(60),
+            hour: Duration::from_secs(3600),
+            margin: Duration::ZERO,
+        });
+        let t0 = Instant::now();
+        budget.try_take(t0);
+        budget.try_take(t0);
+        assert_eq!(budget.try_take(t0), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_429_blocks_everyone_until_its_time() {
+        let budget = RateBudget::new(BudgetConfig::default());
+        let t0 = Instant::now();
+        budget.block_until(t0 + Duration::from_secs(5));
+        assert_eq!(budget.try_take(t0), Duration::from_secs(5));
+        assert_eq!(budget.try_take(t0 + Duration::from_secs(5)), Duration::ZERO);
+        assert_eq!(budget.try_take(t0 + Duration::from_secs(6)), Duration::ZERO);
+    }
+}

@@ -1,0 +1,56 @@
+//! How a DigitalOcean client is set up.
+
+use std::time::Duration;
+
+use nephele_core::Secret;
+
+use crate::budget::BudgetConfig;
+
+/// Settings of one client (one token).
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `https://api.digitalocean.com` in production; a simulator's address in tests.
+    pub base_url: String,
+    pub token: Secret<String>,
+    /// Region for creates that name none.
+    pub default_region: Option<String>,
+    pub connect_timeout: Duration,
+    /// Time allowed for one HTTP attempt.
+    pub request_timeout: Duration,
+    /// Time allowed for a whole call: every attempt, backoff and rate-budget wait.
+    pub call_deadline: Duration,
+    /// Attempts per idempotent call (and per create, counting look-ups after ambiguous failures).
+    pub max_attempts: u32,
+    /// First backoff step; each retry doubles it, up to `backoff_cap`, with full jitter.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// List pages fetched at once after the first.
+    pub list_concurrency: usize,
+    pub budget: BudgetConfig,
+}
+
+impl ClientConfig {
+    pub const PRODUCTION_URL: &'static str = "https://api.digitalocean.com";
+
+    /// Production defaults for `token`.
+    pub fn new(token: Secret<String>) -> Self {
+        Self {
+            base_url: Self::PRODUCTION_URL.to_owned(),
+            token,
+            default_region: None,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            call_deadline: Duration::from_secs(60),
+            max_attempts: 8,
+            backoff_base: Duration::from_millis(100),
+            backoff_cap: Duration::from_secs(5),
+            list_concurrency: 50,
+            budget: BudgetConfig::default(),
+        }
+    }
+
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into().trim_end_matches('/').to_owned();
+        self
+    }
+}

@@ -1,0 +1,339 @@
+//! [`DigitalOcean`]: the `Provider` implementation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use nephele_core::{
+    ActionId, CreateInstances, Image, Instance, InstanceFilter, InstanceId, InstanceType, OperationId,
+    PowerAction, Provider, ProviderAction, ProviderError, ProviderInfo, Region,
+};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::config::ClientConfig;
+use crate::mapping;
+use crate::metrics::ClientMetrics;
+use crate::transport::{Retry, Transport};
+use crate::validate;
+use crate::wire;
+
+/// DigitalOcean's largest page.
+const PER_PAGE: usize = 200;
+
+/// The tag that marks every droplet made for one Nephele operation.
+pub fn operation_tag(operation_id: OperationId) -> String {
+    format!("nephele-req-{operation_id}")
+}
+
+/// A DigitalOcean account, reached through its API v2.
+pub struct DigitalOcean {
+    transport: Transport,
+    default_region: Option<String>,
+    list_concurrency: usize,
+    max_attempts: u32,
+}
+
+/// Droplet ids are positive integers: anything else names no droplet, and costs no call.
+fn droplet_id(id: &InstanceId) -> Result<u64, ProviderError> {
+    id.0.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ProviderError::not_found(format!("no droplet has the id {:?}", id.0)))
+}
+
+fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+    let mut query = String::new();
+    for (key, value) in pairs {
+        query.push(if query.is_empty() { '?' } else { '&' });
+        query.push_str(key);
+        query.push('=');
+        for byte in value.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+                query.push(byte as char);
+            } else {
+                query.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    format!("{path}{query}")
+}
+
+impl DigitalOcean {
+    pub fn new(config: ClientConfig) -> Result<Self, ProviderError> {
+        Ok(Self {
+            transport: Transport::new(&config)?,
+            default_region: config.default_region,
+            list_concurrency: config.list_concurrency.max(1),
+            max_attempts: config.max_attempts.max(1),
+        })
+    }
+
+    /// The client's counters (requests, retries, rate-limit waits, adopted droplets).
+    pub fn metrics(&self) -> Arc<ClientMetrics> {
+        self.transport.metrics.clone()
+    }
+
+    /// The account behind the token (also a cheap "can we reach DigitalOcean?" check).
+    pub async fn account(&self) -> Result<wire::Account, ProviderError> {
+        let reply = self.transport.send(Method::GET, "/v2/account", None, Retry::Idempotent).await?;
+        Ok(reply.decode::<wire::AccountOne>("account")?.account)
+    }
+
+    /// Every item of a paginated list, asking for exactly `ceil(total / 200)` pages (one when the
+    /// list is empty): the first page tells the total, the rest are fetched concurrently.
+    async fn list_all<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        filters: &[(&str, &str)],
+        what: &'static str,
+    ) -> Result<Vec<T>, ProviderError> {
+        let per_page = PER_PAGE.to_string();
+        let page_path = |page: usize| {
+            let page = page.to_string();
+            let mut pairs = filters.to_vec();
+            pairs.push(("page", &page));
+            pairs.push(("per_page", &per_page));
+            with_query(path, &pairs)
+        };
+        let first: wire::Paged<T> =
+            self.transport.send(Method::GET, &page_path(1), None, Retry::Idempotent).await?.decode(what)?;
+        let total = first.meta.as_ref().map(|m| m.total as usize).unwrap_or(first.items.len());
+        let pages = total.div_ceil(PER_PAGE).max(1);
+        let mut items = first.items;
+        let mut next_link = first.links.and_then(|l| l.pages).and_then(|p| p.next);
+        if pages > 1 {
+            let mut rest = futures_util::stream::iter(2..=pages)
+                .map(|page| {
+                    let path = page_path(page);
+                    async move {
+                        let reply = self.transport.send(Method::GET, &path, None, Retry::Idempotent).await?;
+                        // Decoding a 700 KB page is real CPU work; off the I/O task, pages are
+                        // decoded on every core while the rest are still arriving.
+                        let decoded = tokio::task::spawn_blocking(move || {
+                            reply.decode::<wire::Paged<T>>(what)
+                        })
+                        .await
+                        .map_err(|e| ProviderError::unavailable(format!("page decoding stopped: {e}")))?;
+                        decoded.map(|p| (page, p))
+                    }
+                })
+                .buffer_unordered(self.list_concurrency)
+                .collect::<Vec<_>>()
+                .await;
+            rest.sort_by_key(|r| r.as_ref().map(|(page, _)| *page).unwrap_or(0));
+            next_link = None;
+            for result in rest {
+                let (_, page) = result?;
+                next_link = page.links.and_then(|l| l.pages).and_then(|p| p.next);
+                items.extend(page.items);
+            }
+        }
+        // The list grew while we read it: follow the links to the end, one page at a time.
+        while let Some(link) = next_link.take() {
+            let page: wire::Paged<T> =
+                self.transport.send(Method::GET, &link, None, Retry::Idempotent).await?.decode(what)?;
+            next_link = page.links.and_then(|l| l.pages).and_then(|p| p.next);
+            items.extend(page.items);
+        }
+        Ok(items)
+    }
+
+    async fn list_droplets(&self, filters: &[(&str, &str)]) -> Result<Vec<Instance>, ProviderError> {
+        let droplets: Vec<wire::Droplet> = self.list_all("/v2/droplets", filters, "droplet list").await?;
+        // A droplet can move between pages while they are read; each is reported once.
+        let mut by_id = BTreeMap::new();
+        for droplet in droplets {
+            by_id.insert(droplet.id, droplet);
+        }
+        by_id.into_values().map(mapping::instance).collect()
+    }
+
+    async fn post_create(
+        &self,
+        request: &CreateInstances,
+        names: &[&str],
+        tag: &str,
+    ) -> Result<Vec<Instance>, ProviderError> {
+        let image = match request.image.parse::<u64>() {
+            Ok(id) => json!(id),
+            Err(_) => json!(request.image),
+        };
+        let ssh_keys = request
+            .ssh_keys
+            .iter()
+            .map(|k| k.parse::<u64>().map(|id| json!(id)).unwrap_or_else(|_| json!(k)))
+            .collect();
+        let mut tags: Vec<&str> = request.tags.iter().map(String::as_str).collect();
+        tags.push(tag);
+        let body = wire::CreateDroplets {
+            name: (names.len() == 1).then(|| names[0]),
+            names: (names.len() > 1).then(|| names.to_vec()),
+            region: &request.region,
+            size: &request.instance_type,
+            image,
+            ssh_keys,
+            backups: request.backups,
+            ipv6: request.ipv6,
+            monitoring: request.monitoring,
+            tags,
+            user_data: request.user_data.as_deref(),
+            vpc_uuid: request.vpc_uuid.as_deref(),
+        };
+        let body = serde_json::to_value(&body)
+            .map_err(|e| ProviderError::unavailable(format!("cannot encode the create request: {e}")))?;
+        let reply = self.transport.send(Method::POST, "/v2/droplets", Some(&body), Retry::Once).await?;
+        let created: wire::DropletCreated = reply.decode("create answer")?;
+        created.droplet.into_iter().chain(created.droplets).map(mapping::instance).collect()
+    }
+}
+
+#[async_trait]
+impl Provider for DigitalOcean {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: "digitalocean".to_owned(),
+            display_name: "DigitalOcean".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            default_region: self.default_region.clone(),
+            capabilities: ["instances", "power_actions", "regions", "instance_types", "images", "tags"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
+    async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError> {
+        // DigitalOcean filters by tag or by name itself; region and status are filtered here.
+        let mut server_side = Vec::new();
+        if let Some(tag) = &filter.tag {
+            server_side.push(("tag_name", tag.as_str()));
+        } else if let Some(name) = &filter.name {
+            server_side.push(("name", name.as_str()));
+        }
+        let all = self.list_droplets(&server_side).await?;
+        Ok(all.into_iter().filter(|i| filter.matches(i)).collect())
+    }
+
+    #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
+    async fn get_instance(&self, id: &InstanceId) -> Result<Instance, ProviderError> {
+        let id = droplet_id(id)?;
+        let reply =
+            self.transport.send(Method::GET, &format!("/v2/droplets/{id}"), None, Retry::Idempotent).await?;
+        mapping::instance(reply.decode::<wire::DropletOne>("droplet")?.droplet)
+    }
+
+    /// Creates each named droplet exactly once per operation id. Droplets carry the operation's
+    /// tag; before creating, and after any failure that leaves the outcome unknown, the tag is
+    /// looked up and what exists is adopted instead of being made again.
+    #[tracing::instrument(skip(self, request), fields(provider = "digitalocean", operation_id = %request.operation_id, region = %request.region))]
+    async fn create_instances(&self, request: &CreateInstances) -> Result<Vec<Instance>, ProviderError> {
+        validate::create(request)?;
+        let tag = operation_tag(request.operation_id);
+        let mut made = self.find_instances_by_operation(request.operation_id).await?;
+        if !made.is_empty() {
+            self.transport.metrics.adopted(made.len());
+        }
+        for attempt in 1..=self.max_attempts {
+            let missing: Vec<&str> = request
+                .names
+                .iter()
+                .map(|n| n.as_str())
+                .filter(|name| !made.iter().any(|i| i.name == *name))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            match self.post_create(request, &missing, &tag).await {
+                Ok(created) => made.extend(created),
+                Err(error @ ProviderError::Unavailable { .. }) => {
+                    // The create may or may not have happened: ask, never guess.
+                    self.transport.metrics.ambiguous_create();
+                    tracing::warn!(attempt, %error, %tag, "create outcome unknown; looking the operation tag up");
+                    let found = self.find_instances_by_operation(request.operation_id).await?;
+                    let adopted = found.iter().filter(|f| !made.iter().any(|m| m.id == f.id)).count();
+                    self.transport.metrics.adopted(adopted);
+                    made = found;
+                    if attempt == self.max_attempts && made.len() < request.names.len() {
+                        return Err(error);
+                    }
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        // Answer in the order the names were asked for.
+        let mut ordered = Vec::with_capacity(request.names.len());
+        for name in &request.names {
+            if let Some(index) = made.iter().position(|i| i.name == name.as_str()) {
+                ordered.push(made.swap_remove(index));
+            }
+        }
+        Ok(ordered)
+    }
+
+    async fn find_instances_by_operation(
+        &self,
+        operation_id: OperationId,
+    ) -> Result<Vec<Instance>, ProviderError> {
+        self.list_droplets(&[("tag_name", &operation_tag(operation_id))]).await
+    }
+
+    #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
+    async fn delete_instance(&self, id: &InstanceId, operation_id: OperationId) -> Result<(), ProviderError> {
+        let id = droplet_id(id)?;
+        tracing::debug!(%operation_id, droplet_id = id, "deleting droplet");
+        let reply = self
+            .transport
+            .send(Method::DELETE, &format!("/v2/droplets/{id}"), None, Retry::Idempotent)
+            .await?;
+        match reply.status {
+            status if status.is_success() => Ok(()),
+            // An earlier attempt whose answer was lost already deleted it.
+            StatusCode::NOT_FOUND if reply.after_ambiguous_failure => Ok(()),
+            _ => Err(crate::errors::from_reply(&reply)),
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
+    async fn power_action(
+        &self,
+        id: &InstanceId,
+        action: PowerAction,
+        operation_id: OperationId,
+    ) -> Result<ProviderAction, ProviderError> {
+        let id = droplet_id(id)?;
+        tracing::debug!(%operation_id, droplet_id = id, action = action.as_str(), "starting power action");
+        let body = json!({ "type": action.as_str() });
+        let reply = self
+            .transport
+            .send(Method::POST, &format!("/v2/droplets/{id}/actions"), Some(&body), Retry::Once)
+            .await?;
+        Ok(mapping::action(reply.decode::<wire::ActionOne>("action")?.action))
+    }
+
+    async fn get_action(&self, id: &ActionId) -> Result<ProviderAction, ProviderError> {
+        let id =
+            id.0.parse::<u64>()
+                .map_err(|_| ProviderError::not_found(format!("no action has the id {:?}", id.0)))?;
+        let reply =
+            self.transport.send(Method::GET, &format!("/v2/actions/{id}"), None, Retry::Idempotent).await?;
+        Ok(mapping::action(reply.decode::<wire::ActionOne>("action")?.action))
+    }
+
+    async fn list_regions(&self) -> Result<Vec<Region>, ProviderError> {
+        let regions: Vec<wire::Region> = self.list_all("/v2/regions", &[], "region list").await?;
+        Ok(regions.into_iter().map(mapping::region).collect())
+    }
+
+    async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError> {
+        let sizes: Vec<wire::Size> = self.list_all("/v2/sizes", &[], "size list").await?;
+        Ok(sizes.into_iter().map(mapping::instance_type).collect())
+    }
+
+    async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {
+        let images: Vec<wire::Image> = self.list_all("/v2/images", &[], "image list").await?;
+        Ok(images.into_iter().map(mapping::image).collect())
+    }
+}

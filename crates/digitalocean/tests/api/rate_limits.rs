@@ -1,0 +1,84 @@
+//! The client-side budget keeps Nephele under DigitalOcean's limits, visibly.
+//!
+//! Both sides shrink the "minute" to one second so the test does not wait minutes: the sliding
+//! window arithmetic is the same at any length.
+
+use std::time::Duration;
+
+use dosim::Limits;
+use nephele_core::{InstanceId, Provider};
+use nephele_digitalocean::BudgetConfig;
+
+use crate::helpers::{CapturedLogs, sim_config, spawn_with};
+
+#[tokio::test]
+async fn a_burst_of_100_gets_at_30_per_minute_completes_without_429s() {
+    let window = Duration::from_secs(1);
+    let mut sim = sim_config(5);
+    sim.limits = Limits { per_minute: 30, per_hour: 100_000, minute: window, ..Limits::default() };
+    let cloud = spawn_with(sim, |c| {
+        c.budget = BudgetConfig {
+            per_minute: 30,
+            per_hour: 100_000,
+            minute: window,
+            margin: Duration::from_millis(50),
+            ..BudgetConfig::default()
+        };
+    })
+    .await;
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+
+    let id = InstanceId("500000001".into());
+    let calls = (0..100).map(|_| cloud.client.get_instance(&id));
+    let results = futures_util::future::join_all(calls).await;
+
+    assert!(results.iter().all(Result::is_ok), "every get succeeded");
+    let stats = cloud.sim.stats();
+    let metrics = cloud.client.metrics().snapshot();
+    eprintln!(
+        "burst of 100 at 30/window: {} 429s, {} waits, {} ms waited",
+        stats.rate_limited, metrics.rate_limit_waits, metrics.rate_limit_wait_ms
+    );
+    assert!(stats.rate_limited <= 2, "near-zero 429s, got {}", stats.rate_limited);
+    assert!(metrics.rate_limit_waits > 0 && metrics.rate_limit_wait_ms > 0, "{metrics:?}");
+    assert!(logs.text().contains("waiting for DigitalOcean rate budget"), "the wait is logged");
+}
+
+#[tokio::test]
+async fn a_429_is_honoured_and_the_call_still_succeeds() {
+    let cloud = spawn_with(sim_config(1), |_| {}).await;
+    // 30% of answers are 429 with `retry-after: 1`; eight attempts all refused is a 1-in-150,000 event.
+    cloud.sim.set_faults(dosim::Faults { rate_limit_rate: 0.3, ..Default::default() });
+    // Call until a 429 has been met (30 calls without one: a 1-in-40,000 event); every call
+    // must still succeed.
+    for _ in 0..30 {
+        cloud.client.list_regions().await.expect("regions despite 429s");
+        if cloud.client.metrics().snapshot().responses_429 > 0 {
+            break;
+        }
+    }
+    let metrics = cloud.client.metrics().snapshot();
+    assert!(metrics.responses_429 > 0, "{metrics:?}");
+    assert!(metrics.retries >= metrics.responses_429, "each 429 was followed by a retry: {metrics:?}");
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_the_deadline_fails_fast_saying_when_to_retry() {
+    let mut sim = sim_config(1);
+    sim.limits = Limits { per_minute: 1000, per_hour: 100_000, ..Limits::default() };
+    let cloud = spawn_with(sim, |c| {
+        c.budget = BudgetConfig { per_minute: 2, per_hour: 100_000, ..BudgetConfig::default() };
+        c.call_deadline = Duration::from_millis(300);
+    })
+    .await;
+    cloud.client.list_regions().await.expect("first");
+    cloud.client.list_regions().await.expect("second");
+    let started = std::time::Instant::now();
+    let third = cloud.client.list_regions().await;
+    assert!(started.elapsed() < Duration::from_millis(200), "no silent hang");
+    let Err(nephele_core::ProviderError::RateLimited { retry_after, .. }) = third else {
+        panic!("{third:?}")
+    };
+    assert!(retry_after.after > Duration::from_secs(50), "about a minute: {:?}", retry_after.after);
+}
