@@ -9,6 +9,8 @@
 //! process boundary.
 
 pub mod catalog;
+pub mod cost;
+pub mod duration;
 pub mod error;
 pub mod instance;
 pub mod operation;
@@ -16,6 +18,8 @@ pub mod provider;
 pub mod secret;
 
 pub use catalog::{Image, InstanceType, Region};
+pub use cost::{BackupPlan, BillingPolicy, CostEstimate, CostQuery};
+pub use duration::BillingDuration;
 pub use error::{ProviderError, RetryAfter};
 pub use instance::{
     CreateInstances, Instance, InstanceFilter, InstanceId, InstanceName, InstanceNameError, InstanceStatus,

@@ -6,7 +6,10 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use time::OffsetDateTime;
+
 use crate::catalog::{Image, InstanceType, Region};
+use crate::cost::BillingPolicy;
 use crate::error::ProviderError;
 use crate::instance::{CreateInstances, Instance, InstanceFilter, InstanceId, PowerAction};
 use crate::operation::{ActionId, OperationId, ProviderAction};
@@ -30,6 +33,12 @@ pub struct ProviderInfo {
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     fn info(&self) -> ProviderInfo;
+
+    /// Confirms the provider answers, with these credentials.
+    async fn ping(&self) -> Result<(), ProviderError>;
+
+    /// How `instance_type` is billed for usage in the month that contains `at`.
+    fn billing_policy(&self, instance_type: &InstanceType, at: OffsetDateTime) -> BillingPolicy;
 
     /// Every instance that passes `filter`, across all pages.
     async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError>;

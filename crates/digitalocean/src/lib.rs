@@ -13,6 +13,7 @@
 //!
 //! This crate reads DigitalOcean's OpenAPI document on its own; it shares nothing with `dosim`.
 
+mod billing;
 mod budget;
 mod config;
 mod errors;

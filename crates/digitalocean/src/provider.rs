@@ -204,6 +204,18 @@ impl Provider for DigitalOcean {
         }
     }
 
+    async fn ping(&self) -> Result<(), ProviderError> {
+        self.account().await.map(|_| ())
+    }
+
+    fn billing_policy(
+        &self,
+        instance_type: &InstanceType,
+        at: time::OffsetDateTime,
+    ) -> nephele_core::BillingPolicy {
+        crate::billing::policy(instance_type, at)
+    }
+
     #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
     async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError> {
         // DigitalOcean filters by tag or by name itself; region and status are filtered here.

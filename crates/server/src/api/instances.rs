@@ -1,0 +1,318 @@
+//! Instances: list, create, get, delete, power actions, and the fleet across providers.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nephele_core::operation::ActionStatus;
+use nephele_core::{
+    ActionId, CreateInstances, InstanceFilter, InstanceId, InstanceName, InstanceStatus, OperationId,
+    PowerAction, Provider, ProviderAction,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, FieldError};
+use super::json::ApiJson;
+use super::validation::unknown;
+use super::views::InstanceView;
+use crate::app::AppState;
+
+/// Most instances one request may create (DigitalOcean's multi-create limit).
+pub const MAX_COUNT: u32 = 10;
+const MAX_USER_DATA_BYTES: usize = 64 * 1024;
+
+/// `?region=&status=&tag=&name=`; any other key is refused so typos do not pass silently.
+fn parse_filter(raw: Option<&str>) -> Result<InstanceFilter, ApiError> {
+    let mut filter = InstanceFilter::default();
+    let mut errors = Vec::new();
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "region" => filter.region = Some(value.into_owned()),
+            "tag" => filter.tag = Some(value.into_owned()),
+            "name" => filter.name = Some(value.into_owned()),
+            "status" => match value.parse::<InstanceStatus>() {
+                Ok(status) => filter.status = Some(status),
+                Err(message) => errors.push(FieldError::new("status", message)),
+            },
+            other => {
+                errors.push(FieldError::new(other, "unknown filter; expected region, status, tag or name"))
+            }
+        }
+    }
+    if errors.is_empty() { Ok(filter) } else { Err(ApiError::invalid(errors)) }
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let provider = super::provider(&state, &name)?;
+    let filter = parse_filter(raw.as_deref())?;
+    let instances = provider.list_instances(&filter).await?;
+    let views: Vec<InstanceView> = instances.into_iter().map(|i| InstanceView::new(&name, i)).collect();
+    Ok(Json(json!({ "instances": views })))
+}
+
+/// `GET /api/v1/instances`: every provider's instances; a provider that fails is reported, not fatal.
+pub async fn fleet(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let filter = parse_filter(raw.as_deref())?;
+    let lists = state.providers.all().map(|(name, provider)| {
+        let filter = filter.clone();
+        async move { (name.clone(), provider.list_instances(&filter).await) }
+    });
+    let mut instances = Vec::new();
+    let mut errors = Vec::new();
+    for (name, result) in futures_util::future::join_all(lists).await {
+        match result {
+            Ok(list) => instances.extend(list.into_iter().map(|i| InstanceView::new(&name, i))),
+            Err(e) => errors.push(json!({ "provider": name, "code": e.code(), "message": e.to_string() })),
+        }
+    }
+    Ok(Json(json!({ "instances": instances, "errors": errors })))
+}
+
+/// A string or a number (SSH keys may be given by id or fingerprint).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrNumber {
+    Number(u64),
+    Text(String),
+}
+
+/// The original API's create body, `{name, type, region, image_id}`, plus optional extras.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+    #[serde(rename = "type")]
+    instance_type: String,
+    region: Option<String>,
+    image_id: String,
+    #[serde(default)]
+    ssh_keys: Vec<StringOrNumber>,
+    #[serde(default)]
+    tags: Vec<String>,
+    user_data: Option<String>,
+    #[serde(default)]
+    backups: bool,
+    #[serde(default)]
+    ipv6: bool,
+    #[serde(default)]
+    monitoring: bool,
+    count: Option<u32>,
+}
+
+/// Checks that need no provider: names, count, user data, tags.
+fn check_locally(body: &CreateBody) -> Result<(Vec<InstanceName>, u32), ApiError> {
+    let mut errors = Vec::new();
+    let count = body.count.unwrap_or(1);
+    if !(1..=MAX_COUNT).contains(&count) {
+        errors.push(FieldError::new("count", format!("must be between 1 and {MAX_COUNT}, got {count}")));
+    }
+    let raw_names: Vec<String> = if count <= 1 {
+        vec![body.name.clone()]
+    } else {
+        (1..=count.min(MAX_COUNT)).map(|i| format!("{}-{i}", body.name)).collect()
+    };
+    let mut names = Vec::new();
+    match raw_names.iter().map(|n| InstanceName::parse(n)).collect::<Result<Vec<_>, _>>() {
+        Ok(parsed) => names = parsed,
+        Err(e) => errors.push(FieldError::new("name", e.to_string())),
+    }
+    if let Some(user_data) = &body.user_data
+        && user_data.len() > MAX_USER_DATA_BYTES
+    {
+        errors.push(FieldError::new(
+            "user_data",
+            format!("must be at most 64 KiB, got {} bytes", user_data.len()),
+        ));
+    }
+    for (i, tag) in body.tags.iter().enumerate() {
+        let valid = !tag.is_empty()
+            && tag.len() <= 255
+            && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_'));
+        if !valid {
+            errors.push(FieldError::new(
+                format!("tags[{i}]"),
+                "must be 1..255 letters, digits, `:`, `-` or `_`",
+            ));
+        }
+    }
+    if errors.is_empty() { Ok((names, count)) } else { Err(ApiError::invalid(errors)) }
+}
+
+/// Checks against the provider's catalogue, answering unknown values with close matches.
+async fn check_catalogue(
+    state: &AppState,
+    name: &str,
+    provider: &dyn Provider,
+    instance_type: &str,
+    region: &str,
+    image: &str,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let types = state.catalog.instance_types(name, provider).await?;
+    let regions = state.catalog.regions(name, provider).await?;
+    let known_type = types.iter().find(|t| t.id == instance_type);
+    if known_type.is_none() {
+        errors.push(unknown("type", "instance type", instance_type, types.iter().map(|t| t.id.as_str())));
+    }
+    match regions.iter().find(|r| r.id == region) {
+        None => errors.push(unknown("region", "region", region, regions.iter().map(|r| r.id.as_str()))),
+        Some(r) if known_type.is_some() && !r.instance_types.iter().any(|t| t == instance_type) => errors
+            .push(
+                FieldError::new("type", format!("{instance_type:?} is not offered in {region}"))
+                    .with_suggestions(r.instance_types.iter().take(5).cloned().collect()),
+            ),
+        Some(_) => {}
+    }
+    let mut images = state.catalog.images(name, provider).await?;
+    let matches =
+        |list: &[nephele_core::Image]| list.iter().any(|i| i.id == image || i.slug.as_deref() == Some(image));
+    if !matches(&images) && image.parse::<u64>().is_ok() {
+        // A private image made since the catalogue was loaded.
+        state.catalog.forget_images(name).await;
+        images = state.catalog.images(name, provider).await?;
+    }
+    if !matches(&images) {
+        errors.push(unknown("image_id", "image", image, images.iter().filter_map(|i| i.slug.as_deref())));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(errors)) }
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<Response, ApiError> {
+    let provider = super::provider(&state, &name)?;
+    let (names, count) = check_locally(&body)?;
+    let region =
+        body.region.clone().or_else(|| provider.info().default_region).ok_or_else(|| {
+            ApiError::invalid_field("region", "is required (no default region is configured)")
+        })?;
+    check_catalogue(&state, &name, provider.as_ref(), &body.instance_type, &region, &body.image_id).await?;
+
+    let request = CreateInstances {
+        operation_id: OperationId::new(),
+        names,
+        instance_type: body.instance_type,
+        region,
+        image: body.image_id,
+        ssh_keys: body
+            .ssh_keys
+            .into_iter()
+            .map(|k| match k {
+                StringOrNumber::Number(n) => n.to_string(),
+                StringOrNumber::Text(t) => t,
+            })
+            .collect(),
+        tags: body.tags,
+        user_data: body.user_data,
+        backups: body.backups,
+        ipv6: body.ipv6,
+        monitoring: body.monitoring,
+        vpc_uuid: None,
+    };
+    tracing::info!(provider = %name, operation_id = %request.operation_id, count, "creating instances");
+    let created = provider.create_instances(&request).await?;
+    let views: Vec<InstanceView> = created.into_iter().map(|i| InstanceView::new(&name, i)).collect();
+    let location = views.first().map(|v| v.links.this.clone());
+    let body = if count == 1 {
+        let mut single = serde_json::to_value(views.into_iter().next()).unwrap_or_default();
+        if let Some(object) = single.as_object_mut() {
+            object.insert("operation_id".to_owned(), json!(request.operation_id));
+        }
+        single
+    } else {
+        json!({ "instances": views, "operation_id": request.operation_id })
+    };
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<InstanceView>, ApiError> {
+    let provider = super::provider(&state, &name)?;
+    let instance = provider.get_instance(&InstanceId(id)).await?;
+    Ok(Json(InstanceView::new(&name, instance)))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let provider = super::provider(&state, &name)?;
+    let operation_id = OperationId::new();
+    tracing::info!(provider = %name, %operation_id, instance_id = %id, "deleting instance");
+    provider.delete_instance(&InstanceId(id), operation_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+fn action_view(name: &str, action: ProviderAction) -> Value {
+    let status = match action.status {
+        ActionStatus::InProgress => "in_progress",
+        ActionStatus::Completed => "completed",
+        ActionStatus::Errored => "errored",
+    };
+    let started =
+        action.started_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    let completed =
+        action.completed_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    json!({
+        "action": {
+            "id": action.id.0,
+            "type": action.kind,
+            "status": status,
+            "instance_id": action.instance_id.as_ref().map(|i| i.0.clone()),
+            "started_at": started,
+            "completed_at": completed,
+        },
+        "links": {
+            "self": format!("/api/v1/providers/{name}/actions/{}", action.id),
+            "instance": action.instance_id.map(|i| format!("/api/v1/providers/{name}/instances/{i}")),
+        }
+    })
+}
+
+pub async fn act(
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ActionBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let provider = super::provider(&state, &name)?;
+    let action: PowerAction =
+        body.kind.parse().map_err(|message: String| ApiError::invalid_field("type", message))?;
+    let operation_id = OperationId::new();
+    tracing::info!(provider = %name, %operation_id, instance_id = %id, action = action.as_str(), "power action");
+    let started = provider.power_action(&InstanceId(id), action, operation_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(action_view(&name, started))))
+}
+
+pub async fn get_action(
+    State(state): State<Arc<AppState>>,
+    Path((name, action_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = super::provider(&state, &name)?;
+    let action = provider.get_action(&ActionId(action_id)).await?;
+    Ok(Json(action_view(&name, action)))
+}

@@ -1,0 +1,93 @@
+//! `ApiJson<T>`: our JSON body extractor, so every body problem gets our error shape.
+//!
+//! Wrong content type is 415, an oversized body 413, malformed JSON 400, and JSON of the wrong
+//! shape 422 naming the field (via `serde_path_to_error`).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, FieldError};
+
+pub struct ApiJson<T>(pub T);
+
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")))
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type =
+            request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if !is_json(content_type.as_deref()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                format!(
+                    "the body must be JSON with `Content-Type: application/json`, got {}",
+                    content_type
+                        .as_deref()
+                        .map(|c| format!("{c:?}"))
+                        .unwrap_or_else(|| "no content type".to_owned())
+                ),
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "Request body too large",
+                    "the request body is larger than the server accepts (server.max_body_bytes)",
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    "Unreadable body",
+                    rejection.body_text(),
+                )
+            }
+        })?;
+        let malformed = |inner: &serde_json::Error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "Malformed JSON",
+                format!("the body is not valid JSON: {inner}"),
+            )
+        };
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(&mut deserializer) {
+            Ok(value) => {
+                deserializer.end().map_err(|e| malformed(&e))?;
+                Ok(Self(value))
+            }
+            Err(error) => {
+                let path = error.path().to_string();
+                let inner = error.into_inner();
+                if inner.is_syntax() || inner.is_eof() {
+                    Err(malformed(&inner))
+                } else {
+                    let field = if path == "." { "body".to_owned() } else { path };
+                    Err(ApiError::invalid(vec![FieldError::new(field, strip_position(&inner.to_string()))]))
+                }
+            }
+        }
+    }
+}
+
+/// serde_json appends " at line 1 column 42" to data errors; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}

@@ -1,0 +1,131 @@
+//! What the API sends: the original project's field names and wrappers, extended, never renamed.
+
+use nephele_core::{Image, Instance, InstanceType, Region};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+#[derive(Serialize)]
+pub struct Links {
+    #[serde(rename = "self")]
+    pub this: String,
+}
+
+/// An instance. The first nine fields are the original API's; the rest are additions.
+#[derive(Serialize)]
+pub struct InstanceView {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    #[serde(rename = "type")]
+    pub instance_type: String,
+    pub region: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub tags: Vec<String>,
+    pub public_ip: Option<String>,
+    pub private_ip: Option<String>,
+    pub provider: String,
+    pub provider_status: String,
+    pub image: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    pub public_ipv6: Option<String>,
+    pub features: Vec<String>,
+    pub locked: bool,
+    pub links: Links,
+}
+
+impl InstanceView {
+    pub fn new(provider: &str, instance: Instance) -> Self {
+        Self {
+            links: Links { this: format!("/api/v1/providers/{provider}/instances/{}", instance.id) },
+            id: instance.id.0,
+            name: instance.name,
+            status: instance.status.as_str().to_owned(),
+            instance_type: instance.instance_type,
+            region: instance.region,
+            created_at: instance.created_at,
+            tags: instance.tags,
+            public_ip: instance.public_ipv4,
+            private_ip: instance.private_ipv4,
+            provider: provider.to_owned(),
+            provider_status: instance.provider_status,
+            image: instance.image,
+            vcpus: instance.vcpus,
+            memory_mib: instance.memory_mib,
+            disk_gib: instance.disk_gib,
+            public_ipv6: instance.public_ipv6,
+            features: instance.features,
+            locked: instance.locked,
+        }
+    }
+}
+
+/// A region: the original's `{id, name, display_name, status}`, plus what it offers.
+#[derive(Serialize)]
+pub struct RegionView {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub status: &'static str,
+    pub available: bool,
+    pub features: Vec<String>,
+    pub instance_types: Vec<String>,
+}
+
+impl From<&Region> for RegionView {
+    fn from(region: &Region) -> Self {
+        Self {
+            id: region.id.clone(),
+            name: region.id.clone(),
+            display_name: region.name.clone(),
+            status: if region.available { "available" } else { "unavailable" },
+            available: region.available,
+            features: region.features.clone(),
+            instance_types: region.instance_types.clone(),
+        }
+    }
+}
+
+/// An instance type with its prices as decimal strings.
+#[derive(Serialize)]
+pub struct InstanceTypeView {
+    pub id: String,
+    pub description: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub transfer_tib: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub price_hourly: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub price_monthly: Decimal,
+    pub currency: String,
+    pub gpus: u32,
+    pub available: bool,
+    pub regions: Vec<String>,
+}
+
+impl From<&InstanceType> for InstanceTypeView {
+    fn from(t: &InstanceType) -> Self {
+        Self {
+            id: t.id.clone(),
+            description: t.description.clone(),
+            vcpus: t.vcpus,
+            memory_mib: t.memory_mib,
+            disk_gib: t.disk_gib,
+            transfer_tib: t.transfer_tib,
+            price_hourly: t.price_hourly,
+            price_monthly: t.price_monthly,
+            currency: t.currency.clone(),
+            gpus: t.gpus,
+            available: t.available,
+            regions: t.regions.clone(),
+        }
+    }
+}
+
+pub type ImageView = Image;

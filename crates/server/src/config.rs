@@ -1,0 +1,313 @@
+//! `config.yaml`: typed, documented once (README), strict about unknown keys.
+//!
+//! Values may name environment variables as `${VAR}`, and `DIGITALOCEAN_TOKEN` overrides the
+//! DigitalOcean token, so no secret need be written in the file. Errors name the file, the key
+//! and the line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use nephele_core::Secret;
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub providers: ProvidersConfig,
+}
+
+/// `server:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Seconds the provider catalogue (regions, sizes, images) is cached.
+    #[serde(default = "default_catalog_ttl")]
+    pub catalog_ttl_secs: u64,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+fn default_catalog_ttl() -> u64 {
+    600
+}
+
+fn default_body_limit() -> usize {
+    // A create may carry up to 64 KiB of user data, plus the rest of the body.
+    256 * 1024
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            catalog_ttl_secs: default_catalog_ttl(),
+            max_body_bytes: default_body_limit(),
+        }
+    }
+}
+
+/// `providers:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    pub digitalocean: Option<DigitalOceanConfig>,
+}
+
+/// `providers.digitalocean:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigitalOceanConfig {
+    /// Personal access token (`dop_v1_...`). `DIGITALOCEAN_TOKEN` overrides it.
+    pub api_token: Option<Secret<String>>,
+    /// Default region for creates that name none (the seed's `region`).
+    pub region: Option<String>,
+    /// API base URL; `https://api.digitalocean.com` unless pointing at a simulator.
+    pub base_url: Option<String>,
+    pub connect_timeout_secs: Option<u64>,
+    /// Time allowed for one HTTP attempt.
+    pub request_timeout_secs: Option<u64>,
+    /// Time allowed for a whole call, retries and rate-limit waits included.
+    pub call_deadline_secs: Option<u64>,
+    /// The rate budget the client keeps (DigitalOcean's limits are 250 and 5,000).
+    pub rate_limit_per_minute: Option<usize>,
+    pub rate_limit_per_hour: Option<usize>,
+}
+
+impl DigitalOceanConfig {
+    /// The token, if one is set and not empty.
+    pub fn token(&self) -> Option<&Secret<String>> {
+        self.api_token.as_ref().filter(|t| !t.expose().trim().is_empty())
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: environment variable `{var}` is not set")]
+    MissingVariable { path: PathBuf, line: usize, var: String },
+    #[error("{path}:{line}: unterminated `${{` in a value")]
+    BadInterpolation { path: PathBuf, line: usize },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: `{key}` {message}")]
+    Invalid { path: PathBuf, key: &'static str, message: String },
+}
+
+/// Replaces `${VAR}` with the variable's value, line by line so errors can name the line.
+fn interpolate(
+    text: &str,
+    path: &Path,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        // Comments are left alone: an unset variable in a comment is no error.
+        let code_end = if rest.trim_start().starts_with('#') {
+            0
+        } else {
+            rest.find(" #").map(|i| i + 1).unwrap_or(rest.len())
+        };
+        let (code, comment) = rest.split_at(code_end);
+        rest = code;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| ConfigError::BadInterpolation { path: path.to_owned(), line: index + 1 })?;
+            let var = &after[..end];
+            let value = lookup(var).ok_or_else(|| ConfigError::MissingVariable {
+                path: path.to_owned(),
+                line: index + 1,
+                var: var.to_owned(),
+            })?;
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out.push_str(comment);
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Parses configuration text; `path` is only used in messages.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let text = interpolate(text, path, &lookup)?;
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let mut config: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_saphyr::from_str_with_options(&text, options)
+                .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+        };
+        if let Some(token) = lookup("DIGITALOCEAN_TOKEN").filter(|t| !t.trim().is_empty()) {
+            config.providers.digitalocean.get_or_insert_with(Default::default).api_token =
+                Some(Secret::new(token));
+        }
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Reads `path`, or `./config.yaml` when it exists, or runs on defaults.
+    pub fn load(path: Option<&Path>) -> Result<(Self, Option<PathBuf>), ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let chosen = match path {
+            Some(p) => Some(p.to_owned()),
+            None => Some(PathBuf::from("config.yaml")).filter(|p| p.exists()),
+        };
+        match chosen {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                Ok((Self::parse(&text, &path, env)?, Some(path)))
+            }
+            None => Ok((Self::parse("", Path::new("(defaults)"), env)?, None)),
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid { path: path.to_owned(), key, message };
+        self.listen_addr().map_err(|m| invalid("server.listen", m))?;
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024".to_owned()));
+        }
+        if let Some(d) = &self.providers.digitalocean {
+            if let Some(url) = &d.base_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(invalid(
+                    "providers.digitalocean.base_url",
+                    format!("must be an http(s) URL, got {url:?}"),
+                ));
+            }
+            if let Some(region) = &d.region
+                && (region.is_empty()
+                    || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+            {
+                return Err(invalid(
+                    "providers.digitalocean.region",
+                    format!("must be a region slug like nyc1, got {region:?}"),
+                ));
+            }
+            for (key, value) in [
+                ("providers.digitalocean.rate_limit_per_minute", d.rate_limit_per_minute),
+                ("providers.digitalocean.rate_limit_per_hour", d.rate_limit_per_hour),
+            ] {
+                if value == Some(0) {
+                    return Err(invalid(key, "must be at least 1".to_owned()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|_| format!("must be an address like 127.0.0.1:8080, got {:?}", self.server.listen))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::parse(text, Path::new("config.yaml"), move |name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn the_seed_config_parses() {
+        let config = parse(
+            "providers:\n  digitalocean:\n    api_token: \"your-digitalocean-api-token\"\n    region: \"nyc1\"\n",
+            &[],
+        )
+        .expect("seed config");
+        let d = config.providers.digitalocean.expect("digitalocean");
+        assert_eq!(d.region.as_deref(), Some("nyc1"));
+        assert_eq!(d.token().map(|t| t.expose().as_str()), Some("your-digitalocean-api-token"));
+        assert_eq!(config.server.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../../../config.example.yaml");
+        let config = parse(text, &[("DIGITALOCEAN_TOKEN", "dop_v1_x")]).expect("config.example.yaml parses");
+        assert!(config.providers.digitalocean.is_some());
+    }
+
+    #[test]
+    fn variables_are_read_from_the_environment_and_the_token_override_wins() {
+        let text = "providers:\n  digitalocean:\n    api_token: \"${MY_TOKEN}\"\n    region: ${REGION}\n";
+        let config = parse(text, &[("MY_TOKEN", "from-var"), ("REGION", "ams3")]).expect("parses");
+        let d = config.providers.digitalocean.expect("digitalocean");
+        assert_eq!(d.token().map(|t| t.expose().as_str()), Some("from-var"));
+        assert_eq!(d.region.as_deref(), Some("ams3"));
+        let overridden =
+            parse(text, &[("MY_TOKEN", "from-var"), ("REGION", "ams3"), ("DIGITALOCEAN_TOKEN", "from-env")])
+                .expect("parses");
+        assert_eq!(
+            overridden.providers.digitalocean.and_then(|d| d.api_token).map(|t| t.expose().clone()),
+            Some("from-env".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_line() {
+        let err = parse(
+            "server:\n  listen: 127.0.0.1:8080\nproviders:\n  digitalocean:\n    api_token: ${NOPE}\n",
+            &[],
+        )
+        .expect_err("unset variable");
+        assert_eq!(err.to_string(), "config.yaml:5: environment variable `NOPE` is not set");
+    }
+
+    #[test]
+    fn unknown_keys_fail_naming_the_key_and_the_line() {
+        let err = parse("server:\n  listen: 127.0.0.1:8080\n  lisen: oops\n", &[]).expect_err("unknown key");
+        let message = err.to_string();
+        assert!(message.contains("lisen"), "{message}");
+        assert!(message.contains("line 3") || message.contains(":3:"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_fail_naming_the_key() {
+        let err = parse("server:\n  listen: not-an-address\n", &[]).expect_err("bad listen");
+        assert!(err.to_string().contains("server.listen"), "{err}");
+        let err = parse("providers:\n  digitalocean:\n    region: New York\n", &[]).expect_err("bad region");
+        assert!(err.to_string().contains("providers.digitalocean.region"), "{err}");
+        let err = parse("server:\n  catalog_ttl_secs: yes\n", &[]).expect_err("strict booleans / numbers");
+        assert!(err.to_string().contains("line 2") || err.to_string().contains(":2:"), "{err}");
+    }
+
+    #[test]
+    fn the_token_never_prints() {
+        let config =
+            parse("providers:\n  digitalocean:\n    api_token: dop_v1_supersecret\n", &[]).expect("parses");
+        assert!(!format!("{config:?}").contains("supersecret"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Nephele's server: one REST API (v1) over every configured cloud provider.
+//!
+//! [`App::build`] turns a [`Config`] into a bound listener and a router; `run` serves it. The
+//! server talks to clouds only through `dyn Provider`; the one place that names a concrete
+//! provider is [`providers::build`].
+
+pub mod api;
+mod app;
+pub mod catalog_cache;
+pub mod config;
+pub mod providers;
+
+pub use app::{App, AppError, AppState};
+pub use config::{Config, ConfigError};

@@ -1,0 +1,45 @@
+//! Health endpoints and the provider list.
+
+use crate::helpers::{json, spawn_app};
+
+#[tokio::test]
+async fn health_endpoints_answer() {
+    let app = spawn_app().await;
+    let health = json(app.get("/health").await).await;
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["providers"], serde_json::json!(["digitalocean"]));
+    assert_eq!(json(app.get("/healthz").await).await["status"], "ok");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(json(ready).await["providers"]["digitalocean"], "ok");
+}
+
+#[tokio::test]
+async fn providers_are_listed_with_reachability_and_capabilities() {
+    let app = spawn_app().await;
+    let list = json(app.get("/api/v1/providers").await).await;
+    let digitalocean = &list["providers"][0];
+    assert_eq!(digitalocean["name"], "digitalocean");
+    assert_eq!(digitalocean["reachable"], true);
+    assert_eq!(digitalocean["default_region"], "nyc1");
+    assert!(digitalocean["capabilities"].as_array().expect("list").iter().any(|c| c == "power_actions"));
+    let one = json(app.get("/api/v1/providers/digitalocean").await).await;
+    assert_eq!(one["display_name"], "DigitalOcean");
+    assert_eq!(app.upstream("account_get"), 2, "reachability is a real call");
+}
+
+#[tokio::test]
+async fn catalogue_routes_list_types_with_decimal_prices_and_images() {
+    let app = spawn_app().await;
+    let types = json(app.get("/api/v1/providers/digitalocean/instance-types").await).await;
+    let small = types["instance_types"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["id"] == "s-1vcpu-1gb")
+        .expect("small");
+    assert_eq!(small["price_hourly"], "0.00893");
+    assert_eq!(small["price_monthly"], "6");
+    let images = json(app.get("/api/v1/providers/digitalocean/images").await).await;
+    assert!(images["images"].as_array().expect("list").iter().any(|i| i["slug"] == "debian-12-x64"));
+}

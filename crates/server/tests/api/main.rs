@@ -1,0 +1,9 @@
+//! The Nephele server through its HTTP API, against dosim standing in for DigitalOcean.
+
+mod helpers;
+
+mod bad_input;
+mod costs;
+mod health;
+mod lifecycle;
+mod seed;
