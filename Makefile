@@ -9,8 +9,9 @@ NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run
 
 .PHONY: run sim test unit conformance lint fmt bench clean
 
-## run: start the DigitalOcean simulator on 127.0.0.1:8090 (the server replaces this target when it lands)
-run: sim
+## run: start Nephele on 127.0.0.1:8080 (demo mode against the built-in simulator without a token)
+run:
+	$(CARGO) run -p nephele -- serve
 
 ## sim: the DigitalOcean API simulator with 100 droplets (token: dosim-token)
 sim:

@@ -69,7 +69,7 @@ fn parse_inputs(body: &EstimateBody) -> Result<(BillingDuration, u32, BackupPlan
         }
     };
     let start = match body.start.as_deref() {
-        None => OffsetDateTime::now_utc(),
+        None => OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc()),
         Some(raw) => OffsetDateTime::parse(raw, &Rfc3339).unwrap_or_else(|_| {
             errors.push(FieldError::new(
                 "start",

@@ -1,0 +1,148 @@
+//! The command line, as clap reads it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Nephele: one API over your clouds.
+#[derive(Parser, Debug)]
+#[command(name = "nephele", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options for commands that talk to a running server.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The Nephele server to talk to.
+    #[arg(long, global = true, env = "NEPHELE_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The provider to act on.
+    #[arg(long, global = true, default_value = "digitalocean")]
+    pub provider: String,
+    /// How to print results.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// The server's JSON, for scripts.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the HTTP server (demo mode against a built-in simulator when no token is configured).
+    Serve(ServeArgs),
+    /// List, inspect, create, delete and power instances.
+    #[command(subcommand)]
+    Instances(InstancesCommand),
+    /// List the provider's regions.
+    Regions,
+    /// List the provider's instance types with prices.
+    Types,
+    /// List the provider's images.
+    Images,
+    /// Estimate what instances of a type cost over a span.
+    CostEstimate(CostArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Configuration file (default: ./config.yaml if it exists).
+    #[arg(long, env = "NEPHELE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Override `server.listen` (port 0 picks a free port).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InstancesCommand {
+    /// List instances.
+    List {
+        #[arg(long)]
+        region: Option<String>,
+        /// provisioning, running, stopped, archived or unknown.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show one instance.
+    Get { id: String },
+    /// Create instances.
+    Create(CreateArgs),
+    /// Delete an instance.
+    Delete { id: String },
+    /// Power an instance on.
+    PowerOn { id: String },
+    /// Cut an instance's power (hard).
+    PowerOff { id: String },
+    /// Shut an instance down gracefully.
+    Shutdown { id: String },
+    /// Reboot an instance.
+    Reboot { id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub name: String,
+    /// Instance type, e.g. s-1vcpu-1gb.
+    #[arg(long = "type")]
+    pub instance_type: String,
+    /// Region (default: the provider's configured region).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Image slug or id, e.g. ubuntu-24-04-x64.
+    #[arg(long)]
+    pub image: String,
+    /// How many to create (named NAME-1..NAME-N when more than one).
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    #[arg(long = "ssh-key")]
+    pub ssh_keys: Vec<String>,
+    /// A file whose contents become the instance's user data (cloud-init).
+    #[arg(long)]
+    pub user_data_file: Option<PathBuf>,
+    #[arg(long)]
+    pub backups: bool,
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Wait until every instance is running.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct CostArgs {
+    #[arg(long = "type")]
+    pub instance_type: String,
+    #[arg(long)]
+    pub region: Option<String>,
+    /// 30s, 90min, 12h, 1d, 2w, 1mo, 1y or ISO 8601 (P1DT12H).
+    #[arg(long)]
+    pub duration: String,
+    #[arg(long)]
+    pub count: Option<u32>,
+    /// none, weekly or daily.
+    #[arg(long)]
+    pub backups: Option<String>,
+    /// RFC 3339 start time (default: now).
+    #[arg(long)]
+    pub start: Option<String>,
+}

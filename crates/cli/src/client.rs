@@ -1,0 +1,96 @@
+//! A small client of Nephele's own HTTP API, for the CLI's commands.
+
+use std::fmt;
+
+use reqwest::Method;
+use serde_json::Value;
+
+/// What went wrong talking to the server, ready to print.
+pub enum CliError {
+    /// The server could not be reached.
+    Unreachable(String),
+    /// The server answered with a problem document.
+    Problem { status: u16, title: String, detail: String, errors: Vec<String> },
+    /// Anything else (a bad local file, a timeout while waiting).
+    Other(String),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable(m) | Self::Other(m) => f.write_str(m),
+            Self::Problem { status, title, detail, errors } => {
+                // With field errors the detail only repeats them; the title says what kind.
+                let head = if errors.is_empty() { detail } else { title };
+                write!(f, "{head} (HTTP {status})")?;
+                for e in errors {
+                    write!(f, "\n  - {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl ApiClient {
+    pub fn new(base: &str) -> Self {
+        nephele_digitalocean::install_crypto_provider();
+        Self { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned() }
+    }
+
+    /// Sends a request; a 2xx body comes back as JSON (`null` for 204), anything else as an error.
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, CliError> {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            CliError::Unreachable(format!("cannot reach the Nephele server at {}: {e}", self.base))
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| CliError::Unreachable(e.to_string()))?;
+        let value: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if status.is_success() {
+            return Ok(value);
+        }
+        let errors = value["errors"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|e| {
+                        let suggestions = e["suggestions"]
+                            .as_array()
+                            .filter(|s| !s.is_empty())
+                            .map(|s| {
+                                format!(
+                                    " (try: {})",
+                                    s.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+                                )
+                            })
+                            .unwrap_or_default();
+                        format!(
+                            "{}: {}{suggestions}",
+                            e["field"].as_str().unwrap_or("?"),
+                            e["message"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Err(CliError::Problem {
+            status: status.as_u16(),
+            title: value["title"].as_str().unwrap_or("Refused").to_owned(),
+            detail: value["detail"].as_str().unwrap_or("the server refused the request").to_owned(),
+            errors,
+        })
+    }
+}

@@ -1,0 +1,21 @@
+//! `nephele`: start the server, or talk to a running one. Parsing and dispatch only.
+
+mod args;
+mod client;
+mod commands;
+mod demo;
+mod serve;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match cli.command {
+        args::Command::Serve(serve_args) => serve::run(serve_args).await,
+        command => commands::run(&cli.global, command).await,
+    }
+}

@@ -1,0 +1,85 @@
+//! `nephele serve`: load the config, start demo mode if there is no token, serve.
+
+use std::process::ExitCode;
+
+use nephele_core::Secret;
+use nephele_server::{App, Config};
+
+use crate::args::ServeArgs;
+use crate::demo;
+
+fn init_telemetry() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+const RULE: &str = "==========================================================================";
+
+pub async fn run(args: ServeArgs) -> ExitCode {
+    init_telemetry();
+    nephele_digitalocean::install_crypto_provider();
+    let (mut config, path) = match Config::load(args.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("nephele: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    match &path {
+        Some(p) => tracing::info!(config = %p.display(), "configuration loaded"),
+        None => tracing::info!("no config.yaml found; using defaults"),
+    }
+
+    let digitalocean = config.providers.digitalocean.get_or_insert_with(Default::default);
+    let _simulator = if digitalocean.token().is_none() {
+        let (sim, token) = match demo::start_simulator().await {
+            Ok(started) => started,
+            Err(e) => {
+                eprintln!("nephele: cannot start the demo simulator: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        digitalocean.api_token = Some(Secret::new(token));
+        digitalocean.base_url = Some(sim.base_url());
+        digitalocean.region.get_or_insert_with(|| "nyc1".to_owned());
+        println!("{RULE}");
+        println!("  DEMO MODE: no DigitalOcean token is configured.");
+        println!("  Nephele is talking to its built-in DigitalOcean simulator at {}.", sim.base_url());
+        println!("  Nothing is real and nothing costs money. Set DIGITALOCEAN_TOKEN (or");
+        println!("  providers.digitalocean.api_token in config.yaml) to manage your account.");
+        println!("{RULE}");
+        Some(sim)
+    } else {
+        let url = digitalocean.base_url.clone().unwrap_or_else(|| "https://api.digitalocean.com".to_owned());
+        println!("{RULE}");
+        println!("  DigitalOcean at {url} with the configured token: this is a REAL");
+        println!("  account. Instances you create are billed.");
+        println!("{RULE}");
+        None
+    };
+
+    let app = match App::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("nephele: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Scripts and tests wait for this line to learn the address.
+    println!("nephele listening on http://{}", app.addr());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    match app.run_until(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nephele: server stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
