@@ -23,6 +23,9 @@ pub struct Global {
     /// The provider to act on.
     #[arg(long, global = true, default_value = "digitalocean")]
     pub provider: String,
+    /// API key sent as `Authorization: Bearer` (make one with `nephele keys create`).
+    #[arg(long, global = true, env = "NEPHELE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// How to print results.
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -51,6 +54,27 @@ pub enum Command {
     Images,
     /// Estimate what instances of a type cost over a span.
     CostEstimate(CostArgs),
+    /// Manage API keys directly in the database named by the config (works offline).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a key and print it (the only time it is shown).
+    Create {
+        /// viewer (read), operator (create, delete, power) or admin (keys, audit).
+        #[arg(long)]
+        role: String,
+        /// Limit the key to this provider (repeat for several).
+        #[arg(long = "provider")]
+        providers: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Configuration file naming the database (default: ./config.yaml if it exists).
+        #[arg(long, env = "NEPHELE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -35,17 +35,21 @@ impl fmt::Display for CliError {
 pub struct ApiClient {
     http: reqwest::Client,
     base: String,
+    api_key: Option<String>,
 }
 
 impl ApiClient {
-    pub fn new(base: &str) -> Self {
+    pub fn new(base: &str, api_key: Option<String>) -> Self {
         nephele_digitalocean::install_crypto_provider();
-        Self { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned() }
+        Self { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned(), api_key }
     }
 
     /// Sends a request; a 2xx body comes back as JSON (`null` for 204), anything else as an error.
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, CliError> {
         let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

@@ -40,7 +40,7 @@ fn instance_table(instances: &[Value]) -> String {
 }
 
 pub async fn run(global: &Global, command: Command) -> ExitCode {
-    let client = ApiClient::new(&global.server);
+    let client = ApiClient::new(&global.server, global.api_key.clone());
     match dispatch(&client, global, command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -54,7 +54,7 @@ async fn dispatch(client: &ApiClient, global: &Global, command: Command) -> Resu
     let p = format!("/api/v1/providers/{}", global.provider);
     let out = global.output;
     match command {
-        Command::Serve(_) => Err(CliError::Other("serve is handled elsewhere".to_owned())),
+        Command::Serve(_) | Command::Keys(_) => Err(CliError::Other("handled in main".to_owned())),
         Command::Regions => {
             let v = client.call(Method::GET, &format!("{p}/regions"), None).await?;
             print(out, &v, |v| {

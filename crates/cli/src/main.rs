@@ -4,6 +4,7 @@ mod args;
 mod client;
 mod commands;
 mod demo;
+mod keys;
 mod serve;
 mod table;
 
@@ -16,6 +17,7 @@ async fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match cli.command {
         args::Command::Serve(serve_args) => serve::run(serve_args).await,
+        args::Command::Keys(keys_command) => keys::run(keys_command, cli.global.output).await,
         command => commands::run(&cli.global, command).await,
     }
 }

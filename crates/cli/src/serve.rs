@@ -34,8 +34,9 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         None => tracing::info!("no config.yaml found; using defaults"),
     }
 
-    let digitalocean = config.providers.digitalocean.get_or_insert_with(Default::default);
-    let _simulator = if digitalocean.token().is_none() {
+    let demo_mode = config.providers.digitalocean.as_ref().and_then(|d| d.token()).is_none();
+    let _simulator = if demo_mode {
+        let digitalocean = config.providers.digitalocean.get_or_insert_with(Default::default);
         let (sim, token) = match demo::start_simulator().await {
             Ok(started) => started,
             Err(e) => {
@@ -46,15 +47,31 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         digitalocean.api_token = Some(Secret::new(token));
         digitalocean.base_url = Some(sim.base_url());
         digitalocean.region.get_or_insert_with(|| "nyc1".to_owned());
+        // The simulator is new each time, so the demo keeps its state in a fresh file too,
+        // and runs open unless the config asks for keys.
+        if config.database.url.is_none() {
+            let path = std::env::temp_dir().join(format!("nephele-demo-{}.db", std::process::id()));
+            let _ = std::fs::remove_file(&path);
+            config.database.url = Some(format!("sqlite://{}", path.display()));
+        }
+        config.auth.required.get_or_insert(false);
         println!("{RULE}");
         println!("  DEMO MODE: no DigitalOcean token is configured.");
         println!("  Nephele is talking to its built-in DigitalOcean simulator at {}.", sim.base_url());
         println!("  Nothing is real and nothing costs money. Set DIGITALOCEAN_TOKEN (or");
         println!("  providers.digitalocean.api_token in config.yaml) to manage your account.");
+        if config.auth.required == Some(false) {
+            println!("  The API is OPEN in demo mode: no API key is needed.");
+        }
         println!("{RULE}");
         Some(sim)
     } else {
-        let url = digitalocean.base_url.clone().unwrap_or_else(|| "https://api.digitalocean.com".to_owned());
+        let url = config
+            .providers
+            .digitalocean
+            .as_ref()
+            .and_then(|d| d.base_url.clone())
+            .unwrap_or_else(|| "https://api.digitalocean.com".to_owned());
         println!("{RULE}");
         println!("  DigitalOcean at {url} with the configured token: this is a REAL");
         println!("  account. Instances you create are billed.");
@@ -62,6 +79,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         None
     };
 
+    let auth_required = config.auth.required.unwrap_or(true);
     let app = match App::build(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -69,6 +87,10 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if auth_required && app.state().store.count_active_api_keys().await.unwrap_or(0) == 0 {
+        println!("No API keys exist yet; every API request will get 401. Make the first admin key with:");
+        println!("    nephele keys create --role admin");
+    }
     // Scripts and tests wait for this line to learn the address.
     println!("nephele listening on http://{}", app.addr());
     let shutdown = async {

@@ -11,11 +11,21 @@ use crate::api;
 use crate::catalog_cache::CatalogCache;
 use crate::config::Config;
 use crate::providers::{self, ProviderRegistry};
+use crate::store::{Store, StoreError};
 
 /// What every handler shares.
 pub struct AppState {
     pub providers: ProviderRegistry,
     pub catalog: CatalogCache,
+    pub store: Store,
+    /// False only when the API runs open (demo mode, or `auth.required: false`).
+    pub auth_required: bool,
+    pub poll_interval_ms: i64,
+    pub operations_concurrency: usize,
+    /// How long a claim on an operation lasts; a step is cut off before it runs out.
+    pub lease_ms: i64,
+    /// This process's name when it holds an operation's lease from a request.
+    pub lease_owner: String,
 }
 
 /// Why the server cannot start.
@@ -25,6 +35,8 @@ pub enum AppError {
     Config(String),
     #[error(transparent)]
     Provider(#[from] providers::BuildError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -38,7 +50,8 @@ pub struct App {
 }
 
 impl App {
-    /// Builds providers from `config`, binds `server.listen` (port 0 picks a free port).
+    /// Builds providers from `config`, opens (and migrates) the database, binds `server.listen`
+    /// (port 0 picks a free port) and starts the operations worker.
     pub async fn build(config: Config) -> Result<Self, AppError> {
         let registry = providers::build(&config)?;
         Self::with_providers(config, registry).await
@@ -49,10 +62,18 @@ impl App {
         let addr = config.listen_addr().map_err(AppError::Config)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| AppError::Bind { addr, source })?;
+        let store = Store::open(config.database.url()).await?;
         let state = Arc::new(AppState {
             providers,
             catalog: CatalogCache::new(Duration::from_secs(config.server.catalog_ttl_secs)),
+            store,
+            auth_required: config.auth.required.unwrap_or(true),
+            poll_interval_ms: config.operations.poll_interval_ms as i64,
+            operations_concurrency: config.operations.concurrency,
+            lease_ms: (config.operations.lease_secs * 1000) as i64,
+            lease_owner: format!("api-{}", uuid::Uuid::new_v4().simple()),
         });
+        crate::operations::worker::spawn(state.clone());
         let router = api::router(state.clone(), config.server.max_body_bytes);
         Ok(Self { listener, router, addr, state })
     }
@@ -67,7 +88,8 @@ impl App {
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
     }
 
     /// Serves until the process is stopped.

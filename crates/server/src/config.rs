@@ -18,6 +18,75 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub providers: ProvidersConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub operations: OperationsConfig,
+}
+
+/// `database:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (created on start) or `postgres://...` (shared by several replicas).
+    /// Unset: `sqlite://data/nephele.db`.
+    pub url: Option<String>,
+}
+
+impl DatabaseConfig {
+    pub const DEFAULT_URL: &'static str = "sqlite://data/nephele.db";
+
+    pub fn url(&self) -> &str {
+        self.url.as_deref().unwrap_or(Self::DEFAULT_URL)
+    }
+}
+
+/// `auth:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Whether API keys are required. Unset: required, except in demo mode.
+    pub required: Option<bool>,
+}
+
+/// `operations:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationsConfig {
+    /// How often the worker looks for due operations and polls running ones, in milliseconds.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Operations worked on at once by one server.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Seconds a server holds an operation while working on it. A server that dies holding one
+    /// delays it by at most this long; a step that would take longer is cut off and retried.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+fn default_lease_secs() -> u64 {
+    90
+}
+
+fn default_poll_ms() -> u64 {
+    500
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+impl Default for OperationsConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: default_poll_ms(),
+            concurrency: default_concurrency(),
+            lease_secs: default_lease_secs(),
+        }
+    }
 }
 
 /// `server:`
@@ -188,6 +257,23 @@ impl Config {
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |key, message: String| ConfigError::Invalid { path: path.to_owned(), key, message };
         self.listen_addr().map_err(|m| invalid("server.listen", m))?;
+        let url = self.database.url();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                format!("must start with sqlite:// or postgres://, got {url:?}"),
+            ));
+        }
+        if self.operations.concurrency == 0 || self.operations.poll_interval_ms == 0 {
+            return Err(invalid(
+                "operations",
+                "poll_interval_ms and concurrency must be at least 1".to_owned(),
+            ));
+        }
+        if self.operations.lease_secs < 3 {
+            return Err(invalid("operations.lease_secs", "must be at least 3".to_owned()));
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024".to_owned()));
         }

@@ -6,9 +6,12 @@
 
 pub mod api;
 mod app;
+pub mod auth;
 pub mod catalog_cache;
 pub mod config;
+pub mod operations;
 pub mod providers;
+pub mod store;
 
 pub use app::{App, AppError, AppState};
 pub use config::{Config, ConfigError};

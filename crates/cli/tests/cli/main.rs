@@ -14,6 +14,7 @@ const TOKEN: &str = "dop_v1_clitest";
 struct Live {
     server: String,
     _sim: RunningSim,
+    _data: tempfile::TempDir,
 }
 
 async fn live_server() -> Live {
@@ -28,16 +29,18 @@ async fn live_server() -> Live {
     .bind(([127, 0, 0, 1], 0).into())
     .await
     .expect("dosim");
+    let data = tempfile::tempdir().expect("temp dir");
     let yaml = format!(
-        "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {TOKEN}\n    region: nyc1\n    base_url: {}\n",
-        sim.base_url()
+        "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {TOKEN}\n    region: nyc1\n    base_url: {}\ndatabase:\n  url: sqlite://{}/n.db\nauth:\n  required: false\n",
+        sim.base_url(),
+        data.path().display()
     );
     let app = App::build(Config::parse(&yaml, Path::new("cli.yaml"), |_| None).expect("config"))
         .await
         .expect("app");
     let server = format!("http://{}", app.addr());
     tokio::spawn(app.run());
-    Live { server, _sim: sim }
+    Live { server, _sim: sim, _data: data }
 }
 
 fn nephele(server: &str, args: &[&str]) -> Output {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use nephele_core::cost::{self, BackupPlan, CostQuery, month_start};
@@ -19,6 +20,7 @@ use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
 use super::validation::unknown;
 use crate::app::AppState;
+use crate::auth::Principal;
 
 const MAX_COUNT: u32 = 1000;
 
@@ -123,7 +125,7 @@ async fn priced_type(
 pub async fn estimate(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<EstimateBody>,
+    ApiJson(body, _): ApiJson<EstimateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let provider = super::provider(&state, &name)?;
     let (duration, count, backups, start) = parse_inputs(&body)?;
@@ -211,7 +213,10 @@ fn grouped(tallies: BTreeMap<String, Tally>, key: &str) -> Vec<Value> {
 
 /// `GET /api/v1/costs`: what the running fleet costs per hour and per month, and what it has
 /// cost since the start of this calendar month (from each instance's `created_at`).
-pub async fn fleet(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub async fn fleet(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
     let now = OffsetDateTime::now_utc();
     let this_month = month_start(now);
     let (mut total, mut by_provider, mut by_region, mut by_type) = (
@@ -222,7 +227,7 @@ pub async fn fleet(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Ap
     );
     let mut errors = Vec::new();
     let mut assumptions: Vec<String> = Vec::new();
-    for (name, provider) in state.providers.all() {
+    for (name, provider) in state.providers.all().filter(|(name, _)| principal.may_use(name)) {
         let loaded = async {
             let instances = provider.list_instances(&InstanceFilter::default()).await?;
             let types = state.catalog.instance_types(name, provider.as_ref()).await?;

@@ -134,8 +134,21 @@ impl From<ProviderError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        tracing::error!(error = %error, "store error");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "Store unavailable",
+            "Nephele cannot reach its database right now; nothing was changed, retry later",
+        )
+    }
+}
+
+impl ApiError {
+    /// The RFC 9457 problem document, as JSON.
+    pub fn problem_json(&self) -> serde_json::Value {
         let problem = Problem {
             kind: format!("https://nephele.dev/problems/{}", self.code.replace('_', "-")),
             title: self.title,
@@ -144,7 +157,13 @@ impl IntoResponse for ApiError {
             code: self.code,
             errors: &self.errors,
         };
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        serde_json::to_value(&problem).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem_json()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

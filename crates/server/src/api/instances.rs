@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::{Extension, Json};
 use nephele_core::operation::ActionStatus;
 use nephele_core::{
     ActionId, CreateInstances, InstanceFilter, InstanceId, InstanceName, InstanceStatus, OperationId,
@@ -19,6 +19,10 @@ use super::json::ApiJson;
 use super::validation::unknown;
 use super::views::InstanceView;
 use crate::app::AppState;
+use crate::auth::Principal;
+use crate::operations::idempotency::{self, Begin, Reply};
+use crate::operations::{self as ops, InstanceRequest};
+use crate::store::{NewOperation, OperationState};
 
 /// Most instances one request may create (DigitalOcean's multi-create limit).
 pub const MAX_COUNT: u32 = 10;
@@ -187,10 +191,44 @@ async fn check_catalogue(
     if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(errors)) }
 }
 
+fn operation_link(id: &str) -> Value {
+    json!({ "id": id, "links": { "self": format!("/api/v1/operations/{id}") } })
+}
+
+/// Records `operation`, runs its first step here, and answers; replays instead when the
+/// request's Idempotency-Key was seen before.
+async fn run_operation(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    headers: &HeaderMap,
+    path: &str,
+    body: &Value,
+    op: NewOperation<'_>,
+    respond: impl FnOnce(ops::StepOutcome) -> Reply,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(headers)?;
+    let operation_id = op.id.to_owned();
+    match idempotency::begin(state, principal, key.as_deref(), "POST", path, body, Some(op)).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Proceed => {}
+    }
+    // The operation is on record, leased to this process: from here on, whatever happens to
+    // the process, a worker carries it on once the lease runs out. The first step runs here.
+    let outcome = match state.store.get_operation(&operation_id).await? {
+        Some(record) => ops::advance(state, &record, &state.lease_owner, true).await?,
+        None => ops::StepOutcome::default(),
+    };
+    let mut reply = respond(outcome);
+    reply.operation_id = Some(operation_id);
+    Ok(idempotency::finish(state, principal, key.as_deref(), reply).await)
+}
+
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<CreateBody>,
+    headers: HeaderMap,
+    ApiJson(body, raw): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
     let provider = super::provider(&state, &name)?;
     let (names, count) = check_locally(&body)?;
@@ -221,24 +259,46 @@ pub async fn create(
         monitoring: body.monitoring,
         vpc_uuid: None,
     };
-    tracing::info!(provider = %name, operation_id = %request.operation_id, count, "creating instances");
-    let created = provider.create_instances(&request).await?;
-    let views: Vec<InstanceView> = created.into_iter().map(|i| InstanceView::new(&name, i)).collect();
-    let location = views.first().map(|v| v.links.this.clone());
-    let body = if count == 1 {
-        let mut single = serde_json::to_value(views.into_iter().next()).unwrap_or_default();
-        if let Some(object) = single.as_object_mut() {
-            object.insert("operation_id".to_owned(), json!(request.operation_id));
-        }
-        single
-    } else {
-        json!({ "instances": views, "operation_id": request.operation_id })
+    let operation_id = request.operation_id.to_string();
+    tracing::info!(provider = %name, %operation_id, count, "creating instances");
+    let request_json =
+        serde_json::to_value(&request).map_err(|e| ApiError::invalid_field("body", e.to_string()))?;
+    let path = format!("/api/v1/providers/{name}/instances");
+    let provider_name = name.clone();
+    let op = NewOperation {
+        id: &operation_id,
+        provider: &provider_name,
+        kind: "create",
+        request: &request_json,
+        principal: &principal.id,
+        lease_owner: &state.lease_owner,
+        lease_ms: state.lease_ms,
     };
-    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
-    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    let op_id = operation_id.clone();
+    run_operation(&state, &principal, &headers, &path, &raw, op, move |outcome| {
+        if let Some(error) = outcome.error.filter(|_| outcome.state == Some(OperationState::Failed)) {
+            return Reply::from(ApiError::from(error));
+        }
+        let views: Vec<InstanceView> =
+            outcome.instances.into_iter().map(|i| InstanceView::new(&name, i)).collect();
+        let location = views.first().map(|v| v.links.this.clone());
+        let state_name = outcome.state.unwrap_or(OperationState::Pending).as_str();
+        let mut operation = operation_link(&op_id);
+        operation["state"] = json!(state_name);
+        let body = if count == 1 && !views.is_empty() {
+            let mut single = serde_json::to_value(views.into_iter().next()).unwrap_or_default();
+            if let Some(object) = single.as_object_mut() {
+                object.insert("operation_id".to_owned(), json!(op_id));
+                object.insert("operation".to_owned(), operation);
+            }
+            single
+        } else {
+            // Several instances, or a first step that must be retried: the operation says more.
+            json!({ "instances": views, "operation_id": op_id, "operation": operation })
+        };
+        Reply { location, ..Reply::json(StatusCode::ACCEPTED, body) }
+    })
+    .await
 }
 
 pub async fn get(
@@ -252,13 +312,41 @@ pub async fn get(
 
 pub async fn delete(
     State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path((name, id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    let provider = super::provider(&state, &name)?;
-    let operation_id = OperationId::new();
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    super::provider(&state, &name)?;
+    let operation_id = OperationId::new().to_string();
     tracing::info!(provider = %name, %operation_id, instance_id = %id, "deleting instance");
-    provider.delete_instance(&InstanceId(id), operation_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let request =
+        serde_json::to_value(InstanceRequest { instance_id: id.clone(), action: None }).unwrap_or_default();
+    let path = format!("/api/v1/providers/{name}/instances/{id}");
+    let op = NewOperation {
+        id: &operation_id,
+        provider: &name,
+        kind: "delete",
+        request: &request,
+        principal: &principal.id,
+        lease_owner: &state.lease_owner,
+        lease_ms: state.lease_ms,
+    };
+    let op_id = operation_id.clone();
+    run_operation(&state, &principal, &headers, &path, &Value::Null, op, move |outcome| match outcome.state {
+        Some(OperationState::Succeeded) => {
+            Reply { status: StatusCode::NO_CONTENT, body: None, location: None, operation_id: None }
+        }
+        Some(OperationState::Failed) => match outcome.error {
+            Some(error) => Reply::from(ApiError::from(error)),
+            None => Reply::from(ApiError::not_found("the instance could not be deleted")),
+        },
+        // Not done yet (the provider is unreachable): accepted, and the worker will finish it.
+        _ => Reply::json(
+            StatusCode::ACCEPTED,
+            json!({ "operation_id": op_id, "operation": operation_link(&op_id) }),
+        ),
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -296,16 +384,43 @@ fn action_view(name: &str, action: ProviderAction) -> Value {
 
 pub async fn act(
     State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path((name, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<ActionBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let provider = super::provider(&state, &name)?;
+    headers: HeaderMap,
+    ApiJson(body, raw): ApiJson<ActionBody>,
+) -> Result<Response, ApiError> {
+    super::provider(&state, &name)?;
     let action: PowerAction =
         body.kind.parse().map_err(|message: String| ApiError::invalid_field("type", message))?;
-    let operation_id = OperationId::new();
+    let operation_id = OperationId::new().to_string();
     tracing::info!(provider = %name, %operation_id, instance_id = %id, action = action.as_str(), "power action");
-    let started = provider.power_action(&InstanceId(id), action, operation_id).await?;
-    Ok((StatusCode::ACCEPTED, Json(action_view(&name, started))))
+    let request = serde_json::to_value(InstanceRequest { instance_id: id.clone(), action: Some(action) })
+        .unwrap_or_default();
+    let path = format!("/api/v1/providers/{name}/instances/{id}/actions");
+    let provider_name = name.clone();
+    let op = NewOperation {
+        id: &operation_id,
+        provider: &provider_name,
+        kind: action.as_str(),
+        request: &request,
+        principal: &principal.id,
+        lease_owner: &state.lease_owner,
+        lease_ms: state.lease_ms,
+    };
+    let op_id = operation_id.clone();
+    run_operation(&state, &principal, &headers, &path, &raw, op, move |outcome| {
+        if let Some(error) = outcome.error.filter(|_| outcome.state == Some(OperationState::Failed)) {
+            return Reply::from(ApiError::from(error));
+        }
+        let mut body = match outcome.action {
+            Some(started) => action_view(&name, started),
+            None => json!({}),
+        };
+        body["operation_id"] = json!(op_id);
+        body["operation"] = operation_link(&op_id);
+        Reply::json(StatusCode::ACCEPTED, body)
+    })
+    .await
 }
 
 pub async fn get_action(

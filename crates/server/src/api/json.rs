@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FieldError};
 
-pub struct ApiJson<T>(pub T);
+/// The parsed body, and the same body as a JSON value (for idempotency fingerprints).
+pub struct ApiJson<T>(pub T, pub serde_json::Value);
 
 fn is_json(content_type: Option<&str>) -> bool {
     content_type
@@ -68,7 +69,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         match serde_path_to_error::deserialize(&mut deserializer) {
             Ok(value) => {
                 deserializer.end().map_err(|e| malformed(&e))?;
-                Ok(Self(value))
+                let raw = serde_json::from_slice(&bytes).map_err(|e| malformed(&e))?;
+                Ok(Self(value, raw))
             }
             Err(error) => {
                 let path = error.path().to_string();

@@ -7,13 +7,19 @@
 //! | `/api/v1/providers/{p}/instances[/{id}[/actions]]`, `/api/v1/instances` | [`instances`] |
 //! | `/api/v1/providers/{p}/regions`, `instance-types`, `images` | [`catalog`] |
 //! | `/api/v1/providers/{p}/cost-estimate`, `/api/v1/costs` | [`costs`] |
+//! | `/api/v1/operations[/{id}]` | [`operations`] |
+//! | `/api/v1/audit` | [`audit`] |
+//! | `/api/v1/keys[/{id}]` | [`keys`] |
 
+pub mod audit;
 pub mod catalog;
 pub mod costs;
 pub mod error;
 pub mod health;
 pub mod instances;
 pub mod json;
+pub mod keys;
+pub mod operations;
 pub mod providers;
 mod validation;
 pub mod views;
@@ -51,6 +57,11 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/api/v1/providers/{provider}/cost-estimate", post(costs::estimate))
         .route("/api/v1/instances", get(instances::fleet))
         .route("/api/v1/costs", get(costs::fleet))
+        .route("/api/v1/operations", get(operations::list))
+        .route("/api/v1/operations/{id}", get(operations::get))
+        .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/keys", get(keys::list).post(keys::create))
+        .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .fallback(|| async { ApiError::not_found("no such route; the API lives under /api/v1") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -61,6 +72,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware))
         .layer(axum::middleware::from_fn(log_requests))
         .with_state(state)
 }
@@ -83,5 +95,6 @@ async fn log_requests(request: Request, next: Next) -> Response {
 
 /// The provider named in the path, or a 404 naming the configured ones.
 pub fn provider(state: &AppState, name: &str) -> Result<Arc<dyn Provider>, ApiError> {
+    // (Whether the caller may use it was checked by the auth middleware.)
     state.providers.get(name).ok_or_else(|| ApiError::unknown_provider(name, &state.providers.names()))
 }

@@ -14,9 +14,17 @@ pub struct TestApp {
     pub base: String,
     pub sim: RunningSim,
     pub http: reqwest::Client,
+    /// Holds the SQLite database for the app's lifetime.
+    pub _data: tempfile::TempDir,
+    pub database_url: String,
 }
 
 pub async fn spawn_app_with(droplets: usize, transition: Duration) -> TestApp {
+    spawn_app_configured(droplets, transition, "auth:\n  required: false\n").await
+}
+
+/// A server on a fresh SQLite database, with `extra` YAML appended to its config.
+pub async fn spawn_app_configured(droplets: usize, transition: Duration, extra: &str) -> TestApp {
     nephele_digitalocean::install_crypto_provider();
     let sim = Simulator::new(SimConfig {
         tokens: vec![DO_TOKEN.to_owned()],
@@ -28,15 +36,18 @@ pub async fn spawn_app_with(droplets: usize, transition: Duration) -> TestApp {
     .bind(([127, 0, 0, 1], 0).into())
     .await
     .expect("bind dosim");
+    let data = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}/nephele.db", data.path().display());
     let yaml = format!(
-        "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: 8192\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {}\n",
-        sim.base_url()
+        "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: 8192\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\ndatabase:\n  url: sqlite://{}/nephele.db\noperations:\n  poll_interval_ms: 50\n{extra}",
+        sim.base_url(),
+        data.path().display()
     );
     let config = Config::parse(&yaml, Path::new("test.yaml"), |_| None).expect("config");
     let app = App::build(config).await.expect("build app");
     let base = format!("http://{}", app.addr());
     tokio::spawn(app.run());
-    TestApp { base, sim, http: reqwest::Client::new() }
+    TestApp { base, sim, http: reqwest::Client::new(), _data: data, database_url }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -54,6 +65,22 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.http.post(self.url(path)).json(&body).send().await.expect("request")
+    }
+
+    /// Waits until an operation has finished and returns it.
+    pub async fn wait_for_operation(&self, id: &str, key: Option<&str>) -> Value {
+        for _ in 0..400 {
+            let mut request = self.http.get(self.url(&format!("/api/v1/operations/{id}")));
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            let body: Value = request.send().await.expect("request").json().await.expect("json");
+            if body["state"] == "succeeded" || body["state"] == "failed" {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("operation {id} never finished");
     }
 
     pub async fn delete(&self, path: &str) -> Response {

@@ -2,8 +2,10 @@
 
 mod helpers;
 
+mod auth;
 mod bad_input;
 mod costs;
 mod health;
+mod idempotency;
 mod lifecycle;
 mod seed;

@@ -1,0 +1,30 @@
+//! `GET /api/v1/audit`: the audit log, for admins. There is no route to change it.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use crate::app::AppState;
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let mut limit = 1000i64;
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "limit" => {
+                limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| ApiError::invalid_field("limit", "must be a number from 1 to 10000"))?
+            }
+            other => return Err(ApiError::invalid_field(other, "unknown parameter; expected limit")),
+        }
+    }
+    Ok(Json(json!({ "entries": state.store.list_audit(limit).await? })))
+}

@@ -1,0 +1,189 @@
+//! The handler side of idempotency keys: reserve (with the operation, in one transaction),
+//! replay, wait, or refuse; then store the response.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::api::ApiError;
+use crate::app::AppState;
+use crate::auth::{OPERATION_HEADER, Principal};
+use crate::store::{KeyRequest, NewOperation, Reservation};
+
+/// Keys are kept at least this long (the draft asks for 24 hours; we keep 48).
+const KEY_TTL_MS: i64 = 48 * 3600 * 1000;
+/// How long a request waits for an earlier one with the same key before answering 409.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(20);
+const MAX_KEY_LEN: usize = 255;
+
+/// An `Idempotency-Key` header, checked.
+pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = raw.to_str().map(str::trim).unwrap_or_default();
+    // The draft sends the key as a structured-field string: accept it quoted or bare.
+    let key = key.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(key);
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            format!("must be 1..{MAX_KEY_LEN} visible ASCII characters"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Fingerprint of a request: method, path and the body as canonical JSON (so formatting and key
+/// order do not matter, but any value does).
+pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
+    let digest = Sha256::digest(format!("{method} {path}\n{body}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A response as stored and replayed: status, JSON body, and the headers worth keeping.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub location: Option<String>,
+    pub operation_id: Option<String>,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, body: Value) -> Self {
+        Self { status, body: Some(body), location: None, operation_id: None }
+    }
+
+    fn to_stored(&self) -> String {
+        serde_json::json!({ "body": self.body, "location": self.location, "operation_id": self.operation_id })
+            .to_string()
+    }
+
+    fn from_stored(status: u16, stored: &str) -> Self {
+        let v: Value = serde_json::from_str(stored).unwrap_or(Value::Null);
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body: Some(v["body"].clone()).filter(|b| !b.is_null()),
+            location: v["location"].as_str().map(str::to_owned),
+            operation_id: v["operation_id"].as_str().map(str::to_owned),
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = match &self.body {
+            Some(body) => (self.status, axum::Json(body.clone())).into_response(),
+            None => self.status.into_response(),
+        };
+        let headers = response.headers_mut();
+        if self.status.is_client_error() || self.status.is_server_error() {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        }
+        if let Some(location) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        if let Some(id) = self.operation_id.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+            headers.insert(OPERATION_HEADER, id);
+        }
+        response
+    }
+}
+
+impl From<ApiError> for Reply {
+    fn from(error: ApiError) -> Self {
+        let status = error.status;
+        Self { status, body: Some(error.problem_json()), location: None, operation_id: None }
+    }
+}
+
+/// The outcome of [`begin`].
+pub enum Begin {
+    /// Go ahead: this request is the first with its key (or has none); its operation is recorded.
+    Proceed,
+    /// Answer with this: the stored response of the first request with the key.
+    Replay(Response),
+}
+
+/// Records `operation` (if any) together with the request's key (if any).
+pub async fn begin(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &Value,
+    operation: Option<NewOperation<'_>>,
+) -> Result<Begin, ApiError> {
+    let Some(key) = key else {
+        if let Some(op) = operation {
+            state.store.insert_operation(op).await.map_err(ApiError::from)?;
+        }
+        return Ok(Begin::Proceed);
+    };
+    let hash = fingerprint(method, path, body);
+    let request =
+        KeyRequest { principal: &principal.id, key, method, path, request_hash: &hash, ttl_ms: KEY_TTL_MS };
+    let existing = match state.store.reserve_key(request, operation).await.map_err(ApiError::from)? {
+        Reservation::Reserved => return Ok(Begin::Proceed),
+        Reservation::Existing(existing) => existing,
+    };
+    if existing.request_hash != hash {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "Idempotency key reused",
+            format!(
+                "this Idempotency-Key was first used for a different request ({} {}); use a new key for a new request",
+                existing.method, existing.path
+            ),
+        ));
+    }
+    let started = Instant::now();
+    let mut record = existing;
+    loop {
+        if let (Some(status), Some(stored)) = (record.response_status, record.response_body.as_deref()) {
+            let mut response = Reply::from_stored(status, stored).into_response();
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return Ok(Begin::Replay(response));
+        }
+        if started.elapsed() > WAIT_FOR_FIRST {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_use",
+                "Request in progress",
+                "a request with this Idempotency-Key is still being processed; retry later",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        record = match state.store.get_key(&principal.id, key).await.map_err(ApiError::from)? {
+            Some(r) => r,
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_key_in_use",
+                    "Request in progress",
+                    "retry the request",
+                ));
+            }
+        };
+    }
+}
+
+/// Stores `reply` under the key (if any) and turns it into the response.
+pub async fn finish(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    key: Option<&str>,
+    reply: Reply,
+) -> Response {
+    if let Some(key) = key
+        && let Err(e) =
+            state.store.complete_key(&principal.id, key, reply.status.as_u16(), &reply.to_stored()).await
+    {
+        tracing::error!(error = %e, "cannot store the response of an idempotent request");
+    }
+    reply.into_response()
+}

@@ -1,0 +1,241 @@
+//! Operations: every mutating request, recorded before the provider is called.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, json_column, now_ms, now_text};
+
+/// Where an operation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationState {
+    /// Recorded; the provider has not yet accepted it.
+    Pending,
+    /// The provider accepted it; Nephele follows it to its end.
+    Running,
+    Succeeded,
+    /// The provider refused it (the reason is in `error`).
+    Failed,
+}
+
+impl OperationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "running" => Some(Self::Running),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+/// One step's outcome, as stored.
+pub struct OperationUpdate<'a> {
+    pub state: OperationState,
+    /// Replaces the stored result when given.
+    pub result: Option<&'a Value>,
+    /// Replaces the stored error (`None` clears it).
+    pub error: Option<&'a Value>,
+    pub next_attempt_ms: i64,
+    /// Whether this step was an attempt at the provider (for backoff).
+    pub count_attempt: bool,
+}
+
+/// A stored operation.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationRecord {
+    pub id: String,
+    pub provider: String,
+    pub kind: String,
+    pub request: Value,
+    pub state: OperationState,
+    pub result: Option<Value>,
+    pub error: Option<Value>,
+    pub principal: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What to record. The operation is born leased to `lease_owner`, so the process that records
+/// it runs its first step and no worker can take it until the lease runs out.
+pub struct NewOperation<'a> {
+    pub id: &'a str,
+    pub provider: &'a str,
+    pub kind: &'a str,
+    pub request: &'a Value,
+    pub principal: &'a str,
+    pub lease_owner: &'a str,
+    pub lease_ms: i64,
+}
+
+fn read(row: &AnyRow) -> Result<OperationRecord, StoreError> {
+    let state: String = row.try_get("state")?;
+    Ok(OperationRecord {
+        id: row.try_get("id")?,
+        provider: row.try_get("provider")?,
+        kind: row.try_get("kind")?,
+        request: json_column(Some(row.try_get("request")?))?.unwrap_or(Value::Null),
+        state: OperationState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("state {state:?}")))?,
+        result: json_column(row.try_get("result")?)?,
+        error: json_column(row.try_get("error")?)?,
+        principal: row.try_get("principal")?,
+        attempts: row.try_get("attempts")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// Records a new pending operation.
+    pub async fn insert_operation(&self, op: NewOperation<'_>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        Self::insert_operation_in(&mut tx, op).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_operation_in(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        op: NewOperation<'_>,
+    ) -> Result<(), StoreError> {
+        let now = now_text();
+        sqlx::query(
+            "INSERT INTO operations (id, provider, kind, request, state, principal, attempts, created_at, updated_at, created_ms, next_attempt_ms, lease_owner, lease_until_ms) VALUES ($1, $2, $3, $4, 'pending', $5, 0, $6, $6, $7, 0, $8, $9)",
+        )
+        .bind(op.id)
+        .bind(op.provider)
+        .bind(op.kind)
+        .bind(op.request.to_string())
+        .bind(op.principal)
+        .bind(now)
+        .bind(now_ms())
+        .bind(op.lease_owner)
+        .bind(now_ms() + op.lease_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_operation(&self, id: &str) -> Result<Option<OperationRecord>, StoreError> {
+        let row = sqlx::query("SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at FROM operations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(read).transpose()
+    }
+
+    /// Operations, newest first, optionally in one state.
+    pub async fn list_operations(
+        &self,
+        state: Option<OperationState>,
+        limit: i64,
+    ) -> Result<Vec<OperationRecord>, StoreError> {
+        let rows = match state {
+            Some(state) => sqlx::query("SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at FROM operations WHERE state = $1 ORDER BY created_ms DESC, id LIMIT $2")
+                .bind(state.as_str())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+            None => sqlx::query("SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at FROM operations ORDER BY created_ms DESC, id LIMIT $1")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        };
+        rows.iter().map(read).collect()
+    }
+
+    /// Takes the lease on one operation if nobody holds it; true when taken.
+    ///
+    /// The condition is checked again by the UPDATE itself, so two replicas racing for the same
+    /// row cannot both win: on PostgreSQL the second waits for the first to commit and then sees
+    /// the lease; on SQLite writes are serialised.
+    pub async fn claim_operation(&self, id: &str, owner: &str, lease_ms: i64) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE operations SET lease_owner = $1, lease_until_ms = $2 WHERE id = $3 AND state IN ('pending', 'running') AND (lease_until_ms IS NULL OR lease_until_ms < $4)",
+        )
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Claims the oldest operation that is due and unleased, if any.
+    pub async fn claim_due_operation(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<OperationRecord>, StoreError> {
+        for _ in 0..5 {
+            let now = now_ms();
+            let candidate: Option<String> = sqlx::query(
+                "SELECT id FROM operations WHERE state IN ('pending', 'running') AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms < $1) ORDER BY next_attempt_ms, created_ms LIMIT 1",
+            )
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get("id"))
+            .transpose()?;
+            let Some(id) = candidate else { return Ok(None) };
+            if self.claim_operation(&id, owner, lease_ms).await? {
+                return self.get_operation(&id).await;
+            }
+            // Another replica took it between our SELECT and UPDATE: look again.
+        }
+        Ok(None)
+    }
+
+    /// Records progress and gives the lease up; the operation is due again at `next_attempt_ms`.
+    /// Only the lease holder's update counts.
+    pub async fn update_operation(
+        &self,
+        id: &str,
+        owner: &str,
+        update: OperationUpdate<'_>,
+    ) -> Result<(), StoreError> {
+        let OperationUpdate { state, result, error, next_attempt_ms, count_attempt } = update;
+        sqlx::query(
+            "UPDATE operations SET state = $1, result = COALESCE($2, result), error = $3, updated_at = $4, next_attempt_ms = $5, attempts = attempts + $6, lease_owner = NULL, lease_until_ms = NULL WHERE id = $7 AND lease_owner = $8",
+        )
+        .bind(state.as_str())
+        .bind(result.map(Value::to_string))
+        .bind(error.map(Value::to_string))
+        .bind(now_text())
+        .bind(next_attempt_ms)
+        .bind(i64::from(count_attempt))
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// How many operations are in each unfinished state (for readiness and tests).
+    pub async fn count_unfinished(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM operations WHERE state IN ('pending', 'running')")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}
