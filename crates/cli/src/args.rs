@@ -20,9 +20,10 @@ pub struct Global {
     /// The Nephele server to talk to.
     #[arg(long, global = true, env = "NEPHELE_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
-    /// The provider to act on.
-    #[arg(long, global = true, default_value = "digitalocean")]
-    pub provider: String,
+    /// The provider to act on (default: digitalocean). With `keys create`: the one provider the
+    /// key may use (default: every provider).
+    #[arg(long, global = true)]
+    pub provider: Option<String>,
     /// API key sent as `Authorization: Bearer` (make one with `nephele keys create`).
     #[arg(long, global = true, env = "NEPHELE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -66,9 +67,6 @@ pub enum KeysCommand {
         /// viewer (read), operator (create, delete, power) or admin (keys, audit).
         #[arg(long)]
         role: String,
-        /// Limit the key to this provider (repeat for several).
-        #[arg(long = "provider")]
-        providers: Vec<String>,
         #[arg(long)]
         description: Option<String>,
         /// Configuration file naming the database (default: ./config.yaml if it exists).

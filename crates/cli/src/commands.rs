@@ -51,7 +51,7 @@ pub async fn run(global: &Global, command: Command) -> ExitCode {
 }
 
 async fn dispatch(client: &ApiClient, global: &Global, command: Command) -> Result<(), CliError> {
-    let p = format!("/api/v1/providers/{}", global.provider);
+    let p = format!("/api/v1/providers/{}", global.provider.as_deref().unwrap_or("digitalocean"));
     let out = global.output;
     match command {
         Command::Serve(_) | Command::Keys(_) => Err(CliError::Other("handled in main".to_owned())),

@@ -10,8 +10,9 @@ use serde_json::json;
 
 use crate::args::{KeysCommand, Output};
 
-pub async fn run(command: KeysCommand, output: Output) -> ExitCode {
-    let KeysCommand::Create { role, providers, description, config } = command;
+pub async fn run(command: KeysCommand, output: Output, provider: Option<String>) -> ExitCode {
+    let KeysCommand::Create { role, description, config } = command;
+    let providers: Vec<String> = provider.into_iter().collect();
     let Some(role) = Role::parse(&role) else {
         eprintln!("nephele: --role must be viewer, operator or admin, got {role:?}");
         return ExitCode::from(2);

@@ -17,7 +17,9 @@ async fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match cli.command {
         args::Command::Serve(serve_args) => serve::run(serve_args).await,
-        args::Command::Keys(keys_command) => keys::run(keys_command, cli.global.output).await,
+        args::Command::Keys(keys_command) => {
+            keys::run(keys_command, cli.global.output, cli.global.provider).await
+        }
         command => commands::run(&cli.global, command).await,
     }
 }

@@ -1,5 +1,11 @@
 //! The `nephele` binary, run as a user runs it, against a live server and simulator.
 
+mod crash_recovery;
+mod postgres;
+mod replicas;
+mod store_backends;
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

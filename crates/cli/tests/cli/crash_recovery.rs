@@ -1,0 +1,122 @@
+//! Kill -9 in the middle of 100 creates, restart, and account for every droplet.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::support::{
+    Server, all_droplets, make_key, operation_of, simulator, wait_until_settled, write_config,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
+    let sim = simulator(Duration::from_millis(300)).await;
+    // DigitalOcean is slow today: every answer takes 150 ms.
+    sim.set_faults(dosim::Faults { latency_ms: 150, ..Default::default() });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = format!("sqlite://{}/nephele.db", dir.path().display());
+    let config = write_config(dir.path(), &sim, &database, 4);
+    let key = make_key(&config, "operator");
+    let server = Server::start(&config, &dir.path().join("first.log"));
+    let url = server.url.clone();
+    let http = reqwest::Client::new();
+
+    // 100 creates with distinct keys, 8 at a time; the server is killed part way through.
+    let accepted: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+    let sender = {
+        let (http, url, key, accepted) = (http.clone(), url.clone(), key.clone(), accepted.clone());
+        tokio::spawn(async move {
+            futures_util::stream::iter(0..100usize)
+                .map(|i| {
+                    let (http, url, key, accepted) = (http.clone(), url.clone(), key.clone(), accepted.clone());
+                    async move {
+                        let response = http
+                            .post(format!("{url}/api/v1/providers/digitalocean/instances"))
+                            .bearer_auth(&key)
+                            .header("Idempotency-Key", format!("crash-{i}"))
+                            .json(&json!({"name": format!("crash-{i}"), "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"}))
+                            .send()
+                            .await;
+                        if let Ok(response) = response
+                            && response.status() == 202
+                            && let Ok(body) = response.json::<Value>().await
+                        {
+                            let op = body["operation_id"].as_str().expect("operation id").to_owned();
+                            accepted.lock().expect("lock").push((i, op));
+                        }
+                    }
+                })
+                .buffer_unordered(8)
+                .collect::<Vec<_>>()
+                .await;
+        })
+    };
+    while accepted.lock().expect("lock").len() < 25 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill_hard();
+    sender.await.expect("sender");
+    let accepted = accepted.lock().expect("lock").clone();
+    let made_before_restart = all_droplets(&http, &sim).await.len();
+
+    // Back up, and DigitalOcean is fast again.
+    sim.set_faults(dosim::Faults::default());
+    let server = Server::start(&config, &dir.path().join("second.log"));
+    wait_until_settled(&http, &server.url, &key, Duration::from_secs(60)).await;
+
+    let operations: Value = http
+        .get(format!("{}/api/v1/operations?limit=5000", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("operations")
+        .json()
+        .await
+        .expect("json");
+    let operations = operations["operations"].as_array().expect("list").clone();
+    let states: HashMap<String, String> = operations
+        .iter()
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap_or_default().to_owned(),
+                o["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let droplets = all_droplets(&http, &sim).await;
+    let mut droplets_per_operation: HashMap<String, usize> = HashMap::new();
+    for droplet in &droplets {
+        let op = operation_of(droplet).expect("every droplet carries its operation's tag");
+        *droplets_per_operation.entry(op).or_default() += 1;
+    }
+    eprintln!(
+        "crash test: {} accepted before the kill, {} operations recorded, {} droplets before restart, {} after",
+        accepted.len(),
+        operations.len(),
+        made_before_restart,
+        droplets.len()
+    );
+
+    assert!(accepted.len() < 100, "the kill came mid-stream");
+    for (i, op) in &accepted {
+        assert_eq!(states.get(op).map(String::as_str), Some("succeeded"), "create {i} (operation {op})");
+        assert_eq!(droplets_per_operation.get(op), Some(&1), "create {i} made exactly one droplet");
+    }
+    assert!(
+        states.values().all(|s| s == "succeeded" || s == "failed"),
+        "no operation left pending or running: {states:?}"
+    );
+    let known: HashSet<&String> = states.keys().collect();
+    for op in droplets_per_operation.keys() {
+        assert!(known.contains(op), "droplet of unknown operation {op}: every droplet is accounted for");
+    }
+    assert!(droplets_per_operation.values().all(|n| *n == 1), "no operation made two droplets");
+    assert_eq!(
+        droplets.len(),
+        states.values().filter(|s| *s == "succeeded").count(),
+        "one droplet per succeeded create"
+    );
+}

@@ -1,0 +1,177 @@
+//! The store's guarantees, checked the same way on SQLite and on PostgreSQL.
+
+use futures_util::future::join_all;
+use nephele_server::store::{KeyRequest, NewOperation, OperationState, OperationUpdate, Reservation, Store};
+use serde_json::json;
+
+use crate::postgres::TestDatabase;
+
+fn operation<'a>(id: &'a str, request: &'a serde_json::Value) -> NewOperation<'a> {
+    NewOperation {
+        id,
+        provider: "digitalocean",
+        kind: "create",
+        request,
+        principal: "tester",
+        lease_owner: "nobody",
+        lease_ms: -1,
+    }
+}
+
+async fn store_guarantees(store: Store) {
+    // Migrating again changes nothing.
+    store.migrate().await.expect("second migration");
+
+    // Twenty workers race for one operation: exactly one gets it.
+    let request = json!({"names": ["x"]});
+    store.insert_operation(operation("op-race", &request)).await.expect("insert");
+    let claims =
+        join_all(
+            (0..20).map(|i| {
+                let store = store.clone();
+                async move {
+                    store.claim_operation("op-race", &format!("worker-{i}"), 60_000).await.expect("claim")
+                }
+            }),
+        )
+        .await;
+    assert_eq!(claims.iter().filter(|won| **won).count(), 1, "one lease holder");
+    let winner = format!("worker-{}", claims.iter().position(|w| *w).expect("a winner"));
+    // Only the holder's update counts.
+    let done = OperationUpdate {
+        state: OperationState::Succeeded,
+        result: Some(&json!({"ok": true})),
+        error: None,
+        next_attempt_ms: 0,
+        count_attempt: true,
+    };
+    store
+        .update_operation("op-race", "worker-x", OperationUpdate { ..done })
+        .await
+        .expect("stranger's update");
+    assert_eq!(
+        store.get_operation("op-race").await.expect("get").expect("exists").state,
+        OperationState::Pending
+    );
+    let done = OperationUpdate {
+        state: OperationState::Succeeded,
+        result: Some(&json!({"ok": true})),
+        error: None,
+        next_attempt_ms: 0,
+        count_attempt: true,
+    };
+    store.update_operation("op-race", &winner, done).await.expect("holder's update");
+    let finished = store.get_operation("op-race").await.expect("get").expect("exists");
+    assert_eq!(finished.state, OperationState::Succeeded);
+    assert_eq!(finished.result, Some(json!({"ok": true})));
+    assert!(
+        !store.claim_operation("op-race", "late", 60_000).await.expect("claim"),
+        "finished work is not claimed"
+    );
+
+    // Twenty requests race for one idempotency key: one reserves it (with its operation).
+    let request = json!({});
+    let reservations = join_all((0..20).map(|i| {
+        let store = store.clone();
+        let request = request.clone();
+        async move {
+            let id = format!("op-key-{i}");
+            let key = KeyRequest {
+                principal: "tester",
+                key: "same",
+                method: "POST",
+                path: "/x",
+                request_hash: "h",
+                ttl_ms: 60_000,
+            };
+            matches!(
+                store.reserve_key(key, Some(operation(&id, &request))).await.expect("reserve"),
+                Reservation::Reserved
+            )
+        }
+    }))
+    .await;
+    assert_eq!(reservations.iter().filter(|r| **r).count(), 1, "one request holds the key");
+    let recorded = store.list_operations(None, 100).await.expect("list");
+    assert_eq!(
+        recorded.iter().filter(|o| o.id.starts_with("op-key-")).count(),
+        1,
+        "and only its operation was recorded"
+    );
+    store.complete_key("tester", "same", 202, "{\"body\":1}").await.expect("complete");
+    let stored = store.get_key("tester", "same").await.expect("get").expect("exists");
+    assert_eq!(stored.response_status, Some(202));
+
+    // An expired key may be used afresh.
+    let expired = KeyRequest {
+        principal: "tester",
+        key: "old",
+        method: "POST",
+        path: "/x",
+        request_hash: "h",
+        ttl_ms: -1,
+    };
+    assert!(matches!(store.reserve_key(expired, None).await.expect("reserve"), Reservation::Reserved));
+    let again = KeyRequest {
+        principal: "tester",
+        key: "old",
+        method: "POST",
+        path: "/y",
+        request_hash: "other",
+        ttl_ms: 60_000,
+    };
+    assert!(matches!(store.reserve_key(again, None).await.expect("reserve"), Reservation::Reserved));
+
+    // Keys and the audit log.
+    let issued = nephele_server::auth::issue_key(
+        &store,
+        nephele_server::auth::Role::Viewer,
+        Some(&["digitalocean".to_owned()]),
+        None,
+    )
+    .await
+    .expect("issue");
+    let found = store.find_api_key(&issued.id).await.expect("find").expect("exists");
+    assert_eq!(found.providers, Some(vec!["digitalocean".to_owned()]));
+    assert!(!found.hash.contains(&issued.key[16..]), "only a hash is stored");
+    assert!(store.revoke_api_key(&issued.id).await.expect("revoke"));
+    assert!(!store.revoke_api_key(&issued.id).await.expect("revoke twice"));
+    for (i, path) in ["/first", "/second"].iter().enumerate() {
+        let entry = nephele_server::store::AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: String::new(),
+            principal: "tester".into(),
+            role: None,
+            method: "POST".into(),
+            path: (*path).into(),
+            source: None,
+            status: 200 + i as u16,
+            outcome: "succeeded".into(),
+            operation_id: None,
+        };
+        store.append_audit(&entry).await.expect("append");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let audit = store.list_audit(10).await.expect("audit");
+    assert_eq!(
+        audit.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+        ["/second", "/first"],
+        "newest first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_keeps_its_guarantees_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        Store::open(&format!("sqlite://{}/store.db", dir.path().display())).await.expect("open sqlite");
+    store_guarantees(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_keeps_its_guarantees_on_postgres() {
+    let database = TestDatabase::create().await;
+    let store = Store::open(&database.url).await.expect("open postgres");
+    store_guarantees(store).await;
+    database.cleanup().await;
+}

@@ -1,0 +1,159 @@
+//! Running `nephele serve` as a child process against an in-process simulator.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dosim::{Limits, RunningSim, SimConfig, Simulator};
+use serde_json::Value;
+
+pub const DO_TOKEN: &str = "dop_v1_processtest";
+
+pub async fn simulator(transition: Duration) -> RunningSim {
+    nephele_digitalocean::install_crypto_provider();
+    Simulator::new(SimConfig {
+        tokens: vec![DO_TOKEN.to_owned()],
+        transition,
+        droplets: 0,
+        limits: Limits { per_minute: 1_000_000, per_hour: 1_000_000, ..Limits::default() },
+        ..SimConfig::default()
+    })
+    .bind(([127, 0, 0, 1], 0).into())
+    .await
+    .expect("dosim")
+}
+
+/// Writes a config for a server that requires API keys, against `sim`, on `database_url`.
+pub fn write_config(dir: &Path, sim: &RunningSim, database_url: &str, lease_secs: u64) -> PathBuf {
+    let path = dir.join("config.yaml");
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {base}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\n    call_deadline_secs: 3\n    request_timeout_secs: 2\ndatabase:\n  url: {database_url}\nauth:\n  required: true\noperations:\n  poll_interval_ms: 100\n  lease_secs: {lease_secs}\n",
+        base = sim.base_url()
+    );
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+/// `nephele keys create --role ROLE --config CONFIG -o json`, returning the key.
+pub fn make_key(config: &Path, role: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_nephele"))
+        .args(["keys", "create", "--role", role, "-o", "json", "--config"])
+        .arg(config)
+        .output()
+        .expect("run nephele keys create");
+    assert!(output.status.success(), "keys create: {}", String::from_utf8_lossy(&output.stderr));
+    let issued: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(issued["role"], role);
+    issued["key"].as_str().expect("key").to_owned()
+}
+
+/// A `nephele serve` child process.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(config: &Path, log: &Path) -> Self {
+        let log = std::fs::File::create(log).expect("log file");
+        // Into the guard at once: its Drop kills and reaps the child on every path.
+        let mut server = Self {
+            child: Command::new(env!("CARGO_BIN_EXE_nephele"))
+                .args(["serve", "--config"])
+                .arg(config)
+                .env_remove("DIGITALOCEAN_TOKEN")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(log)
+                .spawn()
+                .expect("start nephele serve"),
+            url: String::new(),
+        };
+        let mut reader = BufReader::new(server.child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                panic!("nephele serve exited before listening");
+            }
+            if let Some(url) = line.trim().strip_prefix("nephele listening on ") {
+                server.url = url.to_owned();
+                // Keep draining stdout so the child never blocks on a full pipe.
+                std::thread::spawn(move || for _ in reader.lines() {});
+                return server;
+            }
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flushing, nothing.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every droplet in the simulator, by reading its API like any client.
+pub async fn all_droplets(http: &reqwest::Client, sim: &RunningSim) -> Vec<Value> {
+    let mut droplets = Vec::new();
+    for page in 1.. {
+        let body: Value = http
+            .get(format!("{}/v2/droplets?per_page=200&page={page}", sim.base_url()))
+            .bearer_auth(DO_TOKEN)
+            .send()
+            .await
+            .expect("list droplets")
+            .json()
+            .await
+            .expect("json");
+        let items = body["droplets"].as_array().cloned().unwrap_or_default();
+        let done = items.len() < 200;
+        droplets.extend(items);
+        if done {
+            break;
+        }
+    }
+    droplets
+}
+
+/// The operation a droplet was made for, from its `nephele-req-<id>` tag.
+pub fn operation_of(droplet: &Value) -> Option<String> {
+    droplet["tags"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|t| t.strip_prefix("nephele-req-"))
+        .map(str::to_owned)
+}
+
+/// Waits until the server reports no pending or running operation.
+pub async fn wait_until_settled(http: &reqwest::Client, url: &str, key: &str, within: Duration) {
+    let started = Instant::now();
+    loop {
+        let mut unfinished = 0;
+        for state in ["pending", "running"] {
+            let body: Value = http
+                .get(format!("{url}/api/v1/operations?state={state}"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("operations")
+                .json()
+                .await
+                .expect("json");
+            unfinished += body["operations"].as_array().map(Vec::len).unwrap_or(0);
+        }
+        if unfinished == 0 {
+            return;
+        }
+        assert!(started.elapsed() < within, "{unfinished} operations still unfinished after {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
