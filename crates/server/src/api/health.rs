@@ -20,7 +20,7 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Every provider answers; 503 naming the ones that do not.
+/// The database and every provider answer; 503 naming what does not.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let checks = state.providers.all().map(|(name, provider)| async move {
         let outcome = tokio::time::timeout(Duration::from_secs(5), provider.ping()).await;
@@ -31,8 +31,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         };
         (name.clone(), problem)
     });
-    let results = futures_util::future::join_all(checks).await;
-    let ready = results.iter().all(|(_, problem)| problem.is_none());
+    let mut results = futures_util::future::join_all(checks).await;
+    let database = state.store.ping().await.err().map(|e| e.to_string());
+    let ready = database.is_none() && results.iter().all(|(_, problem)| problem.is_none());
+    results.push(("database".to_owned(), database));
     let providers: serde_json::Map<String, Value> = results
         .into_iter()
         .map(|(name, problem)| (name, json!(problem.unwrap_or_else(|| "ok".to_owned()))))

@@ -11,7 +11,9 @@ async fn health_endpoints_answer() {
     assert_eq!(json(app.get("/healthz").await).await["status"], "ok");
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
-    assert_eq!(json(ready).await["providers"]["digitalocean"], "ok");
+    let ready = json(ready).await;
+    assert_eq!(ready["providers"]["digitalocean"], "ok");
+    assert_eq!(ready["providers"]["database"], "ok");
 }
 
 #[tokio::test]
