@@ -195,22 +195,52 @@ fn operation_link(id: &str) -> Value {
     json!({ "id": id, "links": { "self": format!("/api/v1/operations/{id}") } })
 }
 
-/// Records `operation`, runs its first step here, and answers; replays instead when the
+/// A mutating request, as it is recorded.
+struct Submitted<'a> {
+    operation_id: String,
+    provider: &'a str,
+    /// `create`, `delete` or the power action's name.
+    kind: &'a str,
+    /// What the operation will do, as stored.
+    request: Value,
+    /// The HTTP request, for its idempotency fingerprint.
+    method: &'a str,
+    path: String,
+    body: &'a Value,
+}
+
+/// Records the operation, runs its first step here, and answers; replays instead when the
 /// request's Idempotency-Key was seen before.
 async fn run_operation(
     state: &Arc<AppState>,
     principal: &Principal,
     headers: &HeaderMap,
-    path: &str,
-    body: &Value,
-    op: NewOperation<'_>,
+    submitted: Submitted<'_>,
     respond: impl FnOnce(ops::StepOutcome) -> Reply,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_from(headers)?;
-    let operation_id = op.id.to_owned();
-    match idempotency::begin(state, principal, key.as_deref(), "POST", path, body, Some(op)).await? {
-        Begin::Replay(response) => return Ok(response),
-        Begin::Proceed => {}
+    let operation_id = submitted.operation_id;
+    let op = NewOperation {
+        id: &operation_id,
+        provider: submitted.provider,
+        kind: submitted.kind,
+        request: &submitted.request,
+        principal: &principal.id,
+        lease_owner: &state.lease_owner,
+        lease_ms: state.lease_ms,
+    };
+    let begun = idempotency::begin(
+        state,
+        principal,
+        key.as_deref(),
+        submitted.method,
+        &submitted.path,
+        submitted.body,
+        Some(op),
+    )
+    .await?;
+    if let Begin::Replay(response) = begun {
+        return Ok(response);
     }
     // The operation is on record, leased to this process: from here on, whatever happens to
     // the process, a worker carries it on once the lease runs out. The first step runs here.
@@ -261,26 +291,24 @@ pub async fn create(
     };
     let operation_id = request.operation_id.to_string();
     tracing::info!(provider = %name, %operation_id, count, "creating instances");
-    let request_json =
-        serde_json::to_value(&request).map_err(|e| ApiError::invalid_field("body", e.to_string()))?;
-    let path = format!("/api/v1/providers/{name}/instances");
-    let provider_name = name.clone();
-    let op = NewOperation {
-        id: &operation_id,
-        provider: &provider_name,
+    let submitted = Submitted {
+        operation_id: operation_id.clone(),
+        provider: &name,
         kind: "create",
-        request: &request_json,
-        principal: &principal.id,
-        lease_owner: &state.lease_owner,
-        lease_ms: state.lease_ms,
+        request: serde_json::to_value(&request)
+            .map_err(|e| ApiError::invalid_field("body", e.to_string()))?,
+        method: "POST",
+        path: format!("/api/v1/providers/{name}/instances"),
+        body: &raw,
     };
-    let op_id = operation_id.clone();
-    run_operation(&state, &principal, &headers, &path, &raw, op, move |outcome| {
+    let op_id = operation_id;
+    let view_name = name.clone();
+    run_operation(&state, &principal, &headers, submitted, move |outcome| {
         if let Some(error) = outcome.error.filter(|_| outcome.state == Some(OperationState::Failed)) {
             return Reply::from(ApiError::from(error));
         }
         let views: Vec<InstanceView> =
-            outcome.instances.into_iter().map(|i| InstanceView::new(&name, i)).collect();
+            outcome.instances.into_iter().map(|i| InstanceView::new(&view_name, i)).collect();
         let location = views.first().map(|v| v.links.this.clone());
         let state_name = outcome.state.unwrap_or(OperationState::Pending).as_str();
         let mut operation = operation_link(&op_id);
@@ -319,20 +347,18 @@ pub async fn delete(
     super::provider(&state, &name)?;
     let operation_id = OperationId::new().to_string();
     tracing::info!(provider = %name, %operation_id, instance_id = %id, "deleting instance");
-    let request =
-        serde_json::to_value(InstanceRequest { instance_id: id.clone(), action: None }).unwrap_or_default();
-    let path = format!("/api/v1/providers/{name}/instances/{id}");
-    let op = NewOperation {
-        id: &operation_id,
+    let submitted = Submitted {
+        operation_id: operation_id.clone(),
         provider: &name,
         kind: "delete",
-        request: &request,
-        principal: &principal.id,
-        lease_owner: &state.lease_owner,
-        lease_ms: state.lease_ms,
+        request: serde_json::to_value(InstanceRequest { instance_id: id.clone(), action: None })
+            .unwrap_or_default(),
+        method: "DELETE",
+        path: format!("/api/v1/providers/{name}/instances/{id}"),
+        body: &Value::Null,
     };
-    let op_id = operation_id.clone();
-    run_operation(&state, &principal, &headers, &path, &Value::Null, op, move |outcome| match outcome.state {
+    let op_id = operation_id;
+    run_operation(&state, &principal, &headers, submitted, move |outcome| match outcome.state {
         Some(OperationState::Succeeded) => {
             Reply { status: StatusCode::NO_CONTENT, body: None, location: None, operation_id: None }
         }
@@ -394,26 +420,24 @@ pub async fn act(
         body.kind.parse().map_err(|message: String| ApiError::invalid_field("type", message))?;
     let operation_id = OperationId::new().to_string();
     tracing::info!(provider = %name, %operation_id, instance_id = %id, action = action.as_str(), "power action");
-    let request = serde_json::to_value(InstanceRequest { instance_id: id.clone(), action: Some(action) })
-        .unwrap_or_default();
-    let path = format!("/api/v1/providers/{name}/instances/{id}/actions");
-    let provider_name = name.clone();
-    let op = NewOperation {
-        id: &operation_id,
-        provider: &provider_name,
+    let submitted = Submitted {
+        operation_id: operation_id.clone(),
+        provider: &name,
         kind: action.as_str(),
-        request: &request,
-        principal: &principal.id,
-        lease_owner: &state.lease_owner,
-        lease_ms: state.lease_ms,
+        request: serde_json::to_value(InstanceRequest { instance_id: id.clone(), action: Some(action) })
+            .unwrap_or_default(),
+        method: "POST",
+        path: format!("/api/v1/providers/{name}/instances/{id}/actions"),
+        body: &raw,
     };
-    let op_id = operation_id.clone();
-    run_operation(&state, &principal, &headers, &path, &raw, op, move |outcome| {
+    let op_id = operation_id;
+    let view_name = name.clone();
+    run_operation(&state, &principal, &headers, submitted, move |outcome| {
         if let Some(error) = outcome.error.filter(|_| outcome.state == Some(OperationState::Failed)) {
             return Reply::from(ApiError::from(error));
         }
         let mut body = match outcome.action {
-            Some(started) => action_view(&name, started),
+            Some(started) => action_view(&view_name, started),
             None => json!({}),
         };
         body["operation_id"] = json!(op_id);

@@ -101,6 +101,61 @@ pub async fn advance(
     }
 }
 
+/// What a step decided, before it is stored.
+struct Next {
+    state: OperationState,
+    result: Option<Value>,
+    error: Option<Value>,
+    next_attempt_ms: i64,
+    /// Whether the step was an attempt at the provider (it counts towards backoff).
+    counted: bool,
+}
+
+impl Next {
+    fn to(state: OperationState, result: Option<Value>, next_attempt_ms: i64) -> Self {
+        Self { state, result, error: None, next_attempt_ms, counted: true }
+    }
+
+    /// Polling found nothing new: not an attempt, no backoff.
+    fn poll_again(state: OperationState, at_ms: i64) -> Self {
+        Self { state, result: None, error: None, next_attempt_ms: at_ms, counted: false }
+    }
+}
+
+/// The provider's error ends the operation when it is a refusal, and schedules another attempt
+/// (with backoff) when it is an outage or a rate limit.
+fn after_error(op: &OperationRecord, error: ProviderError, outcome: &mut StepOutcome) -> Next {
+    let recorded = error_json(&error);
+    let next = if error.is_retryable() {
+        Next {
+            state: op.state,
+            result: None,
+            error: Some(recorded),
+            next_attempt_ms: now_ms() + backoff_ms(op.attempts),
+            counted: true,
+        }
+    } else {
+        Next {
+            state: OperationState::Failed,
+            result: None,
+            error: Some(recorded),
+            next_attempt_ms: 0,
+            counted: true,
+        }
+    };
+    outcome.error = Some(error);
+    next
+}
+
+fn request_of<T: serde::de::DeserializeOwned>(op: &OperationRecord) -> Result<T, StoreError> {
+    serde_json::from_value(op.request.clone())
+        .map_err(|e| StoreError::Corrupt(format!("operation {}: {e}", op.id)))
+}
+
+fn operation_id_of(op: &OperationRecord) -> nephele_core::OperationId {
+    nephele_core::OperationId(uuid::Uuid::parse_str(&op.id).unwrap_or_default())
+}
+
 async fn step(
     state: &Arc<AppState>,
     op: &OperationRecord,
@@ -108,37 +163,19 @@ async fn step(
     owner: &str,
     inline: bool,
 ) -> Result<StepOutcome, StoreError> {
-    let store = &state.store;
-    let poll_ms = state.poll_interval_ms;
+    let poll_at = now_ms() + state.poll_interval_ms;
     let mut outcome = StepOutcome::default();
-    // (state, result, error, next attempt, count as an attempt)
-    let (next_state, result, error, next_ms, counted): (
-        OperationState,
-        Option<Value>,
-        Option<Value>,
-        i64,
-        bool,
-    ) = match (op.kind.as_str(), op.state) {
+    let next = match (op.kind.as_str(), op.state) {
         ("create", OperationState::Pending) => {
-            let request: CreateInstances = serde_json::from_value(op.request.clone())
-                .map_err(|e| StoreError::Corrupt(format!("operation {}: {e}", op.id)))?;
+            let request: CreateInstances = request_of(op)?;
             match provider.create_instances(&request).await {
                 Ok(instances) => {
                     let ids: Vec<&str> = instances.iter().map(|i| i.id.0.as_str()).collect();
                     let result = json!({ "instance_ids": ids });
                     outcome.instances = instances;
-                    (OperationState::Running, Some(result), None, now_ms() + poll_ms, true)
+                    Next::to(OperationState::Running, Some(result), poll_at)
                 }
-                Err(e) if e.is_retryable() => {
-                    let error = error_json(&e);
-                    outcome.error = Some(e);
-                    (OperationState::Pending, None, Some(error), now_ms() + backoff_ms(op.attempts), true)
-                }
-                Err(e) => {
-                    let error = error_json(&e);
-                    outcome.error = Some(e);
-                    (OperationState::Failed, None, Some(error), 0, true)
-                }
+                Err(e) => after_error(op, e, &mut outcome),
             }
         }
         ("create", OperationState::Running) => {
@@ -152,85 +189,52 @@ async fn step(
             let mut problem = None;
             for id in &ids {
                 match provider.get_instance(&InstanceId(id.clone())).await {
-                    Ok(instance) if instance.status == InstanceStatus::Running => {}
-                    Ok(_) => all_running = false,
-                    Err(e @ ProviderError::NotFound { .. }) => {
-                        problem = Some((OperationState::Failed, e));
-                        break;
-                    }
+                    Ok(instance) => all_running &= instance.status == InstanceStatus::Running,
                     Err(e) => {
-                        problem = Some((OperationState::Running, e));
+                        problem = Some(e);
                         break;
                     }
                 }
             }
             match problem {
-                Some((OperationState::Failed, e)) => {
-                    (OperationState::Failed, None, Some(error_json(&e)), 0, true)
-                }
-                Some((_, e)) => (
-                    OperationState::Running,
-                    None,
-                    Some(error_json(&e)),
-                    now_ms() + backoff_ms(op.attempts),
-                    true,
-                ),
-                None if all_running => (OperationState::Succeeded, None, None, 0, false),
-                None => (OperationState::Running, None, None, now_ms() + poll_ms, false),
+                // An instance we made is gone: someone deleted it before it ran.
+                Some(e @ ProviderError::NotFound { .. }) => after_error(op, e, &mut outcome),
+                Some(e) => Next { state: OperationState::Running, ..after_error(op, e, &mut outcome) },
+                None if all_running => Next::poll_again(OperationState::Succeeded, 0),
+                None => Next::poll_again(OperationState::Running, poll_at),
             }
         }
         ("delete", _) => {
-            let request: InstanceRequest = serde_json::from_value(op.request.clone())
-                .map_err(|e| StoreError::Corrupt(format!("operation {}: {e}", op.id)))?;
-            let id = nephele_core::OperationId(uuid::Uuid::parse_str(&op.id).unwrap_or_default());
-            match provider.delete_instance(&InstanceId(request.instance_id), id).await {
-                Ok(()) => (OperationState::Succeeded, Some(json!({ "deleted": true })), None, 0, true),
+            let request: InstanceRequest = request_of(op)?;
+            match provider.delete_instance(&InstanceId(request.instance_id), operation_id_of(op)).await {
+                Ok(()) => Next::to(OperationState::Succeeded, Some(json!({ "deleted": true })), 0),
                 // Gone already: done, if an earlier attempt of ours may have deleted it.
                 Err(ProviderError::NotFound { .. }) if op.attempts > 0 => {
-                    (OperationState::Succeeded, Some(json!({ "deleted": true })), None, 0, true)
+                    Next::to(OperationState::Succeeded, Some(json!({ "deleted": true })), 0)
                 }
-                Err(e) if e.is_retryable() => {
-                    let error = error_json(&e);
-                    outcome.error = Some(e);
-                    (OperationState::Pending, None, Some(error), now_ms() + backoff_ms(op.attempts), true)
-                }
-                Err(e) => {
-                    let error = error_json(&e);
-                    outcome.error = Some(e);
-                    (OperationState::Failed, None, Some(error), 0, true)
-                }
+                Err(e) => after_error(op, e, &mut outcome),
             }
         }
         (_, OperationState::Pending) => {
-            let request: InstanceRequest = serde_json::from_value(op.request.clone())
-                .map_err(|e| StoreError::Corrupt(format!("operation {}: {e}", op.id)))?;
+            let request: InstanceRequest = request_of(op)?;
             let action = request
                 .action
                 .ok_or_else(|| StoreError::Corrupt(format!("operation {} has no action", op.id)))?;
-            let id = nephele_core::OperationId(uuid::Uuid::parse_str(&op.id).unwrap_or_default());
-            match provider.power_action(&InstanceId(request.instance_id), action, id).await {
+            match provider.power_action(&InstanceId(request.instance_id), action, operation_id_of(op)).await {
                 Ok(started) => {
                     let result = json!({ "action_id": started.id.0 });
                     outcome.action = Some(started);
-                    (OperationState::Running, Some(result), None, now_ms() + poll_ms, true)
+                    Next::to(OperationState::Running, Some(result), poll_at)
                 }
-                Err(e @ ProviderError::Conflict { .. }) if !inline && op.attempts < MAX_CONFLICT_RETRIES => (
-                    OperationState::Pending,
-                    None,
-                    Some(error_json(&e)),
-                    now_ms() + backoff_ms(op.attempts.min(2)),
-                    true,
-                ),
-                Err(e) if e.is_retryable() => {
-                    let error = error_json(&e);
-                    outcome.error = Some(e);
-                    (OperationState::Pending, None, Some(error), now_ms() + backoff_ms(op.attempts), true)
+                // Busy with another action: in background, wait for it rather than fail.
+                Err(e @ ProviderError::Conflict { .. }) if !inline && op.attempts < MAX_CONFLICT_RETRIES => {
+                    Next {
+                        error: Some(error_json(&e)),
+                        next_attempt_ms: now_ms() + backoff_ms(op.attempts.min(2)),
+                        ..Next::to(OperationState::Pending, None, 0)
+                    }
                 }
-                Err(e) => {
-                    let error = error_json(&e);
-                    outcome.error = Some(e);
-                    (OperationState::Failed, None, Some(error), 0, true)
-                }
+                Err(e) => after_error(op, e, &mut outcome),
             }
         }
         (_, OperationState::Running) => {
@@ -238,40 +242,31 @@ async fn step(
                 op.result.as_ref().and_then(|r| r["action_id"].as_str()).unwrap_or_default().to_owned();
             match provider.get_action(&ActionId(action_id)).await {
                 Ok(action) if action.status == ActionStatus::Completed => {
-                    (OperationState::Succeeded, None, None, 0, false)
+                    Next::poll_again(OperationState::Succeeded, 0)
                 }
-                Ok(action) if action.status == ActionStatus::Errored => (
-                    OperationState::Failed,
-                    None,
-                    Some(
+                Ok(action) if action.status == ActionStatus::Errored => Next {
+                    error: Some(
                         json!({ "code": "action_errored", "message": "the provider reports the action errored" }),
                     ),
-                    0,
-                    false,
-                ),
-                Ok(_) => (OperationState::Running, None, None, now_ms() + poll_ms, false),
-                Err(e) => (
-                    OperationState::Running,
-                    None,
-                    Some(error_json(&e)),
-                    now_ms() + backoff_ms(op.attempts),
-                    true,
-                ),
+                    ..Next::poll_again(OperationState::Failed, 0)
+                },
+                Ok(_) => Next::poll_again(OperationState::Running, poll_at),
+                Err(e) => Next { state: OperationState::Running, ..after_error(op, e, &mut outcome) },
             }
         }
-        (_, finished) => (finished, None, None, 0, false),
+        (_, finished) => Next::poll_again(finished, 0),
     };
     let update = OperationUpdate {
-        state: next_state,
-        result: result.as_ref(),
-        error: error.as_ref(),
-        next_attempt_ms: next_ms,
-        count_attempt: counted,
+        state: next.state,
+        result: next.result.as_ref(),
+        error: next.error.as_ref(),
+        next_attempt_ms: next.next_attempt_ms,
+        count_attempt: next.counted,
     };
-    store.update_operation(&op.id, owner, update).await?;
-    if next_state.is_final() {
-        tracing::info!(operation_id = %op.id, kind = %op.kind, state = next_state.as_str(), "operation finished");
+    state.store.update_operation(&op.id, owner, update).await?;
+    if next.state.is_final() {
+        tracing::info!(operation_id = %op.id, kind = %op.kind, state = next.state.as_str(), "operation finished");
     }
-    outcome.state = Some(next_state);
+    outcome.state = Some(next.state);
     Ok(outcome)
 }
