@@ -80,6 +80,10 @@ fn parse_inputs(body: &EstimateBody) -> Result<(BillingDuration, u32, BackupPlan
             OffsetDateTime::now_utc()
         }),
     };
+    // Date arithmetic past year 9999 would overflow; no estimate needs it.
+    if !(2000..=2200).contains(&start.year()) {
+        errors.push(FieldError::new("start", "must fall between the years 2000 and 2200"));
+    }
     match (duration, errors.is_empty()) {
         (Some(duration), true) => Ok((duration, count, backups, start)),
         _ => Err(ApiError::invalid(errors)),

@@ -72,6 +72,14 @@ async fn a_bad_duration_is_422_and_1m_is_refused_as_ambiguous() {
     let problem = json(ambiguous).await;
     assert_eq!(problem["errors"][0]["field"], "duration");
     assert_eq!(problem["errors"][0]["suggestions"], json!(["1min", "1mo"]));
+    let far = app
+        .post(
+            "/api/v1/providers/digitalocean/cost-estimate",
+            json!({"instance_type": "s-1vcpu-1gb", "region": "nyc1", "duration": "100y", "start": "9999-12-31T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(far.status(), 422, "a far-future start is refused, not a crash");
+    assert_eq!(json(far).await["errors"][0]["field"], "start");
     let nonsense = json(estimate("soon").await).await;
     assert!(
         nonsense["errors"][0]["message"].as_str().expect("message").contains("1mo"),
