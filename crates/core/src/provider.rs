@@ -3,6 +3,8 @@
 //! The server only ever talks to clouds through `dyn Provider`. Arguments and results are plain
 //! serialisable values so that an implementation could one day run in another process.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +38,12 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Confirms the provider answers, with these credentials.
     async fn ping(&self) -> Result<(), ProviderError>;
+
+    /// Running counters about the provider's traffic (requests, retries, rate-limit waits...),
+    /// named in snake case, for the server's metrics. None by default.
+    fn counters(&self) -> BTreeMap<&'static str, u64> {
+        BTreeMap::new()
+    }
 
     /// How `instance_type` is billed for usage in the month that contains `at`.
     fn billing_policy(&self, instance_type: &InstanceType, at: OffsetDateTime) -> BillingPolicy;

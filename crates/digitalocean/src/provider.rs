@@ -204,6 +204,21 @@ impl Provider for DigitalOcean {
         }
     }
 
+    fn counters(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let m = self.transport.metrics.snapshot();
+        [
+            ("requests_sent", m.requests_sent),
+            ("retries", m.retries),
+            ("responses_429", m.responses_429),
+            ("rate_limit_waits", m.rate_limit_waits),
+            ("rate_limit_wait_ms", m.rate_limit_wait_ms),
+            ("ambiguous_creates", m.ambiguous_creates),
+            ("adopted_instances", m.adopted_instances),
+        ]
+        .into_iter()
+        .collect()
+    }
+
     async fn ping(&self) -> Result<(), ProviderError> {
         self.account().await.map(|_| ())
     }

@@ -125,8 +125,10 @@ fn provider_in_path(path: &str) -> Option<&str> {
     path.strip_prefix("/api/v1/providers/")?.split('/').next().filter(|p| !p.is_empty())
 }
 
+/// Probes need no key; `/metrics` (counters only, nothing about any resource) neither, as
+/// scrapers rarely carry one.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/healthz" | "/readyz")
+    matches!(path, "/health" | "/healthz" | "/readyz" | "/metrics")
 }
 
 fn unauthorized(detail: &str) -> Response {

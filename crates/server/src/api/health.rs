@@ -15,6 +15,25 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({ "status": "healthy", "providers": state.providers.names() }))
 }
 
+/// Prometheus text: each provider's counters as `nephele_provider_<name>_total{provider="..."}`.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
+    let mut lines = Vec::new();
+    let mut by_counter: std::collections::BTreeMap<&'static str, Vec<(String, u64)>> = Default::default();
+    for (name, provider) in state.providers.all() {
+        for (counter, value) in provider.counters() {
+            by_counter.entry(counter).or_default().push((name.clone(), value));
+        }
+    }
+    for (counter, values) in by_counter {
+        lines.push(format!("# TYPE nephele_provider_{counter}_total counter"));
+        for (provider, value) in values {
+            lines.push(format!("nephele_provider_{counter}_total{{provider=\"{provider}\"}} {value}"));
+        }
+    }
+    lines.push(String::new());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], lines.join("\n"))
+}
+
 /// The process is up.
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))

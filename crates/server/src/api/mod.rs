@@ -2,7 +2,7 @@
 //!
 //! | route | module |
 //! |---|---|
-//! | `/health`, `/healthz`, `/readyz` | [`health`] |
+//! | `/health`, `/healthz`, `/readyz`, `/metrics` | [`health`] |
 //! | `/api/v1/providers`, `/api/v1/providers/{p}` | [`providers`] |
 //! | `/api/v1/providers/{p}/instances[/{id}[/actions]]`, `/api/v1/instances` | [`instances`] |
 //! | `/api/v1/providers/{p}/regions`, `instance-types`, `images` | [`catalog`] |
@@ -45,6 +45,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/health", get(health::health))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/api/v1/providers", get(providers::list))
         .route("/api/v1/providers/{provider}", get(providers::get))
         .route("/api/v1/providers/{provider}/instances", get(instances::list).post(instances::create))

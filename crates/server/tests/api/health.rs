@@ -17,6 +17,15 @@ async fn health_endpoints_answer() {
 }
 
 #[tokio::test]
+async fn metrics_show_the_provider_clients_counters() {
+    let app = spawn_app().await;
+    app.get("/api/v1/providers/digitalocean/regions").await;
+    let text = app.get("/metrics").await.text().await.expect("text");
+    assert!(text.contains("# TYPE nephele_provider_rate_limit_waits_total counter"), "{text}");
+    assert!(text.contains("nephele_provider_requests_sent_total{provider=\"digitalocean\"} 1"), "{text}");
+}
+
+#[tokio::test]
 async fn providers_are_listed_with_reachability_and_capabilities() {
     let app = spawn_app().await;
     let list = json(app.get("/api/v1/providers").await).await;
