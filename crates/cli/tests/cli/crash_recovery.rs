@@ -11,6 +11,19 @@ use crate::support::{
     Server, all_droplets, make_key, operation_of, simulator, wait_until_settled, write_config,
 };
 
+async fn operation_count(http: &reqwest::Client, url: &str, key: &str) -> usize {
+    let body: Value = http
+        .get(format!("{url}/api/v1/operations?limit=5000"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("operations")
+        .json()
+        .await
+        .expect("json");
+    body["operations"].as_array().map(Vec::len).unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
     let sim = simulator(Duration::from_millis(300)).await;
@@ -26,25 +39,30 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
 
     // 100 creates with distinct keys, 8 at a time; the server is killed part way through.
     let accepted: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+    let create = |http: reqwest::Client, url: String, key: String, i: usize| async move {
+        let response = http
+            .post(format!("{url}/api/v1/providers/digitalocean/instances"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", format!("crash-{i}"))
+            .json(&json!({"name": format!("crash-{i}"), "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"}))
+            .send()
+            .await
+            .ok()?;
+        if response.status() != 202 {
+            return None;
+        }
+        let body = response.json::<Value>().await.ok()?;
+        Some(body["operation_id"].as_str().expect("operation id").to_owned())
+    };
     let sender = {
         let (http, url, key, accepted) = (http.clone(), url.clone(), key.clone(), accepted.clone());
         tokio::spawn(async move {
             futures_util::stream::iter(0..100usize)
                 .map(|i| {
-                    let (http, url, key, accepted) = (http.clone(), url.clone(), key.clone(), accepted.clone());
+                    let (http, url, key, accepted) =
+                        (http.clone(), url.clone(), key.clone(), accepted.clone());
                     async move {
-                        let response = http
-                            .post(format!("{url}/api/v1/providers/digitalocean/instances"))
-                            .bearer_auth(&key)
-                            .header("Idempotency-Key", format!("crash-{i}"))
-                            .json(&json!({"name": format!("crash-{i}"), "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"}))
-                            .send()
-                            .await;
-                        if let Ok(response) = response
-                            && response.status() == 202
-                            && let Ok(body) = response.json::<Value>().await
-                        {
-                            let op = body["operation_id"].as_str().expect("operation id").to_owned();
+                        if let Some(op) = create(http, url, key, i).await {
                             accepted.lock().expect("lock").push((i, op));
                         }
                     }
@@ -65,6 +83,28 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
     // Back up, and DigitalOcean is fast again.
     sim.set_faults(dosim::Faults::default());
     let server = Server::start(&config, &dir.path().join("second.log"));
+    let recorded_at_kill = operation_count(&http, &server.url, &key).await;
+
+    // Every client that got no answer retries with its key: a request the server had recorded
+    // answers with its operation, one it never saw is made now. Nothing is made twice.
+    let answered: HashSet<usize> = accepted.iter().map(|(i, _)| *i).collect();
+    let retried: Vec<(usize, Option<String>)> =
+        futures_util::stream::iter((0..100).filter(|i| !answered.contains(i)))
+            .map(|i| {
+                let (http, url, key) = (http.clone(), server.url.clone(), key.clone());
+                async move { (i, create(http, url, key, i).await) }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+    for (i, op) in &retried {
+        assert!(op.is_some(), "the retry of create {i} was accepted");
+    }
+    let everything: Vec<(usize, String)> = accepted
+        .iter()
+        .cloned()
+        .chain(retried.into_iter().map(|(i, op)| (i, op.unwrap_or_default())))
+        .collect();
     wait_until_settled(&http, &server.url, &key, Duration::from_secs(60)).await;
 
     let operations: Value = http
@@ -93,18 +133,23 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
         *droplets_per_operation.entry(op).or_default() += 1;
     }
     eprintln!(
-        "crash test: {} accepted before the kill, {} operations recorded, {} droplets before restart, {} after",
+        "crash test: {} creates answered 202 before the kill, {} recorded by then, {} droplets existed at the kill; \
+         after restart and retries: {} operations, {} droplets",
         accepted.len(),
-        operations.len(),
+        recorded_at_kill,
         made_before_restart,
+        operations.len(),
         droplets.len()
     );
 
     assert!(accepted.len() < 100, "the kill came mid-stream");
-    for (i, op) in &accepted {
+    for (i, op) in &everything {
         assert_eq!(states.get(op).map(String::as_str), Some("succeeded"), "create {i} (operation {op})");
         assert_eq!(droplets_per_operation.get(op), Some(&1), "create {i} made exactly one droplet");
     }
+    let names: HashSet<&str> = droplets.iter().filter_map(|d| d["name"].as_str()).collect();
+    assert_eq!(names.len(), 100, "all 100 creates, each once");
+    assert_eq!(droplets.len(), 100);
     assert!(
         states.values().all(|s| s == "succeeded" || s == "failed"),
         "no operation left pending or running: {states:?}"

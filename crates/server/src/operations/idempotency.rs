@@ -149,6 +149,27 @@ pub async fn begin(
             response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             return Ok(Begin::Replay(response));
         }
+        // A reservation older than a lease belongs to a request that died with its server (a
+        // request's own step cannot outlive its lease). Its operation is on record and carried
+        // on by the workers: answer with it, and keep that as the key's response.
+        if crate::store::now_ms() - record.created_ms > state.lease_ms
+            && let Some(operation_id) = &record.operation_id
+            && let Some(op) = state.store.get_operation(operation_id).await.map_err(ApiError::from)?
+        {
+            let body = serde_json::json!({
+                "operation_id": op.id,
+                "operation": {
+                    "id": op.id,
+                    "state": op.state.as_str(),
+                    "links": { "self": format!("/api/v1/operations/{}", op.id) },
+                },
+            });
+            let reply =
+                Reply { operation_id: Some(op.id.clone()), ..Reply::json(StatusCode::ACCEPTED, body) };
+            let mut response = finish(state, principal, Some(key), reply).await;
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return Ok(Begin::Replay(response));
+        }
         if started.elapsed() > WAIT_FOR_FIRST {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
