@@ -6,6 +6,8 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use nephele_core::cost::{self, BackupPlan, CostQuery, month_start};
 use nephele_core::duration::DurationError;
 use nephele_core::{BillingDuration, InstanceFilter, InstanceType, Provider};
@@ -21,6 +23,7 @@ use super::json::ApiJson;
 use super::validation::unknown;
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::operations::idempotency::{self, Begin, Reply};
 
 const MAX_COUNT: u32 = 1000;
 
@@ -126,18 +129,37 @@ async fn priced_type(
     }
 }
 
+/// With an `Idempotency-Key`, the first answer is kept and replayed (an estimate without a
+/// `start` depends on when it was asked).
 pub async fn estimate(
     State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
-    ApiJson(body, _): ApiJson<EstimateBody>,
-) -> Result<Json<Value>, ApiError> {
-    let provider = super::provider(&state, &name)?;
-    let (duration, count, backups, start) = parse_inputs(&body)?;
+    headers: HeaderMap,
+    ApiJson(body, raw): ApiJson<EstimateBody>,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(&headers)?;
+    let path = format!("/api/v1/providers/{name}/cost-estimate");
+    if let Begin::Replay(response) =
+        idempotency::begin(&state, &principal, key.as_deref(), "POST", &path, &raw, None).await?
+    {
+        return Ok(response);
+    }
+    let reply = match compute_estimate(&state, &name, &body).await {
+        Ok(estimate) => Reply::json(StatusCode::OK, estimate),
+        Err(error) => Reply::from(error),
+    };
+    Ok(idempotency::finish(&state, &principal, key.as_deref(), reply).await)
+}
+
+async fn compute_estimate(state: &AppState, name: &str, body: &EstimateBody) -> Result<Value, ApiError> {
+    let provider = super::provider(state, name)?;
+    let (duration, count, backups, start) = parse_inputs(body)?;
     let region =
         body.region.clone().or_else(|| provider.info().default_region).ok_or_else(|| {
             ApiError::invalid_field("region", "is required (no default region is configured)")
         })?;
-    let instance_type = priced_type(&state, &name, provider.as_ref(), &body.instance_type, &region).await?;
+    let instance_type = priced_type(state, name, provider.as_ref(), &body.instance_type, &region).await?;
     let query = CostQuery {
         price_hourly: instance_type.price_hourly,
         price_monthly: instance_type.price_monthly,
@@ -152,7 +174,7 @@ pub async fn estimate(
         BackupPlan::Weekly => "weekly",
         BackupPlan::Daily => "daily",
     };
-    Ok(Json(json!({
+    Ok(json!({
         "instance_type": instance_type.id,
         "region": region,
         "duration": body.duration,
@@ -173,7 +195,7 @@ pub async fn estimate(
         "billing_policy": estimate.policy,
         "breakdown": estimate.months,
         "assumptions": estimate.assumptions,
-    })))
+    }))
 }
 
 #[derive(Default)]

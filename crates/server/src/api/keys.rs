@@ -23,8 +23,16 @@ pub struct CreateKeyBody {
 
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
     ApiJson(body, _): ApiJson<CreateKeyBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if headers.contains_key("idempotency-key") {
+        // Replaying the answer would mean storing the key's secret in clear.
+        return Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            "not accepted here: a key's secret is never stored, so its creation cannot be replayed",
+        ));
+    }
     let role = Role::parse(&body.role)
         .ok_or_else(|| ApiError::invalid_field("role", "must be viewer, operator or admin"))?;
     if let Some(unknown) = body.providers.iter().flatten().find(|p| state.providers.get(p).is_none()) {

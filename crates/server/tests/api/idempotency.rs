@@ -51,6 +51,24 @@ async fn fifty_concurrent_posts_with_one_key_create_one_droplet() {
 }
 
 #[tokio::test]
+async fn a_cost_estimate_with_a_key_is_replayed_exactly() {
+    let app = spawn_app().await;
+    let ask = |duration: &str| {
+        app.http
+            .post(app.url("/api/v1/providers/digitalocean/cost-estimate"))
+            .header("Idempotency-Key", "estimate-1")
+            .json(&json!({"instance_type": "s-1vcpu-1gb", "region": "nyc1", "duration": duration}))
+            .send()
+    };
+    let first = ask("1d").await.expect("sent").text().await.expect("body");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let again = ask("1d").await.expect("sent");
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.text().await.expect("body"), first, "same start, same answer");
+    assert_eq!(ask("2d").await.expect("sent").status(), 422);
+}
+
+#[tokio::test]
 async fn an_operation_is_recorded_and_followed_to_its_end() {
     let app = spawn_app().await;
     let created = json(app.post(CREATE, body()).await).await;
