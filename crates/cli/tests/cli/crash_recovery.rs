@@ -8,21 +8,8 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Server, all_droplets, make_key, operation_of, simulator, wait_until_settled, write_config,
+    Server, all_droplets, make_key, operation_of, operations, simulator, wait_until_settled, write_config,
 };
-
-async fn operation_count(http: &reqwest::Client, url: &str, key: &str) -> usize {
-    let body: Value = http
-        .get(format!("{url}/api/v1/operations?limit=5000"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .expect("operations")
-        .json()
-        .await
-        .expect("json");
-    body["operations"].as_array().map(Vec::len).unwrap_or(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
@@ -83,7 +70,7 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
     // Back up, and DigitalOcean is fast again.
     sim.set_faults(dosim::Faults::default());
     let server = Server::start(&config, &dir.path().join("second.log"));
-    let recorded_at_kill = operation_count(&http, &server.url, &key).await;
+    let recorded_at_kill = operations(&http, &server.url, &key, "limit=5000").await.len();
 
     // Every client that got no answer retries with its key: a request the server had recorded
     // answers with its operation, one it never saw is made now. Nothing is made twice.
@@ -107,16 +94,7 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
         .collect();
     wait_until_settled(&http, &server.url, &key, Duration::from_secs(60)).await;
 
-    let operations: Value = http
-        .get(format!("{}/api/v1/operations?limit=5000", server.url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("operations")
-        .json()
-        .await
-        .expect("json");
-    let operations = operations["operations"].as_array().expect("list").clone();
+    let operations = operations(&http, &server.url, &key, "limit=5000").await;
     let states: HashMap<String, String> = operations
         .iter()
         .map(|o| {

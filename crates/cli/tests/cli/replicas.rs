@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::postgres::TestDatabase;
 use crate::support::{
-    Server, all_droplets, make_key, operation_of, simulator, wait_until_settled, write_config,
+    Server, all_droplets, make_key, operation_of, operations, simulator, wait_until_settled, write_config,
 };
 
 const CREATE: &str = "/api/v1/providers/digitalocean/instances";
@@ -79,20 +79,8 @@ async fn two_replicas_share_idempotency_and_work_each_operation_once() {
         *per_operation.entry(operation_of(d).expect("tagged")).or_default() += 1;
     }
     assert!(per_operation.values().all(|n| *n == 1), "no operation made two droplets");
-    let ops: Value = http
-        .get(format!("{}/api/v1/operations?state=succeeded", b.url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("ops")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(
-        ops["operations"].as_array().expect("list").len(),
-        21,
-        "every create succeeded, seen from either replica"
-    );
+    let succeeded = operations(&http, &b.url, &key, "state=succeeded").await;
+    assert_eq!(succeeded.len(), 21, "every create succeeded, seen from either replica");
 
     drop(a);
     drop(b);

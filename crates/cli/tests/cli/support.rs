@@ -133,22 +133,27 @@ pub fn operation_of(droplet: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// `GET /api/v1/operations?QUERY`, as a list.
+pub async fn operations(http: &reqwest::Client, url: &str, key: &str, query: &str) -> Vec<Value> {
+    let body: Value = http
+        .get(format!("{url}/api/v1/operations?{query}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("operations")
+        .json()
+        .await
+        .expect("json");
+    body["operations"].as_array().cloned().unwrap_or_default()
+}
+
 /// Waits until the server reports no pending or running operation.
 pub async fn wait_until_settled(http: &reqwest::Client, url: &str, key: &str, within: Duration) {
     let started = Instant::now();
     loop {
         let mut unfinished = 0;
         for state in ["pending", "running"] {
-            let body: Value = http
-                .get(format!("{url}/api/v1/operations?state={state}"))
-                .bearer_auth(key)
-                .send()
-                .await
-                .expect("operations")
-                .json()
-                .await
-                .expect("json");
-            unfinished += body["operations"].as_array().map(Vec::len).unwrap_or(0);
+            unfinished += operations(http, url, key, &format!("state={state}")).await.len();
         }
         if unfinished == 0 {
             return;

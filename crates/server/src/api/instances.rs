@@ -248,7 +248,11 @@ async fn run_operation(
         Some(record) => ops::advance(state, &record, &state.lease_owner, true).await?,
         None => ops::StepOutcome::default(),
     };
-    let mut reply = respond(outcome);
+    // A provider's refusal ends the operation, and the caller hears the provider's reason.
+    let mut reply = match (outcome.state, outcome.error) {
+        (Some(OperationState::Failed), Some(error)) => Reply::from(ApiError::from(error)),
+        (state, error) => respond(ops::StepOutcome { state, error, ..outcome }),
+    };
     reply.operation_id = Some(operation_id);
     Ok(idempotency::finish(state, principal, key.as_deref(), reply).await)
 }
@@ -304,9 +308,6 @@ pub async fn create(
     let op_id = operation_id;
     let view_name = name.clone();
     run_operation(&state, &principal, &headers, submitted, move |outcome| {
-        if let Some(error) = outcome.error.filter(|_| outcome.state == Some(OperationState::Failed)) {
-            return Reply::from(ApiError::from(error));
-        }
         let views: Vec<InstanceView> =
             outcome.instances.into_iter().map(|i| InstanceView::new(&view_name, i)).collect();
         let location = views.first().map(|v| v.links.this.clone());
@@ -362,10 +363,7 @@ pub async fn delete(
         Some(OperationState::Succeeded) => {
             Reply { status: StatusCode::NO_CONTENT, body: None, location: None, operation_id: None }
         }
-        Some(OperationState::Failed) => match outcome.error {
-            Some(error) => Reply::from(ApiError::from(error)),
-            None => Reply::from(ApiError::not_found("the instance could not be deleted")),
-        },
+        Some(OperationState::Failed) => Reply::from(ApiError::not_found("the instance could not be deleted")),
         // Not done yet (the provider is unreachable): accepted, and the worker will finish it.
         _ => Reply::json(
             StatusCode::ACCEPTED,
@@ -433,9 +431,6 @@ pub async fn act(
     let op_id = operation_id;
     let view_name = name.clone();
     run_operation(&state, &principal, &headers, submitted, move |outcome| {
-        if let Some(error) = outcome.error.filter(|_| outcome.state == Some(OperationState::Failed)) {
-            return Reply::from(ApiError::from(error));
-        }
         let mut body = match outcome.action {
             Some(started) => action_view(&view_name, started),
             None => json!({}),
