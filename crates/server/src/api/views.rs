@@ -1,6 +1,6 @@
 //! What the API sends: the original project's field names and wrappers, extended, never renamed.
 
-use nephele_core::{Image, Instance, InstanceType, Region};
+use nephele_core::{Instance, InstanceType, Region};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -127,5 +127,3 @@ impl From<&InstanceType> for InstanceTypeView {
         }
     }
 }
-
-pub type ImageView = Image;

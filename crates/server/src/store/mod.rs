@@ -34,7 +34,7 @@ pub enum StoreError {
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+enum Backend {
     Sqlite,
     Postgres,
 }
@@ -45,7 +45,6 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_ini
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    backend: Backend,
 }
 
 /// Milliseconds since the epoch, UTC.
@@ -99,13 +98,9 @@ impl Store {
             // WAL lets readers work while one writer commits; it persists in the file.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        let store = Self { pool, backend };
+        let store = Self { pool };
         store.migrate().await?;
         Ok(store)
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     /// Applies the migrations not yet applied, each in its own transaction.

@@ -230,12 +230,4 @@ impl Store {
         .await?;
         Ok(())
     }
-
-    /// How many operations are in each unfinished state (for readiness and tests).
-    pub async fn count_unfinished(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM operations WHERE state IN ('pending', 'running')")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("n")?)
-    }
 }
