@@ -164,6 +164,18 @@ impl fmt::Display for InstanceName {
     }
 }
 
+/// The most user data (cloud-init) an instance may carry: DigitalOcean's 64 KiB, the strictest
+/// common limit, like the name rule above.
+pub const MAX_USER_DATA_BYTES: usize = 64 * 1024;
+
+/// Whether `tag` is a tag clouds accept: 1..=255 letters, digits, `:`, `-` and `_`
+/// (DigitalOcean's rule, again the strictest common one).
+pub fn is_valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 255
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_'))
+}
+
 /// A request to create one or more identical instances.
 ///
 /// `operation_id` travels to the provider so that an ambiguous failure (a timeout, a dropped
@@ -272,6 +284,12 @@ mod tests {
         assert_eq!(InstanceName::parse("web_01"), Err(InstanceNameError::InvalidCharacter('_')));
         assert_eq!(InstanceName::parse(&"a".repeat(256)), Err(InstanceNameError::TooLong(256)));
         assert!(InstanceName::parse(&"a".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn tags_follow_the_strictest_common_rule() {
+        assert!(is_valid_tag("env:prod") && is_valid_tag("nephele-req-1_a"));
+        assert!(!is_valid_tag("") && !is_valid_tag("has space") && !is_valid_tag(&"t".repeat(256)));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use duration::BillingDuration;
 pub use error::{ProviderError, RetryAfter};
 pub use instance::{
     CreateInstances, Instance, InstanceFilter, InstanceId, InstanceName, InstanceNameError, InstanceStatus,
-    PowerAction,
+    MAX_USER_DATA_BYTES, PowerAction, is_valid_tag,
 };
 pub use operation::{ActionId, ActionStatus, OperationId, ProviderAction};
 pub use provider::{Provider, ProviderInfo};

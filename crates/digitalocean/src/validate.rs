@@ -1,16 +1,12 @@
 //! Checks made before a call, so no API budget is spent on requests DigitalOcean would refuse.
 
-use nephele_core::{CreateInstances, ProviderError};
+use nephele_core::{CreateInstances, MAX_USER_DATA_BYTES, ProviderError, is_valid_tag};
 
 pub const MAX_NAMES_PER_CREATE: usize = 10;
-pub const MAX_USER_DATA_BYTES: usize = 64 * 1024;
 
 /// DigitalOcean's tag rule: letters, digits, `:`, `-`, `_`; 1..=255 characters.
 pub fn tag(tag: &str) -> Result<(), ProviderError> {
-    let valid = !tag.is_empty()
-        && tag.len() <= 255
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_'));
-    if valid {
+    if is_valid_tag(tag) {
         Ok(())
     } else {
         Err(ProviderError::invalid(

@@ -8,8 +8,8 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use nephele_core::operation::ActionStatus;
 use nephele_core::{
-    ActionId, CreateInstances, InstanceFilter, InstanceId, InstanceName, InstanceStatus, OperationId,
-    PowerAction, Provider, ProviderAction,
+    ActionId, CreateInstances, InstanceFilter, InstanceId, InstanceName, InstanceStatus, MAX_USER_DATA_BYTES,
+    OperationId, PowerAction, Provider, ProviderAction, is_valid_tag,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -26,7 +26,6 @@ use crate::store::{NewOperation, OperationState};
 
 /// Most instances one request may create (DigitalOcean's multi-create limit).
 pub const MAX_COUNT: u32 = 10;
-const MAX_USER_DATA_BYTES: usize = 64 * 1024;
 
 /// `?region=&status=&tag=&name=`; any other key is refused so typos do not pass silently.
 fn parse_filter(raw: Option<&str>) -> Result<InstanceFilter, ApiError> {
@@ -139,10 +138,7 @@ fn check_locally(body: &CreateBody) -> Result<(Vec<InstanceName>, u32), ApiError
         ));
     }
     for (i, tag) in body.tags.iter().enumerate() {
-        let valid = !tag.is_empty()
-            && tag.len() <= 255
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_'));
-        if !valid {
+        if !is_valid_tag(tag) {
             errors.push(FieldError::new(
                 format!("tags[{i}]"),
                 "must be 1..255 letters, digits, `:`, `-` or `_`",
