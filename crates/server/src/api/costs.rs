@@ -155,10 +155,7 @@ pub async fn estimate(
 async fn compute_estimate(state: &AppState, name: &str, body: &EstimateBody) -> Result<Value, ApiError> {
     let provider = super::provider(state, name)?;
     let (duration, count, backups, start) = parse_inputs(body)?;
-    let region =
-        body.region.clone().or_else(|| provider.info().default_region).ok_or_else(|| {
-            ApiError::invalid_field("region", "is required (no default region is configured)")
-        })?;
+    let region = super::region_or_default(body.region.as_deref(), provider.as_ref())?;
     let instance_type = priced_type(state, name, provider.as_ref(), &body.instance_type, &region).await?;
     let query = CostQuery {
         price_hourly: instance_type.price_hourly,

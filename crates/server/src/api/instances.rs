@@ -262,10 +262,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let provider = super::provider(&state, &name)?;
     let (names, count) = check_locally(&body)?;
-    let region =
-        body.region.clone().or_else(|| provider.info().default_region).ok_or_else(|| {
-            ApiError::invalid_field("region", "is required (no default region is configured)")
-        })?;
+    let region = super::region_or_default(body.region.as_deref(), provider.as_ref())?;
     check_catalogue(&state, &name, provider.as_ref(), &body.instance_type, &region, &body.image_id).await?;
 
     let request = CreateInstances {

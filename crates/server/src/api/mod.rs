@@ -99,3 +99,11 @@ pub fn provider(state: &AppState, name: &str) -> Result<Arc<dyn Provider>, ApiEr
     // (Whether the caller may use it was checked by the auth middleware.)
     state.providers.get(name).ok_or_else(|| ApiError::unknown_provider(name, &state.providers.names()))
 }
+
+/// The region a request names, else the provider's configured default, else a 422.
+pub fn region_or_default(requested: Option<&str>, provider: &dyn Provider) -> Result<String, ApiError> {
+    requested
+        .map(str::to_owned)
+        .or_else(|| provider.info().default_region)
+        .ok_or_else(|| ApiError::invalid_field("region", "is required (no default region is configured)"))
+}
