@@ -38,28 +38,19 @@ async fn store_guarantees(store: Store) {
     assert_eq!(claims.iter().filter(|won| **won).count(), 1, "one lease holder");
     let winner = format!("worker-{}", claims.iter().position(|w| *w).expect("a winner"));
     // Only the holder's update counts.
+    let result = json!({"ok": true});
     let done = OperationUpdate {
         state: OperationState::Succeeded,
-        result: Some(&json!({"ok": true})),
+        result: Some(&result),
         error: None,
         next_attempt_ms: 0,
         count_attempt: true,
     };
-    store
-        .update_operation("op-race", "worker-x", OperationUpdate { ..done })
-        .await
-        .expect("stranger's update");
+    store.update_operation("op-race", "worker-x", done).await.expect("stranger's update");
     assert_eq!(
         store.get_operation("op-race").await.expect("get").expect("exists").state,
         OperationState::Pending
     );
-    let done = OperationUpdate {
-        state: OperationState::Succeeded,
-        result: Some(&json!({"ok": true})),
-        error: None,
-        next_attempt_ms: 0,
-        count_attempt: true,
-    };
     store.update_operation("op-race", &winner, done).await.expect("holder's update");
     let finished = store.get_operation("op-race").await.expect("get").expect("exists");
     assert_eq!(finished.state, OperationState::Succeeded);

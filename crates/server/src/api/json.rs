@@ -65,22 +65,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 format!("the body is not valid JSON: {inner}"),
             )
         };
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(&mut deserializer) {
-            Ok(value) => {
-                deserializer.end().map_err(|e| malformed(&e))?;
-                let raw = serde_json::from_slice(&bytes).map_err(|e| malformed(&e))?;
-                Ok(Self(value, raw))
-            }
+        // One parse: syntax is checked into a Value (kept for idempotency fingerprints), and the
+        // shape is read from that Value, with the path of the field at fault.
+        let raw: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| malformed(&e))?;
+        match serde_path_to_error::deserialize(&raw) {
+            Ok(value) => Ok(Self(value, raw)),
             Err(error) => {
                 let path = error.path().to_string();
-                let inner = error.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    Err(malformed(&inner))
-                } else {
-                    let field = if path == "." { "body".to_owned() } else { path };
-                    Err(ApiError::invalid(vec![FieldError::new(field, strip_position(&inner.to_string()))]))
-                }
+                let field = if path == "." { "body".to_owned() } else { path };
+                Err(ApiError::invalid(vec![FieldError::new(
+                    field,
+                    strip_position(&error.into_inner().to_string()),
+                )]))
             }
         }
     }

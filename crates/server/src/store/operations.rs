@@ -46,6 +46,7 @@ impl OperationState {
 }
 
 /// One step's outcome, as stored.
+#[derive(Clone, Copy)]
 pub struct OperationUpdate<'a> {
     pub state: OperationState,
     /// Replaces the stored result when given.
