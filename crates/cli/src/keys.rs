@@ -25,6 +25,19 @@ pub async fn run(command: KeysCommand, output: Output, provider: Option<String>)
             return ExitCode::from(2);
         }
     };
+    // As the API does: a key may only name providers this configuration has.
+    let configured = match nephele_server::providers::build(&config) {
+        Ok(registry) => registry.names(),
+        Err(e) => {
+            eprintln!("nephele: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(unknown) = providers.iter().find(|p| !configured.contains(p)) {
+        let list = if configured.is_empty() { "none".to_owned() } else { configured.join(", ") };
+        eprintln!("nephele: no provider named {unknown:?} is configured (configured: {list})");
+        return ExitCode::from(2);
+    }
     let store = match Store::open(config.database.url()).await {
         Ok(store) => store,
         Err(e) => {

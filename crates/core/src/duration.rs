@@ -54,7 +54,7 @@ impl BillingDuration {
             return Err(malformed());
         }
         let (months, seconds) = if input.starts_with(['P', 'p']) {
-            parse_iso(&input[1..]).ok_or_else(malformed)?
+            parse_iso(&input[1..], raw)?.ok_or_else(malformed)?
         } else {
             parse_units(input, raw)?
         };
@@ -86,67 +86,94 @@ pub fn add_months(start: OffsetDateTime, months: u32) -> OffsetDateTime {
     }
 }
 
+/// Months and seconds added up with checked arithmetic: a sum past `u64` is "too long", never a
+/// wrapped (and so wrongly small) span.
+#[derive(Default)]
+struct Span {
+    months: u64,
+    seconds: u64,
+}
+
+impl Span {
+    fn add_months(&mut self, number: u64, per: u64) -> Option<()> {
+        self.months = self.months.checked_add(number.checked_mul(per)?)?;
+        Some(())
+    }
+
+    fn add_seconds(&mut self, number: u64, per: u64) -> Option<()> {
+        self.seconds = self.seconds.checked_add(number.checked_mul(per)?)?;
+        Some(())
+    }
+}
+
 fn parse_units(input: &str, raw: &str) -> Result<(u64, u64), DurationError> {
     let malformed = || DurationError::Malformed { input: raw.to_owned() };
-    let (mut months, mut seconds) = (0u64, 0u64);
+    let too_long = || DurationError::TooLong(raw.to_owned());
+    let mut span = Span::default();
     let mut rest = input;
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
             return Err(malformed());
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| DurationError::TooLong(raw.to_owned()))?;
+        let number: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = rest[..unit_len].trim().to_ascii_lowercase();
         rest = &rest[unit_len..];
-        let scale = |per: u64| number.checked_mul(per).ok_or_else(|| DurationError::TooLong(raw.to_owned()));
-        match unit.as_str() {
-            "s" | "sec" | "secs" | "second" | "seconds" => seconds += number,
-            "min" | "mins" | "minute" | "minutes" => seconds += scale(MINUTE)?,
-            "h" | "hr" | "hrs" | "hour" | "hours" => seconds += scale(HOUR)?,
-            "d" | "day" | "days" => seconds += scale(DAY)?,
-            "w" | "wk" | "week" | "weeks" => seconds += scale(WEEK)?,
-            "mo" | "mon" | "month" | "months" => months += number,
-            "y" | "yr" | "year" | "years" => months += scale(12)?,
+        let added = match unit.as_str() {
+            "s" | "sec" | "secs" | "second" | "seconds" => span.add_seconds(number, 1),
+            "min" | "mins" | "minute" | "minutes" => span.add_seconds(number, MINUTE),
+            "h" | "hr" | "hrs" | "hour" | "hours" => span.add_seconds(number, HOUR),
+            "d" | "day" | "days" => span.add_seconds(number, DAY),
+            "w" | "wk" | "week" | "weeks" => span.add_seconds(number, WEEK),
+            "mo" | "mon" | "month" | "months" => span.add_months(number, 1),
+            "y" | "yr" | "year" | "years" => span.add_months(number, 12),
             "m" => return Err(DurationError::AmbiguousM(raw.to_owned())),
             _ => return Err(malformed()),
-        }
+        };
+        added.ok_or_else(too_long)?;
     }
-    Ok((months, seconds))
+    Ok((span.months, span.seconds))
 }
 
 /// The part after `P`: `nYnMnWnD` then optionally `T` and `nHnMnS` (whole numbers only).
-fn parse_iso(body: &str) -> Option<(u64, u64)> {
+/// `Ok(None)` when it is not of that form; `Err` when its numbers add up past `u64`.
+fn parse_iso(body: &str, raw: &str) -> Result<Option<(u64, u64)>, DurationError> {
+    let too_long = || DurationError::TooLong(raw.to_owned());
     let (date_part, time_part) = match body.split_once(['T', 't']) {
         Some((d, t)) if !t.is_empty() => (d, Some(t)),
-        Some(_) => return None,
+        Some(_) => return Ok(None),
         None => (body, None),
     };
-    let (mut months, mut seconds) = (0u64, 0u64);
+    let mut span = Span::default();
     let mut any = false;
-    for (number, unit) in designators(date_part)? {
+    let Some(date) = designators(date_part) else { return Ok(None) };
+    for (number, unit) in date {
         any = true;
-        match unit {
-            'Y' => months += number.checked_mul(12)?,
-            'M' => months += number,
-            'W' => seconds += number.checked_mul(WEEK)?,
-            'D' => seconds += number.checked_mul(DAY)?,
-            _ => return None,
-        }
+        let added = match unit {
+            'Y' => span.add_months(number, 12),
+            'M' => span.add_months(number, 1),
+            'W' => span.add_seconds(number, WEEK),
+            'D' => span.add_seconds(number, DAY),
+            _ => return Ok(None),
+        };
+        added.ok_or_else(too_long)?;
     }
     if let Some(time_part) = time_part {
-        for (number, unit) in designators(time_part)? {
+        let Some(time) = designators(time_part) else { return Ok(None) };
+        for (number, unit) in time {
             any = true;
-            match unit {
-                'H' => seconds += number.checked_mul(HOUR)?,
-                'M' => seconds += number.checked_mul(MINUTE)?,
-                'S' => seconds += number,
-                _ => return None,
-            }
+            let added = match unit {
+                'H' => span.add_seconds(number, HOUR),
+                'M' => span.add_seconds(number, MINUTE),
+                'S' => span.add_seconds(number, 1),
+                _ => return Ok(None),
+            };
+            added.ok_or_else(too_long)?;
         }
     }
-    any.then_some((months, seconds))
+    Ok(any.then_some((span.months, span.seconds)))
 }
 
 fn designators(part: &str) -> Option<Vec<(u64, char)>> {
@@ -220,6 +247,26 @@ impl<'de> Deserialize<'de> for BillingDuration {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn sums_that_pass_u64_are_too_long_not_wrapped() {
+        for raw in [
+            "18446744073709551615mo2mo",
+            "18446744073709551615s2s",
+            "PT18446744073709551615S2S",
+            "P18446744073709551615M2M",
+            "P1537228672809129302Y",
+            "9223372036854775807w",
+        ] {
+            assert!(
+                matches!(BillingDuration::parse(raw), Err(DurationError::TooLong(_))),
+                "{raw}: {:?}",
+                BillingDuration::parse(raw)
+            );
+        }
+        // Just inside the bound still parses.
+        assert_eq!(BillingDuration::parse("100y").map(|d| d.months), Ok(1200));
+    }
 
     fn secs(raw: &str) -> u64 {
         let d = BillingDuration::parse(raw).expect(raw);

@@ -58,12 +58,16 @@ pub enum ProviderError {
     /// The provider could not be reached or failed on its side.
     #[error("provider unavailable: {message}")]
     Unavailable { message: String, detail: UpstreamDetail },
+    /// The provider answered something Nephele will not read: too large, malformed, a redirect,
+    /// a pagination link to another origin, a list that never ends.
+    #[error("unusable answer from the provider: {message}")]
+    InvalidResponse { message: String, detail: UpstreamDetail },
 }
 
 impl ProviderError {
     /// Whether trying the same request again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })
+        matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. } | Self::InvalidResponse { .. })
     }
 
     /// A stable machine-readable code for the kind of failure.
@@ -75,6 +79,7 @@ impl ProviderError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Conflict { .. } => "conflict",
             Self::Unavailable { .. } => "unavailable",
+            Self::InvalidResponse { .. } => "invalid_response",
         }
     }
 
@@ -85,7 +90,8 @@ impl ProviderError {
             | Self::Unauthorized { detail, .. }
             | Self::RateLimited { detail, .. }
             | Self::Conflict { detail, .. }
-            | Self::Unavailable { detail, .. } => detail,
+            | Self::Unavailable { detail, .. }
+            | Self::InvalidResponse { detail, .. } => detail,
         }
     }
 
@@ -103,6 +109,10 @@ impl ProviderError {
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::Unavailable { message: message.into(), detail: UpstreamDetail::default() }
+    }
+
+    pub fn invalid_response(message: impl Into<String>) -> Self {
+        Self::InvalidResponse { message: message.into(), detail: UpstreamDetail::default() }
     }
 }
 

@@ -180,7 +180,7 @@ pub fn is_valid_tag(tag: &str) -> bool {
 ///
 /// `operation_id` travels to the provider so that an ambiguous failure (a timeout, a dropped
 /// connection) can be resolved by looking the operation up instead of creating again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateInstances {
     pub operation_id: OperationId,
     /// One name per instance to create.
@@ -201,6 +201,26 @@ pub struct CreateInstances {
     #[serde(default)]
     pub monitoring: bool,
     pub vpc_uuid: Option<String>,
+}
+
+/// `user_data` often holds passwords and keys: Debug shows only its size.
+impl fmt::Debug for CreateInstances {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateInstances")
+            .field("operation_id", &self.operation_id)
+            .field("names", &self.names)
+            .field("instance_type", &self.instance_type)
+            .field("region", &self.region)
+            .field("image", &self.image)
+            .field("ssh_keys", &self.ssh_keys)
+            .field("tags", &self.tags)
+            .field("user_data_bytes", &self.user_data.as_ref().map(String::len))
+            .field("backups", &self.backups)
+            .field("ipv6", &self.ipv6)
+            .field("monitoring", &self.monitoring)
+            .field("vpc_uuid", &self.vpc_uuid)
+            .finish()
+    }
 }
 
 /// Filters for listing instances; `None` means "any".

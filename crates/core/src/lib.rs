@@ -27,4 +27,4 @@ pub use instance::{
 };
 pub use operation::{ActionId, ActionStatus, OperationId, ProviderAction};
 pub use provider::{Provider, ProviderInfo};
-pub use secret::Secret;
+pub use secret::{REDACTED, Secret, redact, upstream_text};

@@ -73,6 +73,16 @@ pub trait Provider: Send + Sync + 'static {
         operation_id: OperationId,
     ) -> Result<ProviderAction, ProviderError>;
 
+    /// The `action` on instance `id` that started at or after `since`, if there is one: how a
+    /// power action whose first attempt had no clear answer is found instead of being sent
+    /// again (power actions carry no tag, so the instance's recent actions are the record).
+    async fn find_power_action(
+        &self,
+        id: &InstanceId,
+        action: PowerAction,
+        since: OffsetDateTime,
+    ) -> Result<Option<ProviderAction>, ProviderError>;
+
     async fn get_action(&self, id: &ActionId) -> Result<ProviderAction, ProviderError>;
 
     async fn list_regions(&self) -> Result<Vec<Region>, ProviderError>;

@@ -44,9 +44,58 @@ impl From<String> for Secret<String> {
     }
 }
 
+/// What replaces a secret in text shown or logged.
+pub const REDACTED: &str = "[redacted]";
+
+/// `text` with every occurrence of each secret replaced by `[redacted]`.
+///
+/// Secrets shorter than 8 characters are not searched for: they would blank out ordinary words,
+/// and no real credential is that short.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        if out.contains(secret) {
+            out = out.replace(secret, REDACTED);
+        }
+    }
+    out
+}
+
+/// Longest piece of a provider's free text that is shown to a caller or logged.
+pub const MAX_UPSTREAM_TEXT: usize = 300;
+
+/// A provider's free text made fit to show: secrets redacted, control characters dropped, cut
+/// to [`MAX_UPSTREAM_TEXT`] characters. Anything a cloud says is untrusted input.
+pub fn upstream_text(text: &str, secrets: &[&str]) -> String {
+    let cleaned: String = redact(text, secrets).chars().filter(|c| !c.is_control()).collect();
+    if cleaned.chars().count() <= MAX_UPSTREAM_TEXT {
+        return cleaned;
+    }
+    let mut cut: String = cleaned.chars().take(MAX_UPSTREAM_TEXT).collect();
+    cut.push('…');
+    cut
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_replaces_every_copy_of_each_secret() {
+        let text = "token dop_v1_abcdef12 was refused; dop_v1_abcdef12 again";
+        assert_eq!(redact(text, &["dop_v1_abcdef12"]), "token [redacted] was refused; [redacted] again");
+        assert_eq!(redact("short abc stays", &["abc"]), "short abc stays");
+    }
+
+    #[test]
+    fn upstream_text_is_redacted_cleaned_and_bounded() {
+        let long = format!("bad\nline\u{7}{}", "x".repeat(1000));
+        let shown = upstream_text(&long, &[]);
+        assert_eq!(shown.chars().count(), MAX_UPSTREAM_TEXT + 1, "cut, with an ellipsis");
+        assert!(shown.starts_with("badline"), "{shown}");
+        assert!(!shown.chars().any(char::is_control));
+        assert_eq!(upstream_text("key=dop_v1_abcdef12", &["dop_v1_abcdef12"]), "key=[redacted]");
+    }
 
     #[test]
     fn secrets_never_print_their_value() {

@@ -54,6 +54,27 @@ pub struct RateBudget {
     windows: Mutex<Windows>,
 }
 
+/// A slot booked for a request that is still waiting for it; dropped before [`Booking::keep`],
+/// it hands the slot back.
+struct Booking<'a> {
+    budget: &'a RateBudget,
+    at: Option<Instant>,
+}
+
+impl Booking<'_> {
+    fn keep(mut self) {
+        self.at = None;
+    }
+}
+
+impl Drop for Booking<'_> {
+    fn drop(&mut self) {
+        if let Some(at) = self.at.take() {
+            self.budget.release(at);
+        }
+    }
+}
+
 /// How long until a window holding `sent` (oldest first) has room for one more of `limit`.
 fn wait_for_room(sent: &VecDeque<Instant>, limit: usize, span: Duration, now: Instant) -> Duration {
     if limit == 0 {
@@ -75,8 +96,9 @@ impl RateBudget {
     /// Takes a slot for one request, waiting (visibly) while the windows are full.
     ///
     /// A request that must wait reserves the first free slot before it sleeps, so waiters are
-    /// served in order and each waits exactly once. Fails with a rate-limited error, saying when
-    /// to retry, if the wait would pass `deadline`.
+    /// served in order and each waits exactly once. A request dropped while it waits (its caller
+    /// went away) gives the slot back. Fails with a rate-limited error, saying when to retry, if
+    /// the wait would pass `deadline`.
     pub async fn acquire(&self, deadline: Instant, metrics: &ClientMetrics) -> Result<(), ProviderError> {
         let now = Instant::now();
         let wait = self.reserve(now, deadline).map_err(|wait| ProviderError::RateLimited {
@@ -84,6 +106,7 @@ impl RateBudget {
             detail: UpstreamDetail::default(),
         })?;
         if !wait.is_zero() {
+            let booking = Booking { budget: self, at: Some(now + wait) };
             tracing::warn!(
                 wait_ms = wait.as_millis() as u64,
                 per_minute = self.config.per_minute,
@@ -92,8 +115,20 @@ impl RateBudget {
             );
             metrics.rate_limit_wait(wait);
             tokio::time::sleep(wait).await;
+            booking.keep();
         }
         Ok(())
+    }
+
+    /// Takes a booked, unused slot off both windows.
+    fn release(&self, at: Instant) {
+        let mut guard = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let w = &mut *guard;
+        for window in [&mut w.minute, &mut w.hour] {
+            if let Some(index) = window.iter().rposition(|t| *t == at) {
+                window.remove(index);
+            }
+        }
     }
 
     /// Books the earliest send time both windows allow and says how long until it; refuses
@@ -170,6 +205,37 @@ mod tests {
         budget.try_take(t0);
         budget.try_take(t0);
         assert_eq!(budget.try_take(t0), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_request_dropped_while_it_waits_gives_its_slot_back() {
+        use futures_util::FutureExt;
+        let budget = RateBudget::new(BudgetConfig {
+            per_minute: 2,
+            per_hour: 100,
+            minute: Duration::from_secs(60),
+            hour: Duration::from_secs(3600),
+            margin: Duration::ZERO,
+        });
+        let metrics = ClientMetrics::default();
+        let far = Instant::now() + Duration::from_secs(3600);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+        let _guard = runtime.enter();
+        for _ in 0..2 {
+            assert_eq!(budget.acquire(far, &metrics).now_or_never(), Some(Ok(())));
+        }
+        // Ten callers queue for the next minute, then all give up.
+        for _ in 0..10 {
+            assert!(budget.acquire(far, &metrics).now_or_never().is_none(), "it must wait");
+        }
+        let (minute, hour) = {
+            let w = budget.windows.lock().expect("lock");
+            (w.minute.len(), w.hour.len())
+        };
+        assert_eq!((minute, hour), (2, 2), "the abandoned bookings were handed back");
+        // So the next caller waits one window, not eleven.
+        let wait = budget.try_take(Instant::now());
+        assert!(wait <= Duration::from_secs(60), "{wait:?}");
     }
 
     #[test]

@@ -26,11 +26,20 @@ pub struct ClientConfig {
     pub backoff_cap: Duration,
     /// List pages fetched at once after the first.
     pub list_concurrency: usize,
+    /// Largest answer body read; a larger one is refused unread (DigitalOcean's largest real
+    /// page, 200 droplets, is about 1 MB).
+    pub max_response_bytes: usize,
+    /// Most pages one list may take, whatever `meta.total` or the links claim.
+    pub max_list_pages: usize,
     pub budget: BudgetConfig,
 }
 
 impl ClientConfig {
     pub const PRODUCTION_URL: &'static str = "https://api.digitalocean.com";
+    /// 8 MiB: several times the largest page DigitalOcean sends.
+    pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+    /// 1,000 pages of 200: 200,000 droplets, far above any account's droplet limit.
+    pub const DEFAULT_MAX_LIST_PAGES: usize = 1000;
 
     /// Production defaults for `token`.
     pub fn new(token: Secret<String>) -> Self {
@@ -45,6 +54,8 @@ impl ClientConfig {
             backoff_base: Duration::from_millis(100),
             backoff_cap: Duration::from_secs(5),
             list_concurrency: 50,
+            max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
+            max_list_pages: Self::DEFAULT_MAX_LIST_PAGES,
             budget: BudgetConfig::default(),
         }
     }

@@ -16,11 +16,15 @@ pub fn from_reply(reply: &Reply) -> ProviderError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(&reply.body).ok();
     let detail = UpstreamDetail {
         status: Some(status),
-        code: parsed.as_ref().map(|e| e.id.clone()),
-        request_id: parsed.as_ref().and_then(|e| e.request_id.clone()),
+        code: parsed.as_ref().map(|e| nephele_core::upstream_text(&e.id, &[])),
+        request_id: parsed
+            .as_ref()
+            .and_then(|e| e.request_id.as_deref().map(|r| nephele_core::upstream_text(r, &[]))),
     };
+    // DigitalOcean's words are kept (they often say what was wrong with the request), but as
+    // untrusted text: cleaned and bounded. (The transport already scrubbed the token.)
     let message = parsed
-        .map(|e| e.message)
+        .map(|e| nephele_core::upstream_text(&e.message, &[]))
         .unwrap_or_else(|| format!("DigitalOcean answered HTTP {status} without a readable error body"));
     match status {
         401 | 403 => ProviderError::Unauthorized { message, detail },
@@ -40,5 +44,7 @@ pub fn from_reply(reply: &Reply) -> ProviderError {
 
 /// The error for a 2xx answer whose body cannot be read (malformed, truncated, wrong shape).
 pub fn unreadable(what: &str, error: &serde_json::Error) -> ProviderError {
-    ProviderError::unavailable(format!("DigitalOcean sent a {what} Nephele could not read: {error}"))
+    // serde's message may quote the body: untrusted text, so cleaned and bounded.
+    let reason = nephele_core::upstream_text(&error.to_string(), &[]);
+    ProviderError::invalid_response(format!("DigitalOcean sent a {what} Nephele could not read: {reason}"))
 }

@@ -19,6 +19,7 @@ mod config;
 mod errors;
 mod mapping;
 mod metrics;
+mod pagination;
 mod provider;
 mod retry;
 mod transport;

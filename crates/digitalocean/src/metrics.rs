@@ -15,6 +15,10 @@ pub struct ClientMetrics {
     rate_limit_wait_ms: AtomicU64,
     ambiguous_creates: AtomicU64,
     adopted_instances: AtomicU64,
+    ambiguous_actions: AtomicU64,
+    adopted_actions: AtomicU64,
+    oversized_responses: AtomicU64,
+    lists_cut_short: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -33,6 +37,14 @@ pub struct MetricsSnapshot {
     pub ambiguous_creates: u64,
     /// Droplets found by their operation tag instead of being created again.
     pub adopted_instances: u64,
+    /// Power actions whose outcome was unknown, and those found among the droplet's actions
+    /// instead of being sent again.
+    pub ambiguous_actions: u64,
+    pub adopted_actions: u64,
+    /// Answers refused unread for being larger than `max_response_bytes`.
+    pub oversized_responses: u64,
+    /// Lists whose pagination was stopped: a link repeated, or a page added nothing new.
+    pub lists_cut_short: u64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -49,6 +61,10 @@ impl ClientMetrics {
             rate_limit_wait_ms: self.rate_limit_wait_ms.load(Ordering::Relaxed),
             ambiguous_creates: self.ambiguous_creates.load(Ordering::Relaxed),
             adopted_instances: self.adopted_instances.load(Ordering::Relaxed),
+            ambiguous_actions: self.ambiguous_actions.load(Ordering::Relaxed),
+            adopted_actions: self.adopted_actions.load(Ordering::Relaxed),
+            oversized_responses: self.oversized_responses.load(Ordering::Relaxed),
+            lists_cut_short: self.lists_cut_short.load(Ordering::Relaxed),
         }
     }
 
@@ -75,5 +91,21 @@ impl ClientMetrics {
 
     pub(crate) fn adopted(&self, count: usize) {
         bump(&self.adopted_instances, count as u64);
+    }
+
+    pub(crate) fn ambiguous_action(&self) {
+        bump(&self.ambiguous_actions, 1);
+    }
+
+    pub(crate) fn adopted_action(&self) {
+        bump(&self.adopted_actions, 1);
+    }
+
+    pub(crate) fn oversized_response(&self) {
+        bump(&self.oversized_responses, 1);
+    }
+
+    pub(crate) fn list_cut_short(&self) {
+        bump(&self.lists_cut_short, 1);
     }
 }

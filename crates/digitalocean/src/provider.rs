@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use nephele_core::{
     ActionId, CreateInstances, Image, Instance, InstanceFilter, InstanceId, InstanceType, OperationId,
     PowerAction, Provider, ProviderAction, ProviderError, ProviderInfo, Region,
@@ -16,12 +15,14 @@ use serde_json::json;
 use crate::config::ClientConfig;
 use crate::mapping;
 use crate::metrics::ClientMetrics;
+use crate::pagination::{self, ListLimits, PER_PAGE};
 use crate::transport::{Retry, Transport};
 use crate::validate;
-use crate::wire;
+use crate::wire::{self, Keyed};
 
-/// DigitalOcean's largest page.
-const PER_PAGE: usize = 200;
+/// How far DigitalOcean's clock may be from ours when matching an action's `started_at` (its
+/// timestamps also have whole seconds only).
+const CLOCK_SKEW: time::Duration = time::Duration::seconds(5);
 
 /// The tag that marks every droplet made for one Nephele operation.
 pub fn operation_tag(operation_id: OperationId) -> String {
@@ -32,7 +33,7 @@ pub fn operation_tag(operation_id: OperationId) -> String {
 pub struct DigitalOcean {
     transport: Transport,
     default_region: Option<String>,
-    list_concurrency: usize,
+    list_limits: ListLimits,
     max_attempts: u32,
 }
 
@@ -44,29 +45,15 @@ fn droplet_id(id: &InstanceId) -> Result<u64, ProviderError> {
         .ok_or_else(|| ProviderError::not_found(format!("no droplet has the id {:?}", id.0)))
 }
 
-fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
-    let mut query = String::new();
-    for (key, value) in pairs {
-        query.push(if query.is_empty() { '?' } else { '&' });
-        query.push_str(key);
-        query.push('=');
-        for byte in value.bytes() {
-            if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-                query.push(byte as char);
-            } else {
-                query.push_str(&format!("%{byte:02X}"));
-            }
-        }
-    }
-    format!("{path}{query}")
-}
-
 impl DigitalOcean {
     pub fn new(config: ClientConfig) -> Result<Self, ProviderError> {
         Ok(Self {
             transport: Transport::new(&config)?,
             default_region: config.default_region,
-            list_concurrency: config.list_concurrency.max(1),
+            list_limits: ListLimits {
+                concurrency: config.list_concurrency.max(1),
+                max_pages: config.max_list_pages.max(1),
+            },
             max_attempts: config.max_attempts.max(1),
         })
     }
@@ -82,63 +69,25 @@ impl DigitalOcean {
         Ok(reply.decode::<wire::AccountOne>("account")?.account)
     }
 
-    /// Every item of a paginated list, asking for exactly `ceil(total / 200)` pages (one when the
-    /// list is empty): the first page tells the total, the rest are fetched concurrently.
-    async fn list_all<T: DeserializeOwned + Send + 'static>(
+    /// Every item of a paginated list (see [`crate::pagination`]).
+    async fn list_all<T: DeserializeOwned + Keyed + Send + 'static>(
         &self,
         path: &str,
         filters: &[(&str, &str)],
         what: &'static str,
     ) -> Result<Vec<T>, ProviderError> {
-        let per_page = PER_PAGE.to_string();
-        let page_path = |page: usize| {
-            let page = page.to_string();
-            let mut pairs = filters.to_vec();
-            pairs.push(("page", &page));
-            pairs.push(("per_page", &per_page));
-            with_query(path, &pairs)
-        };
-        let first: wire::Paged<T> =
-            self.transport.send(Method::GET, &page_path(1), None, Retry::Idempotent).await?.decode(what)?;
-        let total = first.meta.as_ref().map(|m| m.total as usize).unwrap_or(first.items.len());
-        let pages = total.div_ceil(PER_PAGE).max(1);
-        let mut items = first.items;
-        let mut next_link = first.links.and_then(|l| l.pages).and_then(|p| p.next);
-        if pages > 1 {
-            let mut rest = futures_util::stream::iter(2..=pages)
-                .map(|page| {
-                    let path = page_path(page);
-                    async move {
-                        let reply = self.transport.send(Method::GET, &path, None, Retry::Idempotent).await?;
-                        // Decoding a 700 KB page is real CPU work; off the I/O task, pages are
-                        // decoded on every core while the rest are still arriving.
-                        let decoded = tokio::task::spawn_blocking(move || {
-                            reply.decode::<wire::Paged<T>>(what)
-                        })
-                        .await
-                        .map_err(|e| ProviderError::unavailable(format!("page decoding stopped: {e}")))?;
-                        decoded.map(|p| (page, p))
-                    }
-                })
-                .buffer_unordered(self.list_concurrency)
-                .collect::<Vec<_>>()
-                .await;
-            rest.sort_by_key(|r| r.as_ref().map(|(page, _)| *page).unwrap_or(0));
-            next_link = None;
-            for result in rest {
-                let (_, page) = result?;
-                next_link = page.links.and_then(|l| l.pages).and_then(|p| p.next);
-                items.extend(page.items);
-            }
-        }
-        // The list grew while we read it: follow the links to the end, one page at a time.
-        while let Some(link) = next_link.take() {
-            let page: wire::Paged<T> =
-                self.transport.send(Method::GET, &link, None, Retry::Idempotent).await?.decode(what)?;
-            next_link = page.links.and_then(|l| l.pages).and_then(|p| p.next);
-            items.extend(page.items);
-        }
-        Ok(items)
+        pagination::list_all(&self.transport, &self.transport.metrics, self.list_limits, path, filters, what)
+            .await
+    }
+
+    /// Sends a power action once and reads its answer.
+    async fn post_action(&self, droplet: u64, action: PowerAction) -> Result<ProviderAction, ProviderError> {
+        let body = json!({ "type": action.as_str() });
+        let reply = self
+            .transport
+            .send(Method::POST, &format!("/v2/droplets/{droplet}/actions"), Some(&body), Retry::Once)
+            .await?;
+        Ok(mapping::action(reply.decode::<wire::ActionOne>("action")?.action))
     }
 
     async fn list_droplets(&self, filters: &[(&str, &str)]) -> Result<Vec<Instance>, ProviderError> {
@@ -214,6 +163,10 @@ impl Provider for DigitalOcean {
             ("rate_limit_wait_ms", m.rate_limit_wait_ms),
             ("ambiguous_creates", m.ambiguous_creates),
             ("adopted_instances", m.adopted_instances),
+            ("ambiguous_actions", m.ambiguous_actions),
+            ("adopted_actions", m.adopted_actions),
+            ("oversized_responses", m.oversized_responses),
+            ("lists_cut_short", m.lists_cut_short),
         ]
         .into_iter()
         .collect()
@@ -323,6 +276,10 @@ impl Provider for DigitalOcean {
         }
     }
 
+    /// Sends the action once. When the answer is lost (a dropped connection, a timeout, a 5xx
+    /// after the request may have been acted on), the droplet's actions are looked up for one of
+    /// this kind started since the request was sent, and that one is returned; only when none is
+    /// found does the error go back (and the operations engine looks again before any resend).
     #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
     async fn power_action(
         &self,
@@ -330,14 +287,61 @@ impl Provider for DigitalOcean {
         action: PowerAction,
         operation_id: OperationId,
     ) -> Result<ProviderAction, ProviderError> {
-        let id = droplet_id(id)?;
-        tracing::debug!(%operation_id, droplet_id = id, action = action.as_str(), "starting power action");
-        let body = json!({ "type": action.as_str() });
-        let reply = self
+        let droplet = droplet_id(id)?;
+        tracing::debug!(%operation_id, droplet_id = droplet, action = action.as_str(), "starting power action");
+        let sent_at = time::OffsetDateTime::now_utc();
+        match self.post_action(droplet, action).await {
+            Err(error @ (ProviderError::Unavailable { .. } | ProviderError::InvalidResponse { .. })) => {
+                self.transport.metrics.ambiguous_action();
+                tracing::warn!(%error, %operation_id, "power action outcome unknown; looking at the droplet's actions");
+                match self.find_power_action(id, action, sent_at).await? {
+                    Some(found) => {
+                        self.transport.metrics.adopted_action();
+                        Ok(found)
+                    }
+                    None => Err(error),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Reads the droplet's actions (the first page and, when there are more, the last, so the
+    /// newest are seen whichever way DigitalOcean orders them) for the earliest `action` that
+    /// started at or after `since`, allowing for clock skew.
+    async fn find_power_action(
+        &self,
+        id: &InstanceId,
+        action: PowerAction,
+        since: time::OffsetDateTime,
+    ) -> Result<Option<ProviderAction>, ProviderError> {
+        let droplet = droplet_id(id)?;
+        let path = format!("/v2/droplets/{droplet}/actions");
+        let page = |n: usize| {
+            pagination::with_query(&path, &[("page", &n.to_string()), ("per_page", &PER_PAGE.to_string())])
+        };
+        let first: wire::Paged<wire::Action> = self
             .transport
-            .send(Method::POST, &format!("/v2/droplets/{id}/actions"), Some(&body), Retry::Once)
-            .await?;
-        Ok(mapping::action(reply.decode::<wire::ActionOne>("action")?.action))
+            .send(Method::GET, &page(1), None, Retry::Idempotent)
+            .await?
+            .decode("action list")?;
+        let total = first.meta.as_ref().map(|m| m.total).unwrap_or(0);
+        let mut actions = first.items;
+        let last = usize::try_from(total.div_ceil(PER_PAGE as u64)).unwrap_or(1);
+        if last > 1 {
+            let newest: wire::Paged<wire::Action> = self
+                .transport
+                .send(Method::GET, &page(last), None, Retry::Idempotent)
+                .await?
+                .decode("action list")?;
+            actions.extend(newest.items);
+        }
+        let earliest = since - CLOCK_SKEW;
+        Ok(actions
+            .into_iter()
+            .map(mapping::action)
+            .filter(|a| a.kind == action.as_str() && a.started_at.is_some_and(|at| at >= earliest))
+            .min_by_key(|a| a.started_at))
     }
 
     async fn get_action(&self, id: &ActionId) -> Result<ProviderAction, ProviderError> {

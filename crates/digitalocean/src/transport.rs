@@ -1,4 +1,9 @@
 //! Sending one call to DigitalOcean: the rate budget, the HTTP attempt, and retries.
+//!
+//! Nothing DigitalOcean (or whatever answers at `base_url`) sends is trusted: requests go only to
+//! paths under the configured `base_url`, redirects are never followed, an answer body is read
+//! only up to `max_response_bytes`, and the token is scrubbed from every body before anything
+//! else sees it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +70,41 @@ fn wait_from_headers(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
 }
 
+/// Reads a body of at most `limit` bytes; `Ok(None)` when it is larger (read no further).
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// `body` with every copy of `secret` replaced by `[redacted]`, so no answer (an error message
+/// that quotes the token, say) can carry it further.
+fn scrub(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
+    if secret.len() < 8 || memchr::memmem::find(&body, secret).is_none() {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body.as_slice();
+    while let Some(at) = memchr::memmem::find(rest, secret) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(nephele_core::REDACTED.as_bytes());
+        rest = &rest[at + secret.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
 /// Describes a transport failure without the URL's query or any header (so never the token).
 fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
@@ -89,6 +129,7 @@ pub struct Transport {
     max_attempts: u32,
     request_timeout: Duration,
     call_deadline: Duration,
+    max_response_bytes: usize,
     pub metrics: Arc<ClientMetrics>,
 }
 
@@ -100,6 +141,8 @@ impl Transport {
             .connect_timeout(config.connect_timeout)
             .pool_max_idle_per_host(config.list_concurrency.max(8))
             .tcp_nodelay(true)
+            // A redirect could carry the call (and, on the same origin, the token) anywhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ProviderError::unavailable(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
@@ -111,17 +154,25 @@ impl Transport {
             max_attempts: config.max_attempts.max(1),
             request_timeout: config.request_timeout,
             call_deadline: config.call_deadline,
+            max_response_bytes: config.max_response_bytes,
             metrics: Arc::new(ClientMetrics::default()),
         })
     }
 
-    /// `path` is `/v2/...` or an absolute URL DigitalOcean gave us (a pagination link).
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_owned()
-        } else {
-            format!("{}{}", self.base_url, path)
+    /// The URL of `path` (`/v2/...`) under `base_url`. Anything else is refused: the token goes
+    /// to the configured origin and nowhere else, whatever an answer's links say.
+    fn url(&self, path: &str) -> Result<String, ProviderError> {
+        if !path.starts_with('/') || path.starts_with("//") {
+            return Err(ProviderError::invalid_response(
+                "refused to send a request outside the configured base_url",
+            ));
         }
+        Ok(format!("{}{}", self.base_url, path))
+    }
+
+    /// The call deadline: every attempt, backoff and budget wait of one call fits in it.
+    pub fn call_deadline(&self) -> Duration {
+        self.call_deadline
     }
 
     /// Sends one call, waiting for budget and retrying as `retry` allows, within the deadline.
@@ -134,6 +185,7 @@ impl Transport {
         retry: Retry,
     ) -> Result<Reply, ProviderError> {
         let deadline = Instant::now() + self.call_deadline;
+        let url = self.url(path)?;
         let mut ambiguous = false;
         let mut attempt = 0;
         loop {
@@ -144,7 +196,7 @@ impl Transport {
             self.budget.acquire(deadline, &self.metrics).await?;
             let mut request = self
                 .http
-                .request(method.clone(), self.url(path))
+                .request(method.clone(), &url)
                 .bearer_auth(self.token.expose())
                 .timeout(self.request_timeout);
             if let Some(body) = body {
@@ -152,16 +204,41 @@ impl Transport {
             }
             self.metrics.request_sent();
             let outcome = match request.send().await {
+                Ok(response) if response.status().is_redirection() => {
+                    return Err(ProviderError::InvalidResponse {
+                        message: format!(
+                            "DigitalOcean answered with a redirect (HTTP {}); Nephele does not follow redirects",
+                            response.status().as_u16()
+                        ),
+                        detail: UpstreamDetail {
+                            status: Some(response.status().as_u16()),
+                            ..Default::default()
+                        },
+                    });
+                }
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = wait_from_headers(response.headers());
-                    match response.bytes().await {
-                        Ok(bytes) => Ok(Reply {
+                    match read_capped(response, self.max_response_bytes).await {
+                        Ok(Some(bytes)) => Ok(Reply {
                             status,
-                            body: bytes.to_vec(),
+                            body: scrub(bytes, self.token.expose().as_bytes()),
                             retry_after,
                             after_ambiguous_failure: ambiguous,
                         }),
+                        Ok(None) => {
+                            self.metrics.oversized_response();
+                            return Err(ProviderError::InvalidResponse {
+                                message: format!(
+                                    "DigitalOcean's answer is larger than {} bytes (providers.digitalocean.max_response_bytes); it was not read",
+                                    self.max_response_bytes
+                                ),
+                                detail: UpstreamDetail {
+                                    status: Some(status.as_u16()),
+                                    ..Default::default()
+                                },
+                            });
+                        }
                         Err(e) => Err(describe(&e)),
                     }
                 }
@@ -214,5 +291,18 @@ impl Transport {
         tracing::info!(attempt, delay_ms = delay.as_millis() as u64, why, "retrying DigitalOcean request");
         tokio::time::sleep(delay).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_replaces_every_copy_of_the_token() {
+        let body = br#"{"message":"bad token dop_v1_secret99 (dop_v1_secret99)"}"#.to_vec();
+        let scrubbed = String::from_utf8(scrub(body, b"dop_v1_secret99")).expect("utf8");
+        assert_eq!(scrubbed, r#"{"message":"bad token [redacted] ([redacted])"}"#);
+        assert_eq!(scrub(b"nothing here".to_vec(), b"dop_v1_secret99"), b"nothing here");
     }
 }

@@ -8,9 +8,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::auth::failures::FailedAuthentication;
 use crate::catalog_cache::CatalogCache;
-use crate::config::Config;
+use crate::config::{Config, IdempotencyConfig};
+use crate::listener::ConnectionLimits;
 use crate::providers::{self, ProviderRegistry};
+use crate::readiness::Readiness;
 use crate::store::{Store, StoreError};
 
 /// What every handler shares.
@@ -26,7 +29,17 @@ pub struct AppState {
     pub lease_ms: i64,
     /// This process's name when it holds an operation's lease from a request.
     pub lease_owner: String,
+    pub idempotency: IdempotencyConfig,
+    /// Failed authentication, counted and sampled for the audit log.
+    pub failed_authentication: FailedAuthentication,
+    /// The providers' state as last checked, for `/readyz` and the provider list.
+    pub readiness: Arc<Readiness>,
+    /// How long audit entries are kept.
+    pub audit_retention: Duration,
 }
+
+/// Sources tracked at once by the failed-authentication sampler; more are pooled.
+const MAX_TRACKED_SOURCES: usize = 4096;
 
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +60,7 @@ pub struct App {
     router: Router,
     addr: SocketAddr,
     state: Arc<AppState>,
+    limits: ConnectionLimits,
 }
 
 impl App {
@@ -72,10 +86,22 @@ impl App {
             operations_concurrency: config.operations.concurrency,
             lease_ms: (config.operations.lease_secs * 1000) as i64,
             lease_owner: format!("api-{}", uuid::Uuid::new_v4().simple()),
+            idempotency: config.idempotency.clone(),
+            failed_authentication: FailedAuthentication::new(
+                Duration::from_secs(config.audit.failed_auth_window_secs),
+                MAX_TRACKED_SOURCES,
+            ),
+            readiness: Arc::new(Readiness::new(Duration::from_secs(config.server.readiness_interval_secs))),
+            audit_retention: Duration::from_secs(config.audit.retention_days.saturating_mul(86_400)),
         });
         crate::operations::worker::spawn(state.clone());
+        crate::housekeeping::spawn(state.clone());
         let router = api::router(state.clone(), config.server.max_body_bytes);
-        Ok(Self { listener, router, addr, state })
+        let limits = ConnectionLimits {
+            max_connections: config.server.max_connections,
+            header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+        };
+        Ok(Self { listener, router, addr, state, limits })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -86,10 +112,10 @@ impl App {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight (see
+    /// [`crate::listener`] for the connection limits).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
+        crate::listener::serve(self.listener, self.router, self.limits, shutdown).await
     }
 
     /// Serves until the process is stopped.

@@ -24,6 +24,87 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub operations: OperationsConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub idempotency: IdempotencyConfig,
+}
+
+/// `audit:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days an audit entry is kept; older ones are deleted in the background.
+    #[serde(default = "default_audit_retention_days")]
+    pub retention_days: u64,
+    /// Failed authentication is written at most once per source address in this many seconds,
+    /// with the number of attempts.
+    #[serde(default = "default_failed_auth_window")]
+    pub failed_auth_window_secs: u64,
+}
+
+fn default_failed_auth_window() -> u64 {
+    60
+}
+
+fn default_audit_retention_days() -> u64 {
+    90
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: default_audit_retention_days(),
+            failed_auth_window_secs: default_failed_auth_window(),
+        }
+    }
+}
+
+/// `idempotency:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// Hours a key (and its stored response) is kept.
+    #[serde(default = "default_idempotency_ttl_hours")]
+    pub ttl_hours: u64,
+    /// Live keys of creates, deletes and power actions one API key may hold; past it, new keys
+    /// are refused (429) until old ones expire.
+    #[serde(default = "default_max_keys")]
+    pub max_keys_per_api_key: u64,
+    /// Live keys of cost estimates one API key may hold; past it, its oldest are forgotten
+    /// (an estimate is a read: answering it again does no harm).
+    #[serde(default = "default_max_estimate_keys")]
+    pub max_estimate_keys_per_api_key: u64,
+    /// Largest response stored for replay; a larger one is stored as its operation's reference.
+    #[serde(default = "default_max_stored_response")]
+    pub max_stored_response_bytes: usize,
+}
+
+fn default_idempotency_ttl_hours() -> u64 {
+    48
+}
+
+fn default_max_keys() -> u64 {
+    10_000
+}
+
+fn default_max_estimate_keys() -> u64 {
+    100
+}
+
+fn default_max_stored_response() -> usize {
+    64 * 1024
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            ttl_hours: default_idempotency_ttl_hours(),
+            max_keys_per_api_key: default_max_keys(),
+            max_estimate_keys_per_api_key: default_max_estimate_keys(),
+            max_stored_response_bytes: default_max_stored_response(),
+        }
+    }
 }
 
 /// `database:`
@@ -102,6 +183,29 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_body_limit")]
     pub max_body_bytes: usize,
+    /// Most connections held open at once. At the limit, a new connection closes the oldest one
+    /// that has no request in progress. (Also kept below the process's open-file limit.)
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a complete request head; an idle keep-alive
+    /// connection is closed after the same time.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds between two readiness checks of the providers; `/readyz` answers from the last.
+    #[serde(default = "default_readiness_interval")]
+    pub readiness_interval_secs: u64,
+}
+
+fn default_max_connections() -> usize {
+    50_000
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+
+fn default_readiness_interval() -> u64 {
+    5
 }
 
 fn default_listen() -> String {
@@ -123,6 +227,9 @@ impl Default for ServerConfig {
             listen: default_listen(),
             catalog_ttl_secs: default_catalog_ttl(),
             max_body_bytes: default_body_limit(),
+            max_connections: default_max_connections(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            readiness_interval_secs: default_readiness_interval(),
         }
     }
 }
@@ -152,6 +259,10 @@ pub struct DigitalOceanConfig {
     /// The rate budget the client keeps (DigitalOcean's limits are 250 and 5,000).
     pub rate_limit_per_minute: Option<usize>,
     pub rate_limit_per_hour: Option<usize>,
+    /// Largest answer body read from the API (default 8 MiB); larger is refused (502).
+    pub max_response_bytes: Option<usize>,
+    /// Most pages one list may take (default 1,000 of 200 items).
+    pub max_list_pages: Option<usize>,
 }
 
 impl DigitalOceanConfig {
@@ -274,10 +385,44 @@ impl Config {
         if self.operations.lease_secs < 3 {
             return Err(invalid("operations.lease_secs", "must be at least 3".to_owned()));
         }
+        if self.server.max_connections < 16 {
+            return Err(invalid("server.max_connections", "must be at least 16".to_owned()));
+        }
+        if self.server.header_read_timeout_secs == 0 || self.server.readiness_interval_secs == 0 {
+            return Err(invalid(
+                "server",
+                "header_read_timeout_secs and readiness_interval_secs must be at least 1".to_owned(),
+            ));
+        }
+        if self.audit.retention_days == 0 || self.audit.failed_auth_window_secs == 0 {
+            return Err(invalid(
+                "audit",
+                "retention_days and failed_auth_window_secs must be at least 1".to_owned(),
+            ));
+        }
+        if self.idempotency.ttl_hours == 0
+            || self.idempotency.max_keys_per_api_key == 0
+            || self.idempotency.max_estimate_keys_per_api_key == 0
+        {
+            return Err(invalid(
+                "idempotency",
+                "ttl_hours, max_keys_per_api_key and max_estimate_keys_per_api_key must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if self.idempotency.max_stored_response_bytes < 1024 {
+            return Err(invalid("idempotency.max_stored_response_bytes", "must be at least 1024".to_owned()));
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024".to_owned()));
         }
         if let Some(d) = &self.providers.digitalocean {
+            if d.max_response_bytes.is_some_and(|n| n < 64 * 1024) {
+                return Err(invalid(
+                    "providers.digitalocean.max_response_bytes",
+                    "must be at least 65536".to_owned(),
+                ));
+            }
             if let Some(url) = &d.base_url
                 && !(url.starts_with("http://") || url.starts_with("https://"))
             {
@@ -298,6 +443,7 @@ impl Config {
             for (key, value) in [
                 ("providers.digitalocean.rate_limit_per_minute", d.rate_limit_per_minute),
                 ("providers.digitalocean.rate_limit_per_hour", d.rate_limit_per_hour),
+                ("providers.digitalocean.max_list_pages", d.max_list_pages),
             ] {
                 if value == Some(0) {
                     return Err(invalid(key, "must be at least 1".to_owned()));

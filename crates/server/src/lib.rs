@@ -9,8 +9,11 @@ mod app;
 pub mod auth;
 pub mod catalog_cache;
 pub mod config;
+mod housekeeping;
+pub mod listener;
 pub mod operations;
 pub mod providers;
+pub mod readiness;
 pub mod store;
 
 pub use app::{App, AppError, AppState};

@@ -59,6 +59,12 @@ fn digitalocean(
     if let Some(s) = settings.call_deadline_secs {
         client.call_deadline = Duration::from_secs(s);
     }
+    if let Some(n) = settings.max_response_bytes {
+        client.max_response_bytes = n;
+    }
+    if let Some(n) = settings.max_list_pages {
+        client.max_list_pages = n;
+    }
     client.budget = BudgetConfig {
         per_minute: settings.rate_limit_per_minute.unwrap_or(client.budget.per_minute),
         per_hour: settings.rate_limit_per_hour.unwrap_or(client.budget.per_hour),

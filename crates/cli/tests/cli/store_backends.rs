@@ -1,7 +1,9 @@
 //! The store's guarantees, checked the same way on SQLite and on PostgreSQL.
 
 use futures_util::future::join_all;
-use nephele_server::store::{KeyRequest, NewOperation, OperationState, OperationUpdate, Reservation, Store};
+use nephele_server::store::{
+    KeyQuota, KeyRequest, NewOperation, OperationState, OperationUpdate, Reservation, Store,
+};
 use serde_json::json;
 
 use crate::postgres::TestDatabase;
@@ -74,6 +76,8 @@ async fn store_guarantees(store: Store) {
                 path: "/x",
                 request_hash: "h",
                 ttl_ms: 60_000,
+                estimate: false,
+                quota: ROOMY,
             };
             matches!(
                 store.reserve_key(key, Some(operation(&id, &request))).await.expect("reserve"),
@@ -83,7 +87,7 @@ async fn store_guarantees(store: Store) {
     }))
     .await;
     assert_eq!(reservations.iter().filter(|r| **r).count(), 1, "one request holds the key");
-    let recorded = store.list_operations(None, 100).await.expect("list");
+    let recorded = store.list_operations(None, None, 100).await.expect("list");
     assert_eq!(
         recorded.iter().filter(|o| o.id.starts_with("op-key-")).count(),
         1,
@@ -101,6 +105,8 @@ async fn store_guarantees(store: Store) {
         path: "/x",
         request_hash: "h",
         ttl_ms: -1,
+        estimate: false,
+        quota: ROOMY,
     };
     assert!(matches!(store.reserve_key(expired, None).await.expect("reserve"), Reservation::Reserved));
     let again = KeyRequest {
@@ -110,6 +116,8 @@ async fn store_guarantees(store: Store) {
         path: "/y",
         request_hash: "other",
         ttl_ms: 60_000,
+        estimate: false,
+        quota: ROOMY,
     };
     assert!(matches!(store.reserve_key(again, None).await.expect("reserve"), Reservation::Reserved));
 
@@ -129,27 +137,91 @@ async fn store_guarantees(store: Store) {
     assert!(!store.revoke_api_key(&issued.id).await.expect("revoke twice"));
     for (i, path) in ["/first", "/second"].iter().enumerate() {
         let entry = nephele_server::store::AuditEntry {
-            id: uuid::Uuid::now_v7().to_string(),
-            at: String::new(),
             principal: "tester".into(),
-            role: None,
             method: "POST".into(),
             path: (*path).into(),
-            source: None,
-            status: 200 + i as u16,
-            outcome: "succeeded".into(),
-            operation_id: None,
+            provider: Some(if i == 0 { "aws" } else { "digitalocean" }.into()),
+            ..nephele_server::store::AuditEntry::new(200 + i as u16, "succeeded")
         };
         store.append_audit(&entry).await.expect("append");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    let audit = store.list_audit(10).await.expect("audit");
+    let audit = store.list_audit(10, None).await.expect("audit");
     assert_eq!(
         audit.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
         ["/second", "/first"],
         "newest first"
     );
+    let scoped = store.list_audit(10, Some(&["aws".to_owned()])).await.expect("scoped audit");
+    assert_eq!(scoped.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["/first"], "only aws entries");
+    assert!(store.list_audit(10, Some(&[])).await.expect("empty scope").is_empty());
+
+    // Operations are listed within a scope.
+    let scoped_ops = store.list_operations(None, Some(&["aws".to_owned()]), 100).await.expect("scoped");
+    assert!(scoped_ops.is_empty(), "every operation here is digitalocean's: {scoped_ops:?}");
+    let do_ops = store.list_operations(None, Some(&["digitalocean".to_owned()]), 100).await.expect("scoped");
+    assert_eq!(do_ops.len(), store.list_operations(None, None, 100).await.expect("all").len());
+
+    // Quotas: operations' keys are refused past theirs; estimates' oldest are forgotten.
+    let quota_key = |key: &'static str, estimate: bool, evict: bool| KeyRequest {
+        principal: "quota-tester",
+        key,
+        method: "POST",
+        path: "/q",
+        request_hash: "h",
+        ttl_ms: 60_000,
+        estimate,
+        quota: KeyQuota { max: 2, evict_oldest: evict },
+    };
+    for key in ["o1", "o2"] {
+        assert!(matches!(
+            store.reserve_key(quota_key(key, false, false), None).await.expect("reserve"),
+            Reservation::Reserved
+        ));
+    }
+    assert!(matches!(
+        store.reserve_key(quota_key("o3", false, false), None).await.expect("reserve"),
+        Reservation::QuotaExceeded
+    ));
+    assert!(store.get_key("quota-tester", "o3").await.expect("get").is_none(), "a refused key is not kept");
+    assert!(
+        matches!(
+            store.reserve_key(quota_key("o1", false, false), None).await.expect("replay"),
+            Reservation::Existing(_)
+        ),
+        "a key already held is still found at the quota"
+    );
+    for key in ["e1", "e2", "e3", "e4"] {
+        assert!(matches!(
+            store.reserve_key(quota_key(key, true, true), None).await.expect("reserve"),
+            Reservation::Reserved
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert!(
+        store.get_key("quota-tester", "e1").await.expect("get").is_none(),
+        "the oldest estimate key went"
+    );
+    assert!(store.get_key("quota-tester", "e4").await.expect("get").is_some());
+    assert!(
+        store.get_key("quota-tester", "o2").await.expect("get").is_some(),
+        "operations' keys are not evicted"
+    );
+
+    // Purging removes expired keys and old audit entries, and nothing else.
+    let before = store.count_keys().await.expect("count");
+    let expiring = KeyRequest { ttl_ms: -10, ..quota_key("gone", true, true) };
+    store.reserve_key(expiring, None).await.expect("reserve");
+    let (keys, audit) = store.purge_expired(0).await.expect("purge");
+    assert!(keys >= 1, "the expired key was purged");
+    assert_eq!(audit, 0, "no audit entry is older than the epoch");
+    assert_eq!(store.count_keys().await.expect("count"), before - (keys as i64 - 1));
+    let (_, audit) = store.purge_expired(i64::MAX).await.expect("purge all audit");
+    assert!(audit >= 2);
+    assert_eq!(store.count_audit().await.expect("count"), 0);
 }
+
+const ROOMY: KeyQuota = KeyQuota { max: 1_000_000, evict_oldest: false };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_keeps_its_guarantees_on_sqlite() {

@@ -84,6 +84,6 @@ async fn a_malformed_body_is_an_error_not_a_panic() {
     config.max_attempts = 2;
     let client = nephele_digitalocean::DigitalOcean::new(config).expect("client");
     let result = client.get_instance(&nephele_core::InstanceId("12".into())).await;
-    let Err(ProviderError::Unavailable { message, .. }) = result else { panic!("{result:?}") };
+    let Err(ProviderError::InvalidResponse { message, .. }) = result else { panic!("{result:?}") };
     assert!(message.contains("could not read"), "{message}");
 }

@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use crate::app::AppState;
+use crate::auth::Principal;
 
+/// The audit log; a key limited to some providers reads only the entries about them.
 pub async fn list(
     State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let mut limit = 1000i64;
@@ -26,5 +29,5 @@ pub async fn list(
             other => return Err(ApiError::invalid_field(other, "unknown parameter; expected limit")),
         }
     }
-    Ok(Json(json!({ "entries": state.store.list_audit(limit).await? })))
+    Ok(Json(json!({ "entries": state.store.list_audit(limit, principal.scope()).await? })))
 }

@@ -7,7 +7,7 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use nephele_core::cost::{self, BackupPlan, CostQuery, month_start};
 use nephele_core::duration::DurationError;
 use nephele_core::{BillingDuration, InstanceFilter, InstanceType, Provider};
@@ -129,8 +129,10 @@ async fn priced_type(
     }
 }
 
-/// With an `Idempotency-Key`, the first answer is kept and replayed (an estimate without a
-/// `start` depends on when it was asked).
+/// With an `Idempotency-Key`, a replay answers what the first request answered. An estimate
+/// depends only on its inputs and its start (now, when none is given), so only that start is
+/// stored, and a replay computes the answer again from it: a few bytes per key instead of the
+/// whole answer (a long estimate's monthly breakdown runs to many kilobytes).
 pub async fn estimate(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -140,21 +142,51 @@ pub async fn estimate(
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_from(&headers)?;
     let path = format!("/api/v1/providers/{name}/cost-estimate");
-    if let Begin::Replay(response) =
-        idempotency::begin(&state, &principal, key.as_deref(), "POST", &path, &raw, None).await?
+    let kind = idempotency::KeyKind::Estimate;
+    if let Begin::Replay(stored) =
+        idempotency::begin(&state, &principal, key.as_deref(), kind, "POST", &path, &raw, None).await?
     {
-        return Ok(response);
+        let first_start = stored
+            .body
+            .as_ref()
+            .filter(|_| stored.status == StatusCode::OK)
+            .and_then(|b| b["start"].as_str())
+            .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
+        let reply = match first_start {
+            Some(start) => compute_estimate(&state, &name, &body, Some(start)).await.into(),
+            None => stored,
+        };
+        return Ok(idempotency::replayed(reply));
     }
-    let reply = match compute_estimate(&state, &name, &body).await {
-        Ok(estimate) => Reply::json(StatusCode::OK, estimate),
-        Err(error) => Reply::from(error),
+    let answer = compute_estimate(&state, &name, &body, None).await;
+    let kept = match &answer {
+        Ok(estimate) => Reply::json(StatusCode::OK, json!({ "start": estimate["start"] })),
+        Err(error) => Reply::from(error.clone()),
     };
-    Ok(idempotency::finish(&state, &principal, key.as_deref(), reply).await)
+    idempotency::store_reply(&state, &principal, key.as_deref(), &kept).await;
+    let reply: Reply = answer.into();
+    Ok(reply.into_response())
 }
 
-async fn compute_estimate(state: &AppState, name: &str, body: &EstimateBody) -> Result<Value, ApiError> {
+impl From<Result<Value, ApiError>> for Reply {
+    fn from(answer: Result<Value, ApiError>) -> Self {
+        match answer {
+            Ok(estimate) => Reply::json(StatusCode::OK, estimate),
+            Err(error) => Reply::from(error),
+        }
+    }
+}
+
+/// The estimate for `body`, from `start` when given (a replay) or the body's own start.
+async fn compute_estimate(
+    state: &AppState,
+    name: &str,
+    body: &EstimateBody,
+    start: Option<OffsetDateTime>,
+) -> Result<Value, ApiError> {
     let provider = super::provider(state, name)?;
-    let (duration, count, backups, start) = parse_inputs(body)?;
+    let (duration, count, backups, asked_start) = parse_inputs(body)?;
+    let start = start.unwrap_or(asked_start);
     let region = super::region_or_default(body.region.as_deref(), provider.as_ref())?;
     let instance_type = priced_type(state, name, provider.as_ref(), &body.instance_type, &region).await?;
     let query = CostQuery {
@@ -259,7 +291,7 @@ pub async fn fleet(
         let (instances, types) = match loaded.await {
             Ok(pair) => pair,
             Err(e) => {
-                errors.push(json!({ "provider": name, "code": e.code(), "message": e.to_string() }));
+                errors.push(super::error::provider_failure(name, &e));
                 continue;
             }
         };

@@ -7,6 +7,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nephele_core::ProviderError;
+use nephele_core::error::UpstreamDetail;
 use serde::Serialize;
 
 /// One field's problem.
@@ -32,7 +33,7 @@ impl FieldError {
 }
 
 /// A failed request.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     /// Stable machine-readable code (`invalid_input`, `unknown_provider`).
@@ -43,6 +44,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Seconds, for 503s caused by the provider's rate limit.
     pub retry_after: Option<u64>,
+    /// The provider's own error code and request id, when a provider failure caused this.
+    pub upstream: Option<Box<UpstreamDetail>>,
 }
 
 #[derive(Serialize)]
@@ -55,6 +58,8 @@ struct Problem<'a> {
     code: &'a str,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream: Option<&'a UpstreamDetail>,
 }
 
 impl ApiError {
@@ -64,7 +69,15 @@ impl ApiError {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Self { status, code, title, detail: detail.into(), errors: Vec::new(), retry_after: None }
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            upstream: None,
+        }
     }
 
     /// 422: the request is well-formed but these fields are wrong.
@@ -96,17 +109,55 @@ impl ApiError {
     }
 }
 
+/// What a caller is told of a provider's failure. A provider's words are untrusted text: they are
+/// passed on only where they are about the caller's own request (not found, invalid input, a
+/// conflict), already cleaned and bounded by the provider; a refusal of Nephele's credentials or
+/// an outage is described in Nephele's words, with the provider's code and request id beside it.
+pub fn caller_message(error: &ProviderError) -> String {
+    match error {
+        ProviderError::NotFound { message, .. }
+        | ProviderError::InvalidInput { message, .. }
+        | ProviderError::Conflict { message, .. } => message.clone(),
+        ProviderError::RateLimited { retry_after, .. } => format!(
+            "the provider's rate limit is exhausted; retry after {} seconds",
+            retry_after.after.as_secs().max(1)
+        ),
+        ProviderError::Unauthorized { .. } => {
+            "the provider refused Nephele's configured credentials; an operator must check them".to_owned()
+        }
+        ProviderError::Unavailable { .. } => {
+            "the provider could not be reached or failed; nothing was lost, retry later".to_owned()
+        }
+        ProviderError::InvalidResponse { message, .. } => message.clone(),
+    }
+}
+
+/// A provider's failure as listed in a fleet answer's `errors`.
+pub fn provider_failure(provider: &str, error: &ProviderError) -> serde_json::Value {
+    tracing::warn!(provider, code = error.code(), detail = ?error.detail(), "provider error: {error}");
+    serde_json::json!({
+        "provider": provider,
+        "code": error.code(),
+        "message": caller_message(error),
+        "upstream": error.detail(),
+    })
+}
+
 impl From<ProviderError> for ApiError {
     fn from(error: ProviderError) -> Self {
-        // The provider's own words go to the log with its request id; the caller gets them too,
-        // since they are about the caller's request (no credentials are ever in them).
+        // The whole error, in the provider's words, goes to the log; the caller gets
+        // `caller_message` and the provider's code and request id.
         tracing::warn!(code = error.code(), detail = ?error.detail(), "provider error: {error}");
-        match error {
-            ProviderError::NotFound { message, .. } => Self::not_found(message),
-            ProviderError::InvalidInput { field, message, .. } => {
+        let message = caller_message(&error);
+        let upstream = Some(error.detail())
+            .filter(|d| d.code.is_some() || d.request_id.is_some())
+            .map(|d| Box::new(d.clone()));
+        let api = match error {
+            ProviderError::NotFound { .. } => Self::not_found(message),
+            ProviderError::InvalidInput { field, .. } => {
                 Self::invalid(vec![FieldError::new(field.unwrap_or_else(|| "body".to_owned()), message)])
             }
-            ProviderError::Conflict { message, .. } => {
+            ProviderError::Conflict { .. } => {
                 Self::new(StatusCode::CONFLICT, "conflict", "Conflict with the resource's state", message)
             }
             ProviderError::RateLimited { retry_after, .. } => Self {
@@ -115,22 +166,26 @@ impl From<ProviderError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "provider_rate_limited",
                     "Provider rate limit reached",
-                    format!(
-                        "the provider's rate limit is exhausted; retry after {} seconds",
-                        retry_after.after.as_secs().max(1)
-                    ),
+                    message,
                 )
             },
-            ProviderError::Unauthorized { message, .. } => Self::new(
+            ProviderError::Unauthorized { .. } => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "provider_unauthorized",
                 "Provider refused Nephele's credentials",
-                format!("the provider refused the configured credentials: {message}"),
+                message,
             ),
-            ProviderError::Unavailable { message, .. } => {
+            ProviderError::Unavailable { .. } => {
                 Self::new(StatusCode::BAD_GATEWAY, "provider_unavailable", "Provider unavailable", message)
             }
-        }
+            ProviderError::InvalidResponse { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_bad_response",
+                "Provider sent an unusable answer",
+                message,
+            ),
+        };
+        Self { upstream, ..api }
     }
 }
 
@@ -156,6 +211,7 @@ impl ApiError {
             detail: &self.detail,
             code: self.code,
             errors: &self.errors,
+            upstream: self.upstream.as_deref(),
         };
         serde_json::to_value(&problem).unwrap_or_default()
     }
@@ -172,4 +228,38 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Makes every error answer a problem document: a rejection from an extractor we do not own
+/// (a path that is not UTF-8, say) arrives as `text/plain` and leaves as `application/problem+json`
+/// with the same status and its text as the detail.
+pub async fn problems_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let detail = String::from_utf8_lossy(&text).trim().to_owned();
+    let (code, title) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "Bad request"),
+        StatusCode::NOT_FOUND => ("not_found", "Not found"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "Request body too large"),
+        s if s.is_client_error() => ("bad_request", "Bad request"),
+        _ => ("internal_error", "Internal error"),
+    };
+    let detail = if detail.is_empty() { title.to_owned() } else { detail };
+    let mut problem = ApiError::new(status, code, title, detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    *problem.extensions_mut() = parts.extensions;
+    problem
 }

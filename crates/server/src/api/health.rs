@@ -1,7 +1,6 @@
 //! Liveness, readiness, and the original project's `/health`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -24,6 +23,8 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response:
             by_counter.entry(counter).or_default().push((name.clone(), value));
         }
     }
+    lines.push("# TYPE nephele_failed_authentications_total counter".to_owned());
+    lines.push(format!("nephele_failed_authentications_total {}", state.failed_authentication.total()));
     for (counter, values) in by_counter {
         lines.push(format!("# TYPE nephele_provider_{counter}_total counter"));
         for (provider, value) in values {
@@ -39,25 +40,26 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database and every provider answer; 503 naming what does not.
+/// The database answers and every provider did at its last check (see [`crate::readiness`]);
+/// 503 naming what does not. Probes cost the providers nothing: at most one check per
+/// `server.readiness_interval_secs`, whatever the number of probes.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
-    let checks = state.providers.all().map(|(name, provider)| async move {
-        let outcome = tokio::time::timeout(Duration::from_secs(5), provider.ping()).await;
-        let problem = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some("no answer within 5 s".to_owned()),
-        };
-        (name.clone(), problem)
-    });
-    let mut results = futures_util::future::join_all(checks).await;
+    let checked = state.readiness.current(&state.providers).await;
     let database = state.store.ping().await.err().map(|e| e.to_string());
-    let ready = database.is_none() && results.iter().all(|(_, problem)| problem.is_none());
-    results.push(("database".to_owned(), database));
-    let providers: serde_json::Map<String, Value> = results
+    let ready = database.is_none() && checked.providers.values().all(Option::is_none);
+    let mut providers: serde_json::Map<String, Value> = checked
+        .providers
         .into_iter()
         .map(|(name, problem)| (name, json!(problem.unwrap_or_else(|| "ok".to_owned()))))
         .collect();
+    providers.insert("database".to_owned(), json!(database.unwrap_or_else(|| "ok".to_owned())));
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "status": if ready { "ready" } else { "not_ready" }, "providers": providers })))
+    (
+        status,
+        Json(json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "checked_secs_ago": checked.at.elapsed().as_secs(),
+            "providers": providers,
+        })),
+    )
 }

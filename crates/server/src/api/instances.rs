@@ -60,13 +60,15 @@ pub async fn list(
     Ok(Json(json!({ "instances": views })))
 }
 
-/// `GET /api/v1/instances`: every provider's instances; a provider that fails is reported, not fatal.
+/// `GET /api/v1/instances`: the instances of every provider this key may use; a provider that
+/// fails is reported, not fatal.
 pub async fn fleet(
     State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let filter = parse_filter(raw.as_deref())?;
-    let lists = state.providers.all().map(|(name, provider)| {
+    let lists = state.providers.all().filter(|(name, _)| principal.may_use(name)).map(|(name, provider)| {
         let filter = filter.clone();
         async move { (name.clone(), provider.list_instances(&filter).await) }
     });
@@ -75,7 +77,7 @@ pub async fn fleet(
     for (name, result) in futures_util::future::join_all(lists).await {
         match result {
             Ok(list) => instances.extend(list.into_iter().map(|i| InstanceView::new(&name, i))),
-            Err(e) => errors.push(json!({ "provider": name, "code": e.code(), "message": e.to_string() })),
+            Err(e) => errors.push(super::error::provider_failure(&name, &e)),
         }
     }
     Ok(Json(json!({ "instances": instances, "errors": errors })))
@@ -229,14 +231,15 @@ async fn run_operation(
         state,
         principal,
         key.as_deref(),
+        idempotency::KeyKind::Operation,
         submitted.method,
         &submitted.path,
         submitted.body,
         Some(op),
     )
     .await?;
-    if let Begin::Replay(response) = begun {
-        return Ok(response);
+    if let Begin::Replay(reply) = begun {
+        return Ok(idempotency::replayed(reply));
     }
     // The operation is on record, leased to this process: from here on, whatever happens to
     // the process, a worker carries it on once the lease runs out. The first step runs here.

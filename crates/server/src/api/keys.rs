@@ -1,17 +1,21 @@
 //! `/api/v1/keys`: API keys, for admins. A key is shown once, when it is made.
+//!
+//! An admin key limited to some providers manages only keys within its own scope: it can make
+//! keys of at most its own role for (a subset of) its providers, and lists and revokes only
+//! keys whose providers it covers. No key can make a key with more rights than its own.
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::json::ApiJson;
 use crate::app::AppState;
-use crate::auth::{Role, issue_key};
+use crate::auth::{Principal, Role, issue_key};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +27,7 @@ pub struct CreateKeyBody {
 
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     headers: axum::http::HeaderMap,
     ApiJson(body, _): ApiJson<CreateKeyBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -35,11 +40,24 @@ pub async fn create(
     }
     let role = Role::parse(&body.role)
         .ok_or_else(|| ApiError::invalid_field("role", "must be viewer, operator or admin"))?;
+    if role > principal.role {
+        return Err(forbidden(format!(
+            "a {} key cannot make a {} key",
+            principal.role.as_str(),
+            role.as_str()
+        )));
+    }
     if let Some(unknown) = body.providers.iter().flatten().find(|p| state.providers.get(p).is_none()) {
         return Err(ApiError::invalid_field(
             "providers",
             format!("no provider named {unknown:?} is configured"),
         ));
+    }
+    if !principal.covers(body.providers.as_deref()) {
+        return Err(forbidden(format!(
+            "this key is limited to {}; it can only make keys limited to those (set `providers`)",
+            principal.scope().unwrap_or_default().join(", ")
+        )));
     }
     let issued =
         issue_key(&state.store, role, body.providers.as_deref(), body.description.as_deref()).await?;
@@ -51,15 +69,34 @@ pub async fn create(
     ))
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "keys": state.store.list_api_keys().await? })))
+fn forbidden(detail: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
 }
 
+/// The keys whose providers this key covers (all, for an unlimited key).
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
+    let keys: Vec<_> = state
+        .store
+        .list_api_keys()
+        .await?
+        .into_iter()
+        .filter(|k| principal.covers(k.providers.as_deref()))
+        .collect();
+    Ok(Json(json!({ "keys": keys })))
+}
+
+/// Revokes a key this key covers; any other does not exist for it (404).
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.revoke_api_key(&id).await? {
+    let visible =
+        state.store.find_api_key(&id).await?.is_some_and(|k| principal.covers(k.providers.as_deref()));
+    if visible && state.store.revoke_api_key(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no active key {id}")))

@@ -32,37 +32,73 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::MethodFilter;
 use nephele_core::Provider;
 
 pub use error::{ApiError, FieldError};
 
+const GET: MethodFilter = MethodFilter::GET;
+const POST: MethodFilter = MethodFilter::POST;
+const DELETE: MethodFilter = MethodFilter::DELETE;
+
 use crate::app::AppState;
 
-/// The whole router.
+/// The whole router. Each route states who may call it (see [`crate::auth::access`]): public,
+/// or the least role it needs, and whether it changes something (and so is audited).
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    use crate::auth::Role::{Admin, Operator, Viewer};
+    use crate::auth::access::{Access, Routes};
+    let (read, change) = (Access::read, Access::change);
+    let r = Routes::new(&state);
     Router::new()
-        .route("/health", get(health::health))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/api/v1/providers", get(providers::list))
-        .route("/api/v1/providers/{provider}", get(providers::get))
-        .route("/api/v1/providers/{provider}/instances", get(instances::list).post(instances::create))
-        .route("/api/v1/providers/{provider}/instances/{id}", get(instances::get).delete(instances::delete))
-        .route("/api/v1/providers/{provider}/instances/{id}/actions", post(instances::act))
-        .route("/api/v1/providers/{provider}/actions/{action_id}", get(instances::get_action))
-        .route("/api/v1/providers/{provider}/regions", get(catalog::regions))
-        .route("/api/v1/providers/{provider}/instance-types", get(catalog::instance_types))
-        .route("/api/v1/providers/{provider}/images", get(catalog::images))
-        .route("/api/v1/providers/{provider}/cost-estimate", post(costs::estimate))
-        .route("/api/v1/instances", get(instances::fleet))
-        .route("/api/v1/costs", get(costs::fleet))
-        .route("/api/v1/operations", get(operations::list))
-        .route("/api/v1/operations/{id}", get(operations::get))
-        .route("/api/v1/audit", get(audit::list))
-        .route("/api/v1/keys", get(keys::list).post(keys::create))
-        .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/health", r.public(GET, health::health))
+        .route("/healthz", r.public(GET, health::healthz))
+        .route("/readyz", r.public(GET, health::readyz))
+        .route("/metrics", r.public(GET, health::metrics))
+        .route("/api/v1/providers", r.needs(GET, read(Viewer), providers::list))
+        .route("/api/v1/providers/{provider}", r.needs(GET, read(Viewer), providers::get))
+        .route(
+            "/api/v1/providers/{provider}/instances",
+            r.needs(GET, read(Viewer), instances::list).merge(r.needs(
+                POST,
+                change(Operator),
+                instances::create,
+            )),
+        )
+        .route(
+            "/api/v1/providers/{provider}/instances/{id}",
+            r.needs(GET, read(Viewer), instances::get).merge(r.needs(
+                DELETE,
+                change(Operator),
+                instances::delete,
+            )),
+        )
+        .route(
+            "/api/v1/providers/{provider}/instances/{id}/actions",
+            r.needs(POST, change(Operator), instances::act),
+        )
+        .route(
+            "/api/v1/providers/{provider}/actions/{action_id}",
+            r.needs(GET, read(Viewer), instances::get_action),
+        )
+        .route("/api/v1/providers/{provider}/regions", r.needs(GET, read(Viewer), catalog::regions))
+        .route(
+            "/api/v1/providers/{provider}/instance-types",
+            r.needs(GET, read(Viewer), catalog::instance_types),
+        )
+        .route("/api/v1/providers/{provider}/images", r.needs(GET, read(Viewer), catalog::images))
+        // An estimate changes nothing: a viewer may ask, and it is not audited.
+        .route("/api/v1/providers/{provider}/cost-estimate", r.needs(POST, read(Viewer), costs::estimate))
+        .route("/api/v1/instances", r.needs(GET, read(Viewer), instances::fleet))
+        .route("/api/v1/costs", r.needs(GET, read(Viewer), costs::fleet))
+        .route("/api/v1/operations", r.needs(GET, read(Viewer), operations::list))
+        .route("/api/v1/operations/{id}", r.needs(GET, read(Viewer), operations::get))
+        .route("/api/v1/audit", r.needs(GET, read(Admin), audit::list))
+        .route(
+            "/api/v1/keys",
+            r.needs(GET, read(Admin), keys::list).merge(r.needs(POST, change(Admin), keys::create)),
+        )
+        .route("/api/v1/keys/{id}", r.needs(DELETE, change(Admin), keys::revoke))
         .fallback(|| async { ApiError::not_found("no such route; the API lives under /api/v1") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -73,7 +109,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware))
+        .layer(axum::middleware::from_fn(error::problems_only))
         .layer(axum::middleware::from_fn(log_requests))
         .with_state(state)
 }
@@ -96,7 +132,7 @@ async fn log_requests(request: Request, next: Next) -> Response {
 
 /// The provider named in the path, or a 404 naming the configured ones.
 pub fn provider(state: &AppState, name: &str) -> Result<Arc<dyn Provider>, ApiError> {
-    // (Whether the caller may use it was checked by the auth middleware.)
+    // (Whether the caller may use it was checked by the route's access guard.)
     state.providers.get(name).ok_or_else(|| ApiError::unknown_provider(name, &state.providers.names()))
 }
 

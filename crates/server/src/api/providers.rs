@@ -1,39 +1,47 @@
-//! `/api/v1/providers`: what is configured and whether it answers.
+//! `/api/v1/providers`: what is configured and whether it answers (as of the last readiness
+//! check: listing providers never calls them).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use nephele_core::Provider;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use crate::app::AppState;
+use crate::auth::Principal;
+use crate::readiness::Checked;
 
-async fn describe(name: &str, provider: &dyn Provider) -> Value {
+fn describe(name: &str, provider: &dyn Provider, checked: &Checked) -> Value {
     let info = provider.info();
-    let reachable = tokio::time::timeout(Duration::from_secs(5), provider.ping()).await;
-    let (reachable, error) = match reachable {
-        Ok(Ok(())) => (true, None),
-        Ok(Err(e)) => (false, Some(e.to_string())),
-        Err(_) => (false, Some("no answer within 5 s".to_owned())),
-    };
+    let problem = checked.providers.get(name).cloned().unwrap_or_else(|| Some("not checked yet".to_owned()));
     json!({
         "name": name,
         "display_name": info.display_name,
         "version": info.version,
         "default_region": info.default_region,
         "capabilities": info.capabilities,
-        "reachable": reachable,
-        "error": error,
+        "reachable": problem.is_none(),
+        "error": problem,
+        "checked_secs_ago": checked.at.elapsed().as_secs(),
         "links": { "self": format!("/api/v1/providers/{name}") },
     })
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let all = state.providers.all().map(|(name, provider)| describe(name, provider.as_ref()));
-    Json(json!({ "providers": futures_util::future::join_all(all).await }))
+/// The providers this key may use.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+) -> Json<Value> {
+    let checked = state.readiness.current(&state.providers).await;
+    let visible = state
+        .providers
+        .all()
+        .filter(|(name, _)| principal.may_use(name))
+        .map(|(name, provider)| describe(name, provider.as_ref(), &checked))
+        .collect::<Vec<_>>();
+    Json(json!({ "providers": visible }))
 }
 
 pub async fn get(
@@ -41,5 +49,6 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let provider = super::provider(&state, &name)?;
-    Ok(Json(describe(&name, provider.as_ref()).await))
+    let checked = state.readiness.current(&state.providers).await;
+    Ok(Json(describe(&name, provider.as_ref(), &checked)))
 }

@@ -11,11 +11,10 @@ use sha2::{Digest, Sha256};
 
 use crate::api::ApiError;
 use crate::app::AppState;
-use crate::auth::{OPERATION_HEADER, Principal};
-use crate::store::{KeyRequest, NewOperation, Reservation};
+use crate::auth::Principal;
+use crate::auth::access::StartedOperation;
+use crate::store::{KeyQuota, KeyRequest, NewOperation, Reservation};
 
-/// Keys are kept at least this long (the draft asks for 24 hours; we keep 48).
-const KEY_TTL_MS: i64 = 48 * 3600 * 1000;
 /// How long a request waits for an earlier one with the same key before answering 409.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(20);
 const MAX_KEY_LEN: usize = 255;
@@ -56,6 +55,20 @@ impl Reply {
         Self { status, body: Some(body), location: None, operation_id: None }
     }
 
+    /// A 202 that names the operation: what a replay answers when the full response was too
+    /// large to keep, or when the first request died before it could answer.
+    pub fn operation_reference(operation_id: &str, state: &str) -> Self {
+        let body = serde_json::json!({
+            "operation_id": operation_id,
+            "operation": {
+                "id": operation_id,
+                "state": state,
+                "links": { "self": format!("/api/v1/operations/{operation_id}") },
+            },
+        });
+        Self { operation_id: Some(operation_id.to_owned()), ..Self::json(StatusCode::ACCEPTED, body) }
+    }
+
     fn to_stored(&self) -> String {
         serde_json::json!({ "body": self.body, "location": self.location, "operation_id": self.operation_id })
             .to_string()
@@ -85,8 +98,8 @@ impl IntoResponse for Reply {
         if let Some(location) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
             headers.insert(header::LOCATION, location);
         }
-        if let Some(id) = self.operation_id.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
-            headers.insert(OPERATION_HEADER, id);
+        if let Some(id) = self.operation_id {
+            response.extensions_mut().insert(StartedOperation(id));
         }
         response
     }
@@ -103,15 +116,32 @@ impl From<ApiError> for Reply {
 pub enum Begin {
     /// Go ahead: this request is the first with its key (or has none); its operation is recorded.
     Proceed,
-    /// Answer with this: the stored response of the first request with the key.
-    Replay(Response),
+    /// Answer with this: what was stored for the first request with the key (see [`replayed`]).
+    Replay(Reply),
+}
+
+/// A stored reply as the response to a replay.
+pub fn replayed(reply: Reply) -> Response {
+    let mut response = reply.into_response();
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// What a request is, for its key's quota: operations' keys are refused past the quota,
+/// estimates' are forgotten oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Operation,
+    Estimate,
 }
 
 /// Records `operation` (if any) together with the request's key (if any).
+#[allow(clippy::too_many_arguments)]
 pub async fn begin(
     state: &Arc<AppState>,
     principal: &Principal,
     key: Option<&str>,
+    kind: KeyKind,
     method: &str,
     path: &str,
     body: &Value,
@@ -124,11 +154,37 @@ pub async fn begin(
         return Ok(Begin::Proceed);
     };
     let hash = fingerprint(method, path, body);
-    let request =
-        KeyRequest { principal: &principal.id, key, method, path, request_hash: &hash, ttl_ms: KEY_TTL_MS };
+    let limits = &state.idempotency;
+    let quota = match kind {
+        KeyKind::Operation => KeyQuota { max: clamp_i64(limits.max_keys_per_api_key), evict_oldest: false },
+        KeyKind::Estimate => {
+            KeyQuota { max: clamp_i64(limits.max_estimate_keys_per_api_key), evict_oldest: true }
+        }
+    };
+    let request = KeyRequest {
+        principal: &principal.id,
+        key,
+        method,
+        path,
+        request_hash: &hash,
+        ttl_ms: clamp_i64(limits.ttl_hours.saturating_mul(3_600_000)),
+        estimate: kind == KeyKind::Estimate,
+        quota,
+    };
     let existing = match state.store.reserve_key(request, operation).await.map_err(ApiError::from)? {
         Reservation::Reserved => return Ok(Begin::Proceed),
         Reservation::Existing(existing) => existing,
+        Reservation::QuotaExceeded => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "idempotency_quota_exceeded",
+                "Too many idempotency keys",
+                format!(
+                    "this API key holds {} live Idempotency-Keys (idempotency.max_keys_per_api_key); they expire after {} hours, or send the request without one",
+                    limits.max_keys_per_api_key, limits.ttl_hours
+                ),
+            ));
+        }
     };
     if existing.request_hash != hash {
         return Err(ApiError::new(
@@ -145,9 +201,7 @@ pub async fn begin(
     let mut record = existing;
     loop {
         if let (Some(status), Some(stored)) = (record.response_status, record.response_body.as_deref()) {
-            let mut response = Reply::from_stored(status, stored).into_response();
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return Ok(Begin::Replay(response));
+            return Ok(Begin::Replay(Reply::from_stored(status, stored)));
         }
         // A reservation older than a lease belongs to a request that died with its server (a
         // request's own step cannot outlive its lease). Its operation is on record and carried
@@ -156,19 +210,9 @@ pub async fn begin(
             && let Some(operation_id) = &record.operation_id
             && let Some(op) = state.store.get_operation(operation_id).await.map_err(ApiError::from)?
         {
-            let body = serde_json::json!({
-                "operation_id": op.id,
-                "operation": {
-                    "id": op.id,
-                    "state": op.state.as_str(),
-                    "links": { "self": format!("/api/v1/operations/{}", op.id) },
-                },
-            });
-            let reply =
-                Reply { operation_id: Some(op.id.clone()), ..Reply::json(StatusCode::ACCEPTED, body) };
-            let mut response = finish(state, principal, Some(key), reply).await;
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return Ok(Begin::Replay(response));
+            let reply = Reply::operation_reference(&op.id, op.state.as_str());
+            store_reply(state, principal, Some(key), &reply).await;
+            return Ok(Begin::Replay(reply));
         }
         if started.elapsed() > WAIT_FOR_FIRST {
             return Err(ApiError::new(
@@ -193,6 +237,10 @@ pub async fn begin(
     }
 }
 
+fn clamp_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Stores `reply` under the key (if any) and turns it into the response.
 pub async fn finish(
     state: &Arc<AppState>,
@@ -200,11 +248,24 @@ pub async fn finish(
     key: Option<&str>,
     reply: Reply,
 ) -> Response {
-    if let Some(key) = key
-        && let Err(e) =
-            state.store.complete_key(&principal.id, key, reply.status.as_u16(), &reply.to_stored()).await
-    {
+    store_reply(state, principal, key, &reply).await;
+    reply.into_response()
+}
+
+/// Stores `reply` as the key's response. One larger than `max_stored_response_bytes` is kept as
+/// its operation's reference (which the caller can follow), or, with no operation, not at all
+/// (the key then stays reserved until it expires, and a replay waits and then answers 409).
+pub async fn store_reply(state: &Arc<AppState>, principal: &Principal, key: Option<&str>, reply: &Reply) {
+    let Some(key) = key else { return };
+    let mut stored = reply.to_stored();
+    if stored.len() > state.idempotency.max_stored_response_bytes {
+        let Some(operation_id) = reply.operation_id.as_deref() else {
+            tracing::warn!(bytes = stored.len(), "a response too large to store for replay was not stored");
+            return;
+        };
+        stored = Reply::operation_reference(operation_id, "pending").to_stored();
+    }
+    if let Err(e) = state.store.complete_key(&principal.id, key, reply.status.as_u16(), &stored).await {
         tracing::error!(error = %e, "cannot store the response of an idempotent request");
     }
-    reply.into_response()
 }

@@ -45,8 +45,9 @@ pub struct StepOutcome {
     pub error: Option<ProviderError>,
 }
 
+/// An error as recorded on the operation (and shown to anyone who may read it).
 fn error_json(error: &ProviderError) -> Value {
-    json!({ "code": error.code(), "message": error.to_string(), "detail": error.detail() })
+    json!({ "code": error.code(), "message": crate::api::error::caller_message(error), "detail": error.detail() })
 }
 
 /// Backoff before the next attempt: 0.5 s doubling to 30 s.
@@ -152,6 +153,12 @@ fn request_of<T: serde::de::DeserializeOwned>(op: &OperationRecord) -> Result<T,
         .map_err(|e| StoreError::Corrupt(format!("operation {}: {e}", op.id)))
 }
 
+/// When the operation was recorded: no action it started can be older.
+fn created_at_of(op: &OperationRecord) -> Result<time::OffsetDateTime, StoreError> {
+    time::OffsetDateTime::parse(&op.created_at, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("operation {} created_at: {e}", op.id)))
+}
+
 fn operation_id_of(op: &OperationRecord) -> nephele_core::OperationId {
     nephele_core::OperationId(uuid::Uuid::parse_str(&op.id).unwrap_or_default())
 }
@@ -220,7 +227,20 @@ async fn step(
             let action = request
                 .action
                 .ok_or_else(|| StoreError::Corrupt(format!("operation {} has no action", op.id)))?;
-            match provider.power_action(&InstanceId(request.instance_id), action, operation_id_of(op)).await {
+            let instance = InstanceId(request.instance_id);
+            let since = created_at_of(op)?;
+            // Like a create, an action must happen once: an earlier attempt may have started it
+            // without hearing back, so after any attempt the droplet's actions are read first.
+            let started = async {
+                if op.attempts > 0
+                    && let Some(earlier) = provider.find_power_action(&instance, action, since).await?
+                {
+                    tracing::info!(operation_id = %op.id, action_id = %earlier.id, "found the action an earlier attempt started");
+                    return Ok(earlier);
+                }
+                provider.power_action(&instance, action, operation_id_of(op)).await
+            };
+            match started.await {
                 Ok(started) => {
                     let result = json!({ "action_id": started.id.0 });
                     outcome.action = Some(started);

@@ -29,6 +29,16 @@ pub enum Reservation {
     Reserved,
     /// Another request holds the key.
     Existing(IdempotencyRecord),
+    /// The API key holds as many live keys of this kind as its quota allows.
+    QuotaExceeded,
+}
+
+/// How many live keys of one kind an API key may hold, and what happens past that.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyQuota {
+    pub max: i64,
+    /// Forget the oldest keys to make room (cost estimates) instead of refusing (operations).
+    pub evict_oldest: bool,
 }
 
 pub struct KeyRequest<'a> {
@@ -38,6 +48,9 @@ pub struct KeyRequest<'a> {
     pub path: &'a str,
     pub request_hash: &'a str,
     pub ttl_ms: i64,
+    /// True for cost estimates: their keys are counted and forgotten apart from operations'.
+    pub estimate: bool,
+    pub quota: KeyQuota,
 }
 
 impl Store {
@@ -60,7 +73,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (principal, idem_key, method, path, request_hash, operation_id, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            "INSERT INTO idempotency_keys (principal, idem_key, method, path, request_hash, operation_id, created_ms, expires_ms, estimate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
         )
         .bind(request.principal)
         .bind(request.key)
@@ -70,9 +83,35 @@ impl Store {
         .bind(operation.as_ref().map(|o| o.id.to_owned()))
         .bind(now)
         .bind(now + request.ttl_ms)
+        .bind(i64::from(request.estimate))
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
+            let live: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM idempotency_keys WHERE principal = $1 AND estimate = $2 AND expires_ms >= $3",
+            )
+            .bind(request.principal)
+            .bind(i64::from(request.estimate))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            let over = live - request.quota.max;
+            if over > 0 && !request.quota.evict_oldest {
+                tx.rollback().await?;
+                return Ok(Reservation::QuotaExceeded);
+            }
+            if over > 0 {
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE principal = $1 AND estimate = $2 AND idem_key IN (SELECT idem_key FROM idempotency_keys WHERE principal = $1 AND estimate = $2 AND idem_key <> $3 ORDER BY created_ms LIMIT $4)",
+                )
+                .bind(request.principal)
+                .bind(i64::from(request.estimate))
+                .bind(request.key)
+                .bind(over)
+                .execute(&mut *tx)
+                .await?;
+            }
             if let Some(op) = operation {
                 Self::insert_operation_in(&mut tx, op).await?;
             }
@@ -108,6 +147,14 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// How many idempotency keys are stored (for tests and operators watching growth).
+    pub async fn count_keys(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM idempotency_keys")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 
     /// Stores the response of the request that reserved `key`.

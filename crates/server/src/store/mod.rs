@@ -17,7 +17,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use audit::AuditEntry;
-pub use idempotency::{IdempotencyRecord, KeyRequest, Reservation};
+pub use idempotency::{IdempotencyRecord, KeyQuota, KeyRequest, Reservation};
 pub use keys::{ApiKeyRecord, NewApiKey};
 pub use operations::{NewOperation, OperationRecord, OperationState, OperationUpdate};
 
@@ -40,7 +40,10 @@ enum Backend {
 }
 
 /// Ordered migrations: (version, SQL).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_initial.sql")),
+    (2, include_str!("../../migrations/0002_scopes_and_bounds.sql")),
+];
 
 #[derive(Clone)]
 pub struct Store {
@@ -144,11 +147,32 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes idempotency keys past their expiry and audit entries older than `audit_before_ms`;
+    /// returns how many of each went.
+    pub async fn purge_expired(&self, audit_before_ms: i64) -> Result<(u64, u64), StoreError> {
+        let keys = sqlx::query("DELETE FROM idempotency_keys WHERE expires_ms < $1")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let audit = sqlx::query("DELETE FROM audit_log WHERE at_ms < $1")
+            .bind(audit_before_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok((keys, audit))
+    }
+
     /// Cheap liveness check.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// `$from, $from+1, ...`: `count` placeholders for an `IN (...)` list.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
 /// A JSON column as a value.

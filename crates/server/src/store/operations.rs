@@ -143,23 +143,32 @@ impl Store {
         row.as_ref().map(read).transpose()
     }
 
-    /// Operations, newest first, optionally in one state.
+    /// Operations, newest first, optionally in one state; with `providers`, only theirs.
     pub async fn list_operations(
         &self,
         state: Option<OperationState>,
+        providers: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<OperationRecord>, StoreError> {
-        let rows = match state {
-            Some(state) => sqlx::query("SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at FROM operations WHERE state = $1 ORDER BY created_ms DESC, id LIMIT $2")
-                .bind(state.as_str())
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?,
-            None => sqlx::query("SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at FROM operations ORDER BY created_ms DESC, id LIMIT $1")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?,
-        };
+        if providers.is_some_and(<[String]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        // Only our own placeholders are formatted in; every value is bound.
+        let mut conditions = vec!["($2 = '' OR state = $2)".to_owned()];
+        if let Some(list) = providers {
+            conditions.push(format!("provider IN ({})", super::placeholders(3, list.len())));
+        }
+        let sql = format!(
+            "SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at FROM operations WHERE {} ORDER BY created_ms DESC, id LIMIT $1",
+            conditions.join(" AND ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .bind(state.map(OperationState::as_str).unwrap_or(""));
+        for provider in providers.unwrap_or_default() {
+            query = query.bind(provider);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(read).collect()
     }
 

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, json, spawn_app_configured};
 
 async fn app_with_keys() -> (TestApp, String, String, String, String) {
-    let app = spawn_app_configured(0, Duration::from_millis(100), "auth:\n  required: true\n").await;
+    let config = "auth:\n  required: true\naudit:\n  failed_auth_window_secs: 1\n";
+    let app = spawn_app_configured(0, Duration::from_millis(100), config).await;
     let store = Store::open(&app.database_url).await.expect("store");
     let admin = issue_key(&store, Role::Admin, None, Some("test admin")).await.expect("admin").key;
     let viewer = issue_key(&store, Role::Viewer, None, None).await.expect("viewer").key;
@@ -77,7 +78,8 @@ async fn roles_decide_who_may_do_what_and_every_attempt_is_audited() {
             .filter(|e| e["status"] == status && e["outcome"] == outcome && e["path"] == INSTANCES)
             .count()
     };
-    assert_eq!(count(401, "denied"), 3, "no key, forged key, tampered key");
+    // No key, forged key, tampered key: one source, so one entry now and the rest summed later.
+    assert_eq!(count(401, "denied"), 1, "failed authentication is sampled per source");
     assert_eq!(count(403, "denied"), 2, "viewer and the other provider's operator");
     assert_eq!(count(202, "succeeded"), 1);
     let success = entries.iter().find(|e| e["status"] == 202).expect("the create");
@@ -87,6 +89,29 @@ async fn roles_decide_who_may_do_what_and_every_attempt_is_audited() {
         entries.iter().any(|e| e["status"] == 403 && e["path"] == "/api/v1/audit"),
         "denied reads are audited too"
     );
+
+    // When the source's window ends, the other two are written as one entry with their count.
+    let summary = 'wait: {
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let audit =
+                json(app.http.get(app.url("/api/v1/audit")).bearer_auth(&admin).send().await.expect("sent"))
+                    .await;
+            if let Some(entry) = audit["entries"]
+                .as_array()
+                .expect("entries")
+                .iter()
+                .find(|e| e["principal"] == "unauthenticated")
+            {
+                break 'wait entry.clone();
+            }
+        }
+        panic!("no failed-authentication summary was written");
+    };
+    assert_eq!(summary["count"], 2, "{summary}");
+    assert_eq!(summary["source"], "127.0.0.1");
+    let metrics = app.get("/metrics").await.text().await.expect("text");
+    assert!(metrics.contains("nephele_failed_authentications_total 3"), "{metrics}");
 
     // Health stays open.
     assert_eq!(app.get("/healthz").await.status(), 200);

@@ -1,0 +1,217 @@
+//! Who may call a route, declared with the route itself.
+//!
+//! Each route in [`crate::api::router`] is registered with an [`Access`]: public, or the least
+//! role it needs and whether it changes something (and so is audited). [`guard`] wraps the
+//! handler with that check, so what a route allows is read in the route table, never inferred
+//! from the path. A route registered without a guard is not reachable by accident: the router
+//! only offers [`Routes::public`] and [`Routes::needs`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, RawPathParams, Request, State};
+use axum::handler::Handler;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+
+use super::{Principal, Role, bearer_token, verify};
+use crate::api::ApiError;
+use crate::app::AppState;
+use crate::store::AuditEntry;
+
+/// What a route requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// `None`: anyone (probes, metrics).
+    pub role: Option<Role>,
+    /// Whether the route changes something: every call is then written to the audit log.
+    pub audited: bool,
+}
+
+impl Access {
+    pub const PUBLIC: Self = Self { role: None, audited: false };
+
+    /// Reads (and estimates): the role is checked, denials audited.
+    pub const fn read(role: Role) -> Self {
+        Self { role: Some(role), audited: false }
+    }
+
+    /// Changes: the role is checked and every call audited.
+    pub const fn change(role: Role) -> Self {
+        Self { role: Some(role), audited: true }
+    }
+}
+
+/// The operation a mutating handler started, put in its response's extensions for the audit.
+#[derive(Debug, Clone)]
+pub struct StartedOperation(pub String);
+
+/// Builds the route table's method routers, each with its access declared.
+pub struct Routes {
+    state: Arc<AppState>,
+}
+
+impl Routes {
+    pub fn new(state: &Arc<AppState>) -> Self {
+        Self { state: state.clone() }
+    }
+
+    /// `method` on `handler`, open to anyone.
+    pub fn public<H, T>(&self, method: MethodFilter, handler: H) -> MethodRouter<Arc<AppState>>
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        self.needs(method, Access::PUBLIC, handler)
+    }
+
+    /// `method` on `handler`, behind `access`.
+    pub fn needs<H, T>(&self, method: MethodFilter, access: Access, handler: H) -> MethodRouter<Arc<AppState>>
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        let guard = Guard { state: self.state.clone(), access };
+        on(method, handler).route_layer(axum::middleware::from_fn_with_state(guard, self::guard))
+    }
+}
+
+/// A route's access and the state it needs to check it.
+#[derive(Clone)]
+pub struct Guard {
+    state: Arc<AppState>,
+    access: Access,
+}
+
+fn unauthorized(detail: &str) -> Response {
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail)
+            .into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// What the audit log records of a request.
+struct Seen {
+    method: String,
+    path: String,
+    peer: Option<SocketAddr>,
+}
+
+/// Who is calling: the open principal when keys are not required, else the key's.
+async fn authenticate(state: &AppState, presented: Option<&str>, seen: &Seen) -> Result<Principal, Response> {
+    if !state.auth_required {
+        return Ok(Principal::open());
+    }
+    let failed = |principal: &'static str, detail: &'static str| async move {
+        if let Some(peer) = seen.peer {
+            record_failed_authentication(state, principal, seen, peer.ip()).await;
+        }
+        unauthorized(detail)
+    };
+    let Some(presented) = presented else {
+        return Err(failed("anonymous", "send an API key as `Authorization: Bearer <key>`").await);
+    };
+    match verify(&state.store, presented).await {
+        Ok(Some(principal)) => Ok(principal),
+        Ok(None) => {
+            Err(failed("invalid-key", "the API key is not valid (unknown, revoked or mistyped)").await)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check an API key");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "Store unavailable",
+                "cannot check credentials right now",
+            )
+            .into_response())
+        }
+    }
+}
+
+/// Counts the failure; writes an audit entry only when the sampler says so (see
+/// [`super::failures`]).
+async fn record_failed_authentication(state: &AppState, principal: &str, seen: &Seen, source: IpAddr) {
+    let Some((source, count)) = state.failed_authentication.record(source, Instant::now()) else { return };
+    let entry = AuditEntry {
+        principal: principal.to_owned(),
+        method: seen.method.clone(),
+        path: seen.path.clone(),
+        source: Some(source.map_or_else(|| "other sources".to_owned(), |ip| ip.to_string())),
+        count,
+        ..AuditEntry::new(StatusCode::UNAUTHORIZED.as_u16(), "denied")
+    };
+    append(state, &entry).await;
+}
+
+async fn append(state: &AppState, entry: &AuditEntry) {
+    if let Err(e) = state.store.append_audit(entry).await {
+        tracing::error!(error = %e, "cannot append to the audit log");
+    }
+}
+
+/// The per-route check: authenticate, authorise (role and provider scope), run, audit.
+async fn guard(
+    State(Guard { state, access }): State<Guard>,
+    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(needed) = access.role else { return next.run(request).await };
+    let seen = Seen {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+        peer: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+    };
+    let presented = bearer_token(request.headers()).map(str::to_owned);
+    let principal = match authenticate(&state, presented.as_deref(), &seen).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    let provider = match &params {
+        Ok(params) => params.iter().find(|(name, _)| *name == "provider").map(|(_, value)| value.to_owned()),
+        Err(rejection) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_path",
+                "Malformed path",
+                rejection.body_text(),
+            )
+            .into_response();
+        }
+    };
+    let entry = |status: StatusCode, outcome: &str| AuditEntry {
+        principal: principal.id.clone(),
+        role: Some(principal.role.as_str().to_owned()),
+        method: seen.method.clone(),
+        path: seen.path.clone(),
+        source: seen.peer.map(|p| p.to_string()),
+        provider: provider.clone(),
+        ..AuditEntry::new(status.as_u16(), outcome)
+    };
+    let refused_provider = provider.as_deref().filter(|p| !principal.may_use(p));
+    if principal.role < needed || refused_provider.is_some() {
+        append(&state, &entry(StatusCode::FORBIDDEN, "denied")).await;
+        let detail = match refused_provider {
+            Some(p) => format!("this key may not use the provider {p:?}"),
+            None => {
+                format!("this needs the {} role; the key has {}", needed.as_str(), principal.role.as_str())
+            }
+        };
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail).into_response();
+    }
+    let audit = access.audited.then(|| entry(StatusCode::OK, ""));
+    request.extensions_mut().insert(principal);
+    let response = next.run(request).await;
+    if let Some(mut audit) = audit {
+        audit.status = response.status().as_u16();
+        audit.outcome = if response.status().is_success() { "succeeded" } else { "failed" }.to_owned();
+        audit.operation_id = response.extensions().get::<StartedOperation>().map(|o| o.0.clone());
+        append(&state, &audit).await;
+    }
+    response
+}

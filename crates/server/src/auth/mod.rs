@@ -1,0 +1,163 @@
+//! API keys, roles and principals; [`access`] checks them per route, [`failures`] keeps failed
+//! authentication from writing unbounded audit rows.
+//!
+//! Keys look like `nph_<id>_<secret>`; only a SHA-256 hash of the whole key is stored (the key
+//! is 244 random bits, so a slow password hash would add nothing). Roles: `viewer` reads,
+//! `operator` also creates, deletes and powers instances, `admin` also manages keys and reads
+//! the audit log. A key may be limited to some providers: it then sees and touches nothing of
+//! the others, and can only make keys within its own role and providers.
+
+pub mod access;
+pub mod failures;
+
+use axum::http::{HeaderMap, header};
+use sha2::{Digest, Sha256};
+
+use crate::store::{NewApiKey, Store, StoreError};
+
+/// What a key may do; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(Self::Viewer),
+            "operator" => Some(Self::Operator),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// Who is asking.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The key id, or `anonymous` when the API runs open.
+    pub id: String,
+    pub role: Role,
+    /// Providers this key may touch; `None` means all.
+    pub providers: Option<Vec<String>>,
+}
+
+impl Principal {
+    pub fn open() -> Self {
+        Self { id: "anonymous".to_owned(), role: Role::Admin, providers: None }
+    }
+
+    pub fn may_use(&self, provider: &str) -> bool {
+        self.providers.as_ref().is_none_or(|list| list.iter().any(|p| p == provider))
+    }
+
+    /// The providers this key is limited to, `None` for all.
+    pub fn scope(&self) -> Option<&[String]> {
+        self.providers.as_deref()
+    }
+
+    /// Whether everything `scope` allows, this key allows too: the rule for which keys it may
+    /// make, list and revoke. An unlimited scope is covered only by an unlimited key.
+    pub fn covers(&self, scope: Option<&[String]>) -> bool {
+        match (&self.providers, scope) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(theirs)) => theirs.iter().all(|p| self.may_use(p)),
+        }
+    }
+}
+
+/// The key in `Authorization: Bearer <key>`; the scheme is case-insensitive (RFC 9110 11.1).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A key as shown once, at creation.
+pub struct IssuedKey {
+    pub id: String,
+    pub key: String,
+}
+
+fn hash(key: &str) -> String {
+    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares in time independent of where the strings differ.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Makes a key, stores its hash, and returns it (the only time it is ever seen).
+pub async fn issue_key(
+    store: &Store,
+    role: Role,
+    providers: Option<&[String]>,
+    description: Option<&str>,
+) -> Result<IssuedKey, StoreError> {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let key = format!("nph_{id}_{secret}");
+    store
+        .insert_api_key(NewApiKey { id: &id, hash: &hash(&key), role: role.as_str(), providers, description })
+        .await?;
+    Ok(IssuedKey { id, key })
+}
+
+/// The principal a presented key stands for, or `None` for any key that does not check out.
+pub async fn verify(store: &Store, presented: &str) -> Result<Option<Principal>, StoreError> {
+    let Some(id) = presented.strip_prefix("nph_").and_then(|rest| rest.split('_').next()) else {
+        return Ok(None);
+    };
+    let Some(record) = store.find_api_key(id).await? else { return Ok(None) };
+    if record.revoked_at.is_some() || !constant_time_eq(&record.hash, &hash(presented)) {
+        return Ok(None);
+    }
+    Ok(Role::parse(&record.role).map(|role| Principal { id: record.id, role, providers: record.providers }))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn keys_hash_and_compare() {
+        assert!(constant_time_eq(&hash("a"), &hash("a")));
+        assert!(!constant_time_eq(&hash("a"), &hash("b")));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer nph_a_b", "bearer nph_a_b", "BEARER   nph_a_b "] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+            assert_eq!(bearer_token(&headers), Some("nph_a_b"), "{value}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic nph_a_b"));
+        assert_eq!(bearer_token(&headers), None);
+    }
+
+    #[test]
+    fn a_scoped_key_covers_only_narrower_scopes() {
+        let scoped = Principal { id: "k".into(), role: Role::Admin, providers: Some(vec!["aws".into()]) };
+        assert!(scoped.covers(Some(&["aws".to_owned()])));
+        assert!(!scoped.covers(Some(&["aws".to_owned(), "digitalocean".to_owned()])));
+        assert!(!scoped.covers(None), "an unscoped key is wider than any scoped one");
+        assert!(Principal::open().covers(None));
+    }
+}

@@ -1,0 +1,60 @@
+//! Background upkeep that keeps the database bounded: expired idempotency keys and old audit
+//! entries are deleted, and the failed-authentication summaries are written as their windows
+//! end.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+use crate::app::AppState;
+use crate::store::{AuditEntry, now_ms};
+
+/// How often ended failed-authentication windows are looked for (an in-memory check; rows are
+/// written only for windows that saw more than one failure).
+const TICK: Duration = Duration::from_secs(1);
+/// How often expired rows are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Starts the upkeep task; it runs until the process ends.
+pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_purge: Option<Instant> = None;
+        loop {
+            write_failed_authentication_summaries(&state).await;
+            if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                last_purge = Some(Instant::now());
+                purge(&state).await;
+            }
+            tokio::time::sleep(TICK).await;
+        }
+    })
+}
+
+async fn write_failed_authentication_summaries(state: &AppState) {
+    for (source, count) in state.failed_authentication.drain_ended(Instant::now()) {
+        let entry = AuditEntry {
+            principal: "unauthenticated".to_owned(),
+            method: "*".to_owned(),
+            path: "*".to_owned(),
+            source: Some(source.map_or_else(|| "other sources".to_owned(), |ip| ip.to_string())),
+            count,
+            ..AuditEntry::new(401, "denied")
+        };
+        if let Err(e) = state.store.append_audit(&entry).await {
+            tracing::error!(error = %e, "cannot write a failed-authentication summary");
+        }
+    }
+}
+
+/// Deletes expired idempotency keys and audit entries past their retention.
+pub async fn purge(state: &AppState) {
+    let retention_ms = i64::try_from(state.audit_retention.as_millis()).unwrap_or(i64::MAX);
+    match state.store.purge_expired(now_ms().saturating_sub(retention_ms)).await {
+        Ok((0, 0)) => {}
+        Ok((keys, audit)) => {
+            tracing::info!(keys, audit, "deleted expired idempotency keys and audit entries")
+        }
+        Err(e) => tracing::error!(error = %e, "cannot delete expired rows"),
+    }
+}

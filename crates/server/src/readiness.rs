@@ -1,0 +1,75 @@
+//! What `/readyz` says about the providers: the result of the last check, never a fresh call
+//! per probe. A probe finding the result older than `server.readiness_interval_secs` starts
+//! one new check in the background (at most one at a time) and answers from what is known, so
+//! no number of probes can spend more than one provider call per interval.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::providers::ProviderRegistry;
+
+/// How long one provider's check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The last check: each provider's problem, `None` when it answered.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub at: Instant,
+    pub providers: BTreeMap<String, Option<String>>,
+}
+
+pub struct Readiness {
+    interval: Duration,
+    last: Mutex<Option<Checked>>,
+    refreshing: AtomicBool,
+}
+
+impl Readiness {
+    pub fn new(interval: Duration) -> Self {
+        Self { interval, last: Mutex::new(None), refreshing: AtomicBool::new(false) }
+    }
+
+    /// The providers' state as last checked. The very first call waits for the first check
+    /// (callers arriving meanwhile wait for the same one); later calls never wait.
+    pub async fn current(self: &Arc<Self>, providers: &ProviderRegistry) -> Checked {
+        let mut last = self.last.lock().await;
+        match &*last {
+            Some(checked) => {
+                if checked.at.elapsed() >= self.interval && !self.refreshing.swap(true, Ordering::AcqRel) {
+                    let this = self.clone();
+                    let providers = providers.clone();
+                    tokio::spawn(async move {
+                        let fresh = check(&providers).await;
+                        *this.last.lock().await = Some(fresh);
+                        this.refreshing.store(false, Ordering::Release);
+                    });
+                }
+                checked.clone()
+            }
+            None => {
+                let fresh = check(providers).await;
+                *last = Some(fresh.clone());
+                fresh
+            }
+        }
+    }
+}
+
+async fn check(providers: &ProviderRegistry) -> Checked {
+    let checks = providers.all().map(|(name, provider)| async move {
+        let problem = match tokio::time::timeout(CHECK_TIMEOUT, provider.ping()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(crate::api::error::caller_message(&e)),
+            Err(_) => Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+        };
+        (name.clone(), problem)
+    });
+    Checked {
+        at: Instant::now(),
+        providers: futures_util::future::join_all(checks).await.into_iter().collect(),
+    }
+}
