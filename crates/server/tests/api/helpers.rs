@@ -25,8 +25,28 @@ pub async fn spawn_app_with(droplets: usize, transition: Duration) -> TestApp {
 
 /// A server on a fresh SQLite database, with `extra` YAML appended to its config.
 pub async fn spawn_app_configured(droplets: usize, transition: Duration, extra: &str) -> TestApp {
+    let sim = start_sim(droplets, transition).await;
+    let base_url = sim.base_url();
+    spawn_app_on(sim, &base_url, Extra { rest: extra, ..Extra::default() }).await
+}
+
+/// YAML added to a test server's configuration: lines for its `server:` section, for
+/// `providers.digitalocean:`, and whole sections after those.
+#[derive(Default, Clone, Copy)]
+pub struct Extra<'a> {
+    pub server: &'a str,
+    pub provider: &'a str,
+    pub rest: &'a str,
+}
+
+fn indented(lines: &str, by: usize) -> String {
+    lines.lines().map(|l| format!("{}{l}\n", " ".repeat(by))).collect()
+}
+
+/// A simulator holding `droplets` active droplets, accepting [`DO_TOKEN`], with no rate limit.
+pub async fn start_sim(droplets: usize, transition: Duration) -> RunningSim {
     nephele_digitalocean::install_crypto_provider();
-    let sim = Simulator::new(SimConfig {
+    Simulator::new(SimConfig {
         tokens: vec![DO_TOKEN.to_owned()],
         transition,
         droplets,
@@ -35,13 +55,21 @@ pub async fn spawn_app_configured(droplets: usize, transition: Duration, extra: 
     })
     .bind(([127, 0, 0, 1], 0).into())
     .await
-    .expect("bind dosim");
+    .expect("bind dosim")
+}
+
+/// A server whose DigitalOcean is at `base_url` (the simulator itself, or something in front of
+/// it), on a fresh SQLite database, with `extra` YAML appended to its config.
+pub async fn spawn_app_on(sim: RunningSim, base_url: &str, extra: Extra<'_>) -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}/nephele.db", data.path().display());
     let yaml = format!(
-        "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: 8192\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\ndatabase:\n  url: sqlite://{}/nephele.db\noperations:\n  poll_interval_ms: 50\n{extra}",
-        sim.base_url(),
-        data.path().display()
+        "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: 8192\n{}providers:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\n{}database:\n  url: sqlite://{}/nephele.db\noperations:\n  poll_interval_ms: 50\n{}",
+        indented(extra.server, 2),
+        base_url,
+        indented(extra.provider, 4),
+        data.path().display(),
+        extra.rest,
     );
     let config = Config::parse(&yaml, Path::new("test.yaml"), |_| None).expect("config");
     let app = App::build(config).await.expect("build app");

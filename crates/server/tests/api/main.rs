@@ -1,6 +1,7 @@
 //! The Nephele server through its HTTP API, against dosim standing in for DigitalOcean.
 
 mod helpers;
+mod hostile;
 
 mod auth;
 mod bad_input;
@@ -9,3 +10,4 @@ mod health;
 mod idempotency;
 mod lifecycle;
 mod seed;
+mod upstream_attacks;
