@@ -214,3 +214,24 @@ async fn serve_without_a_token_runs_demo_mode_and_the_seeds_requests_work() {
     assert_eq!(statuses.map(|s| s.as_u16()), [200, 200, 202, 200]);
     assert_eq!(estimate["cost"].as_f64(), Some(0.21));
 }
+
+#[tokio::test]
+async fn keys_create_refuses_a_provider_the_config_does_not_run() {
+    let sim = support::simulator(Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}/keys.db", dir.path().display());
+    let config = support::write_config(dir.path(), &sim, &database_url, 5);
+    let run = |provider: &str| {
+        Command::new(env!("CARGO_BIN_EXE_nephele"))
+            .args(["keys", "create", "--role", "viewer", "--provider", provider, "--config"])
+            .arg(&config)
+            .output()
+            .expect("run nephele keys create")
+    };
+    let refused = run("aws");
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("\"aws\"") && message.contains("digitalocean"), "{message}");
+    assert!(refused.stdout.is_empty(), "no key was printed");
+    assert!(run("digitalocean").status.success(), "a configured provider is fine");
+}

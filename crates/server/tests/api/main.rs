@@ -5,6 +5,7 @@ mod hostile;
 
 mod auth;
 mod bad_input;
+mod caller_attacks;
 mod costs;
 mod health;
 mod idempotency;
