@@ -142,3 +142,46 @@ async fn malformed_json_wrong_content_type_and_oversized_bodies() {
     assert_eq!(bad_filter.status(), 422);
     assert_eq!(app.upstream_total(), 0, "none of these reached DigitalOcean");
 }
+
+#[tokio::test]
+async fn durations_whose_sums_pass_u64_are_refused_not_wrapped() {
+    let app = spawn_app().await;
+    for duration in [
+        "18446744073709551615mo2mo",
+        "PT18446744073709551615S2S",
+        "18446744073709551615s1s",
+        "P1537228672809129302Y",
+    ] {
+        let response = app
+            .post(
+                "/api/v1/providers/digitalocean/cost-estimate",
+                json!({"instance_type": "s-1vcpu-1gb", "region": "nyc1", "duration": duration}),
+            )
+            .await;
+        assert_eq!(response.status(), 422, "{duration}");
+        let problem = json(response).await;
+        assert_eq!(problem["errors"][0]["field"], "duration", "{problem}");
+    }
+}
+
+#[tokio::test]
+async fn every_rejection_is_a_problem_document() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/v1/operations/%FF",
+        "/api/v1/providers/%FF/instances",
+        "/api/v1/providers/digitalocean/instances/%C3%28",
+        "/api/v1/keys/%FF",
+    ] {
+        let method =
+            if path.starts_with("/api/v1/keys") { reqwest::Method::DELETE } else { reqwest::Method::GET };
+        let response = app.http.request(method, app.url(path)).send().await.expect("sent");
+        let status = response.status();
+        assert!(status.is_client_error(), "{path}: {status}");
+        let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+        assert_eq!(content_type, "application/problem+json", "{path}");
+        let problem = json(response).await;
+        assert_eq!(problem["status"], status.as_u16(), "{path}: {problem}");
+        assert!(problem["code"].is_string() && problem["detail"].is_string(), "{path}: {problem}");
+    }
+}
