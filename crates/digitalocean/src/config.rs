@@ -29,6 +29,10 @@ pub struct ClientConfig {
     /// Largest answer body read; a larger one is refused unread (DigitalOcean's largest real
     /// page, 200 droplets, is about 1 MB).
     pub max_response_bytes: usize,
+    /// Answer bytes held at once by all calls of this client, read but not yet decoded: a
+    /// reader waits for room, so memory stays bounded however many calls run. At least
+    /// `max_response_bytes`.
+    pub max_in_flight_response_bytes: usize,
     /// Most pages one list may take, whatever `meta.total` or the links claim.
     pub max_list_pages: usize,
     pub budget: BudgetConfig,
@@ -36,8 +40,11 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     pub const PRODUCTION_URL: &'static str = "https://api.digitalocean.com";
-    /// 8 MiB: several times the largest page DigitalOcean sends.
-    pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+    /// 4 MiB: a few times the largest page DigitalOcean sends.
+    pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+    /// 48 MiB: fifty real pages of 200 droplets at once (a 10,000-droplet list), or twelve
+    /// answers at the size limit.
+    pub const DEFAULT_MAX_IN_FLIGHT_RESPONSE_BYTES: usize = 48 * 1024 * 1024;
     /// 1,000 pages of 200: 200,000 droplets, far above any account's droplet limit.
     pub const DEFAULT_MAX_LIST_PAGES: usize = 1000;
 
@@ -55,6 +62,7 @@ impl ClientConfig {
             backoff_cap: Duration::from_secs(5),
             list_concurrency: 50,
             max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
+            max_in_flight_response_bytes: Self::DEFAULT_MAX_IN_FLIGHT_RESPONSE_BYTES,
             max_list_pages: Self::DEFAULT_MAX_LIST_PAGES,
             budget: BudgetConfig::default(),
         }

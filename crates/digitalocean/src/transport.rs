@@ -13,6 +13,7 @@ use nephele_core::{ProviderError, RetryAfter, Secret};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::budget::RateBudget;
 use crate::config::ClientConfig;
@@ -39,6 +40,9 @@ pub struct Reply {
     /// True when an earlier attempt of this call failed without a clear answer, so the call may
     /// have taken effect before this answer (a DELETE's 404, say).
     pub after_ambiguous_failure: bool,
+    /// The body's share of the client's in-flight byte budget, given back when the reply is
+    /// dropped (after it is decoded).
+    _held: Option<OwnedSemaphorePermit>,
 }
 
 impl Reply {
@@ -71,21 +75,33 @@ fn wait_from_headers(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Reads a body of at most `limit` bytes; `Ok(None)` when it is larger (read no further).
+///
+/// Before reading, the body's room is taken from `budget` in one piece (its declared length,
+/// else `limit`), and what it did not use is handed back after: readers never hold part of what
+/// they need while waiting for the rest, so they cannot block each other for good.
 async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
+    budget: &Arc<Semaphore>,
+) -> Result<Option<(Vec<u8>, Option<OwnedSemaphorePermit>)>, reqwest::Error> {
+    let declared = response.content_length().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    if declared.is_some_and(|n| n > limit) {
         return Ok(None);
     }
-    let mut body = Vec::new();
+    let room = declared.unwrap_or(limit);
+    // The budget is never closed; were it, the body would be read unbudgeted.
+    let mut held = budget.clone().acquire_many_owned(u32::try_from(room).unwrap_or(u32::MAX)).await.ok();
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
+        if body.len() + chunk.len() > room {
             return Ok(None);
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Some(body))
+    if let Some(permit) = &mut held {
+        drop(permit.split(room - body.len()));
+    }
+    Ok(Some((body, held)))
 }
 
 /// `body` with every copy of `secret` replaced by `[redacted]`, so no answer (an error message
@@ -130,6 +146,8 @@ pub struct Transport {
     request_timeout: Duration,
     call_deadline: Duration,
     max_response_bytes: usize,
+    /// Answer bytes all calls may hold at once (permits are bytes).
+    body_budget: Arc<Semaphore>,
     pub metrics: Arc<ClientMetrics>,
 }
 
@@ -155,6 +173,12 @@ impl Transport {
             request_timeout: config.request_timeout,
             call_deadline: config.call_deadline,
             max_response_bytes: config.max_response_bytes,
+            body_budget: Arc::new(Semaphore::new(
+                config
+                    .max_in_flight_response_bytes
+                    .max(config.max_response_bytes)
+                    .min(Semaphore::MAX_PERMITS),
+            )),
             metrics: Arc::new(ClientMetrics::default()),
         })
     }
@@ -219,12 +243,13 @@ impl Transport {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = wait_from_headers(response.headers());
-                    match read_capped(response, self.max_response_bytes).await {
-                        Ok(Some(bytes)) => Ok(Reply {
+                    match read_capped(response, self.max_response_bytes, &self.body_budget).await {
+                        Ok(Some((bytes, held))) => Ok(Reply {
                             status,
                             body: scrub(bytes, self.token.expose().as_bytes()),
                             retry_after,
                             after_ambiguous_failure: ambiguous,
+                            _held: held,
                         }),
                         Ok(None) => {
                             self.metrics.oversized_response();

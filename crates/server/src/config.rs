@@ -259,8 +259,10 @@ pub struct DigitalOceanConfig {
     /// The rate budget the client keeps (DigitalOcean's limits are 250 and 5,000).
     pub rate_limit_per_minute: Option<usize>,
     pub rate_limit_per_hour: Option<usize>,
-    /// Largest answer body read from the API (default 8 MiB); larger is refused (502).
+    /// Largest answer body read from the API (default 4 MiB); larger is refused (502).
     pub max_response_bytes: Option<usize>,
+    /// Answer bytes held at once by all calls (default 48 MiB): bounds memory under any load.
+    pub max_in_flight_response_bytes: Option<usize>,
     /// Most pages one list may take (default 1,000 of 200 items).
     pub max_list_pages: Option<usize>,
 }

@@ -62,6 +62,9 @@ fn digitalocean(
     if let Some(n) = settings.max_response_bytes {
         client.max_response_bytes = n;
     }
+    if let Some(n) = settings.max_in_flight_response_bytes {
+        client.max_in_flight_response_bytes = n;
+    }
     if let Some(n) = settings.max_list_pages {
         client.max_list_pages = n;
     }

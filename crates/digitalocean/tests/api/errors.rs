@@ -87,3 +87,22 @@ async fn a_malformed_body_is_an_error_not_a_panic() {
     let Err(ProviderError::InvalidResponse { message, .. }) = result else { panic!("{result:?}") };
     assert!(message.contains("could not read"), "{message}");
 }
+
+#[tokio::test]
+async fn calls_share_a_small_answer_budget_without_blocking_each_other_for_good() {
+    let cloud = crate::helpers::spawn_with(crate::helpers::sim_config(30), |config| {
+        config.max_response_bytes = 64 * 1024;
+        config.max_in_flight_response_bytes = 64 * 1024;
+    })
+    .await;
+    let ids: Vec<_> = cloud
+        .client
+        .list_instances(&Default::default())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    let gets = futures_util::future::join_all(ids.iter().map(|id| cloud.client.get_instance(id))).await;
+    assert!(gets.iter().all(Result::is_ok), "{:?}", gets.iter().find(|g| g.is_err()));
+}
