@@ -24,6 +24,8 @@ pub struct AppState {
     /// False only when the API runs open (demo mode, or `auth.required: false`).
     pub auth_required: bool,
     pub poll_interval_ms: i64,
+    /// How long and how often operations may try.
+    pub operation_limits: crate::operations::machine::Limits,
     pub operations_concurrency: usize,
     /// How long a claim on an operation lasts; a step is cut off before it runs out.
     pub lease_ms: i64,
@@ -83,6 +85,13 @@ impl App {
             store,
             auth_required: config.auth.required.unwrap_or(true),
             poll_interval_ms: config.operations.poll_interval_ms as i64,
+            operation_limits: crate::operations::machine::Limits {
+                max_attempts: i64::from(config.operations.max_attempts),
+                deadline_ms: i64::try_from(config.operations.deadline_secs.saturating_mul(1000))
+                    .unwrap_or(i64::MAX),
+                poll_interval_ms: config.operations.poll_interval_ms as i64,
+                max_conflict_retries: 40,
+            },
             operations_concurrency: config.operations.concurrency,
             lease_ms: (config.operations.lease_secs * 1000) as i64,
             lease_owner: format!("api-{}", uuid::Uuid::new_v4().simple()),

@@ -146,6 +146,20 @@ pub struct OperationsConfig {
     /// delays it by at most this long; a step that would take longer is cut off and retried.
     #[serde(default = "default_lease_secs")]
     pub lease_secs: u64,
+    /// Failed attempts after which an operation fails (backoff 0.5 s doubling to 30 s between).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Seconds an operation may take in all (a droplet stuck booting, say) before it fails.
+    #[serde(default = "default_deadline_secs")]
+    pub deadline_secs: u64,
+}
+
+fn default_max_attempts() -> u32 {
+    20
+}
+
+fn default_deadline_secs() -> u64 {
+    600
 }
 
 fn default_lease_secs() -> u64 {
@@ -166,6 +180,8 @@ impl Default for OperationsConfig {
             poll_interval_ms: default_poll_ms(),
             concurrency: default_concurrency(),
             lease_secs: default_lease_secs(),
+            max_attempts: default_max_attempts(),
+            deadline_secs: default_deadline_secs(),
         }
     }
 }
@@ -382,6 +398,12 @@ impl Config {
             return Err(invalid(
                 "operations",
                 "poll_interval_ms and concurrency must be at least 1".to_owned(),
+            ));
+        }
+        if self.operations.max_attempts == 0 || self.operations.deadline_secs == 0 {
+            return Err(invalid(
+                "operations",
+                "max_attempts and deadline_secs must be at least 1".to_owned(),
             ));
         }
         if self.operations.lease_secs < 3 {

@@ -30,12 +30,13 @@ pub async fn spawn_app_configured(droplets: usize, transition: Duration, extra: 
     spawn_app_on(sim, &base_url, Extra { rest: extra, ..Extra::default() }).await
 }
 
-/// YAML added to a test server's configuration: lines for its `server:` section, for
-/// `providers.digitalocean:`, and whole sections after those.
+/// YAML added to a test server's configuration: lines for its `server:`,
+/// `providers.digitalocean:` and `operations:` sections, and whole sections after those.
 #[derive(Default, Clone, Copy)]
 pub struct Extra<'a> {
     pub server: &'a str,
     pub provider: &'a str,
+    pub operations: &'a str,
     pub rest: &'a str,
 }
 
@@ -64,11 +65,12 @@ pub async fn spawn_app_on(sim: RunningSim, base_url: &str, extra: Extra<'_>) -> 
     let data = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}/nephele.db", data.path().display());
     let yaml = format!(
-        "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: 8192\n{}providers:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\n{}database:\n  url: sqlite://{}/nephele.db\noperations:\n  poll_interval_ms: 50\n{}",
+        "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: 8192\n{}providers:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\n{}database:\n  url: sqlite://{}/nephele.db\noperations:\n  poll_interval_ms: 50\n{}{}",
         indented(extra.server, 2),
         base_url,
         indented(extra.provider, 4),
         data.path().display(),
+        indented(extra.operations, 2),
         extra.rest,
     );
     let config = Config::parse(&yaml, Path::new("test.yaml"), |_| None).expect("config");

@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 /// How the fake misbehaves (anything it does not tamper with passes through unchanged).
 #[derive(Debug, Clone)]
 pub enum Behaviour {
+    /// Passes everything through unchanged.
+    Honest,
     /// Droplet lists name `next` as this URL (another origin, say).
     NextLinkTo(String),
     /// Droplet lists claim 201 droplets and always link to page 2, whatever page is read.
@@ -73,6 +75,11 @@ impl HostileUpstream {
         let app = Router::new().fallback(answer).with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { base_url, shared }
+    }
+
+    /// Changes the behaviour from the next request on.
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.shared.behaviour.lock().expect("lock") = behaviour;
     }
 
     pub fn seen(&self) -> Vec<Seen> {

@@ -104,7 +104,7 @@ async fn a_create_accepted_during_an_outage_is_finished_by_the_worker() {
     app.sim.set_faults(dosim::Faults::default());
     let finished = app.wait_for_operation(&operation_id, None).await;
     assert_eq!(finished["state"], "succeeded");
-    assert!(finished["attempts"].as_i64().expect("attempts") >= 2);
+    assert!(finished["attempts"].as_i64().expect("attempts") >= 2, "{finished}");
     let droplets = json(app.get(CREATE).await).await;
     assert_eq!(droplets["instances"].as_array().expect("list").len(), 1, "made once, not lost");
 }

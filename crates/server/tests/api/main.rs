@@ -11,5 +11,6 @@ mod flood_attacks;
 mod health;
 mod idempotency;
 mod lifecycle;
+mod operations_engine;
 mod seed;
 mod upstream_attacks;
