@@ -31,6 +31,8 @@ pub struct AppState {
     pub lease_ms: i64,
     /// This process's name when it holds an operation's lease from a request.
     pub lease_owner: String,
+    /// This process's worker's name when it holds an operation's lease.
+    pub worker_owner: String,
     pub idempotency: IdempotencyConfig,
     /// Failed authentication, counted and sampled for the audit log.
     pub failed_authentication: FailedAuthentication,
@@ -63,6 +65,8 @@ pub struct App {
     addr: SocketAddr,
     state: Arc<AppState>,
     limits: ConnectionLimits,
+    stop_worker: tokio::sync::watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 impl App {
@@ -95,6 +99,7 @@ impl App {
             operations_concurrency: config.operations.concurrency,
             lease_ms: (config.operations.lease_secs * 1000) as i64,
             lease_owner: format!("api-{}", uuid::Uuid::new_v4().simple()),
+            worker_owner: format!("worker-{}", uuid::Uuid::new_v4().simple()),
             idempotency: config.idempotency.clone(),
             failed_authentication: FailedAuthentication::new(
                 Duration::from_secs(config.audit.failed_auth_window_secs),
@@ -103,14 +108,15 @@ impl App {
             readiness: Arc::new(Readiness::new(Duration::from_secs(config.server.readiness_interval_secs))),
             audit_retention: Duration::from_secs(config.audit.retention_days.saturating_mul(86_400)),
         });
-        crate::operations::worker::spawn(state.clone());
+        let (stop_worker, stopping) = tokio::sync::watch::channel(false);
+        let worker = crate::operations::worker::spawn(state.clone(), stopping);
         crate::housekeeping::spawn(state.clone());
         let router = api::router(state.clone(), config.server.max_body_bytes);
         let limits = ConnectionLimits {
             max_connections: config.server.max_connections,
             header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         };
-        Ok(Self { listener, router, addr, state, limits })
+        Ok(Self { listener, router, addr, state, limits, stop_worker, worker })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -123,8 +129,15 @@ impl App {
 
     /// Serves until `shutdown` completes, then finishes the requests in flight (see
     /// [`crate::listener`] for the connection limits).
+    ///
+    /// Then the worker stops and every operation lease this process holds is handed back, so
+    /// another server (or this one, restarted) resumes its operations at once.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        crate::listener::serve(self.listener, self.router, self.limits, shutdown).await
+        let served = crate::listener::serve(self.listener, self.router, self.limits, shutdown).await;
+        let _ = self.stop_worker.send(true);
+        let _ = self.worker.await;
+        crate::operations::worker::hand_back(&self.state).await;
+        served
     }
 
     /// Serves until the process is stopped.

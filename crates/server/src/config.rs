@@ -142,8 +142,8 @@ pub struct OperationsConfig {
     /// Operations worked on at once by one server.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
-    /// Seconds a server holds an operation while working on it. A server that dies holding one
-    /// delays it by at most this long; a step that would take longer is cut off and retried.
+    /// Seconds a lease on an operation lasts; the holder renews it every third of that while it
+    /// works. A server that dies holding one delays the operation by at most this long.
     #[serde(default = "default_lease_secs")]
     pub lease_secs: u64,
     /// Failed attempts after which an operation fails (backoff 0.5 s doubling to 30 s between).
@@ -163,7 +163,7 @@ fn default_deadline_secs() -> u64 {
 }
 
 fn default_lease_secs() -> u64 {
-    90
+    10
 }
 
 fn default_poll_ms() -> u64 {

@@ -18,7 +18,8 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
     sim.set_faults(dosim::Faults { latency_ms: 150, ..Default::default() });
     let dir = tempfile::tempdir().expect("temp dir");
     let database = format!("sqlite://{}/nephele.db", dir.path().display());
-    let config = write_config(dir.path(), &sim, &database, 4);
+    // The default lease: what a crashed server leaves is resumed once its leases run out.
+    let config = write_config(dir.path(), &sim, &database, 10);
     let key = make_key(&config, "operator");
     let server = Server::start(&config, &dir.path().join("first.log"));
     let url = server.url.clone();
@@ -70,7 +71,34 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
     // Back up, and DigitalOcean is fast again.
     sim.set_faults(dosim::Faults::default());
     let server = Server::start(&config, &dir.path().join("second.log"));
-    let recorded_at_kill = operations(&http, &server.url, &key, "limit=5000").await.len();
+    let restarted = std::time::Instant::now();
+    let at_restart = operations(&http, &server.url, &key, "limit=5000").await;
+    let recorded_at_kill = at_restart.len();
+    let left_behind: HashSet<String> = at_restart
+        .iter()
+        .filter(|o| o["state"] == "pending" || o["state"] == "running")
+        .filter_map(|o| o["id"].as_str().map(str::to_owned))
+        .collect();
+    // Every operation the dead server held is resumed (and, DigitalOcean being fast again,
+    // finished) within 15 s of the restart.
+    let resumed = {
+        let (http, url, key, left_behind) =
+            (http.clone(), server.url.clone(), key.clone(), left_behind.clone());
+        tokio::spawn(async move {
+            loop {
+                let unfinished = operations(&http, &url, &key, "limit=5000")
+                    .await
+                    .iter()
+                    .filter(|o| o["state"] == "pending" || o["state"] == "running")
+                    .filter(|o| o["id"].as_str().is_some_and(|id| left_behind.contains(id)))
+                    .count();
+                if unfinished == 0 {
+                    return restarted.elapsed();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
 
     // Every client that got no answer retries with its key: a request the server had recorded
     // answers with its operation, one it never saw is made now. Nothing is made twice.
@@ -93,6 +121,7 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
         .chain(retried.into_iter().map(|(i, op)| (i, op.unwrap_or_default())))
         .collect();
     wait_until_settled(&http, &server.url, &key, Duration::from_secs(60)).await;
+    let resumed_within = resumed.await.expect("watcher");
 
     let operations = operations(&http, &server.url, &key, "limit=5000").await;
     let states: HashMap<String, String> = operations
@@ -112,13 +141,16 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
     }
     eprintln!(
         "crash test: {} creates answered 202 before the kill, {} recorded by then, {} droplets existed at the kill; \
-         after restart and retries: {} operations, {} droplets",
+         after restart and retries: {} operations, {} droplets; the {} left behind finished {:?} after the restart",
         accepted.len(),
         recorded_at_kill,
         made_before_restart,
         operations.len(),
-        droplets.len()
+        droplets.len(),
+        left_behind.len(),
+        resumed_within,
     );
+    assert!(resumed_within < Duration::from_secs(15), "left-behind operations took {resumed_within:?}");
 
     assert!(accepted.len() < 100, "the kill came mid-stream");
     for (i, op) in &everything {
@@ -142,4 +174,45 @@ async fn every_create_accepted_before_a_kill_ends_as_exactly_one_droplet() {
         states.values().filter(|s| *s == "succeeded").count(),
         "one droplet per succeeded create"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_that_stops_cleanly_hands_its_operations_back_at_once() {
+    let sim = simulator(Duration::from_secs(2)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = format!("sqlite://{}/nephele.db", dir.path().display());
+    // A long lease: were the leases not handed back, the restarted server would wait 60 s.
+    let config = write_config(dir.path(), &sim, &database, 60);
+    let key = make_key(&config, "operator");
+    let server = Server::start(&config, &dir.path().join("first.log"));
+    let http = reqwest::Client::new();
+    let mut made = Vec::new();
+    for i in 0..6 {
+        let response = http
+            .post(format!("{}/api/v1/providers/digitalocean/instances", server.url))
+            .bearer_auth(&key)
+            .json(&json!({"name": format!("calm-{i}"), "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(response.status(), 202);
+        made.push(
+            response.json::<Value>().await.expect("json")["operation_id"].as_str().expect("id").to_owned(),
+        );
+    }
+    // Droplets take 2 s to boot: the worker is following every create when the server stops.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(server.stop().success(), "a clean stop exits 0");
+
+    let server = Server::start(&config, &dir.path().join("second.log"));
+    let restarted = std::time::Instant::now();
+    wait_until_settled(&http, &server.url, &key, Duration::from_secs(30)).await;
+    let took = restarted.elapsed();
+    eprintln!("clean stop: 6 creates finished {took:?} after the restart (lease 60 s)");
+    assert!(took < Duration::from_secs(10), "resumed only after {took:?}: the leases were not handed back");
+    let states = operations(&http, &server.url, &key, "limit=100").await;
+    for id in &made {
+        let op = states.iter().find(|o| o["id"] == id.as_str()).expect("recorded");
+        assert_eq!(op["state"], "succeeded", "{op}");
+    }
 }

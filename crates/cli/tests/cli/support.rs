@@ -86,6 +86,19 @@ impl Server {
         }
     }
 
+    /// SIGINT, as Ctrl-C: the server stops cleanly. Waits up to 20 s for it to exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "nephele serve did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: no shutdown, no flushing, nothing.
     pub fn kill_hard(mut self) {
         let _ = self.child.kill();

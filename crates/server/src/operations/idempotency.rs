@@ -203,12 +203,14 @@ pub async fn begin(
         if let (Some(status), Some(stored)) = (record.response_status, record.response_body.as_deref()) {
             return Ok(Begin::Replay(Reply::from_stored(status, stored)));
         }
-        // A reservation older than a lease belongs to a request that died with its server (a
-        // request's own step cannot outlive its lease). Its operation is on record and carried
-        // on by the workers: answer with it, and keep that as the key's response.
+        // A reservation older than a lease whose operation nobody holds belongs to a request
+        // that died with its server (a live request renews its operation's lease while its step
+        // runs). Its operation is on record and carried on by the workers: answer with it, and
+        // keep that as the key's response.
         if crate::store::now_ms() - record.created_ms > state.lease_ms
             && let Some(operation_id) = &record.operation_id
             && let Some(op) = state.store.get_operation(operation_id).await.map_err(ApiError::from)?
+            && op.lease_until_ms.is_none_or(|until| until < crate::store::now_ms())
         {
             let reply = Reply::operation_reference(&op.id, op.state.as_str());
             store_reply(state, principal, Some(key), &reply).await;

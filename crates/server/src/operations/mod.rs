@@ -24,8 +24,9 @@ use self::machine::{Answer, Decision, OperationKind, OperationResult, Situation,
 use crate::app::AppState;
 use crate::store::{OperationRecord, OperationState, OperationUpdate, StoreError, now_ms};
 
-/// Time kept back from a lease so a step always ends (and records itself) before its lease does.
-const LEASE_MARGIN_MS: i64 = 2_000;
+/// The longest one step may take (a create with its retries and look-ups): past it the step
+/// counts as an outage. While it runs, its lease is renewed every third of a lease.
+const STEP_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The request of a delete or power operation.
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,10 +63,23 @@ pub async fn advance(
         record(state, op, owner, &decision).await?;
         return Ok(StepOutcome { state: Some(OperationState::Failed), ..Default::default() });
     };
-    // A step must finish inside its lease, or another worker could start the same step. Past
-    // the bound the step counts as an outage; the next attempt adopts whatever it made.
-    let bound = std::time::Duration::from_millis((state.lease_ms - LEASE_MARGIN_MS).max(500) as u64);
-    match tokio::time::timeout(bound, step(state, op, provider.as_ref(), owner, inline)).await {
+    // The lease is short (a crashed holder delays the operation by little) and renewed while the
+    // step runs; a step whose lease cannot be renewed stops at once, unrecorded, since someone
+    // else may take the operation over. Past STEP_LIMIT the step counts as an outage; the next
+    // attempt adopts whatever it made.
+    let stepping = tokio::time::timeout(STEP_LIMIT, step(state, op, provider.as_ref(), owner, inline));
+    let result = tokio::select! {
+        result = stepping => result,
+        lost = keep_lease(state, &op.id, owner) => {
+            tracing::warn!(operation_id = %op.id, why = lost, "stopping a step that lost its lease");
+            return Ok(StepOutcome {
+                state: Some(op.state),
+                error: Some(ProviderError::unavailable("the step stopped; the operation will be resumed")),
+                ..Default::default()
+            });
+        }
+    };
+    match result {
         Ok(result) => result,
         Err(_) => {
             // Counted as an outage: the next attempt adopts whatever this one made.
@@ -81,6 +95,28 @@ pub async fn advance(
             );
             record(state, op, owner, &decision).await?;
             Ok(StepOutcome { state: Some(decision.state), ..outcome })
+        }
+    }
+}
+
+/// Renews `owner`'s lease on operation `id` every third of a lease, for as long as it is
+/// polled; returns (ending the step) only when the lease is lost or cannot be renewed.
+async fn keep_lease(state: &AppState, id: &str, owner: &str) -> &'static str {
+    let every = std::time::Duration::from_millis((state.lease_ms / 3).max(100) as u64);
+    let mut failures = 0;
+    loop {
+        tokio::time::sleep(every).await;
+        match state.store.renew_lease(id, owner, state.lease_ms).await {
+            Ok(true) => failures = 0,
+            Ok(false) => return "the lease is held by another server",
+            Err(e) => {
+                tracing::warn!(operation_id = id, error = %e, "cannot renew a lease");
+                failures += 1;
+                // Two misses leave a third of a lease: stop before it runs out.
+                if failures >= 2 {
+                    return "the lease cannot be renewed";
+                }
+            }
         }
     }
 }

@@ -1,45 +1,68 @@
 //! The background worker: claims due operations (new, retrying, or left behind by a crash) and
 //! advances them, a few at a time. Several replicas may run workers on one database; the lease
 //! in the store lets exactly one work on an operation at a time.
+//!
+//! When the server stops, the worker stops claiming, drops the steps it is running (a step is
+//! safe to stop anywhere: the next attempt adopts what it made), and [`hand_back`] gives up the
+//! leases at once, so another server resumes them without waiting for the leases to run out.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::advance;
 use crate::app::AppState;
 
-/// Starts the worker; it runs until the process ends.
-pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
-    let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
+/// Starts the worker; it runs until `stopping` turns true.
+pub fn spawn(state: Arc<AppState>, mut stopping: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let owner = state.worker_owner.clone();
         let slots = Arc::new(Semaphore::new(state.operations_concurrency));
         let idle = Duration::from_millis(state.poll_interval_ms as u64);
+        let mut steps = tokio::task::JoinSet::new();
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else { return };
-            match state.store.claim_due_operation(&owner, state.lease_ms).await {
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+                _ = stopping.wait_for(|stop| *stop) => break,
+            };
+            let pause = match state.store.claim_due_operation(&owner, state.lease_ms).await {
                 Ok(Some(op)) => {
                     let state = state.clone();
                     let owner = owner.clone();
-                    tokio::spawn(async move {
+                    steps.spawn(async move {
                         if let Err(e) = advance(&state, &op, &owner, false).await {
                             tracing::error!(operation_id = %op.id, error = %e, "cannot advance operation");
                         }
                         drop(permit);
                     });
+                    None
                 }
-                Ok(None) => {
-                    drop(permit);
-                    tokio::time::sleep(idle).await;
-                }
+                Ok(None) => Some(idle),
                 Err(e) => {
-                    drop(permit);
                     tracing::error!(error = %e, "cannot read due operations");
-                    tokio::time::sleep(idle * 4).await;
+                    Some(idle * 4)
+                }
+            };
+            // Reap finished steps so the set does not grow.
+            while steps.try_join_next().is_some() {}
+            if let Some(pause) = pause {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stopping.wait_for(|stop| *stop) => break,
                 }
             }
         }
+        steps.shutdown().await;
     })
+}
+
+/// Gives up every lease this process holds (its worker's and its requests'), due at once.
+pub async fn hand_back(state: &AppState) {
+    match state.store.release_leases(&[&state.worker_owner, &state.lease_owner]).await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "handed operations back for another server to resume"),
+        Err(e) => tracing::warn!(error = %e, "cannot hand leases back; they run out on their own"),
+    }
 }

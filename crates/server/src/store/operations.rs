@@ -72,6 +72,9 @@ pub struct OperationRecord {
     pub attempts: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// Until when a server holds it (epoch ms); `None` when nobody does.
+    #[serde(skip)]
+    pub lease_until_ms: Option<i64>,
 }
 
 /// What to record. The operation is born leased to `lease_owner`, so the process that records
@@ -101,6 +104,7 @@ fn read(row: &AnyRow) -> Result<OperationRecord, StoreError> {
         attempts: row.try_get("attempts")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        lease_until_ms: row.try_get("lease_until_ms")?,
     })
 }
 
@@ -136,7 +140,7 @@ impl Store {
     }
 
     pub async fn get_operation(&self, id: &str) -> Result<Option<OperationRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at FROM operations WHERE id = $1")
+        let row = sqlx::query("SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at, lease_until_ms FROM operations WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -159,7 +163,7 @@ impl Store {
             conditions.push(format!("provider IN ({})", super::placeholders(3, list.len())));
         }
         let sql = format!(
-            "SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at FROM operations WHERE {} ORDER BY created_ms DESC, id LIMIT $1",
+            "SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at, lease_until_ms FROM operations WHERE {} ORDER BY created_ms DESC, id LIMIT $1",
             conditions.join(" AND ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -214,6 +218,36 @@ impl Store {
             // Another replica took it between our SELECT and UPDATE: look again.
         }
         Ok(None)
+    }
+
+    /// Extends a lease its holder still has; false when it no longer holds it (the operation
+    /// ended, or the lease ran out and someone else took it).
+    pub async fn renew_lease(&self, id: &str, owner: &str, lease_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE operations SET lease_until_ms = $1 WHERE id = $2 AND lease_owner = $3 AND state IN ('pending', 'running')",
+        )
+        .bind(now_ms() + lease_ms)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives up every lease these owners hold, due at once: what a server that stops cleanly
+    /// was working on is taken up by another (or by itself, restarted) without waiting.
+    pub async fn release_leases(&self, owners: &[&str]) -> Result<u64, StoreError> {
+        let mut released = 0;
+        for owner in owners {
+            released += sqlx::query(
+                "UPDATE operations SET lease_owner = NULL, lease_until_ms = NULL, next_attempt_ms = 0 WHERE lease_owner = $1 AND state IN ('pending', 'running')",
+            )
+            .bind(*owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(released)
     }
 
     /// Records progress and gives the lease up; the operation is due again at `next_attempt_ms`.
