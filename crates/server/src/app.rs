@@ -11,6 +11,7 @@ use crate::api;
 use crate::auth::failures::FailedAuthentication;
 use crate::catalog_cache::CatalogCache;
 use crate::config::{Config, IdempotencyConfig};
+use crate::inventory::Inventory;
 use crate::listener::ConnectionLimits;
 use crate::providers::{self, ProviderRegistry};
 use crate::readiness::Readiness;
@@ -20,6 +21,8 @@ use crate::store::{Store, StoreError};
 pub struct AppState {
     pub providers: ProviderRegistry,
     pub catalog: CatalogCache,
+    /// Every provider's instances, in memory.
+    pub inventory: Arc<Inventory>,
     pub store: Store,
     /// False only when the API runs open (demo mode, or `auth.required: false`).
     pub auth_required: bool,
@@ -83,7 +86,11 @@ impl App {
         let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| AppError::Bind { addr, source })?;
         let store = Store::open(config.database.url()).await?;
+        let inventory =
+            Arc::new(Inventory::new(&providers, Duration::from_secs(config.inventory.max_age_secs)));
+        crate::inventory::spawn_refreshers(inventory.clone());
         let state = Arc::new(AppState {
+            inventory,
             providers,
             catalog: CatalogCache::new(Duration::from_secs(config.server.catalog_ttl_secs)),
             store,

@@ -28,6 +28,28 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub idempotency: IdempotencyConfig,
+    #[serde(default)]
+    pub inventory: InventoryConfig,
+}
+
+/// `inventory:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryConfig {
+    /// Seconds a provider's instance list may be old when it is served from memory; it is
+    /// refreshed in the background before that.
+    #[serde(default = "default_inventory_max_age")]
+    pub max_age_secs: u64,
+}
+
+fn default_inventory_max_age() -> u64 {
+    60
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        Self { max_age_secs: default_inventory_max_age() }
+    }
 }
 
 /// `audit:`
@@ -417,6 +439,9 @@ impl Config {
                 "server",
                 "header_read_timeout_secs and readiness_interval_secs must be at least 1".to_owned(),
             ));
+        }
+        if self.inventory.max_age_secs == 0 {
+            return Err(invalid("inventory.max_age_secs", "must be at least 1".to_owned()));
         }
         if self.audit.retention_days == 0 || self.audit.failed_auth_window_secs == 0 {
             return Err(invalid(

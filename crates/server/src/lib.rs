@@ -10,6 +10,7 @@ pub mod auth;
 pub mod catalog_cache;
 pub mod config;
 mod housekeeping;
+pub mod inventory;
 pub mod listener;
 pub mod operations;
 pub mod providers;

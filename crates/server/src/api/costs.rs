@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nephele_core::cost::{self, BackupPlan, CostQuery, month_start};
 use nephele_core::duration::DurationError;
-use nephele_core::{BillingDuration, InstanceFilter, InstanceType, Provider};
+use nephele_core::{BillingDuration, InstanceType, Provider};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
@@ -23,6 +23,7 @@ use super::json::ApiJson;
 use super::validation::unknown;
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::inventory::Freshness;
 use crate::operations::idempotency::{self, Begin, Reply};
 
 const MAX_COUNT: u32 = 1000;
@@ -284,7 +285,7 @@ pub async fn fleet(
     let mut assumptions: Vec<String> = Vec::new();
     for (name, provider) in state.providers.all().filter(|(name, _)| principal.may_use(name)) {
         let loaded = async {
-            let instances = provider.list_instances(&InstanceFilter::default()).await?;
+            let instances = state.inventory.snapshot(name, Freshness::Cached).await?.instances;
             let types = state.catalog.instance_types(name, provider.as_ref()).await?;
             Ok::<_, nephele_core::ProviderError>((instances, types))
         };
@@ -296,7 +297,7 @@ pub async fn fleet(
             }
         };
         let provider_tally: &mut Tally = by_provider.entry(name.clone()).or_default();
-        for instance in instances {
+        for instance in instances.iter() {
             let Some(price) = types.iter().find(|t| t.id == instance.instance_type) else {
                 errors.push(json!({ "provider": name, "instance": instance.id, "message": format!("no price known for type {}", instance.instance_type) }));
                 continue;

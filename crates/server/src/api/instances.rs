@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use nephele_core::operation::ActionStatus;
 use nephele_core::{
@@ -20,6 +20,7 @@ use super::validation::unknown;
 use super::views::InstanceView;
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::inventory::Freshness;
 use crate::operations::idempotency::{self, Begin, Reply};
 use crate::operations::{self as ops, InstanceRequest};
 use crate::store::{NewOperation, OperationState};
@@ -27,9 +28,11 @@ use crate::store::{NewOperation, OperationState};
 /// Most instances one request may create (DigitalOcean's multi-create limit).
 pub const MAX_COUNT: u32 = 10;
 
-/// `?region=&status=&tag=&name=`; any other key is refused so typos do not pass silently.
-fn parse_filter(raw: Option<&str>) -> Result<InstanceFilter, ApiError> {
+/// `?region=&status=&tag=&name=&fresh=`; any other key is refused so typos do not pass silently.
+/// Returns the filter and whether a live read was asked for.
+fn parse_filter(raw: Option<&str>) -> Result<(InstanceFilter, bool), ApiError> {
     let mut filter = InstanceFilter::default();
+    let mut fresh = false;
     let mut errors = Vec::new();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
@@ -40,47 +43,126 @@ fn parse_filter(raw: Option<&str>) -> Result<InstanceFilter, ApiError> {
                 Ok(status) => filter.status = Some(status),
                 Err(message) => errors.push(FieldError::new("status", message)),
             },
-            other => {
-                errors.push(FieldError::new(other, "unknown filter; expected region, status, tag or name"))
-            }
+            "fresh" => match value.as_ref() {
+                "true" => fresh = true,
+                "false" => fresh = false,
+                _ => errors.push(FieldError::new("fresh", "must be true or false")),
+            },
+            other => errors
+                .push(FieldError::new(other, "unknown filter; expected region, status, tag, name or fresh")),
         }
     }
-    if errors.is_empty() { Ok(filter) } else { Err(ApiError::invalid(errors)) }
+    if errors.is_empty() { Ok((filter, fresh)) } else { Err(ApiError::invalid(errors)) }
 }
 
+/// A live read when asked with `?fresh=true` or `Cache-Control: no-cache`; memory otherwise.
+fn freshness(fresh: bool, headers: &HeaderMap) -> Freshness {
+    let no_cache = headers
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-cache")));
+    if fresh || no_cache { Freshness::Live } else { Freshness::Cached }
+}
+
+/// The `ETag` of a list: which copies it was made from, and how it was filtered.
+fn etag(versions: &[(&str, u64)], query: Option<&str>) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for (provider, version) in versions {
+        hasher.update(format!("{provider}:{version};").as_bytes());
+    }
+    hasher.update(query.unwrap_or_default().as_bytes());
+    let digest: String = hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{digest}\"")
+}
+
+/// The answer to a list: 304 when the caller's `If-None-Match` names this version, else the
+/// body, with `ETag` and `Age` (seconds since the oldest copy was read) either way.
+fn list_response(
+    headers: &HeaderMap,
+    etag: String,
+    age: std::time::Duration,
+    body: impl FnOnce() -> Value,
+) -> Response {
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
+    let mut response =
+        if matches { StatusCode::NOT_MODIFIED.into_response() } else { Json(body()).into_response() };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
+    response
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
+    at.format(&time::format_description::well_known::Rfc3339).ok()
+}
+
+/// `GET /api/v1/providers/{p}/instances`: from the inventory (see [`crate::inventory`]).
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let provider = super::provider(&state, &name)?;
-    let filter = parse_filter(raw.as_deref())?;
-    let instances = provider.list_instances(&filter).await?;
-    let views: Vec<InstanceView> = instances.into_iter().map(|i| InstanceView::new(&name, i)).collect();
-    Ok(Json(json!({ "instances": views })))
+) -> Result<Response, ApiError> {
+    super::provider(&state, &name)?;
+    let (filter, fresh) = parse_filter(raw.as_deref())?;
+    let snapshot = state.inventory.snapshot(&name, freshness(fresh, &headers)).await?;
+    let tag = etag(&[(&name, snapshot.version)], raw.as_deref());
+    Ok(list_response(&headers, tag, snapshot.age(), || {
+        let views: Vec<InstanceView> =
+            snapshot.matching(&filter).into_iter().map(|i| InstanceView::new(&name, i)).collect();
+        let errors: Vec<Value> =
+            snapshot.error.iter().map(|e| super::error::provider_failure(&name, e)).collect();
+        json!({ "instances": views, "as_of": rfc3339(snapshot.as_of), "stale": snapshot.is_stale(), "errors": errors })
+    }))
 }
 
-/// `GET /api/v1/instances`: the instances of every provider this key may use; a provider that
-/// fails is reported, not fatal.
+/// `GET /api/v1/instances`: the instances of every provider this key may use, from the
+/// inventory; a provider that fails is reported (with its last good copy, marked stale, when
+/// there is one), not fatal.
 pub async fn fleet(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let filter = parse_filter(raw.as_deref())?;
-    let lists = state.providers.all().filter(|(name, _)| principal.may_use(name)).map(|(name, provider)| {
-        let filter = filter.clone();
-        async move { (name.clone(), provider.list_instances(&filter).await) }
+) -> Result<Response, ApiError> {
+    let (filter, fresh) = parse_filter(raw.as_deref())?;
+    let freshness = freshness(fresh, &headers);
+    let reads = state.providers.all().filter(|(name, _)| principal.may_use(name)).map(|(name, _)| {
+        let inventory = state.inventory.clone();
+        async move { (name.clone(), inventory.snapshot(name, freshness).await) }
     });
-    let mut instances = Vec::new();
-    let mut errors = Vec::new();
-    for (name, result) in futures_util::future::join_all(lists).await {
-        match result {
-            Ok(list) => instances.extend(list.into_iter().map(|i| InstanceView::new(&name, i))),
-            Err(e) => errors.push(super::error::provider_failure(&name, &e)),
+    let results = futures_util::future::join_all(reads).await;
+    let versions: Vec<(&str, u64)> =
+        results.iter().map(|(name, r)| (name.as_str(), r.as_ref().map(|s| s.version).unwrap_or(0))).collect();
+    let tag = etag(&versions, raw.as_deref());
+    let oldest = results.iter().filter_map(|(_, r)| r.as_ref().ok()).max_by_key(|s| s.age());
+    let age = oldest.map(|s| s.age()).unwrap_or_default();
+    let as_of = oldest.map(|s| s.as_of);
+    Ok(list_response(&headers, tag, age, || {
+        let mut instances = Vec::new();
+        let mut errors = Vec::new();
+        let mut stale = false;
+        for (name, result) in &results {
+            match result {
+                Ok(snapshot) => {
+                    instances
+                        .extend(snapshot.matching(&filter).into_iter().map(|i| InstanceView::new(name, i)));
+                    if let Some(e) = &snapshot.error {
+                        stale = true;
+                        errors.push(super::error::provider_failure(name, e));
+                    }
+                }
+                Err(e) => errors.push(super::error::provider_failure(name, e)),
+            }
         }
-    }
-    Ok(Json(json!({ "instances": instances, "errors": errors })))
+        json!({ "instances": instances, "errors": errors, "as_of": as_of.and_then(rfc3339), "stale": stale })
+    }))
 }
 
 /// A string or a number (SSH keys may be given by id or fingerprint).
@@ -331,7 +413,17 @@ pub async fn get(
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<InstanceView>, ApiError> {
     let provider = super::provider(&state, &name)?;
-    let instance = provider.get_instance(&InstanceId(id)).await?;
+    let id = InstanceId(id);
+    // A live read: what it finds (or does not) is written into the inventory too.
+    let instance = match provider.get_instance(&id).await {
+        Ok(instance) => instance,
+        Err(e @ nephele_core::ProviderError::NotFound { .. }) => {
+            state.inventory.remove(&name, &id);
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.inventory.upsert(&name, std::slice::from_ref(&instance));
     Ok(Json(InstanceView::new(&name, instance)))
 }
 

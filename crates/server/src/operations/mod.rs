@@ -22,6 +22,7 @@ use serde_json::json;
 
 use self::machine::{Answer, Decision, OperationKind, OperationResult, Situation, Then};
 use crate::app::AppState;
+use crate::inventory::Inventory;
 use crate::store::{OperationRecord, OperationState, OperationUpdate, StoreError, now_ms};
 
 /// The longest one step may take (a create with its retries and look-ups): past it the step
@@ -182,11 +183,21 @@ fn operation_id_of(op: &OperationRecord) -> nephele_core::OperationId {
     nephele_core::OperationId(uuid::Uuid::parse_str(&op.id).unwrap_or_default())
 }
 
-/// Calls the provider once for where `op` stands, and says what it answered.
+/// The status an instance has once `action` has completed.
+fn status_after(action: PowerAction) -> InstanceStatus {
+    match action {
+        PowerAction::PowerOff | PowerAction::Shutdown => InstanceStatus::Stopped,
+        PowerAction::PowerOn | PowerAction::Reboot | PowerAction::PowerCycle => InstanceStatus::Running,
+    }
+}
+
+/// Calls the provider once for where `op` stands, and says what it answered. What it learns
+/// about instances is written into the inventory at once, so lists show the change.
 async fn ask_provider(
     op: &OperationRecord,
     situation: Situation,
     provider: &dyn nephele_core::Provider,
+    inventory: &Inventory,
     outcome: &mut StepOutcome,
 ) -> Result<Answer, StoreError> {
     let answer = match (situation.kind, situation.state) {
@@ -195,6 +206,7 @@ async fn ask_provider(
             match provider.create_instances(&request).await {
                 Ok(instances) => {
                     let ids = instances.iter().map(|i| i.id.0.clone()).collect();
+                    inventory.upsert(&op.provider, &instances);
                     outcome.instances = instances;
                     Answer::Created(ids)
                 }
@@ -214,9 +226,16 @@ async fn ask_provider(
             let mut all_running = true;
             let mut failure = None;
             for id in ids {
-                match provider.get_instance(&InstanceId(id)).await {
-                    Ok(instance) => all_running &= instance.status == InstanceStatus::Running,
+                let id = InstanceId(id);
+                match provider.get_instance(&id).await {
+                    Ok(instance) => {
+                        all_running &= instance.status == InstanceStatus::Running;
+                        inventory.upsert(&op.provider, std::slice::from_ref(&instance));
+                    }
                     Err(e) => {
+                        if matches!(e, ProviderError::NotFound { .. }) {
+                            inventory.remove(&op.provider, &id);
+                        }
                         failure = Some(e);
                         break;
                     }
@@ -226,9 +245,18 @@ async fn ask_provider(
         }
         (OperationKind::Delete, _) => {
             let request: InstanceRequest = request_of(op)?;
-            match provider.delete_instance(&InstanceId(request.instance_id), operation_id_of(op)).await {
-                Ok(()) => Answer::Deleted,
-                Err(e) => Answer::Failed(e),
+            let id = InstanceId(request.instance_id);
+            match provider.delete_instance(&id, operation_id_of(op)).await {
+                Ok(()) => {
+                    inventory.remove(&op.provider, &id);
+                    Answer::Deleted
+                }
+                Err(e) => {
+                    if matches!(e, ProviderError::NotFound { .. }) {
+                        inventory.remove(&op.provider, &id);
+                    }
+                    Answer::Failed(e)
+                }
             }
         }
         (OperationKind::Power(action), OperationState::Pending) => {
@@ -255,13 +283,23 @@ async fn ask_provider(
                 Err(e) => Answer::Failed(e),
             }
         }
-        (OperationKind::Power(_), OperationState::Running) => {
+        (OperationKind::Power(power), OperationState::Running) => {
             let action_id = match result_of(op) {
                 Some(OperationResult::ActionStarted { action_id }) => action_id,
                 _ => return Err(StoreError::Corrupt(format!("operation {} has no action to follow", op.id))),
             };
             match provider.get_action(&nephele_core::ActionId(action_id)).await {
-                Ok(action) => Answer::ActionPolled(action.status),
+                Ok(action) => {
+                    if action.status == nephele_core::ActionStatus::Completed {
+                        let request: InstanceRequest = request_of(op)?;
+                        inventory.set_status(
+                            &op.provider,
+                            &InstanceId(request.instance_id),
+                            status_after(power),
+                        );
+                    }
+                    Answer::ActionPolled(action.status)
+                }
                 Err(e) => Answer::Failed(e),
             }
         }
@@ -280,7 +318,7 @@ async fn step(
 ) -> Result<StepOutcome, StoreError> {
     let situation = situation(op, inline)?;
     let mut outcome = StepOutcome::default();
-    let answer = ask_provider(op, situation, provider, &mut outcome).await?;
+    let answer = ask_provider(op, situation, provider, &state.inventory, &mut outcome).await?;
     if let Answer::Failed(error) = &answer {
         outcome.error = Some(error.clone());
     }

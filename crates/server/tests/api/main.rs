@@ -10,6 +10,7 @@ mod costs;
 mod flood_attacks;
 mod health;
 mod idempotency;
+mod inventory;
 mod lifecycle;
 mod operations_engine;
 mod seed;

@@ -1,0 +1,268 @@
+//! Every provider's instances, in memory: lists and filters are answered from here, never by
+//! waiting for the cloud while a fresh-enough copy exists.
+//!
+//! - A copy is refreshed in the background so it is never older than `inventory.max_age_secs`
+//!   (each provider on its own timer, with jitter, so refreshes are spread over time). One
+//!   refresh of 10,000 droplets costs its 50 requests once per interval, whatever the number of
+//!   clients.
+//! - Concurrent misses (no copy yet, a copy too old, or `fresh` asked) share one fetch.
+//! - Changes made through Nephele (creates, deletes, power actions) are written in at once, so a
+//!   caller always sees their own change; a write made while a refresh is under way is applied
+//!   again on top of what that refresh brings, so the refresh cannot undo it.
+//! - A refresh that fails keeps the last good copy, marked stale, with the failure reported.
+//!
+//! Each copy has a version, which changes with every refresh and write: the API's `ETag`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use nephele_core::{Instance, InstanceFilter, InstanceId, InstanceStatus, Provider, ProviderError};
+use time::OffsetDateTime;
+
+use crate::providers::ProviderRegistry;
+
+/// One provider's instances at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub instances: Arc<Vec<Instance>>,
+    /// When the provider was last read (UTC); writes through Nephele do not move it.
+    pub as_of: OffsetDateTime,
+    fetched: Instant,
+    /// When the provider was last asked, successfully or not: a failing provider is asked
+    /// again only after `max_age`, not by every request.
+    checked: Instant,
+    /// Changes with every refresh and every write.
+    pub version: u64,
+    /// The last refresh's failure, when it failed: the copy is then stale.
+    pub error: Option<ProviderError>,
+}
+
+impl Snapshot {
+    /// How long since the provider was last read.
+    pub fn age(&self) -> Duration {
+        self.fetched.elapsed()
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// The instances that pass `filter`.
+    pub fn matching(&self, filter: &InstanceFilter) -> Vec<Instance> {
+        self.instances.iter().filter(|i| filter.matches(i)).cloned().collect()
+    }
+}
+
+/// A change made through Nephele, kept until no refresh under way predates it.
+#[derive(Debug, Clone)]
+enum Write {
+    Upsert(Box<Instance>),
+    Remove(InstanceId),
+    Status(InstanceId, InstanceStatus),
+}
+
+impl Write {
+    fn apply(&self, instances: &mut Vec<Instance>) {
+        match self {
+            Self::Upsert(instance) => match instances.iter_mut().find(|i| i.id == instance.id) {
+                Some(existing) => *existing = instance.as_ref().clone(),
+                None => instances.push(instance.as_ref().clone()),
+            },
+            Self::Remove(id) => instances.retain(|i| &i.id != id),
+            Self::Status(id, status) => {
+                if let Some(existing) = instances.iter_mut().find(|i| &i.id == id) {
+                    existing.status = *status;
+                }
+            }
+        }
+    }
+}
+
+/// Whether a read may be answered from memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// From memory when the copy is younger than `max_age`.
+    Cached,
+    /// A live read of the provider (operators' `?fresh=true`, `Cache-Control: no-cache`).
+    Live,
+}
+
+struct ProviderInventory {
+    provider: Arc<dyn Provider>,
+    current: RwLock<Option<Snapshot>>,
+    /// Held by the one refresh under way; waiters then take its result.
+    refreshing: tokio::sync::Mutex<()>,
+    /// Writes, numbered, since the oldest refresh under way began.
+    writes: Mutex<Vec<(u64, Write)>>,
+}
+
+/// Every provider's inventory.
+pub struct Inventory {
+    max_age: Duration,
+    versions: AtomicU64,
+    providers: HashMap<String, Arc<ProviderInventory>>,
+}
+
+impl Inventory {
+    pub fn new(providers: &ProviderRegistry, max_age: Duration) -> Self {
+        let providers = providers
+            .all()
+            .map(|(name, provider)| {
+                let inventory = ProviderInventory {
+                    provider: provider.clone(),
+                    current: RwLock::new(None),
+                    refreshing: tokio::sync::Mutex::new(()),
+                    writes: Mutex::new(Vec::new()),
+                };
+                (name.clone(), Arc::new(inventory))
+            })
+            .collect();
+        Self { max_age, versions: AtomicU64::new(1), providers }
+    }
+
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    fn next_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn current(entry: &ProviderInventory) -> Option<Snapshot> {
+        entry.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// `provider`'s instances: from memory when fresh enough (or `Cached` and the provider
+    /// fails while a copy exists, then marked stale), else from one shared fetch.
+    pub async fn snapshot(&self, provider: &str, freshness: Freshness) -> Result<Snapshot, ProviderError> {
+        let Some(entry) = self.providers.get(provider) else {
+            return Err(ProviderError::not_found(format!("no provider named {provider:?} is configured")));
+        };
+        let asked_at = Instant::now();
+        let usable = |snapshot: &Snapshot| match freshness {
+            Freshness::Cached => snapshot.checked.elapsed() < self.max_age,
+            // A live read is one that began after the caller asked.
+            Freshness::Live => snapshot.checked >= asked_at,
+        };
+        if let Some(snapshot) = Self::current(entry).filter(|s| usable(s)) {
+            return Ok(snapshot);
+        }
+        let _refresh = entry.refreshing.lock().await;
+        // Someone else's refresh may have just brought what we need.
+        if let Some(snapshot) = Self::current(entry).filter(|s| usable(s)) {
+            return Ok(snapshot);
+        }
+        self.refresh_locked(entry).await
+    }
+
+    /// Reads the provider and stores the result; the caller holds `entry.refreshing`.
+    async fn refresh_locked(&self, entry: &ProviderInventory) -> Result<Snapshot, ProviderError> {
+        let began = self.next_version();
+        let asked = Instant::now();
+        let fetched = entry.provider.list_instances(&InstanceFilter::default()).await;
+        let mut current = entry.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match fetched {
+            Ok(mut instances) => {
+                let mut writes = entry.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // What was written while this refresh was under way is applied on top of it.
+                for (_, write) in writes.iter().filter(|(at, _)| *at > began) {
+                    write.apply(&mut instances);
+                }
+                writes.retain(|(at, _)| *at > began);
+                instances.sort_by(|a, b| a.id.cmp(&b.id));
+                let snapshot = Snapshot {
+                    instances: Arc::new(instances),
+                    as_of: OffsetDateTime::now_utc(),
+                    fetched: Instant::now(),
+                    checked: asked,
+                    version: self.next_version(),
+                    error: None,
+                };
+                *current = Some(snapshot.clone());
+                Ok(snapshot)
+            }
+            Err(error) => match current.as_mut() {
+                Some(last_good) => {
+                    tracing::warn!(%error, "refreshing the inventory failed; serving the last good copy, marked stale");
+                    last_good.error = Some(error);
+                    last_good.checked = asked;
+                    last_good.version = self.next_version();
+                    Ok(last_good.clone())
+                }
+                None => Err(error),
+            },
+        }
+    }
+
+    /// Refreshes `provider` now, unless a copy younger than `younger_than` exists.
+    async fn refresh_if_older(&self, provider: &str, younger_than: Duration) {
+        let Some(entry) = self.providers.get(provider) else { return };
+        let _refresh = entry.refreshing.lock().await;
+        if Self::current(entry).is_some_and(|s| s.checked.elapsed() < younger_than) {
+            return;
+        }
+        if let Err(error) = self.refresh_locked(entry).await {
+            tracing::warn!(provider, %error, "refreshing the inventory failed");
+        }
+    }
+
+    fn write(&self, provider: &str, write: Write) {
+        let Some(entry) = self.providers.get(provider) else { return };
+        let version = self.next_version();
+        entry.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((version, write.clone()));
+        let mut current = entry.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(snapshot) = current.as_mut() {
+            let mut instances = snapshot.instances.as_ref().clone();
+            write.apply(&mut instances);
+            instances.sort_by(|a, b| a.id.cmp(&b.id));
+            snapshot.instances = Arc::new(instances);
+            snapshot.version = version;
+        }
+    }
+
+    /// Records instances as the provider just described them (made, or read one by one).
+    pub fn upsert(&self, provider: &str, instances: &[Instance]) {
+        for instance in instances {
+            self.write(provider, Write::Upsert(Box::new(instance.clone())));
+        }
+    }
+
+    /// Records that an instance is gone.
+    pub fn remove(&self, provider: &str, id: &InstanceId) {
+        self.write(provider, Write::Remove(id.clone()));
+    }
+
+    /// Records an instance's new status (a power action completed).
+    pub fn set_status(&self, provider: &str, id: &InstanceId, status: InstanceStatus) {
+        self.write(provider, Write::Status(id.clone(), status));
+    }
+}
+
+/// Keeps every provider's copy younger than `max_age`: each provider is refreshed a little
+/// before its copy would get too old, on its own timer with jitter, so replicas and providers
+/// spread their refreshes.
+pub fn spawn_refreshers(inventory: Arc<Inventory>) {
+    for name in inventory.providers.keys() {
+        let (inventory, name) = (inventory.clone(), name.clone());
+        tokio::spawn(async move {
+            let max_age = inventory.max_age;
+            // First load soon after start, spread over a tenth of the interval.
+            tokio::time::sleep(max_age.mul_f64(0.1 * fastrand::f64())).await;
+            loop {
+                // Refresh at 70-80% of the allowed age: never older than max_age, even when the
+                // refresh itself takes a while.
+                let due = max_age.mul_f64(0.7 + 0.1 * fastrand::f64());
+                inventory.refresh_if_older(&name, due).await;
+                let age = inventory
+                    .providers
+                    .get(&name)
+                    .and_then(|e| Inventory::current(e))
+                    .map(|s| s.checked.elapsed())
+                    .unwrap_or_default();
+                tokio::time::sleep(due.saturating_sub(age).max(Duration::from_millis(100))).await;
+            }
+        });
+    }
+}

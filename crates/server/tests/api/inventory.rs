@@ -1,0 +1,158 @@
+//! The inventory: lists answered from memory, refreshed once per `max_age` whatever the number
+//! of clients, own changes seen at once, `ETag`/`Age`/304, live reads on request, and the last
+//! good copy (marked stale) when the provider fails.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::helpers::{Extra, TestApp, json, spawn_app_configured, spawn_app_on, start_sim};
+
+const LIST: &str = "/api/v1/providers/digitalocean/instances";
+
+async fn app(droplets: usize, max_age_secs: u64) -> TestApp {
+    let extra = format!("auth:\n  required: false\ninventory:\n  max_age_secs: {max_age_secs}\n");
+    spawn_app_configured(droplets, Duration::from_millis(100), &extra).await
+}
+
+/// As [`app`], with a provider that gives up on a failing call within 2 s.
+async fn app_with_quick_failures(droplets: usize, max_age_secs: u64) -> TestApp {
+    let sim = start_sim(droplets, Duration::from_millis(100)).await;
+    let base = sim.base_url();
+    let rest = format!("auth:\n  required: false\ninventory:\n  max_age_secs: {max_age_secs}\n");
+    spawn_app_on(sim, &base, Extra { provider: "call_deadline_secs: 2", rest: &rest, ..Extra::default() })
+        .await
+}
+
+#[tokio::test]
+async fn listing_every_quarter_second_costs_one_refresh_per_max_age() {
+    let app = app(10_000, 4).await;
+    let started = Instant::now();
+    let mut lists = 0;
+    while started.elapsed() < Duration::from_secs(10) {
+        let response = app.get(&format!("{LIST}?name=droplet-00042")).await;
+        assert_eq!(response.status(), 200);
+        lists += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let full = json(app.get(LIST).await).await;
+    assert_eq!(full["instances"].as_array().expect("list").len(), 10_000);
+    let requests = app.upstream("droplets_list");
+    eprintln!(
+        "{lists} lists in 10 s with max_age 4 s cost {requests} droplet-list requests (50 per refresh)"
+    );
+    // The first load and a refresh every 2.8-3.2 s: four or five refreshes of 50 pages, where
+    // reading through would have cost 50 per list.
+    assert!((50..=250).contains(&requests), "{requests} requests for {lists} lists");
+    assert!(requests % 50 == 0, "whole refreshes only: {requests}");
+}
+
+#[tokio::test]
+async fn concurrent_misses_share_one_fetch() {
+    let app = app(300, 3600).await;
+    app.sim.set_faults(dosim::Faults { latency_ms: 200, ..Default::default() });
+    let statuses: Vec<u16> = futures_util::stream::iter(0..20)
+        .map(|_| async { app.get(LIST).await.status().as_u16() })
+        .buffer_unordered(20)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // One fetch of two pages (plus, at most, the background's first load racing it).
+    assert!(app.upstream("droplets_list") <= 4, "{} requests", app.upstream("droplets_list"));
+}
+
+#[tokio::test]
+async fn lists_carry_their_age_and_an_etag_and_answer_304_when_unchanged() {
+    let app = app(3, 3600).await;
+    let first = app.get(LIST).await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().expect("ascii").to_owned();
+    assert!(first.headers().contains_key("age"));
+    let body = json(first).await;
+    assert!(body["as_of"].is_string(), "{body}");
+    assert_eq!(body["stale"], false);
+
+    let unchanged = app.http.get(app.url(LIST)).header("if-none-match", &etag).send().await.expect("sent");
+    assert_eq!(unchanged.status(), 304);
+    assert_eq!(unchanged.headers()["etag"].to_str().expect("ascii"), etag);
+    let filtered =
+        app.http.get(app.url(&format!("{LIST}?status=running"))).header("if-none-match", &etag).send().await;
+    assert_eq!(filtered.expect("sent").status(), 200, "another filter is another answer");
+
+    let created = app
+        .post(
+            LIST,
+            json!({"name": "fresh", "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"}),
+        )
+        .await;
+    assert_eq!(created.status(), 202);
+    let changed = app.http.get(app.url(LIST)).header("if-none-match", &etag).send().await.expect("sent");
+    assert_eq!(changed.status(), 200, "a write makes a new version");
+}
+
+#[tokio::test]
+async fn own_changes_are_seen_at_once_without_reading_the_cloud_again() {
+    let app = app(2, 3600).await;
+    assert_eq!(json(app.get(LIST).await).await["instances"].as_array().expect("list").len(), 2);
+    let reads = app.upstream("droplets_list");
+
+    let created = json(
+        app.post(
+            LIST,
+            json!({"name": "mine", "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"}),
+        )
+        .await,
+    )
+    .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let listed = json(app.get(&format!("{LIST}?name=mine")).await).await;
+    assert_eq!(listed["instances"][0]["id"], id.as_str(), "the create shows at once: {listed}");
+    app.wait_for_operation(created["operation_id"].as_str().expect("op"), None).await;
+    let running = json(app.get(&format!("{LIST}?name=mine")).await).await;
+    assert_eq!(running["instances"][0]["status"], "running");
+
+    let off = json(app.post(&format!("{LIST}/{id}/actions"), json!({"type": "power_off"})).await).await;
+    app.wait_for_operation(off["operation_id"].as_str().expect("op"), None).await;
+    let stopped = json(app.get(&format!("{LIST}?name=mine")).await).await;
+    assert_eq!(stopped["instances"][0]["status"], "stopped", "{stopped}");
+
+    assert_eq!(app.delete(&format!("{LIST}/{id}")).await.status(), 204);
+    let gone = json(app.get(&format!("{LIST}?name=mine")).await).await;
+    assert_eq!(gone["instances"], json!([]));
+    // The one droplet-list request is the create's look-up by its own tag (exactly-once).
+    assert_eq!(app.upstream("droplets_list"), reads + 1, "none of this read the whole list again");
+}
+
+#[tokio::test]
+async fn fresh_or_no_cache_asks_the_cloud_now() {
+    let app = app(3, 3600).await;
+    app.get(LIST).await;
+    let reads = app.upstream("droplets_list");
+    app.get(LIST).await;
+    assert_eq!(app.upstream("droplets_list"), reads, "from memory");
+    assert_eq!(app.get(&format!("{LIST}?fresh=true")).await.status(), 200);
+    assert_eq!(app.upstream("droplets_list"), reads + 1);
+    let no_cache =
+        app.http.get(app.url(LIST)).header("cache-control", "no-cache").send().await.expect("sent");
+    assert_eq!(no_cache.status(), 200);
+    assert_eq!(app.upstream("droplets_list"), reads + 2);
+    assert_eq!(app.get(&format!("{LIST}?fresh=maybe")).await.status(), 422);
+}
+
+#[tokio::test]
+async fn a_failing_provider_serves_the_last_good_copy_marked_stale() {
+    let app = app_with_quick_failures(3, 1).await;
+    assert_eq!(json(app.get(LIST).await).await["stale"], false);
+    app.sim.set_faults(dosim::Faults { error_rate: 1.0, ..Default::default() });
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let stale = app.get(LIST).await;
+    assert_eq!(stale.status(), 200);
+    let body = json(stale).await;
+    assert_eq!(body["stale"], true, "{body}");
+    assert_eq!(body["instances"].as_array().expect("list").len(), 3, "the last good copy");
+    assert_eq!(body["errors"][0]["code"], "unavailable", "and the failure, reported");
+    let fleet = json(app.get("/api/v1/instances").await).await;
+    assert_eq!(fleet["stale"], true);
+    assert_eq!(fleet["instances"].as_array().expect("list").len(), 3);
+}
