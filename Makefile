@@ -33,8 +33,17 @@ conformance: $(VENV)/.installed
 	$(CARGO) build -p dosim
 	$(VENV)/bin/python scripts/conformance.py target/debug/dosim $(SPEC)
 
-## bench: benchmarks, each printing ratios against a baseline measured in the same run
-bench:
+$(VENV)/.bench-installed: scripts/requirements-bench.txt
+	test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-bench.txt
+	touch $@
+
+## bench: the benchmark table (release build against dosim; Libcloud and /healthz baselines
+## measured in the same run), written to BENCHMARKS.md; then the DigitalOcean client's own bench
+bench: $(VENV)/.bench-installed
+	scripts/ensure-wrk.sh
+	$(CARGO) build --release -p nephele -p dosim
+	$(VENV)/bin/python scripts/bench.py --target-dir target/release --markdown BENCHMARKS.md
 	$(CARGO) bench -p nephele-digitalocean --bench list_droplets
 
 ## lint: formatting and clippy, warnings as errors

@@ -19,8 +19,6 @@ import http.client
 import http.server
 import json
 import os
-import resource
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,13 +28,10 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_port, memory_kb  # noqa: E402
+
 TOKEN = "dop_v1_attackrepeat0000000000000000000000000000000000000000000000000"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Hostile:
@@ -147,16 +142,6 @@ class Catcher:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def memory_kb(pid):
-    """(current, peak) resident memory of `pid`, in KiB."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            fields[name] = value.strip()
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
 def database_bytes(path):

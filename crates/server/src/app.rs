@@ -23,6 +23,8 @@ pub struct AppState {
     pub catalog: CatalogCache,
     /// Every provider's instances, in memory.
     pub inventory: Arc<Inventory>,
+    /// List answers rendered once per copy and filter.
+    pub rendered_lists: crate::api::rendered::RenderedCache,
     pub store: Store,
     /// False only when the API runs open (demo mode, or `auth.required: false`).
     pub auth_required: bool,
@@ -44,6 +46,9 @@ pub struct AppState {
     /// How long audit entries are kept.
     pub audit_retention: Duration,
 }
+
+/// Bytes of rendered list answers kept (a 10,000-instance list is about 5 MB).
+const RENDERED_LISTS_BYTES: usize = 64 * 1024 * 1024;
 
 /// Sources tracked at once by the failed-authentication sampler; more are pooled.
 const MAX_TRACKED_SOURCES: usize = 4096;
@@ -91,6 +96,7 @@ impl App {
         crate::inventory::spawn_refreshers(inventory.clone());
         let state = Arc::new(AppState {
             inventory,
+            rendered_lists: crate::api::rendered::RenderedCache::new(RENDERED_LISTS_BYTES),
             providers,
             catalog: CatalogCache::new(Duration::from_secs(config.server.catalog_ttl_secs)),
             store,

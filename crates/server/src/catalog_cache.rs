@@ -1,11 +1,12 @@
 //! Providers' catalogues (regions, instance types with prices, images), cached with a TTL.
 //!
 //! Prices come live from the provider, never from a table of ours; the cache only spares the
-//! provider's rate limit. A load holds the entry's lock, so concurrent misses load once.
+//! provider's rate limit. Hits take a read lock only (every create and estimate reads it); a
+//! load holds the cache's load lock, so concurrent misses load once.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use nephele_core::{Image, InstanceType, Provider, ProviderError, Region};
@@ -18,12 +19,18 @@ struct Entry<V> {
 
 /// One kind of catalogue for every provider.
 struct TtlCache<V> {
-    entries: Mutex<HashMap<String, Entry<V>>>,
+    entries: RwLock<HashMap<String, Entry<V>>>,
+    loading: Mutex<()>,
 }
 
 impl<V> TtlCache<V> {
     fn new() -> Self {
-        Self { entries: Mutex::new(HashMap::new()) }
+        Self { entries: RwLock::new(HashMap::new()), loading: Mutex::new(()) }
+    }
+
+    fn fresh(&self, key: &str, ttl: Duration) -> Option<Arc<V>> {
+        let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.get(key).filter(|e| e.loaded_at.elapsed() < ttl).map(|e| e.value.clone())
     }
 
     async fn get_or_load<F, Fut>(&self, key: &str, ttl: Duration, load: F) -> Result<Arc<V>, ProviderError>
@@ -31,19 +38,22 @@ impl<V> TtlCache<V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, ProviderError>>,
     {
-        let mut entries = self.entries.lock().await;
-        if let Some(entry) = entries.get(key)
-            && entry.loaded_at.elapsed() < ttl
-        {
-            return Ok(entry.value.clone());
+        if let Some(value) = self.fresh(key, ttl) {
+            return Ok(value);
+        }
+        let _loading = self.loading.lock().await;
+        // Another caller may have loaded it while this one waited.
+        if let Some(value) = self.fresh(key, ttl) {
+            return Ok(value);
         }
         let value = Arc::new(load().await?);
-        entries.insert(key.to_owned(), Entry { loaded_at: Instant::now(), value: value.clone() });
+        let entry = Entry { loaded_at: Instant::now(), value: value.clone() };
+        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.to_owned(), entry);
         Ok(value)
     }
 
     async fn invalidate(&self, key: &str) {
-        self.entries.lock().await.remove(key);
+        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
     }
 }
 

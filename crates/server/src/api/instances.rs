@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
 use super::validation::unknown;
-use super::views::InstanceView;
+use super::views::{InstanceList, InstanceView};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::inventory::Freshness;
@@ -77,19 +77,28 @@ fn etag(versions: &[(&str, u64)], query: Option<&str>) -> String {
 }
 
 /// The answer to a list: 304 when the caller's `If-None-Match` names this version, else the
-/// body, with `ETag` and `Age` (seconds since the oldest copy was read) either way.
-fn list_response(
+/// body (rendered once per `ETag`, see [`super::rendered`]), with `ETag` and `Age` (seconds
+/// since the oldest copy was read) either way.
+async fn list_response(
+    state: &AppState,
     headers: &HeaderMap,
     etag: String,
     age: std::time::Duration,
-    body: impl FnOnce() -> Value,
+    render: impl FnOnce() -> InstanceList + Send + 'static,
 ) -> Response {
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
-    let mut response =
-        if matches { StatusCode::NOT_MODIFIED.into_response() } else { Json(body()).into_response() };
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let body = state
+            .rendered_lists
+            .get_or_render(&etag, || serde_json::to_vec(&render()).unwrap_or_default())
+            .await;
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
@@ -113,13 +122,14 @@ pub async fn list(
     let (filter, fresh) = parse_filter(raw.as_deref())?;
     let snapshot = state.inventory.snapshot(&name, freshness(fresh, &headers)).await?;
     let tag = etag(&[(&name, snapshot.version)], raw.as_deref());
-    Ok(list_response(&headers, tag, snapshot.age(), || {
-        let views: Vec<InstanceView> =
-            snapshot.matching(&filter).into_iter().map(|i| InstanceView::new(&name, i)).collect();
-        let errors: Vec<Value> =
-            snapshot.error.iter().map(|e| super::error::provider_failure(&name, e)).collect();
-        json!({ "instances": views, "as_of": rfc3339(snapshot.as_of), "stale": snapshot.is_stale(), "errors": errors })
-    }))
+    let age = snapshot.age();
+    Ok(list_response(&state, &headers, tag, age, move || InstanceList {
+        instances: snapshot.matching(&filter).into_iter().map(|i| InstanceView::new(&name, i)).collect(),
+        as_of: rfc3339(snapshot.as_of),
+        stale: snapshot.is_stale(),
+        errors: snapshot.error.iter().map(|e| super::error::provider_failure(&name, e)).collect(),
+    })
+    .await)
 }
 
 /// `GET /api/v1/instances`: the instances of every provider this key may use, from the
@@ -138,31 +148,31 @@ pub async fn fleet(
         async move { (name.clone(), inventory.snapshot(name, freshness).await) }
     });
     let results = futures_util::future::join_all(reads).await;
+    // The fleet answer is keyed by every copy it shows, and by which providers the key sees.
     let versions: Vec<(&str, u64)> =
         results.iter().map(|(name, r)| (name.as_str(), r.as_ref().map(|s| s.version).unwrap_or(0))).collect();
-    let tag = etag(&versions, raw.as_deref());
+    let tag = etag(&versions, Some(&format!("fleet?{}", raw.as_deref().unwrap_or_default())));
     let oldest = results.iter().filter_map(|(_, r)| r.as_ref().ok()).max_by_key(|s| s.age());
     let age = oldest.map(|s| s.age()).unwrap_or_default();
-    let as_of = oldest.map(|s| s.as_of);
-    Ok(list_response(&headers, tag, age, || {
-        let mut instances = Vec::new();
-        let mut errors = Vec::new();
-        let mut stale = false;
+    let as_of = oldest.and_then(|s| rfc3339(s.as_of));
+    Ok(list_response(&state, &headers, tag, age, move || {
+        let mut list = InstanceList { instances: Vec::new(), as_of, stale: false, errors: Vec::new() };
         for (name, result) in &results {
             match result {
                 Ok(snapshot) => {
-                    instances
+                    list.instances
                         .extend(snapshot.matching(&filter).into_iter().map(|i| InstanceView::new(name, i)));
                     if let Some(e) = &snapshot.error {
-                        stale = true;
-                        errors.push(super::error::provider_failure(name, e));
+                        list.stale = true;
+                        list.errors.push(super::error::provider_failure(name, e));
                     }
                 }
-                Err(e) => errors.push(super::error::provider_failure(name, e)),
+                Err(e) => list.errors.push(super::error::provider_failure(name, e)),
             }
         }
-        json!({ "instances": instances, "errors": errors, "as_of": as_of.and_then(rfc3339), "stale": stale })
-    }))
+        list
+    })
+    .await)
 }
 
 /// A string or a number (SSH keys may be given by id or fingerprint).

@@ -21,6 +21,7 @@ pub mod json;
 pub mod keys;
 pub mod operations;
 pub mod providers;
+pub mod rendered;
 mod validation;
 pub mod views;
 

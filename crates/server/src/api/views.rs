@@ -63,6 +63,18 @@ impl InstanceView {
     }
 }
 
+/// A list of instances, as `GET .../instances` and `GET /api/v1/instances` send it.
+#[derive(Serialize)]
+pub struct InstanceList {
+    pub instances: Vec<InstanceView>,
+    /// When the oldest copy in it was read from the provider (RFC 3339, UTC).
+    pub as_of: Option<String>,
+    /// Whether a provider failed and its last good copy is shown.
+    pub stale: bool,
+    /// Providers that failed, with why.
+    pub errors: Vec<serde_json::Value>,
+}
+
 /// A region: the original's `{id, name, display_name, status}`, plus what it offers.
 #[derive(Serialize)]
 pub struct RegionView {

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Nephele's benchmark table: `make bench` runs this after building the release binaries.
+
+Every figure is measured in this run against a baseline measured in the same run, and printed
+with its target. It starts `dosim` and a release `nephele serve`, and measures:
+
+1. a cold list of 10,000 droplets at 100 ms upstream latency, through Nephele's HTTP API, against
+   Apache Libcloud's DigitalOcean driver pointed at the same simulator (wall time, requests);
+2. warm lists (100 and 10,000 instances, and a filtered one) and cost estimates under 64
+   connections with wrk, against `/healthz` of the same process as the ceiling;
+3. resident memory idle and with 100,000 instances, and start to `/readyz` green on SQLite;
+4. recovery: from a restart after `kill -9` to every operation left behind being resumed.
+
+The table is printed and written to BENCHMARKS.md (with date, machine and command).
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import TOKEN, Dosim, Nephele, memory_kb, request  # noqa: E402
+
+LIST = "/api/v1/providers/digitalocean/instances"
+rows = []
+
+
+def row(what, figure, baseline, ratio, target, ok):
+    rows.append((what, figure, baseline, ratio, target, "ok" if ok else "MISSED"))
+    print(f"  {what}: {figure} (baseline {baseline}, {ratio}) target {target}: {'ok' if ok else 'MISSED'}", flush=True)
+
+
+def timed(action):
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def libcloud_list(port):
+    """Seconds for Libcloud's DigitalOcean driver to list every droplet, and how many it saw."""
+    from libcloud.compute.providers import Provider, get_driver
+
+    driver = get_driver(Provider.DIGITAL_OCEAN)(TOKEN, api_version="v2")
+    # The v2 driver drops host/port/secure from its constructor and connects at once: point its
+    # connection at the simulator over plain HTTP and connect again.
+    driver.connection.host, driver.connection.port, driver.connection.secure = "127.0.0.1", port, False
+    driver.connection.connect()
+    seconds, nodes = timed(driver.list_nodes)
+    return seconds, len(nodes)
+
+
+def wrk(port, path, connections=64, seconds=5, method="GET", body=None):
+    """(requests per second, p50 ms, p99 ms) from wrk."""
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{path}"]
+    script = None
+    if method != "GET":
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        escaped = body.replace('"', '\\"')
+        script.write(f'wrk.method = "{method}"\nwrk.body = "{escaped}"\nwrk.headers["Content-Type"] = "application/json"\n')
+        script.close()
+        command[1:1] = ["-s", script.name]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    if script:
+        os.unlink(script.name)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+    def percentile(p):
+        value, unit = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    if re.search(r"Non-2xx or 3xx responses", output):
+        raise RuntimeError(f"wrk saw errors on {path}:\n{output}")
+    return rate, percentile(50), percentile(99)
+
+
+def cold_list(args):
+    print("1. cold list of 10,000 droplets at 100 ms latency", flush=True)
+    sim = Dosim(args.dosim, droplets=10_000, latency_ms=100)
+    nephele = Nephele(args.nephele, sim.url, "inventory:\n  max_age_secs: 3600\n")
+    try:
+        nephele.wait_ready()
+        runs = []
+        for i in range(3):
+            before = sim.requests("droplets_list")
+            # The first list after start is cold; later ones are made cold with ?fresh=true.
+            seconds, (status, body) = timed(lambda: request(nephele.port, "GET", LIST + ("" if i == 0 else "?fresh=true")))
+            assert status == 200 and len(body["instances"]) == 10_000, (status, len(body["instances"]))
+            runs.append((seconds, sim.requests("droplets_list") - before))
+        ours = statistics.median(s for s, _ in runs)
+        our_requests = max(r for _, r in runs)
+        before = sim.requests("droplets_list")
+        theirs, seen = libcloud_list(sim.port)
+        their_requests = sim.requests("droplets_list") - before
+        assert seen == 10_000, seen
+        ratio = theirs / ours
+        row("cold list, 10,000 droplets, 100 ms latency: wall time", f"{ours * 1000:.0f} ms", f"Libcloud {theirs * 1000:.0f} ms",
+            f"{ratio:.1f}x faster", ">= 20x", ratio >= 20)
+        row("cold list: upstream requests", our_requests, f"Libcloud {their_requests}", f"{their_requests / our_requests:.1f}x fewer" if our_requests else "-",
+            "exactly 50", our_requests == 50)
+        sim.faults(latency_ms=0)
+        request(nephele.port, "GET", LIST + "?fresh=true")
+        ceiling, c50, c99 = wrk(nephele.port, "/healthz")
+        row("ceiling: /healthz, 64 connections", f"{ceiling:.0f} req/s", "-", f"p50 {c50:.2f} ms, p99 {c99:.2f} ms", "-", True)
+        name = request(nephele.port, "GET", LIST)[1]["instances"][4242]["name"]
+        rate, p50, p99 = wrk(nephele.port, f"{LIST}?name={name}")
+        row("warm filtered list of 10,000 (one match), 64 connections", f"{rate:.0f} req/s", f"{ceiling:.0f} req/s",
+            f"{rate / ceiling:.0%} of ceiling; p50 {p50:.2f} ms, p99 {p99:.2f} ms", ">= 50%", rate >= 0.5 * ceiling)
+        estimate = '{"instance_type": "s-1vcpu-1gb", "region": "nyc1", "duration": "1d"}'
+        rate, p50, p99 = wrk(nephele.port, "/api/v1/providers/digitalocean/cost-estimate", method="POST", body=estimate)
+        row("cost estimate, 64 connections", f"{rate:.0f} req/s", f"{ceiling:.0f} req/s",
+            f"{rate / ceiling:.0%} of ceiling; p50 {p50:.2f} ms, p99 {p99:.2f} ms", ">= 50%", rate >= 0.5 * ceiling)
+        rate, p50, p99 = wrk(nephele.port, LIST, connections=64, seconds=8)
+        row("warm full list of 10,000, 64 connections", f"p50 {p50:.1f} ms", f"{ceiling:.0f} req/s",
+            f"{rate:.1f} req/s, p99 {p99:.1f} ms", "p50 < 50 ms", p50 < 50)
+        rate, p50, p99 = wrk(nephele.port, LIST, connections=1, seconds=5)
+        row("warm full list of 10,000, 1 connection", f"p50 {p50:.1f} ms", "-", f"{rate:.1f} req/s, p99 {p99:.1f} ms", "-", True)
+    finally:
+        nephele.stop()
+        sim.stop()
+
+
+def small_fleet(args):
+    print("2. warm list of 100 instances", flush=True)
+    sim = Dosim(args.dosim, droplets=100)
+    nephele = Nephele(args.nephele, sim.url)
+    try:
+        nephele.wait_ready()
+        request(nephele.port, "GET", LIST)
+        ceiling, _, _ = wrk(nephele.port, "/healthz")
+        rate, p50, p99 = wrk(nephele.port, LIST)
+        row("warm list of 100, 64 connections", f"{rate:.0f} req/s", f"{ceiling:.0f} req/s",
+            f"{rate / ceiling:.0%} of ceiling; p50 {p50:.2f} ms, p99 {p99:.2f} ms", ">= 50%", rate >= 0.5 * ceiling)
+    finally:
+        nephele.stop()
+        sim.stop()
+
+
+def memory_and_start(args):
+    print("3. memory and start-up", flush=True)
+    sim = Dosim(args.dosim, droplets=0)
+    starts = []
+    for _ in range(5):
+        nephele = Nephele(args.nephele, sim.url)
+        starts.append(nephele.wait_ready())
+        time.sleep(0.5)
+        idle, _ = memory_kb(nephele.process.pid)
+        nephele.stop()
+    sim.stop()
+    start = statistics.median(starts)
+    row("start to /readyz green, SQLite (median of 5)", f"{start * 1000:.0f} ms", "-", "-", "< 200 ms", start < 0.2)
+    row("resident memory, idle", f"{idle / 1024:.1f} MiB", "-", "-", "< 30 MiB", idle < 30 * 1024)
+    sim = Dosim(args.dosim, droplets=100_000)
+    nephele = Nephele(args.nephele, sim.url, "inventory:\n  max_age_secs: 3600\n")
+    try:
+        nephele.wait_ready()
+        status, body = request(nephele.port, "GET", LIST + "?name=nothing-has-this-name")
+        assert status == 200, status
+        time.sleep(0.5)
+        held, peak = memory_kb(nephele.process.pid)
+        row("resident memory, 100,000 instances in the inventory", f"{held / 1024:.1f} MiB", "-", f"peak {peak / 1024:.1f} MiB",
+            "< 300 MiB", held < 300 * 1024)
+    finally:
+        nephele.stop()
+        sim.stop()
+
+
+def recovery(args):
+    print("4. recovery after kill -9", flush=True)
+    sim = Dosim(args.dosim, droplets=0, boot_ms=3000, latency_ms=50)
+    nephele = Nephele(args.nephele, sim.url)
+    try:
+        nephele.wait_ready()
+        operations = []
+        for i in range(30):
+            status, body = request(nephele.port, "POST", LIST,
+                                   {"name": f"storm-{i}", "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"})
+            assert status == 202, (status, body)
+            operations.append(body["operation_id"])
+        nephele.kill_hard()
+        sim.faults(latency_ms=0)
+        nephele.start()
+        restarted = time.monotonic()
+        while True:
+            ops = request(nephele.port, "GET", "/api/v1/operations?limit=100")[1]["operations"]
+            unfinished = [o for o in ops if o["id"] in operations and o["state"] in ("pending", "running")]
+            if not unfinished:
+                break
+            time.sleep(0.05)
+        took = time.monotonic() - restarted
+        droplets = request(sim.port, "GET", "/v2/droplets?per_page=200", headers={"Authorization": f"Bearer {TOKEN}"})[1]
+        names = sorted(d["name"] for d in droplets["droplets"])
+        assert names == sorted(f"storm-{i}" for i in range(30)), names
+        row("restart after kill -9 to all 30 operations left behind finished", f"{took:.1f} s", "lease 10 s", "-",
+            "< 15 s", took < 15)
+    finally:
+        nephele.stop()
+        sim.stop()
+
+
+def write_markdown(path, command):
+    machine = f"{os.cpu_count()} cores, {platform.machine()}, {platform.processor() or platform.platform()}"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+        machine = f"{os.cpu_count()} cores, {model}"
+    except OSError:
+        pass
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Latest run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, on {machine}.",
+        f"Command: `{command}` (release build; every baseline measured in the same run).",
+        "",
+        "| what | figure | baseline | ratio / detail | target | |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {w} | {f} | {b} | {r} | {t} | {v} |" for w, f, b, r, t, v in rows]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target-dir", default="target/release")
+    parser.add_argument("--markdown", default="BENCHMARKS.md")
+    args = parser.parse_args()
+    args.nephele = os.path.join(args.target_dir, "nephele")
+    args.dosim = os.path.join(args.target_dir, "dosim")
+    for phase in (cold_list, small_fleet, memory_and_start, recovery):
+        phase(args)
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"{'what':<{width}}  {'figure':>14}  {'baseline':>22}  target")
+    for what, figure, baseline, ratio, target, verdict in rows:
+        print(f"{what:<{width}}  {str(figure):>14}  {str(baseline):>22}  {target:<12} {verdict}  ({ratio})")
+    write_markdown(args.markdown, "make bench")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
