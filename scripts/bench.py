@@ -230,11 +230,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target-dir", default="target/release")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
+    parser.add_argument("--only", nargs="*", default=None, help="phases to run: cold_list small_fleet memory_and_start recovery")
     args = parser.parse_args()
     args.nephele = os.path.join(args.target_dir, "nephele")
     args.dosim = os.path.join(args.target_dir, "dosim")
     for phase in (cold_list, small_fleet, memory_and_start, recovery):
-        phase(args)
+        if args.only is None or phase.__name__ in args.only:
+            phase(args)
     width = max(len(r[0]) for r in rows)
     print()
     print(f"{'what':<{width}}  {'figure':>14}  {'baseline':>22}  target")

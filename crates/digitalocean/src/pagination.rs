@@ -16,7 +16,44 @@ use serde::de::DeserializeOwned;
 
 use crate::metrics::ClientMetrics;
 use crate::transport::{Retry, Transport};
-use crate::wire::{self, Keyed};
+use crate::wire;
+
+/// An item of a list, known by a key that is unique within its list: how pagination tells a
+/// page that brings something new from one that repeats what was already read.
+pub trait Keyed {
+    fn key(&self) -> String;
+}
+
+impl Keyed for nephele_core::Instance {
+    fn key(&self) -> String {
+        self.id.0.clone()
+    }
+}
+
+impl Keyed for nephele_core::Region {
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Keyed for nephele_core::InstanceType {
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Keyed for nephele_core::Image {
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// A page, its items already converted: the wire form of a page lives only while it is decoded.
+struct Page<T> {
+    items: Vec<T>,
+    next: Option<String>,
+    total: Option<u64>,
+}
 
 /// DigitalOcean's largest page.
 pub const PER_PAGE: usize = 200;
@@ -55,50 +92,80 @@ fn page_number(link: &str) -> Option<usize> {
     query.split('&').find_map(|pair| pair.strip_prefix("page=")?.parse().ok()).filter(|n| *n >= 1)
 }
 
-/// One page of `path`, decoded off the I/O task (a 200-droplet page is real CPU work).
-async fn fetch_page<T: DeserializeOwned + Send + 'static>(
+/// How a list's wire items become what the client returns.
+pub type Convert<W, T> = fn(W) -> Result<T, ProviderError>;
+
+/// One page of `path`, decoded and converted off the I/O task (a 200-droplet page is real CPU
+/// work, and its wire form several times the size of what it becomes).
+async fn fetch_page<W, T>(
     transport: &Transport,
     path: String,
     what: &'static str,
-) -> Result<wire::Paged<T>, ProviderError> {
+    convert: Convert<W, T>,
+) -> Result<Page<T>, ProviderError>
+where
+    W: DeserializeOwned + Send + 'static,
+    T: Send + 'static,
+{
     let reply = transport.send(Method::GET, &path, None, Retry::Idempotent).await?;
-    tokio::task::spawn_blocking(move || reply.decode::<wire::Paged<T>>(what))
-        .await
-        .map_err(|e| ProviderError::unavailable(format!("page decoding stopped: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        let page = reply.decode::<wire::Paged<W>>(what)?;
+        drop(reply);
+        let next = page.links.as_ref().and_then(|l| l.pages.as_ref()).and_then(|p| p.next.clone());
+        let total = page.meta.as_ref().map(|m| m.total);
+        let items = page.items.into_iter().map(convert).collect::<Result<Vec<T>, _>>()?;
+        Ok(Page { items, next, total })
+    })
+    .await
+    .map_err(|e| ProviderError::unavailable(format!("page decoding stopped: {e}")))?
 }
 
-fn next_link<T>(page: &wire::Paged<T>) -> Option<String> {
-    page.links.as_ref()?.pages.as_ref()?.next.clone()
+/// What one list call reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ListOf<'a> {
+    pub path: &'a str,
+    pub filters: &'a [(&'a str, &'a str)],
+    /// For messages: `droplet list`.
+    pub what: &'static str,
 }
 
-/// Every item of the list at `path` (with `filters`), within `limits` and the call deadline.
-pub async fn list_all<T: DeserializeOwned + Keyed + Send + 'static>(
+/// Every item of the list at `list.path` (with its filters), each converted by `convert`,
+/// within `limits` and the call deadline.
+pub async fn list_all<W, T>(
     transport: &Transport,
     metrics: &ClientMetrics,
     limits: ListLimits,
-    path: &str,
-    filters: &[(&str, &str)],
-    what: &'static str,
-) -> Result<Vec<T>, ProviderError> {
+    list: ListOf<'_>,
+    convert: Convert<W, T>,
+) -> Result<Vec<T>, ProviderError>
+where
+    W: DeserializeOwned + Send + 'static,
+    T: Keyed + Send + 'static,
+{
     let deadline = transport.call_deadline();
-    tokio::time::timeout(deadline, read_pages(transport, metrics, limits, path, filters, what))
-        .await
-        .map_err(|_| {
+    let what = list.what;
+    tokio::time::timeout(deadline, read_pages(transport, metrics, limits, list, convert)).await.map_err(
+        |_| {
             ProviderError::unavailable(format!(
                 "the {what} did not arrive within the call deadline ({} s)",
                 deadline.as_secs()
             ))
-        })?
+        },
+    )?
 }
 
-async fn read_pages<T: DeserializeOwned + Keyed + Send + 'static>(
+async fn read_pages<W, T>(
     transport: &Transport,
     metrics: &ClientMetrics,
     limits: ListLimits,
-    path: &str,
-    filters: &[(&str, &str)],
-    what: &'static str,
-) -> Result<Vec<T>, ProviderError> {
+    list: ListOf<'_>,
+    convert: Convert<W, T>,
+) -> Result<Vec<T>, ProviderError>
+where
+    W: DeserializeOwned + Send + 'static,
+    T: Keyed + Send + 'static,
+{
+    let ListOf { path, filters, what } = list;
     let per_page = PER_PAGE.to_string();
     let page_path = |page: usize| {
         let page = page.to_string();
@@ -107,8 +174,8 @@ async fn read_pages<T: DeserializeOwned + Keyed + Send + 'static>(
         pairs.push(("per_page", &per_page));
         with_query(path, &pairs)
     };
-    let first: wire::Paged<T> = fetch_page(transport, page_path(1), what).await?;
-    let total = first.meta.as_ref().map(|m| m.total).unwrap_or(first.items.len() as u64);
+    let first = fetch_page(transport, page_path(1), what, convert).await?;
+    let total = first.total.unwrap_or(first.items.len() as u64);
     let pages = usize::try_from(total.div_ceil(PER_PAGE as u64)).unwrap_or(usize::MAX).max(1);
     if pages > limits.max_pages {
         return Err(ProviderError::invalid_response(format!(
@@ -116,13 +183,13 @@ async fn read_pages<T: DeserializeOwned + Keyed + Send + 'static>(
             limits.max_pages
         )));
     }
-    let mut next = next_link(&first);
+    let mut next = first.next;
     let mut items = first.items;
     if pages > 1 {
         let mut rest = futures_util::stream::iter(2..=pages)
             .map(|page| {
                 let path = page_path(page);
-                async move { fetch_page::<T>(transport, path, what).await.map(|p| (page, p)) }
+                async move { fetch_page(transport, path, what, convert).await.map(|p| (page, p)) }
             })
             .buffer_unordered(limits.concurrency.max(1))
             .collect::<Vec<_>>()
@@ -131,7 +198,7 @@ async fn read_pages<T: DeserializeOwned + Keyed + Send + 'static>(
         next = None;
         for result in rest {
             let (_, page) = result?;
-            next = next_link(&page);
+            next = page.next;
             items.extend(page.items);
         }
     }
@@ -155,10 +222,10 @@ async fn read_pages<T: DeserializeOwned + Keyed + Send + 'static>(
                 limits.max_pages
             )));
         }
-        let fetched: wire::Paged<T> = fetch_page(transport, page_path(page), what).await?;
+        let fetched = fetch_page(transport, page_path(page), what, convert).await?;
         let seen = seen.get_or_insert_with(|| items.iter().map(Keyed::key).collect());
         let before = items.len();
-        next = next_link(&fetched);
+        next = fetched.next;
         items.extend(fetched.items.into_iter().filter(|item| seen.insert(item.key())));
         if items.len() == before {
             tracing::warn!(what, page, "a page brought no new item; the list ends here");

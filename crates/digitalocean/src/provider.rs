@@ -1,6 +1,5 @@
 //! [`DigitalOcean`]: the `Provider` implementation.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,10 +14,10 @@ use serde_json::json;
 use crate::config::ClientConfig;
 use crate::mapping;
 use crate::metrics::ClientMetrics;
-use crate::pagination::{self, ListLimits, PER_PAGE};
+use crate::pagination::{self, Convert, Keyed, ListLimits, ListOf, PER_PAGE};
 use crate::transport::{Retry, Transport};
 use crate::validate;
-use crate::wire::{self, Keyed};
+use crate::wire;
 
 /// How far DigitalOcean's clock may be from ours when matching an action's `started_at` (its
 /// timestamps also have whole seconds only).
@@ -69,15 +68,13 @@ impl DigitalOcean {
         Ok(reply.decode::<wire::AccountOne>("account")?.account)
     }
 
-    /// Every item of a paginated list (see [`crate::pagination`]).
-    async fn list_all<T: DeserializeOwned + Keyed + Send + 'static>(
-        &self,
-        path: &str,
-        filters: &[(&str, &str)],
-        what: &'static str,
-    ) -> Result<Vec<T>, ProviderError> {
-        pagination::list_all(&self.transport, &self.transport.metrics, self.list_limits, path, filters, what)
-            .await
+    /// Every item of a paginated list, converted page by page (see [`crate::pagination`]).
+    async fn list_all<W, T>(&self, list: ListOf<'_>, convert: Convert<W, T>) -> Result<Vec<T>, ProviderError>
+    where
+        W: DeserializeOwned + Send + 'static,
+        T: Keyed + Send + 'static,
+    {
+        pagination::list_all(&self.transport, &self.transport.metrics, self.list_limits, list, convert).await
     }
 
     /// Sends a power action once and reads its answer.
@@ -91,13 +88,11 @@ impl DigitalOcean {
     }
 
     async fn list_droplets(&self, filters: &[(&str, &str)]) -> Result<Vec<Instance>, ProviderError> {
-        let droplets: Vec<wire::Droplet> = self.list_all("/v2/droplets", filters, "droplet list").await?;
+        let list = ListOf { path: "/v2/droplets", filters, what: "droplet list" };
+        let instances = self.list_all(list, mapping::instance).await?;
         // A droplet can move between pages while they are read; each is reported once.
-        let mut by_id = BTreeMap::new();
-        for droplet in droplets {
-            by_id.insert(droplet.id, droplet);
-        }
-        by_id.into_values().map(mapping::instance).collect()
+        let mut seen = std::collections::HashSet::with_capacity(instances.len());
+        Ok(instances.into_iter().filter(|i| seen.insert(i.id.clone())).collect())
     }
 
     async fn post_create(
@@ -354,17 +349,17 @@ impl Provider for DigitalOcean {
     }
 
     async fn list_regions(&self) -> Result<Vec<Region>, ProviderError> {
-        let regions: Vec<wire::Region> = self.list_all("/v2/regions", &[], "region list").await?;
-        Ok(regions.into_iter().map(mapping::region).collect())
+        let list = ListOf { path: "/v2/regions", filters: &[], what: "region list" };
+        self.list_all(list, |r: wire::Region| Ok(mapping::region(r))).await
     }
 
     async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError> {
-        let sizes: Vec<wire::Size> = self.list_all("/v2/sizes", &[], "size list").await?;
-        Ok(sizes.into_iter().map(mapping::instance_type).collect())
+        let list = ListOf { path: "/v2/sizes", filters: &[], what: "size list" };
+        self.list_all(list, |s: wire::Size| Ok(mapping::instance_type(s))).await
     }
 
     async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {
-        let images: Vec<wire::Image> = self.list_all("/v2/images", &[], "image list").await?;
-        Ok(images.into_iter().map(mapping::image).collect())
+        let list = ListOf { path: "/v2/images", filters: &[], what: "image list" };
+        self.list_all(list, |i: wire::Image| Ok(mapping::image(i))).await
     }
 }

@@ -221,39 +221,3 @@ pub struct CreateDroplets<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_uuid: Option<&'a str>,
 }
-
-/// An item of a list, known by a key that is unique within its list: how pagination tells a
-/// page that brings something new from one that repeats what was already read.
-pub trait Keyed {
-    fn key(&self) -> String;
-}
-
-impl Keyed for Droplet {
-    fn key(&self) -> String {
-        self.id.to_string()
-    }
-}
-
-impl Keyed for Region {
-    fn key(&self) -> String {
-        self.slug.clone()
-    }
-}
-
-impl Keyed for Size {
-    fn key(&self) -> String {
-        self.slug.clone()
-    }
-}
-
-impl Keyed for Image {
-    fn key(&self) -> String {
-        self.id.to_string()
-    }
-}
-
-impl Keyed for Action {
-    fn key(&self) -> String {
-        self.id.to_string()
-    }
-}
