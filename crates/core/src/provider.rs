@@ -39,6 +39,11 @@ pub trait Provider: Send + Sync + 'static {
     /// Confirms the provider answers, with these credentials.
     async fn ping(&self) -> Result<(), ProviderError>;
 
+    /// Tells the provider that `replicas` processes share its credentials (and so its rate
+    /// limit): it keeps its own budget to its share. Providers without a client-side budget
+    /// ignore it.
+    fn share_rate_limit(&self, _replicas: u32) {}
+
     /// Running counters about the provider's traffic (requests, retries, rate-limit waits...),
     /// named in snake case, for the server's metrics. None by default.
     fn counters(&self) -> BTreeMap<&'static str, u64> {

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use nephele_core::error::UpstreamDetail;
@@ -52,6 +53,8 @@ struct Windows {
 pub struct RateBudget {
     config: BudgetConfig,
     windows: Mutex<Windows>,
+    /// Processes sharing the token: each keeps to 1/n of the limits.
+    sharers: AtomicU32,
 }
 
 /// A slot booked for a request that is still waiting for it; dropped before [`Booking::keep`],
@@ -90,7 +93,20 @@ fn wait_for_room(sent: &VecDeque<Instant>, limit: usize, span: Duration, now: In
 
 impl RateBudget {
     pub fn new(config: BudgetConfig) -> Self {
-        Self { config, windows: Mutex::new(Windows::default()) }
+        Self { config, windows: Mutex::new(Windows::default()), sharers: AtomicU32::new(1) }
+    }
+
+    /// `n` processes share the token from now on: this one keeps to 1/n of each window (at
+    /// least one request per window).
+    pub fn share(&self, n: u32) {
+        let previous = self.sharers.swap(n.max(1), Ordering::Relaxed);
+        if previous != n.max(1) {
+            tracing::info!(
+                replicas = n,
+                per_minute = self.config.per_minute / n.max(1) as usize,
+                "sharing the DigitalOcean rate limit"
+            );
+        }
     }
 
     /// Takes a slot for one request, waiting (visibly) while the windows are full.
@@ -136,6 +152,8 @@ impl RateBudget {
     fn reserve(&self, now: Instant, deadline: Instant) -> Result<Duration, Duration> {
         let mut w = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let BudgetConfig { per_minute, per_hour, margin, .. } = self.config;
+        let sharers = self.sharers.load(Ordering::Relaxed).max(1) as usize;
+        let (per_minute, per_hour) = ((per_minute / sharers).max(1), (per_hour / sharers).max(1));
         let (minute, hour) = (self.config.minute + margin, self.config.hour + margin);
         while w.minute.front().is_some_and(|t| now.saturating_duration_since(*t) >= minute) {
             w.minute.pop_front();
@@ -236,6 +254,23 @@ mod tests {
         // So the next caller waits one window, not eleven.
         let wait = budget.try_take(Instant::now());
         assert!(wait <= Duration::from_secs(60), "{wait:?}");
+    }
+
+    #[test]
+    fn replicas_sharing_the_token_each_keep_to_their_share() {
+        let budget = RateBudget::new(BudgetConfig {
+            per_minute: 10,
+            per_hour: 1000,
+            minute: Duration::from_secs(60),
+            hour: Duration::from_secs(3600),
+            margin: Duration::ZERO,
+        });
+        budget.share(2);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(budget.try_take(t0), Duration::ZERO);
+        }
+        assert_eq!(budget.try_take(t0), Duration::from_secs(60), "half of 10 a minute");
     }
 
     #[test]

@@ -148,6 +148,10 @@ impl Provider for DigitalOcean {
         }
     }
 
+    fn share_rate_limit(&self, replicas: u32) {
+        self.transport.share_rate_limit(replicas);
+    }
+
     fn counters(&self) -> std::collections::BTreeMap<&'static str, u64> {
         let m = self.transport.metrics.snapshot();
         [

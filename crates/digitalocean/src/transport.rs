@@ -194,6 +194,11 @@ impl Transport {
         Ok(format!("{}{}", self.base_url, path))
     }
 
+    /// `n` processes share the token: keep to 1/n of the rate limits.
+    pub fn share_rate_limit(&self, n: u32) {
+        self.budget.share(n);
+    }
+
     /// The call deadline: every attempt, backoff and budget wait of one call fits in it.
     pub fn call_deadline(&self) -> Duration {
         self.call_deadline

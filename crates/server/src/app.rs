@@ -150,6 +150,9 @@ impl App {
         let _ = self.stop_worker.send(true);
         let _ = self.worker.await;
         crate::operations::worker::hand_back(&self.state).await;
+        if let Err(e) = self.state.store.replica_gone(&self.state.worker_owner).await {
+            tracing::warn!(error = %e, "cannot say this replica has stopped; it counts out on its own");
+        }
         served
     }
 

@@ -1,6 +1,6 @@
-//! Background upkeep that keeps the database bounded: expired idempotency keys and old audit
-//! entries are deleted, and the failed-authentication summaries are written as their windows
-//! end.
+//! Background upkeep: expired idempotency keys and old audit entries are deleted, the
+//! failed-authentication summaries are written as their windows end, and this process says it is
+//! alive so that replicas sharing the database split the providers' rate limits between them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,12 +15,21 @@ use crate::store::{AuditEntry, now_ms};
 const TICK: Duration = Duration::from_secs(1);
 /// How often expired rows are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How often this process says it is alive, and how long a silent replica still counts.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+const REPLICA_ALIVE_MS: i64 = 6_000;
 
 /// Starts the upkeep task; it runs until the process ends.
 pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_purge: Option<Instant> = None;
+        let mut last_heartbeat: Option<Instant> = None;
+        let mut sharing = 1;
         loop {
+            if last_heartbeat.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
+                last_heartbeat = Some(Instant::now());
+                sharing = share_rate_limits(&state, sharing).await;
+            }
             write_failed_authentication_summaries(&state).await;
             if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
                 last_purge = Some(Instant::now());
@@ -29,6 +38,26 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
             tokio::time::sleep(TICK).await;
         }
     })
+}
+
+/// Heartbeats, and when the number of live replicas changed, tells every provider its share.
+async fn share_rate_limits(state: &AppState, sharing: u32) -> u32 {
+    match state.store.replica_heartbeat(&state.worker_owner, REPLICA_ALIVE_MS).await {
+        Ok(alive) => {
+            let alive = u32::try_from(alive).unwrap_or(u32::MAX);
+            if alive != sharing {
+                tracing::info!(replicas = alive, "replicas sharing the providers' rate limits changed");
+                for (_, provider) in state.providers.all() {
+                    provider.share_rate_limit(alive);
+                }
+            }
+            alive
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot record this replica's heartbeat");
+            sharing
+        }
+    }
 }
 
 async fn write_failed_authentication_summaries(state: &AppState) {

@@ -89,9 +89,20 @@ pub enum Freshness {
     Live,
 }
 
+/// A refresh that failed while there was no copy to fall back on.
+#[derive(Clone)]
+struct Failure {
+    began: Instant,
+    ended: Instant,
+    error: ProviderError,
+}
+
 struct ProviderInventory {
     provider: Arc<dyn Provider>,
     current: RwLock<Option<Snapshot>>,
+    /// The last refresh's failure while there is no copy: callers that waited for that refresh
+    /// share its failure instead of each trying again.
+    failure: Mutex<Option<Failure>>,
     /// Held by the one refresh under way; waiters then take its result.
     refreshing: tokio::sync::Mutex<()>,
     /// Writes, numbered, since the oldest refresh under way began.
@@ -113,6 +124,7 @@ impl Inventory {
                 let inventory = ProviderInventory {
                     provider: provider.clone(),
                     current: RwLock::new(None),
+                    failure: Mutex::new(None),
                     refreshing: tokio::sync::Mutex::new(()),
                     writes: Mutex::new(Vec::new()),
                 };
@@ -134,8 +146,9 @@ impl Inventory {
         entry.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// `provider`'s instances: from memory when fresh enough (or `Cached` and the provider
-    /// fails while a copy exists, then marked stale), else from one shared fetch.
+    /// `provider`'s instances: from memory when fresh enough, else from one shared fetch. When
+    /// that fetch fails, a `Cached` read gets the last good copy marked stale (if there is one)
+    /// and a `Live` read gets the failure.
     pub async fn snapshot(&self, provider: &str, freshness: Freshness) -> Result<Snapshot, ProviderError> {
         let Some(entry) = self.providers.get(provider) else {
             return Err(ProviderError::not_found(format!("no provider named {provider:?} is configured")));
@@ -147,14 +160,25 @@ impl Inventory {
             Freshness::Live => snapshot.checked >= asked_at,
         };
         if let Some(snapshot) = Self::current(entry).filter(|s| usable(s)) {
-            return Ok(snapshot);
+            return answer(freshness, snapshot);
         }
         let _refresh = entry.refreshing.lock().await;
-        // Someone else's refresh may have just brought what we need.
+        // Someone else's refresh may have just brought what we need...
         if let Some(snapshot) = Self::current(entry).filter(|s| usable(s)) {
-            return Ok(snapshot);
+            return answer(freshness, snapshot);
         }
-        self.refresh_locked(entry).await
+        // ...or failed while this caller waited for it: one fetch, one answer for all.
+        let failure = entry.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if let Some(failure) = failure {
+            let waited_for_it = match freshness {
+                Freshness::Cached => failure.ended >= asked_at,
+                Freshness::Live => failure.began >= asked_at,
+            };
+            if waited_for_it {
+                return Err(failure.error);
+            }
+        }
+        answer(freshness, self.refresh_locked(entry).await?)
     }
 
     /// Reads the provider and stores the result; the caller holds `entry.refreshing`.
@@ -181,6 +205,7 @@ impl Inventory {
                     error: None,
                 };
                 *current = Some(snapshot.clone());
+                *entry.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 Ok(snapshot)
             }
             Err(error) => match current.as_mut() {
@@ -191,7 +216,11 @@ impl Inventory {
                     last_good.version = self.next_version();
                     Ok(last_good.clone())
                 }
-                None => Err(error),
+                None => {
+                    let failure = Failure { began: asked, ended: Instant::now(), error: error.clone() };
+                    *entry.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure);
+                    Err(error)
+                }
             },
         }
     }
@@ -240,6 +269,15 @@ impl Inventory {
     }
 }
 
+/// A live read whose fetch failed is that failure, not the last good copy: the cloud's answer
+/// was asked for.
+fn answer(freshness: Freshness, snapshot: Snapshot) -> Result<Snapshot, ProviderError> {
+    match (freshness, &snapshot.error) {
+        (Freshness::Live, Some(error)) => Err(error.clone()),
+        _ => Ok(snapshot),
+    }
+}
+
 /// Keeps every provider's copy younger than `max_age`: each provider is refreshed a little
 /// before its copy would get too old, on its own timer with jitter, so replicas and providers
 /// spread their refreshes.
@@ -248,8 +286,8 @@ pub fn spawn_refreshers(inventory: Arc<Inventory>) {
         let (inventory, name) = (inventory.clone(), name.clone());
         tokio::spawn(async move {
             let max_age = inventory.max_age;
-            // First load soon after start, spread over a tenth of the interval.
-            tokio::time::sleep(max_age.mul_f64(0.1 * fastrand::f64())).await;
+            // The first load starts at once, so the first list need not wait for it; later
+            // ones are spread by their jitter.
             loop {
                 // Refresh at 70-80% of the allowed age: never older than max_age, even when the
                 // refresh itself takes a while.

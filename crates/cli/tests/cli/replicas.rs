@@ -86,3 +86,58 @@ async fn two_replicas_share_idempotency_and_work_each_operation_once() {
     drop(b);
     database.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_one_token_stay_within_its_rate_limit_together() {
+    nephele_digitalocean::install_crypto_provider();
+    let database = TestDatabase::create().await;
+    let sim = dosim::Simulator::new(dosim::SimConfig {
+        tokens: vec![crate::support::DO_TOKEN.to_owned()],
+        limits: dosim::Limits { per_minute: 40, per_hour: 10_000, ..dosim::Limits::default() },
+        ..dosim::SimConfig::default()
+    })
+    .bind(([127, 0, 0, 1], 0).into())
+    .await
+    .expect("dosim");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Each replica is told the whole limit is its own: only sharing keeps them within it.
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {}\n    region: nyc1\n    base_url: {}\n    rate_limit_per_minute: 40\n    call_deadline_secs: 2\ndatabase:\n  url: {}\nauth:\n  required: true\n",
+            crate::support::DO_TOKEN,
+            sim.base_url(),
+            database.url
+        ),
+    )
+    .expect("config");
+    let key = make_key(&config, "viewer");
+    let a = Server::start(&config, &dir.path().join("a.log"));
+    let b = Server::start(&config, &dir.path().join("b.log"));
+    // Heartbeats every 2 s: let each see the other.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let http = reqwest::Client::new();
+    // Reads of single instances are always live: 120 of them, half to each replica.
+    let gets = join_all((0..120).map(|i| {
+        let url = if i % 2 == 0 { &a.url } else { &b.url };
+        http.get(format!("{url}{CREATE}/{}", 900_000 + i)).bearer_auth(&key).send()
+    }))
+    .await;
+    let statuses: Vec<u16> = gets.into_iter().map(|r| r.expect("sent").status().as_u16()).collect();
+    let stats = sim.stats();
+    let sent = stats.requests.get("droplets_get").copied().unwrap_or(0);
+    eprintln!(
+        "two replicas, 120 live reads: {} answered (404, no such droplet), {} 503 (over this replica's share); DigitalOcean saw {sent} and answered {} with 429",
+        statuses.iter().filter(|s| **s == 404).count(),
+        statuses.iter().filter(|s| **s == 503).count(),
+        stats.rate_limited
+    );
+    assert!(statuses.iter().all(|s| *s == 404 || *s == 503), "{statuses:?}");
+    assert_eq!(stats.rate_limited, 0, "no request went over DigitalOcean's limit");
+    // The background inventory loads (one list each) share the same 40.
+    assert!((20..=40).contains(&sent), "both together used the limit, no more: {sent}");
+    drop((a, b));
+    database.cleanup().await;
+}

@@ -9,6 +9,7 @@ mod audit;
 mod idempotency;
 mod keys;
 mod operations;
+mod replicas;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -43,6 +44,7 @@ enum Backend {
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_initial.sql")),
     (2, include_str!("../../migrations/0002_scopes_and_bounds.sql")),
+    (3, include_str!("../../migrations/0003_replicas.sql")),
 ];
 
 #[derive(Clone)]

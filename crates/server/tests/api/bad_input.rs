@@ -19,7 +19,7 @@ async fn an_unknown_provider_is_404_naming_the_configured_ones() {
     let problem = json(response).await;
     assert_eq!(problem["code"], "unknown_provider");
     assert!(problem["detail"].as_str().expect("detail").contains("digitalocean"));
-    assert_eq!(app.upstream_total(), 0);
+    assert_eq!(app.upstream_for_callers(), 0);
 }
 
 #[tokio::test]
@@ -32,7 +32,7 @@ async fn a_name_digitalocean_would_reject_is_422_before_any_call() {
     let problem = json(response).await;
     assert_eq!(problem["errors"][0]["field"], "name");
     assert!(problem["errors"][0]["message"].as_str().expect("message").contains("'_'"));
-    assert_eq!(app.upstream_total(), 0, "no upstream call at all");
+    assert_eq!(app.upstream_for_callers(), 0, "no upstream call at all");
 }
 
 #[tokio::test]
@@ -140,7 +140,7 @@ async fn malformed_json_wrong_content_type_and_oversized_bodies() {
     assert_eq!(bad_action.status(), 422);
     let bad_filter = app.get("/api/v1/instances?status=melting").await;
     assert_eq!(bad_filter.status(), 422);
-    assert_eq!(app.upstream_total(), 0, "none of these reached DigitalOcean");
+    assert_eq!(app.upstream_for_callers(), 0, "none of these reached DigitalOcean");
 }
 
 #[tokio::test]

@@ -122,6 +122,12 @@ impl TestApp {
         self.sim.stats().requests.get(operation_id).copied().unwrap_or(0)
     }
 
+    /// Upstream requests other than the inventory's own list loads (which start with the
+    /// server): what callers' requests cost.
+    pub fn upstream_for_callers(&self) -> u64 {
+        self.upstream_total() - self.upstream("droplets_list")
+    }
+
     pub fn upstream_total(&self) -> u64 {
         self.sim.stats().requests.values().sum()
     }
