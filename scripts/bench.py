@@ -37,6 +37,13 @@ def row(what, figure, baseline, ratio, target, ok):
     print(f"  {what}: {figure} (baseline {baseline}, {ratio}) target {target}: {'ok' if ok else 'MISSED'}", flush=True)
 
 
+def row_against_ceiling(what, measured, ceiling):
+    """A throughput row: `measured` is wrk's (rate, p50, p99); target half the ceiling."""
+    rate, p50, p99 = measured
+    row(what, f"{rate:.0f} req/s", f"{ceiling:.0f} req/s",
+        f"{rate / ceiling:.0%} of ceiling; p50 {p50:.2f} ms, p99 {p99:.2f} ms", ">= 50%", rate >= 0.5 * ceiling)
+
+
 def timed(action):
     started = time.perf_counter()
     result = action()
@@ -109,13 +116,12 @@ def cold_list(args):
         ceiling, c50, c99 = wrk(nephele.port, "/healthz")
         row("ceiling: /healthz, 64 connections", f"{ceiling:.0f} req/s", "-", f"p50 {c50:.2f} ms, p99 {c99:.2f} ms", "-", True)
         name = request(nephele.port, "GET", LIST)[1]["instances"][4242]["name"]
-        rate, p50, p99 = wrk(nephele.port, f"{LIST}?name={name}")
-        row("warm filtered list of 10,000 (one match), 64 connections", f"{rate:.0f} req/s", f"{ceiling:.0f} req/s",
-            f"{rate / ceiling:.0%} of ceiling; p50 {p50:.2f} ms, p99 {p99:.2f} ms", ">= 50%", rate >= 0.5 * ceiling)
+        row_against_ceiling("warm filtered list of 10,000 (one match), 64 connections",
+                            wrk(nephele.port, f"{LIST}?name={name}"), ceiling)
         estimate = '{"instance_type": "s-1vcpu-1gb", "region": "nyc1", "duration": "1d"}'
-        rate, p50, p99 = wrk(nephele.port, "/api/v1/providers/digitalocean/cost-estimate", method="POST", body=estimate)
-        row("cost estimate, 64 connections", f"{rate:.0f} req/s", f"{ceiling:.0f} req/s",
-            f"{rate / ceiling:.0%} of ceiling; p50 {p50:.2f} ms, p99 {p99:.2f} ms", ">= 50%", rate >= 0.5 * ceiling)
+        row_against_ceiling("cost estimate, 64 connections",
+                            wrk(nephele.port, "/api/v1/providers/digitalocean/cost-estimate", method="POST", body=estimate),
+                            ceiling)
         rate, p50, p99 = wrk(nephele.port, LIST, connections=64, seconds=8)
         row("warm full list of 10,000, 64 connections", f"p50 {p50:.1f} ms", f"{ceiling:.0f} req/s",
             f"{rate:.1f} req/s, p99 {p99:.1f} ms", "p50 < 50 ms", p50 < 50)
@@ -134,9 +140,7 @@ def small_fleet(args):
         nephele.wait_ready()
         request(nephele.port, "GET", LIST)
         ceiling, _, _ = wrk(nephele.port, "/healthz")
-        rate, p50, p99 = wrk(nephele.port, LIST)
-        row("warm list of 100, 64 connections", f"{rate:.0f} req/s", f"{ceiling:.0f} req/s",
-            f"{rate / ceiling:.0%} of ceiling; p50 {p50:.2f} ms, p99 {p99:.2f} ms", ">= 50%", rate >= 0.5 * ceiling)
+        row_against_ceiling("warm list of 100, 64 connections", wrk(nephele.port, LIST), ceiling)
     finally:
         nephele.stop()
         sim.stop()

@@ -143,97 +143,87 @@ where
     T: Keyed + Send + 'static,
 {
     let deadline = transport.call_deadline();
-    let what = list.what;
-    tokio::time::timeout(deadline, read_pages(transport, metrics, limits, list, convert)).await.map_err(
-        |_| {
-            ProviderError::unavailable(format!(
-                "the {what} did not arrive within the call deadline ({} s)",
-                deadline.as_secs()
-            ))
-        },
-    )?
-}
-
-async fn read_pages<W, T>(
-    transport: &Transport,
-    metrics: &ClientMetrics,
-    limits: ListLimits,
-    list: ListOf<'_>,
-    convert: Convert<W, T>,
-) -> Result<Vec<T>, ProviderError>
-where
-    W: DeserializeOwned + Send + 'static,
-    T: Keyed + Send + 'static,
-{
     let ListOf { path, filters, what } = list;
-    let per_page = PER_PAGE.to_string();
-    let page_path = |page: usize| {
-        let page = page.to_string();
-        let mut pairs = filters.to_vec();
-        pairs.push(("page", &page));
-        pairs.push(("per_page", &per_page));
-        with_query(path, &pairs)
-    };
-    let first = fetch_page(transport, page_path(1), what, convert).await?;
-    let total = first.total.unwrap_or(first.items.len() as u64);
-    let pages = usize::try_from(total.div_ceil(PER_PAGE as u64)).unwrap_or(usize::MAX).max(1);
-    if pages > limits.max_pages {
-        return Err(ProviderError::invalid_response(format!(
-            "DigitalOcean says the {what} holds {total} items: more than the {} pages of {PER_PAGE} Nephele reads in one list (providers.digitalocean.max_list_pages)",
-            limits.max_pages
-        )));
-    }
-    let mut next = first.next;
-    let mut items = first.items;
-    if pages > 1 {
-        let mut rest = futures_util::stream::iter(2..=pages)
-            .map(|page| {
-                let path = page_path(page);
-                async move { fetch_page(transport, path, what, convert).await.map(|p| (page, p)) }
-            })
-            .buffer_unordered(limits.concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        rest.sort_by_key(|r| r.as_ref().map(|(page, _)| *page).unwrap_or(0));
-        next = None;
-        for result in rest {
-            let (_, page) = result?;
-            next = page.next;
-            items.extend(page.items);
-        }
-    }
-    // The list grew while we read it: follow the links to the end, one page at a time.
-    let mut asked: HashSet<usize> = (1..=pages).collect();
-    let mut seen: Option<HashSet<String>> = None;
-    while let Some(link) = next.take() {
-        let Some(page) = page_number(&link) else {
-            return Err(ProviderError::invalid_response(format!(
-                "DigitalOcean sent a {what} whose next-page link names no page number"
-            )));
+    let read = async move {
+        let per_page = PER_PAGE.to_string();
+        let page_path = |page: usize| {
+            let page = page.to_string();
+            let mut pairs = filters.to_vec();
+            pairs.push(("page", &page));
+            pairs.push(("per_page", &per_page));
+            with_query(path, &pairs)
         };
-        if !asked.insert(page) {
-            tracing::warn!(what, page, "a pagination link repeats a page already read; the list ends here");
-            metrics.list_cut_short();
-            break;
-        }
-        if asked.len() > limits.max_pages {
+        let first = fetch_page(transport, page_path(1), what, convert).await?;
+        let total = first.total.unwrap_or(first.items.len() as u64);
+        let pages = usize::try_from(total.div_ceil(PER_PAGE as u64)).unwrap_or(usize::MAX).max(1);
+        if pages > limits.max_pages {
             return Err(ProviderError::invalid_response(format!(
-                "the {what} runs past {} pages (providers.digitalocean.max_list_pages)",
+                "DigitalOcean says the {what} holds {total} items: more than the {} pages of {PER_PAGE} Nephele reads in one list (providers.digitalocean.max_list_pages)",
                 limits.max_pages
             )));
         }
-        let fetched = fetch_page(transport, page_path(page), what, convert).await?;
-        let seen = seen.get_or_insert_with(|| items.iter().map(Keyed::key).collect());
-        let before = items.len();
-        next = fetched.next;
-        items.extend(fetched.items.into_iter().filter(|item| seen.insert(item.key())));
-        if items.len() == before {
-            tracing::warn!(what, page, "a page brought no new item; the list ends here");
-            metrics.list_cut_short();
-            break;
+        let mut next = first.next;
+        let mut items = first.items;
+        if pages > 1 {
+            let mut rest = futures_util::stream::iter(2..=pages)
+                .map(|page| {
+                    let path = page_path(page);
+                    async move { fetch_page(transport, path, what, convert).await.map(|p| (page, p)) }
+                })
+                .buffer_unordered(limits.concurrency.max(1))
+                .collect::<Vec<_>>()
+                .await;
+            rest.sort_by_key(|r| r.as_ref().map(|(page, _)| *page).unwrap_or(0));
+            next = None;
+            for result in rest {
+                let (_, page) = result?;
+                next = page.next;
+                items.extend(page.items);
+            }
         }
-    }
-    Ok(items)
+        // The list grew while we read it: follow the links to the end, one page at a time.
+        let mut asked: HashSet<usize> = (1..=pages).collect();
+        let mut seen: Option<HashSet<String>> = None;
+        while let Some(link) = next.take() {
+            let Some(page) = page_number(&link) else {
+                return Err(ProviderError::invalid_response(format!(
+                    "DigitalOcean sent a {what} whose next-page link names no page number"
+                )));
+            };
+            if !asked.insert(page) {
+                tracing::warn!(
+                    what,
+                    page,
+                    "a pagination link repeats a page already read; the list ends here"
+                );
+                metrics.list_cut_short();
+                break;
+            }
+            if asked.len() > limits.max_pages {
+                return Err(ProviderError::invalid_response(format!(
+                    "the {what} runs past {} pages (providers.digitalocean.max_list_pages)",
+                    limits.max_pages
+                )));
+            }
+            let fetched = fetch_page(transport, page_path(page), what, convert).await?;
+            let seen = seen.get_or_insert_with(|| items.iter().map(Keyed::key).collect());
+            let before = items.len();
+            next = fetched.next;
+            items.extend(fetched.items.into_iter().filter(|item| seen.insert(item.key())));
+            if items.len() == before {
+                tracing::warn!(what, page, "a page brought no new item; the list ends here");
+                metrics.list_cut_short();
+                break;
+            }
+        }
+        Ok::<_, ProviderError>(items)
+    };
+    tokio::time::timeout(deadline, read).await.map_err(|_| {
+        ProviderError::unavailable(format!(
+            "the {what} did not arrive within the call deadline ({} s)",
+            deadline.as_secs()
+        ))
+    })?
 }
 
 #[cfg(test)]
