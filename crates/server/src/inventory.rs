@@ -58,7 +58,7 @@ impl Snapshot {
 /// A change made through Nephele, kept until no refresh under way predates it.
 #[derive(Debug, Clone)]
 enum Write {
-    Upsert(Box<Instance>),
+    Upsert(Vec<Instance>),
     Remove(InstanceId),
     Status(InstanceId, InstanceStatus),
 }
@@ -66,10 +66,14 @@ enum Write {
 impl Write {
     fn apply(&self, instances: &mut Vec<Instance>) {
         match self {
-            Self::Upsert(instance) => match instances.iter_mut().find(|i| i.id == instance.id) {
-                Some(existing) => *existing = instance.as_ref().clone(),
-                None => instances.push(instance.as_ref().clone()),
-            },
+            Self::Upsert(upserted) => {
+                for instance in upserted {
+                    match instances.iter_mut().find(|i| i.id == instance.id) {
+                        Some(existing) => *existing = instance.clone(),
+                        None => instances.push(instance.clone()),
+                    }
+                }
+            }
             Self::Remove(id) => instances.retain(|i| &i.id != id),
             Self::Status(id, status) => {
                 if let Some(existing) = instances.iter_mut().find(|i| &i.id == id) {
@@ -251,10 +255,11 @@ impl Inventory {
         }
     }
 
-    /// Records instances as the provider just described them (made, or read one by one).
+    /// Records instances as the provider just described them (made, or read one by one), in
+    /// one write: each write copies the list once.
     pub fn upsert(&self, provider: &str, instances: &[Instance]) {
-        for instance in instances {
-            self.write(provider, Write::Upsert(Box::new(instance.clone())));
+        if !instances.is_empty() {
+            self.write(provider, Write::Upsert(instances.to_vec()));
         }
     }
 

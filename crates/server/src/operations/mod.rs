@@ -225,12 +225,13 @@ async fn ask_provider(
             };
             let mut all_running = true;
             let mut failure = None;
+            let mut polled = Vec::with_capacity(ids.len());
             for id in ids {
                 let id = InstanceId(id);
                 match provider.get_instance(&id).await {
                     Ok(instance) => {
                         all_running &= instance.status == InstanceStatus::Running;
-                        inventory.upsert(&op.provider, std::slice::from_ref(&instance));
+                        polled.push(instance);
                     }
                     Err(e) => {
                         if matches!(e, ProviderError::NotFound { .. }) {
@@ -241,6 +242,7 @@ async fn ask_provider(
                     }
                 }
             }
+            inventory.upsert(&op.provider, &polled);
             failure.map_or(Answer::CreatePolled { all_running }, Answer::Failed)
         }
         (OperationKind::Delete, _) => {
