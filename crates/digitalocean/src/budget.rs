@@ -28,6 +28,11 @@ pub struct BudgetConfig {
     /// arrives, a little after we sent it, so a slot freed "exactly" on our clock may not be free
     /// yet on theirs.
     pub margin: Duration,
+    /// Requests that may go at once; past them requests are paced evenly (a minute divided by
+    /// `per_minute`). Without pacing, one caller could spend a whole minute's budget in a burst
+    /// and make everyone after it wait for the window to roll; with it, a newcomer's request is
+    /// never more than a few intervals behind the ones already queued.
+    pub burst: usize,
 }
 
 impl Default for BudgetConfig {
@@ -38,6 +43,7 @@ impl Default for BudgetConfig {
             minute: Duration::from_secs(60),
             hour: Duration::from_secs(3600),
             margin: Duration::from_secs(1),
+            burst: 60,
         }
     }
 }
@@ -47,6 +53,8 @@ struct Windows {
     minute: VecDeque<Instant>,
     hour: VecDeque<Instant>,
     blocked_until: Option<Instant>,
+    /// Pacing (GCRA): when the next request would be due at the even rate.
+    due: Option<Instant>,
 }
 
 /// Sliding-window budget shared by every request of one client.
@@ -162,12 +170,19 @@ impl RateBudget {
             w.hour.pop_front();
         }
         let blocked = w.blocked_until.map(|t| t.saturating_duration_since(now)).unwrap_or_default();
+        // Pacing: a request may run ahead of the even rate by at most `burst - 1` intervals.
+        let interval = self.config.minute / u32::try_from(per_minute).unwrap_or(u32::MAX).max(1);
+        let tolerance = interval * u32::try_from(self.config.burst.max(1) - 1).unwrap_or(u32::MAX);
+        let due = w.due.unwrap_or(now).max(now);
+        let paced = due.checked_sub(tolerance).map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
         let wait = blocked
+            .max(paced)
             .max(wait_for_room(&w.minute, per_minute, minute, now))
             .max(wait_for_room(&w.hour, per_hour, hour, now));
         if now + wait > deadline {
             return Err(wait);
         }
+        w.due = Some(due.max(now + wait) + interval);
         // Booked times only grow, so both windows stay in order.
         w.minute.push_back(now + wait);
         w.hour.push_back(now + wait);
@@ -198,6 +213,7 @@ mod tests {
             minute: Duration::from_secs(60),
             hour: Duration::from_secs(3600),
             margin: Duration::ZERO,
+            burst: 1000,
         });
         let t0 = Instant::now();
         for _ in 0..3 {
@@ -218,6 +234,7 @@ mod tests {
             minute: Duration::from_secs(60),
             hour: Duration::from_secs(3600),
             margin: Duration::ZERO,
+            burst: 1000,
         });
         let t0 = Instant::now();
         budget.try_take(t0);
@@ -234,6 +251,7 @@ mod tests {
             minute: Duration::from_secs(60),
             hour: Duration::from_secs(3600),
             margin: Duration::ZERO,
+            burst: 1000,
         });
         let metrics = ClientMetrics::default();
         let far = Instant::now() + Duration::from_secs(3600);
@@ -257,6 +275,26 @@ mod tests {
     }
 
     #[test]
+    fn past_the_burst_requests_are_paced_evenly() {
+        let budget = RateBudget::new(BudgetConfig {
+            per_minute: 60,
+            per_hour: 10_000,
+            minute: Duration::from_secs(60),
+            hour: Duration::from_secs(3600),
+            margin: Duration::ZERO,
+            burst: 5,
+        });
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(budget.try_take(t0), Duration::ZERO, "the burst goes at once");
+        }
+        assert_eq!(budget.try_take(t0), Duration::from_secs(1), "then one a second");
+        assert_eq!(budget.try_take(t0), Duration::from_secs(2));
+        // A pause refills the burst.
+        assert_eq!(budget.try_take(t0 + Duration::from_secs(20)), Duration::ZERO);
+    }
+
+    #[test]
     fn replicas_sharing_the_token_each_keep_to_their_share() {
         let budget = RateBudget::new(BudgetConfig {
             per_minute: 10,
@@ -264,6 +302,7 @@ mod tests {
             minute: Duration::from_secs(60),
             hour: Duration::from_secs(3600),
             margin: Duration::ZERO,
+            burst: 1000,
         });
         budget.share(2);
         let t0 = Instant::now();

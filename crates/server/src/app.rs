@@ -31,6 +31,8 @@ pub struct AppState {
     pub poll_interval_ms: i64,
     /// How long and how often operations may try.
     pub operation_limits: crate::operations::machine::Limits,
+    /// Provider steps under way per API key (see [`crate::operations::fairness`]).
+    pub key_gate: Arc<crate::operations::fairness::KeyGate>,
     pub operations_concurrency: usize,
     /// How long a claim on an operation lasts; a step is cut off before it runs out.
     pub lease_ms: i64,
@@ -102,6 +104,9 @@ impl App {
             store,
             auth_required: config.auth.required.unwrap_or(true),
             poll_interval_ms: config.operations.poll_interval_ms as i64,
+            key_gate: Arc::new(crate::operations::fairness::KeyGate::new(
+                config.operations.max_in_flight_per_key,
+            )),
             operation_limits: crate::operations::machine::Limits {
                 max_attempts: i64::from(config.operations.max_attempts),
                 deadline_ms: i64::try_from(config.operations.deadline_secs.saturating_mul(1000))

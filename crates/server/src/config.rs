@@ -174,6 +174,15 @@ pub struct OperationsConfig {
     /// Seconds an operation may take in all (a droplet stuck booting, say) before it fails.
     #[serde(default = "default_deadline_secs")]
     pub deadline_secs: u64,
+    /// Provider steps one API key may have under way at once in this server; its further
+    /// operations wait their turn (answered 202 at once), so one key cannot fill the provider's
+    /// queue ahead of the others.
+    #[serde(default = "default_max_in_flight_per_key")]
+    pub max_in_flight_per_key: usize,
+}
+
+fn default_max_in_flight_per_key() -> usize {
+    4
 }
 
 fn default_max_attempts() -> u32 {
@@ -204,6 +213,7 @@ impl Default for OperationsConfig {
             lease_secs: default_lease_secs(),
             max_attempts: default_max_attempts(),
             deadline_secs: default_deadline_secs(),
+            max_in_flight_per_key: default_max_in_flight_per_key(),
         }
     }
 }
@@ -297,6 +307,8 @@ pub struct DigitalOceanConfig {
     /// The rate budget the client keeps (DigitalOcean's limits are 250 and 5,000).
     pub rate_limit_per_minute: Option<usize>,
     pub rate_limit_per_hour: Option<usize>,
+    /// Requests that may go at once before the rest are paced evenly (default 60).
+    pub rate_limit_burst: Option<usize>,
     /// Largest answer body read from the API (default 4 MiB); larger is refused (502).
     pub max_response_bytes: Option<usize>,
     /// Answer bytes held at once by all calls (default 48 MiB): bounds memory under any load.
@@ -493,6 +505,7 @@ impl Config {
                 ("providers.digitalocean.rate_limit_per_minute", d.rate_limit_per_minute),
                 ("providers.digitalocean.rate_limit_per_hour", d.rate_limit_per_hour),
                 ("providers.digitalocean.max_list_pages", d.max_list_pages),
+                ("providers.digitalocean.rate_limit_burst", d.rate_limit_burst),
             ] {
                 if value == Some(0) {
                     return Err(invalid(key, "must be at least 1".to_owned()));

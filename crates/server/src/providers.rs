@@ -71,6 +71,7 @@ fn digitalocean(
     client.budget = BudgetConfig {
         per_minute: settings.rate_limit_per_minute.unwrap_or(client.budget.per_minute),
         per_hour: settings.rate_limit_per_hour.unwrap_or(client.budget.per_hour),
+        burst: settings.rate_limit_burst.unwrap_or(client.budget.burst),
         ..client.budget
     };
     let provider = DigitalOcean::new(client)

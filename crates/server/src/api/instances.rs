@@ -334,10 +334,18 @@ async fn run_operation(
         return Ok(idempotency::replayed(reply));
     }
     // The operation is on record, leased to this process: from here on, whatever happens to
-    // the process, a worker carries it on once the lease runs out. The first step runs here.
-    let outcome = match state.store.get_operation(&operation_id).await? {
-        Some(record) => ops::advance(state, &record, &state.lease_owner, true).await?,
-        None => ops::StepOutcome::default(),
+    // the process, a worker carries it on once the lease runs out. The first step runs here,
+    // unless this key already has its share of steps under way: then it waits its turn with the
+    // worker, and the caller hears 202 with the pending operation at once.
+    let outcome = match state.key_gate.try_enter(&principal.id) {
+        Some(_pass) => match state.store.get_operation(&operation_id).await? {
+            Some(record) => ops::advance(state, &record, &state.lease_owner, true).await?,
+            None => ops::StepOutcome::default(),
+        },
+        None => {
+            state.store.release_lease(&operation_id, &state.lease_owner).await?;
+            ops::StepOutcome { state: Some(OperationState::Pending), ..Default::default() }
+        }
     };
     // A provider's refusal ends the operation, and the caller hears the provider's reason.
     let mut reply = match (outcome.state, outcome.error) {

@@ -8,6 +8,7 @@
 //! the provider adopts what an earlier attempt made, by the operation's tag; power actions are
 //! looked for among the instance's actions before they are sent again.
 
+pub mod fairness;
 pub mod idempotency;
 pub mod machine;
 pub mod worker;

@@ -13,7 +13,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::advance;
+use super::fairness::KeyPass;
 use crate::app::AppState;
+use crate::store::StoreError;
 
 /// Starts the worker; it runs until `stopping` turns true.
 pub fn spawn(state: Arc<AppState>, mut stopping: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -27,15 +29,15 @@ pub fn spawn(state: Arc<AppState>, mut stopping: watch::Receiver<bool>) -> JoinH
                 permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
                 _ = stopping.wait_for(|stop| *stop) => break,
             };
-            let pause = match state.store.claim_due_operation(&owner, state.lease_ms).await {
-                Ok(Some(op)) => {
+            let pause = match claim_fairly(&state, &owner).await {
+                Ok(Some((op, pass))) => {
                     let state = state.clone();
                     let owner = owner.clone();
                     steps.spawn(async move {
                         if let Err(e) = advance(&state, &op, &owner, false).await {
                             tracing::error!(operation_id = %op.id, error = %e, "cannot advance operation");
                         }
-                        drop(permit);
+                        drop((pass, permit));
                     });
                     None
                 }
@@ -56,6 +58,29 @@ pub fn spawn(state: Arc<AppState>, mut stopping: watch::Receiver<bool>) -> JoinH
         }
         steps.shutdown().await;
     })
+}
+
+/// Due operations looked at per claim: enough to find one of a key that is not busy.
+const CANDIDATES: i64 = 64;
+
+/// Claims a due operation of the least busy key (see [`super::fairness`]): among the oldest
+/// due, one whose key has the fewest steps under way and room for one more.
+async fn claim_fairly(
+    state: &AppState,
+    owner: &str,
+) -> Result<Option<(crate::store::OperationRecord, KeyPass)>, StoreError> {
+    let mut candidates = state.store.due_operations(CANDIDATES).await?;
+    // A stable sort: among keys equally busy, the oldest due comes first.
+    candidates.sort_by_key(|(_, principal)| state.key_gate.in_flight(principal));
+    for (id, principal) in candidates {
+        let Some(pass) = state.key_gate.try_enter(&principal) else { continue };
+        if state.store.claim_operation(&id, owner, state.lease_ms).await?
+            && let Some(op) = state.store.get_operation(&id).await?
+        {
+            return Ok(Some((op, pass)));
+        }
+    }
+    Ok(None)
 }
 
 /// Gives up every lease this process holds (its worker's and its requests'), due at once.

@@ -195,6 +195,19 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Up to `limit` operations that are due and unleased, oldest due first, with who asked
+    /// for each (the worker picks among them, least-busy key first).
+    pub async fn due_operations(&self, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, principal FROM operations WHERE state IN ('pending', 'running') AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms < $1) ORDER BY next_attempt_ms, created_ms LIMIT $2",
+        )
+        .bind(now_ms())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("principal")?))).collect()
+    }
+
     /// Claims the oldest operation that is due and unleased, if any.
     pub async fn claim_due_operation(
         &self,
@@ -232,6 +245,18 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives up `owner`'s lease on operation `id`, due at once (for a worker to take).
+    pub async fn release_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE operations SET lease_owner = NULL, lease_until_ms = NULL, next_attempt_ms = 0 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Gives up every lease these owners hold, due at once: what a server that stops cleanly

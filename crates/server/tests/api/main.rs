@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod caller_attacks;
 mod costs;
+mod fairness;
 mod flood_attacks;
 mod health;
 mod idempotency;
