@@ -44,6 +44,13 @@ pub trait Provider: Send + Sync + 'static {
     /// ignore it.
     fn share_rate_limit(&self, _replicas: u32) {}
 
+    /// Requests a minute this process may send (its share, when replicas share the limit), if
+    /// the provider keeps a client-side budget: the inventory keeps its background refreshes to
+    /// a part of it.
+    fn rate_limit_per_minute(&self) -> Option<u32> {
+        None
+    }
+
     /// Running counters about the provider's traffic (requests, retries, rate-limit waits...),
     /// named in snake case, for the server's metrics. None by default.
     fn counters(&self) -> BTreeMap<&'static str, u64> {

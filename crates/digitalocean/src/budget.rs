@@ -117,6 +117,11 @@ impl RateBudget {
         }
     }
 
+    /// Requests a minute this process may send: the limit, divided between its sharers.
+    pub fn per_minute_share(&self) -> usize {
+        (self.config.per_minute / self.sharers.load(Ordering::Relaxed).max(1) as usize).max(1)
+    }
+
     /// Takes a slot for one request, waiting (visibly) while the windows are full.
     ///
     /// A request that must wait reserves the first free slot before it sleeps, so waiters are

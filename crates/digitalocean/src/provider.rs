@@ -148,6 +148,10 @@ impl Provider for DigitalOcean {
         }
     }
 
+    fn rate_limit_per_minute(&self) -> Option<u32> {
+        u32::try_from(self.transport.per_minute_share()).ok()
+    }
+
     fn share_rate_limit(&self, replicas: u32) {
         self.transport.share_rate_limit(replicas);
     }

@@ -199,6 +199,11 @@ impl Transport {
         self.budget.share(n);
     }
 
+    /// Requests a minute this process may send.
+    pub fn per_minute_share(&self) -> usize {
+        self.budget.per_minute_share()
+    }
+
     /// The call deadline: every attempt, backoff and budget wait of one call fits in it.
     pub fn call_deadline(&self) -> Duration {
         self.call_deadline

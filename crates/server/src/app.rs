@@ -93,8 +93,11 @@ impl App {
         let listener = TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| AppError::Bind { addr, source })?;
         let store = Store::open(config.database.url()).await?;
-        let inventory =
-            Arc::new(Inventory::new(&providers, Duration::from_secs(config.inventory.max_age_secs)));
+        let inventory = Arc::new(Inventory::new(
+            &providers,
+            Duration::from_secs(config.inventory.max_age_secs),
+            config.inventory.max_refresh_share,
+        ));
         crate::inventory::spawn_refreshers(inventory.clone());
         let state = Arc::new(AppState {
             inventory,

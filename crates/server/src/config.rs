@@ -40,6 +40,14 @@ pub struct InventoryConfig {
     /// refreshed in the background before that.
     #[serde(default = "default_inventory_max_age")]
     pub max_age_secs: u64,
+    /// Part of a provider's rate limit that refreshes may take (0.01..1); past it, copies are
+    /// refreshed less often than `max_age_secs`, and their `Age` says so.
+    #[serde(default = "default_max_refresh_share")]
+    pub max_refresh_share: f64,
+}
+
+fn default_max_refresh_share() -> f64 {
+    0.25
 }
 
 fn default_inventory_max_age() -> u64 {
@@ -48,7 +56,7 @@ fn default_inventory_max_age() -> u64 {
 
 impl Default for InventoryConfig {
     fn default() -> Self {
-        Self { max_age_secs: default_inventory_max_age() }
+        Self { max_age_secs: default_inventory_max_age(), max_refresh_share: default_max_refresh_share() }
     }
 }
 
@@ -454,6 +462,9 @@ impl Config {
         }
         if self.inventory.max_age_secs == 0 {
             return Err(invalid("inventory.max_age_secs", "must be at least 1".to_owned()));
+        }
+        if !(0.01..=1.0).contains(&self.inventory.max_refresh_share) {
+            return Err(invalid("inventory.max_refresh_share", "must be between 0.01 and 1".to_owned()));
         }
         if self.audit.retention_days == 0 || self.audit.failed_auth_window_secs == 0 {
             return Err(invalid(

@@ -10,6 +10,10 @@
 //!   caller always sees their own change; a write made while a refresh is under way is applied
 //!   again on top of what that refresh brings, so the refresh cannot undo it.
 //! - A refresh that fails keeps the last good copy, marked stale, with the failure reported.
+//! - Refreshes never take more than `inventory.max_refresh_share` (25%) of the provider's rate
+//!   limit: a refresh that cost R requests is not followed by another sooner than
+//!   R / (share x limit per minute) minutes, even when that is longer than `max_age` (the
+//!   copy's `Age` then says how old it is).
 //!
 //! Each copy has a version, which changes with every refresh and write: the API's `ETag`.
 
@@ -111,17 +115,21 @@ struct ProviderInventory {
     refreshing: tokio::sync::Mutex<()>,
     /// Writes, numbered, since the oldest refresh under way began.
     writes: Mutex<Vec<(u64, Write)>>,
+    /// Provider requests the last refresh took.
+    refresh_cost: AtomicU64,
 }
 
 /// Every provider's inventory.
 pub struct Inventory {
     max_age: Duration,
+    /// Part of the provider's rate limit refreshes may take.
+    max_share: f64,
     versions: AtomicU64,
     providers: HashMap<String, Arc<ProviderInventory>>,
 }
 
 impl Inventory {
-    pub fn new(providers: &ProviderRegistry, max_age: Duration) -> Self {
+    pub fn new(providers: &ProviderRegistry, max_age: Duration, max_share: f64) -> Self {
         let providers = providers
             .all()
             .map(|(name, provider)| {
@@ -131,11 +139,25 @@ impl Inventory {
                     failure: Mutex::new(None),
                     refreshing: tokio::sync::Mutex::new(()),
                     writes: Mutex::new(Vec::new()),
+                    refresh_cost: AtomicU64::new(0),
                 };
                 (name.clone(), Arc::new(inventory))
             })
             .collect();
-        Self { max_age, versions: AtomicU64::new(1), providers }
+        Self { max_age, max_share: max_share.clamp(0.01, 1.0), versions: AtomicU64::new(1), providers }
+    }
+
+    /// How old `entry`'s copy may get: `max_age`, or longer when refreshing that often would
+    /// take more than `max_share` of the provider's rate limit.
+    fn allowed_age(&self, entry: &ProviderInventory) -> Duration {
+        let cost = entry.refresh_cost.load(Ordering::Relaxed);
+        let spacing = match entry.provider.rate_limit_per_minute() {
+            Some(per_minute) if cost > 0 && per_minute > 0 => {
+                Duration::from_secs_f64(cost as f64 * 60.0 / (self.max_share * f64::from(per_minute)))
+            }
+            _ => Duration::ZERO,
+        };
+        self.max_age.max(spacing)
     }
 
     pub fn max_age(&self) -> Duration {
@@ -158,8 +180,9 @@ impl Inventory {
             return Err(ProviderError::not_found(format!("no provider named {provider:?} is configured")));
         };
         let asked_at = Instant::now();
+        let allowed_age = self.allowed_age(entry);
         let usable = |snapshot: &Snapshot| match freshness {
-            Freshness::Cached => snapshot.checked.elapsed() < self.max_age,
+            Freshness::Cached => snapshot.checked.elapsed() < allowed_age,
             // A live read is one that began after the caller asked.
             Freshness::Live => snapshot.checked >= asked_at,
         };
@@ -189,7 +212,14 @@ impl Inventory {
     async fn refresh_locked(&self, entry: &ProviderInventory) -> Result<Snapshot, ProviderError> {
         let began = self.next_version();
         let asked = Instant::now();
+        let sent_before = entry.provider.counters().get("requests_sent").copied();
         let fetched = entry.provider.list_instances(&InstanceFilter::default()).await;
+        // What the refresh cost (other traffic meanwhile makes this an overestimate: safe).
+        if let (Some(before), Some(after)) =
+            (sent_before, entry.provider.counters().get("requests_sent").copied())
+        {
+            entry.refresh_cost.store(after.saturating_sub(before), Ordering::Relaxed);
+        }
         let mut current = entry.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         match fetched {
             Ok(mut instances) => {
@@ -290,13 +320,18 @@ pub fn spawn_refreshers(inventory: Arc<Inventory>) {
     for name in inventory.providers.keys() {
         let (inventory, name) = (inventory.clone(), name.clone());
         tokio::spawn(async move {
-            let max_age = inventory.max_age;
             // The first load starts at once, so the first list need not wait for it; later
             // ones are spread by their jitter.
             loop {
-                // Refresh at 70-80% of the allowed age: never older than max_age, even when the
-                // refresh itself takes a while.
-                let due = max_age.mul_f64(0.7 + 0.1 * fastrand::f64());
+                // Refresh at 70-80% of max_age (never older than it, even when the refresh takes
+                // a while), unless that would take more than the refreshes' share of the budget.
+                let Some(entry) = inventory.providers.get(&name) else { return };
+                let allowed = inventory.allowed_age(entry);
+                let due = if allowed > inventory.max_age {
+                    allowed
+                } else {
+                    inventory.max_age.mul_f64(0.7 + 0.1 * fastrand::f64())
+                };
                 inventory.refresh_if_older(&name, due).await;
                 let age = inventory
                     .providers

@@ -156,3 +156,30 @@ async fn a_failing_provider_serves_the_last_good_copy_marked_stale() {
     assert_eq!(fleet["stale"], true);
     assert_eq!(fleet["instances"].as_array().expect("list").len(), 3);
 }
+
+#[tokio::test]
+async fn refreshes_keep_to_their_share_of_the_rate_limit() {
+    // 10,000 droplets: 50 requests a refresh. At 240 a minute, a 25% share allows one refresh
+    // every 50 s, though max_age asks for one every 2 s.
+    let sim = start_sim(10_000, Duration::from_millis(100)).await;
+    let base = sim.base_url();
+    let extra = Extra {
+        provider: "rate_limit_per_minute: 240\nrate_limit_burst: 60",
+        rest: "auth:\n  required: false\ninventory:\n  max_age_secs: 2\n",
+        ..Extra::default()
+    };
+    let app = spawn_app_on(sim, &base, extra).await;
+    let started = Instant::now();
+    let mut last_age = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        let response = app.get(&format!("{LIST}?name=droplet-00042")).await;
+        assert_eq!(response.status(), 200);
+        last_age = response.headers()["age"].to_str().expect("ascii").parse::<u64>().expect("seconds");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.upstream("droplets_list"), 50, "only the first load: the share allows no other yet");
+    assert!(last_age >= 3, "the copy is older than max_age, and says so: Age {last_age}");
+    // An operator can still ask for a live read.
+    assert_eq!(app.get(&format!("{LIST}?fresh=true&name=droplet-00042")).await.status(), 200);
+    assert_eq!(app.upstream("droplets_list"), 100);
+}
