@@ -2,9 +2,8 @@
 //! waiting for the cloud while a fresh-enough copy exists.
 //!
 //! - A copy is refreshed in the background so it is never older than `inventory.max_age_secs`
-//!   (each provider on its own timer, with jitter, so refreshes are spread over time). One
-//!   refresh of 10,000 droplets costs its 50 requests once per interval, whatever the number of
-//!   clients.
+//!   (each provider on its own timer, just before its copy would pass that age). One refresh of
+//!   10,000 droplets costs its 50 requests once per interval, whatever the number of clients.
 //! - Concurrent misses (no copy yet, a copy too old, or `fresh` asked) share one fetch.
 //! - Changes made through Nephele (creates, deletes, power actions) are written in at once, so a
 //!   caller always sees their own change; a write made while a refresh is under way is applied
@@ -117,6 +116,8 @@ struct ProviderInventory {
     writes: Mutex<Vec<(u64, Write)>>,
     /// Provider requests the last refresh took.
     refresh_cost: AtomicU64,
+    /// How long the last refresh took, in milliseconds.
+    refresh_ms: AtomicU64,
 }
 
 /// Every provider's inventory.
@@ -140,6 +141,7 @@ impl Inventory {
                     refreshing: tokio::sync::Mutex::new(()),
                     writes: Mutex::new(Vec::new()),
                     refresh_cost: AtomicU64::new(0),
+                    refresh_ms: AtomicU64::new(0),
                 };
                 (name.clone(), Arc::new(inventory))
             })
@@ -314,8 +316,8 @@ fn answer(freshness: Freshness, snapshot: Snapshot) -> Result<Snapshot, Provider
 }
 
 /// Keeps every provider's copy younger than `max_age`: each provider is refreshed a little
-/// before its copy would get too old, on its own timer with jitter, so replicas and providers
-/// spread their refreshes.
+/// before its copy would get too old, on its own timer (replicas and providers start at
+/// different moments, so their refreshes are spread), once per `max_age`.
 pub fn spawn_refreshers(inventory: Arc<Inventory>) {
     for name in inventory.providers.keys() {
         let (inventory, name) = (inventory.clone(), name.clone());
@@ -323,14 +325,17 @@ pub fn spawn_refreshers(inventory: Arc<Inventory>) {
             // The first load starts at once, so the first list need not wait for it; later
             // ones are spread by their jitter.
             loop {
-                // Refresh at 70-80% of max_age (never older than it, even when the refresh takes
-                // a while), unless that would take more than the refreshes' share of the budget.
+                // One refresh per max_age: each starts just before the copy would pass it, with
+                // twice the last refresh's duration to spare (and never sooner than half of it),
+                // unless that would take more than the refreshes' share of the budget.
                 let Some(entry) = inventory.providers.get(&name) else { return };
                 let allowed = inventory.allowed_age(entry);
+                let took = Duration::from_millis(entry.refresh_ms.load(Ordering::Relaxed));
+                let spare = took * 2 + Duration::from_millis(100);
                 let due = if allowed > inventory.max_age {
                     allowed
                 } else {
-                    inventory.max_age.mul_f64(0.7 + 0.1 * fastrand::f64())
+                    inventory.max_age.saturating_sub(spare).max(inventory.max_age / 2)
                 };
                 inventory.refresh_if_older(&name, due).await;
                 let age = inventory
