@@ -208,31 +208,6 @@ impl Store {
         rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("principal")?))).collect()
     }
 
-    /// Claims the oldest operation that is due and unleased, if any.
-    pub async fn claim_due_operation(
-        &self,
-        owner: &str,
-        lease_ms: i64,
-    ) -> Result<Option<OperationRecord>, StoreError> {
-        for _ in 0..5 {
-            let now = now_ms();
-            let candidate: Option<String> = sqlx::query(
-                "SELECT id FROM operations WHERE state IN ('pending', 'running') AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms < $1) ORDER BY next_attempt_ms, created_ms LIMIT 1",
-            )
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| row.try_get("id"))
-            .transpose()?;
-            let Some(id) = candidate else { return Ok(None) };
-            if self.claim_operation(&id, owner, lease_ms).await? {
-                return self.get_operation(&id).await;
-            }
-            // Another replica took it between our SELECT and UPDATE: look again.
-        }
-        Ok(None)
-    }
-
     /// Extends a lease its holder still has; false when it no longer holds it (the operation
     /// ended, or the lease ran out and someone else took it).
     pub async fn renew_lease(&self, id: &str, owner: &str, lease_ms: i64) -> Result<bool, StoreError> {
