@@ -7,22 +7,20 @@ use nephele_server::auth::{Role, issue_key};
 use nephele_server::store::Store;
 use serde_json::{Value, json};
 
-use crate::helpers::{Extra, spawn_app_on, start_sim};
+use crate::helpers::{Extra, spawn_app_extra};
 
 const CREATE: &str = "/api/v1/providers/digitalocean/instances";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_submitting_200_creates_does_not_hold_back_another_keys_create() {
     // Droplets boot slowly, so A's creates keep being followed (and polled) throughout.
-    let sim = start_sim(0, Duration::from_secs(30)).await;
-    let base = sim.base_url();
     // DigitalOcean's pace: 240 a minute (one every 250 ms) after a burst of 5.
     let extra = Extra {
         provider: "rate_limit_per_minute: 240\nrate_limit_burst: 5",
         rest: "auth:\n  required: true\n",
         ..Extra::default()
     };
-    let app = spawn_app_on(sim, &base, extra).await;
+    let app = spawn_app_extra(0, Duration::from_secs(30), extra).await;
     let store = Store::open(&app.database_url).await.expect("store");
     let a = issue_key(&store, Role::Operator, None, Some("busy")).await.expect("key").key;
     let b = issue_key(&store, Role::Operator, None, Some("quiet")).await.expect("key").key;

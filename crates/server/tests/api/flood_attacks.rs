@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Extra, TestApp, json, spawn_app_configured, spawn_app_on, start_sim};
+use crate::helpers::{Extra, TestApp, json, spawn_app_configured, spawn_app_extra};
 
 const ESTIMATE: &str = "/api/v1/providers/digitalocean/cost-estimate";
 
@@ -150,14 +150,12 @@ async fn time_to_close(mut stream: TcpStream) -> Duration {
 
 #[tokio::test]
 async fn idle_and_half_sent_connections_cannot_lock_out_a_request() {
-    let sim = start_sim(0, Duration::from_millis(100)).await;
-    let base = sim.base_url();
     let extra = Extra {
         server: "max_connections: 40\nheader_read_timeout_secs: 1",
         rest: "auth:\n  required: false\n",
         ..Extra::default()
     };
-    let app = spawn_app_on(sim, &base, extra).await;
+    let app = spawn_app_extra(0, Duration::from_millis(100), extra).await;
     let addr = app.base.trim_start_matches("http://").to_owned();
 
     // Twice the limit: half say nothing, half send part of a request head and stop.

@@ -25,9 +25,7 @@ pub async fn spawn_app_with(droplets: usize, transition: Duration) -> TestApp {
 
 /// A server on a fresh SQLite database, with `extra` YAML appended to its config.
 pub async fn spawn_app_configured(droplets: usize, transition: Duration, extra: &str) -> TestApp {
-    let sim = start_sim(droplets, transition).await;
-    let base_url = sim.base_url();
-    spawn_app_on(sim, &base_url, Extra { rest: extra, ..Extra::default() }).await
+    spawn_app_extra(droplets, transition, Extra { rest: extra, ..Extra::default() }).await
 }
 
 /// YAML added to a test server's configuration: lines for its `server:`,
@@ -42,6 +40,13 @@ pub struct Extra<'a> {
 
 fn indented(lines: &str, by: usize) -> String {
     lines.lines().map(|l| format!("{}{l}\n", " ".repeat(by))).collect()
+}
+
+/// A server on its own simulator (with `droplets`), configured with `extra`.
+pub async fn spawn_app_extra(droplets: usize, transition: Duration, extra: Extra<'_>) -> TestApp {
+    let sim = start_sim(droplets, transition).await;
+    let base_url = sim.base_url();
+    spawn_app_on(sim, &base_url, extra).await
 }
 
 /// A simulator holding `droplets` active droplets, accepting [`DO_TOKEN`], with no rate limit.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::helpers::{Extra, TestApp, json, spawn_app_configured, spawn_app_on, start_sim};
+use crate::helpers::{Extra, TestApp, json, spawn_app_configured, spawn_app_extra};
 
 const LIST: &str = "/api/v1/providers/digitalocean/instances";
 
@@ -18,11 +18,9 @@ async fn app(droplets: usize, max_age_secs: u64) -> TestApp {
 
 /// As [`app`], with a provider that gives up on a failing call within 2 s.
 async fn app_with_quick_failures(droplets: usize, max_age_secs: u64) -> TestApp {
-    let sim = start_sim(droplets, Duration::from_millis(100)).await;
-    let base = sim.base_url();
     let rest = format!("auth:\n  required: false\ninventory:\n  max_age_secs: {max_age_secs}\n");
-    spawn_app_on(sim, &base, Extra { provider: "call_deadline_secs: 2", rest: &rest, ..Extra::default() })
-        .await
+    let extra = Extra { provider: "call_deadline_secs: 2", rest: &rest, ..Extra::default() };
+    spawn_app_extra(droplets, Duration::from_millis(100), extra).await
 }
 
 #[tokio::test]
@@ -163,14 +161,12 @@ async fn a_failing_provider_serves_the_last_good_copy_marked_stale() {
 async fn refreshes_keep_to_their_share_of_the_rate_limit() {
     // 10,000 droplets: 50 requests a refresh. At 240 a minute, a 25% share allows one refresh
     // every 50 s, though max_age asks for one every 2 s.
-    let sim = start_sim(10_000, Duration::from_millis(100)).await;
-    let base = sim.base_url();
     let extra = Extra {
         provider: "rate_limit_per_minute: 240\nrate_limit_burst: 60",
         rest: "auth:\n  required: false\ninventory:\n  max_age_secs: 2\n",
         ..Extra::default()
     };
-    let app = spawn_app_on(sim, &base, extra).await;
+    let app = spawn_app_extra(10_000, Duration::from_millis(100), extra).await;
     let started = Instant::now();
     let mut last_age = 0;
     while started.elapsed() < Duration::from_secs(6) {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{DO_TOKEN, Extra, TestApp, json, spawn_app_on, start_sim};
+use crate::helpers::{DO_TOKEN, Extra, TestApp, json, spawn_app_extra, spawn_app_on, start_sim};
 use crate::hostile::{Behaviour, Catcher, HostileUpstream};
 
 const LIST: &str = "/api/v1/providers/digitalocean/instances";
@@ -211,10 +211,8 @@ async fn actions_of(app: &TestApp, droplet: u64, kind: &str) -> usize {
 
 #[tokio::test]
 async fn a_power_action_whose_answer_is_lost_happens_once() {
-    let sim = start_sim(6, Duration::from_millis(100)).await;
-    let base = sim.base_url();
-    let app =
-        spawn_app_on(sim, &base, Extra { rest: "auth:\n  required: false\n", ..Extra::default() }).await;
+    let extra = Extra { rest: "auth:\n  required: false\n", ..Extra::default() };
+    let app = spawn_app_extra(6, Duration::from_millis(100), extra).await;
     let droplets: Vec<u64> = json(app.get(LIST).await).await["instances"]
         .as_array()
         .expect("list")
