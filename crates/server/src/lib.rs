@@ -9,6 +9,7 @@ mod app;
 pub mod auth;
 pub mod catalog_cache;
 pub mod config;
+mod digest;
 mod housekeeping;
 pub mod inventory;
 pub mod listener;

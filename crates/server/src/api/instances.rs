@@ -66,14 +66,10 @@ fn freshness(fresh: bool, headers: &HeaderMap) -> Freshness {
 
 /// The `ETag` of a list: which copies it was made from, and how it was filtered.
 fn etag(versions: &[(&str, u64)], query: Option<&str>) -> String {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    for (provider, version) in versions {
-        hasher.update(format!("{provider}:{version};").as_bytes());
-    }
-    hasher.update(query.unwrap_or_default().as_bytes());
-    let digest: String = hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
-    format!("W/\"{digest}\"")
+    let mut tagged: String =
+        versions.iter().map(|(provider, version)| format!("{provider}:{version};")).collect();
+    tagged.push_str(query.unwrap_or_default());
+    format!("W/\"{}\"", &crate::digest::sha256_hex(tagged.as_bytes())[..24])
 }
 
 /// The answer to a list: 304 when the caller's `If-None-Match` names this version, else the

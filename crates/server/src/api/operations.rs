@@ -5,7 +5,6 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -22,8 +21,7 @@ fn redacted(request: &Value) -> Value {
     if let Some(fields) = shown.as_object_mut() {
         for name in SECRET_REQUEST_FIELDS {
             if let Some(Value::String(secret)) = fields.get(*name) {
-                let digest: String =
-                    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+                let digest = crate::digest::sha256_hex(secret.as_bytes());
                 let summary = json!({ "redacted": true, "bytes": secret.len(), "sha256": digest });
                 fields.insert((*name).to_owned(), summary);
             }

@@ -11,7 +11,6 @@ pub mod access;
 pub mod failures;
 
 use axum::http::{HeaderMap, header};
-use sha2::{Digest, Sha256};
 
 use crate::store::{NewApiKey, Store, StoreError};
 
@@ -92,7 +91,7 @@ pub struct IssuedKey {
 }
 
 fn hash(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(key.as_bytes())
 }
 
 /// Compares in time independent of where the strings differ.

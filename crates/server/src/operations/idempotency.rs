@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::api::ApiError;
 use crate::app::AppState;
@@ -37,8 +36,7 @@ pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// Fingerprint of a request: method, path and the body as canonical JSON (so formatting and key
 /// order do not matter, but any value does).
 pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
-    let digest = Sha256::digest(format!("{method} {path}\n{body}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(format!("{method} {path}\n{body}").as_bytes())
 }
 
 /// A response as stored and replayed: status, JSON body, and the headers worth keeping.
