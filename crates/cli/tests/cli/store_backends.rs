@@ -1,9 +1,7 @@
 //! The store's guarantees, checked the same way on SQLite and on PostgreSQL.
 
 use futures_util::future::join_all;
-use nephele_server::store::{
-    KeyQuota, KeyRequest, NewOperation, OperationState, OperationUpdate, Reservation, Store,
-};
+use nephele_server::store::{KeyRequest, NewOperation, OperationState, OperationUpdate, Reservation, Store};
 use serde_json::json;
 
 use crate::postgres::TestDatabase;
@@ -77,7 +75,7 @@ async fn store_guarantees(store: Store) {
                 request_hash: "h",
                 ttl_ms: 60_000,
                 estimate: false,
-                quota: ROOMY,
+                max_live: ROOMY,
             };
             matches!(
                 store.reserve_key(key, Some(operation(&id, &request))).await.expect("reserve"),
@@ -106,7 +104,7 @@ async fn store_guarantees(store: Store) {
         request_hash: "h",
         ttl_ms: -1,
         estimate: false,
-        quota: ROOMY,
+        max_live: ROOMY,
     };
     assert!(matches!(store.reserve_key(expired, None).await.expect("reserve"), Reservation::Reserved));
     let again = KeyRequest {
@@ -117,7 +115,7 @@ async fn store_guarantees(store: Store) {
         request_hash: "other",
         ttl_ms: 60_000,
         estimate: false,
-        quota: ROOMY,
+        max_live: ROOMY,
     };
     assert!(matches!(store.reserve_key(again, None).await.expect("reserve"), Reservation::Reserved));
 
@@ -163,7 +161,7 @@ async fn store_guarantees(store: Store) {
     assert_eq!(do_ops.len(), store.list_operations(None, None, 100).await.expect("all").len());
 
     // Quotas: operations' keys are refused past theirs; estimates' oldest are forgotten.
-    let quota_key = |key: &'static str, estimate: bool, evict: bool| KeyRequest {
+    let quota_key = |key: &'static str, estimate: bool| KeyRequest {
         principal: "quota-tester",
         key,
         method: "POST",
@@ -171,29 +169,29 @@ async fn store_guarantees(store: Store) {
         request_hash: "h",
         ttl_ms: 60_000,
         estimate,
-        quota: KeyQuota { max: 2, evict_oldest: evict },
+        max_live: 2,
     };
     for key in ["o1", "o2"] {
         assert!(matches!(
-            store.reserve_key(quota_key(key, false, false), None).await.expect("reserve"),
+            store.reserve_key(quota_key(key, false), None).await.expect("reserve"),
             Reservation::Reserved
         ));
     }
     assert!(matches!(
-        store.reserve_key(quota_key("o3", false, false), None).await.expect("reserve"),
+        store.reserve_key(quota_key("o3", false), None).await.expect("reserve"),
         Reservation::QuotaExceeded
     ));
     assert!(store.get_key("quota-tester", "o3").await.expect("get").is_none(), "a refused key is not kept");
     assert!(
         matches!(
-            store.reserve_key(quota_key("o1", false, false), None).await.expect("replay"),
+            store.reserve_key(quota_key("o1", false), None).await.expect("replay"),
             Reservation::Existing(_)
         ),
         "a key already held is still found at the quota"
     );
     for key in ["e1", "e2", "e3", "e4"] {
         assert!(matches!(
-            store.reserve_key(quota_key(key, true, true), None).await.expect("reserve"),
+            store.reserve_key(quota_key(key, true), None).await.expect("reserve"),
             Reservation::Reserved
         ));
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
@@ -210,7 +208,7 @@ async fn store_guarantees(store: Store) {
 
     // Purging removes expired keys and old audit entries, and nothing else.
     let before = store.count_keys().await.expect("count");
-    let expiring = KeyRequest { ttl_ms: -10, ..quota_key("gone", true, true) };
+    let expiring = KeyRequest { ttl_ms: -10, ..quota_key("gone", true) };
     store.reserve_key(expiring, None).await.expect("reserve");
     let (keys, audit) = store.purge_expired(0).await.expect("purge");
     assert!(keys >= 1, "the expired key was purged");
@@ -221,7 +219,7 @@ async fn store_guarantees(store: Store) {
     assert_eq!(store.count_audit().await.expect("count"), 0);
 }
 
-const ROOMY: KeyQuota = KeyQuota { max: 1_000_000, evict_oldest: false };
+const ROOMY: i64 = 1_000_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_keeps_its_guarantees_on_sqlite() {

@@ -12,7 +12,7 @@ use crate::api::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::access::StartedOperation;
-use crate::store::{KeyQuota, KeyRequest, NewOperation, Reservation};
+use crate::store::{KeyRequest, NewOperation, Reservation};
 
 /// How long a request waits for an earlier one with the same key before answering 409.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(20);
@@ -153,12 +153,10 @@ pub async fn begin(
     };
     let hash = fingerprint(method, path, body);
     let limits = &state.idempotency;
-    let quota = match kind {
-        KeyKind::Operation => KeyQuota { max: clamp_i64(limits.max_keys_per_api_key), evict_oldest: false },
-        KeyKind::Estimate => {
-            KeyQuota { max: clamp_i64(limits.max_estimate_keys_per_api_key), evict_oldest: true }
-        }
-    };
+    let max_live = clamp_i64(match kind {
+        KeyKind::Operation => limits.max_keys_per_api_key,
+        KeyKind::Estimate => limits.max_estimate_keys_per_api_key,
+    });
     let request = KeyRequest {
         principal: &principal.id,
         key,
@@ -167,7 +165,7 @@ pub async fn begin(
         request_hash: &hash,
         ttl_ms: clamp_i64(limits.ttl_hours.saturating_mul(3_600_000)),
         estimate: kind == KeyKind::Estimate,
-        quota,
+        max_live,
     };
     let existing = match state.store.reserve_key(request, operation).await.map_err(ApiError::from)? {
         Reservation::Reserved => return Ok(Begin::Proceed),

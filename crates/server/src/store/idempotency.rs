@@ -33,14 +33,6 @@ pub enum Reservation {
     QuotaExceeded,
 }
 
-/// How many live keys of one kind an API key may hold, and what happens past that.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyQuota {
-    pub max: i64,
-    /// Forget the oldest keys to make room (cost estimates) instead of refusing (operations).
-    pub evict_oldest: bool,
-}
-
 pub struct KeyRequest<'a> {
     pub principal: &'a str,
     pub key: &'a str,
@@ -48,9 +40,12 @@ pub struct KeyRequest<'a> {
     pub path: &'a str,
     pub request_hash: &'a str,
     pub ttl_ms: i64,
-    /// True for cost estimates: their keys are counted and forgotten apart from operations'.
+    /// True for cost estimates: their keys are counted apart from operations', and past
+    /// `max_live` the oldest are forgotten (an estimate answered again does no harm), where
+    /// operations' keys are refused.
     pub estimate: bool,
-    pub quota: KeyQuota,
+    /// Live keys of this kind the API key may hold.
+    pub max_live: i64,
 }
 
 impl Store {
@@ -96,8 +91,8 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get("n")?;
-            let over = live - request.quota.max;
-            if over > 0 && !request.quota.evict_oldest {
+            let over = live - request.max_live;
+            if over > 0 && !request.estimate {
                 tx.rollback().await?;
                 return Ok(Reservation::QuotaExceeded);
             }

@@ -18,7 +18,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use audit::AuditEntry;
-pub use idempotency::{IdempotencyRecord, KeyQuota, KeyRequest, Reservation};
+pub use idempotency::{IdempotencyRecord, KeyRequest, Reservation};
 pub use keys::{ApiKeyRecord, NewApiKey};
 pub use operations::{NewOperation, OperationRecord, OperationState, OperationUpdate};
 
