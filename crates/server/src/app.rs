@@ -114,7 +114,6 @@ impl App {
                 max_attempts: i64::from(config.operations.max_attempts),
                 deadline_ms: i64::try_from(config.operations.deadline_secs.saturating_mul(1000))
                     .unwrap_or(i64::MAX),
-                poll_interval_ms: config.operations.poll_interval_ms as i64,
                 max_conflict_retries: 40,
             },
             operations_concurrency: config.operations.concurrency,

@@ -83,8 +83,6 @@ pub struct Limits {
     pub max_attempts: i64,
     /// Age after which an operation that has not finished fails.
     pub deadline_ms: i64,
-    /// How soon a running operation is looked at again.
-    pub poll_interval_ms: i64,
     /// Times a power action refused because the instance is busy is tried again.
     pub max_conflict_retries: i64,
 }
@@ -279,8 +277,7 @@ mod tests {
 
     use super::*;
 
-    const LIMITS: Limits =
-        Limits { max_attempts: 5, deadline_ms: 600_000, poll_interval_ms: 500, max_conflict_retries: 40 };
+    const LIMITS: Limits = Limits { max_attempts: 5, deadline_ms: 600_000, max_conflict_retries: 40 };
     const KINDS: [OperationKind; 3] =
         [OperationKind::Create, OperationKind::Delete, OperationKind::Power(PowerAction::PowerOff)];
     const STATES: [OperationState; 4] =

@@ -85,8 +85,10 @@ pub async fn advance(
         Ok(result) => result,
         Err(_) => {
             // Counted as an outage: the next attempt adopts whatever this one made.
-            let late =
-                ProviderError::unavailable("the step did not finish within its lease; it will be retried");
+            let late = ProviderError::unavailable(format!(
+                "the step did not finish within {} s; it will be retried",
+                STEP_LIMIT.as_secs()
+            ));
             let outcome =
                 StepOutcome { state: Some(op.state), error: Some(late.clone()), ..Default::default() };
             let decision = machine::decide(
@@ -147,7 +149,7 @@ async fn record(
 ) -> Result<(), StoreError> {
     let next_attempt_ms = match decision.then {
         Then::Done => 0,
-        Then::Poll => now_ms() + state.operation_limits.poll_interval_ms,
+        Then::Poll => now_ms() + state.poll_interval_ms,
         Then::Backoff(ms) => now_ms() + ms,
     };
     let result = decision.result.as_ref().map(OperationResult::to_json);
