@@ -321,23 +321,21 @@ impl Provider for DigitalOcean {
         let droplet = droplet_id(id)?;
         let path = format!("/v2/droplets/{droplet}/actions");
         let page = |n: usize| {
-            pagination::with_query(&path, &[("page", &n.to_string()), ("per_page", &PER_PAGE.to_string())])
+            let path = pagination::with_query(
+                &path,
+                &[("page", &n.to_string()), ("per_page", &PER_PAGE.to_string())],
+            );
+            async move {
+                let reply = self.transport.send(Method::GET, &path, None, Retry::Idempotent).await?;
+                reply.decode::<wire::Paged<wire::Action>>("action list")
+            }
         };
-        let first: wire::Paged<wire::Action> = self
-            .transport
-            .send(Method::GET, &page(1), None, Retry::Idempotent)
-            .await?
-            .decode("action list")?;
+        let first = page(1).await?;
         let total = first.meta.as_ref().map(|m| m.total).unwrap_or(0);
         let mut actions = first.items;
         let last = usize::try_from(total.div_ceil(PER_PAGE as u64)).unwrap_or(1);
         if last > 1 {
-            let newest: wire::Paged<wire::Action> = self
-                .transport
-                .send(Method::GET, &page(last), None, Retry::Idempotent)
-                .await?
-                .decode("action list")?;
-            actions.extend(newest.items);
+            actions.extend(page(last).await?.items);
         }
         let earliest = since - CLOCK_SKEW;
         Ok(actions
