@@ -264,6 +264,21 @@ fn months_policies(
     out
 }
 
+/// The instants [`estimate`] asks `policy_at` about, in order: the start, then the first moment
+/// of each later month the span reaches. A caller whose policies take a call to learn (a plugin)
+/// fetches these first.
+pub fn policy_instants(query: &CostQuery) -> Vec<OffsetDateTime> {
+    let start = query.start.to_offset(time::UtcOffset::UTC);
+    let end = query.duration.end_from(start);
+    let mut out = vec![start];
+    let mut cursor = add_months(first_of_month(start), 1);
+    while cursor < end {
+        out.push(cursor);
+        cursor = add_months(cursor, 1);
+    }
+    out
+}
+
 /// A month that starts at `t`, for month-to-date figures.
 pub fn month_start(t: OffsetDateTime) -> OffsetDateTime {
     first_of_month(t.to_offset(time::UtcOffset::UTC))

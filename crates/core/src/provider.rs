@@ -1,7 +1,8 @@
 //! The interface every cloud implements.
 //!
 //! The server only ever talks to clouds through `dyn Provider`. Arguments and results are plain
-//! serialisable values so that an implementation could one day run in another process.
+//! serialisable values, so an implementation can run in another process: a plugin, reached
+//! through `nephele-plugin-protocol`, implements this same trait on the host's side.
 
 use std::collections::BTreeMap;
 
@@ -57,8 +58,17 @@ pub trait Provider: Send + Sync + 'static {
         BTreeMap::new()
     }
 
-    /// How `instance_type` is billed for usage in the month that contains `at`.
-    fn billing_policy(&self, instance_type: &InstanceType, at: OffsetDateTime) -> BillingPolicy;
+    /// Brings `counters` up to date where that takes a call (a provider in another process
+    /// answers `counters` from its last reading). Nothing to do by default.
+    async fn refresh_counters(&self) {}
+
+    /// How `instance_type` is billed for usage in the calendar month (UTC) that contains `at`.
+    /// The answer may depend on the month, never on the moment within it.
+    async fn billing_policy(
+        &self,
+        instance_type: &InstanceType,
+        at: OffsetDateTime,
+    ) -> Result<BillingPolicy, ProviderError>;
 
     /// Every instance that passes `filter`, across all pages.
     async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError>;

@@ -179,12 +179,12 @@ impl Provider for DigitalOcean {
         self.account().await.map(|_| ())
     }
 
-    fn billing_policy(
+    async fn billing_policy(
         &self,
         instance_type: &InstanceType,
         at: time::OffsetDateTime,
-    ) -> nephele_core::BillingPolicy {
-        crate::billing::policy(instance_type, at)
+    ) -> Result<nephele_core::BillingPolicy, ProviderError> {
+        Ok(crate::billing::policy(instance_type, at))
     }
 
     #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]

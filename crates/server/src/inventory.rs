@@ -192,8 +192,11 @@ impl Inventory {
             return answer(freshness, snapshot);
         }
         let _refresh = entry.refreshing.lock().await;
-        // Someone else's refresh may have just brought what we need...
-        if let Some(snapshot) = Self::current(entry).filter(|s| usable(s)) {
+        // Someone else's refresh may have just brought what we need: a copy fresh enough, or,
+        // for a cached read, one that arrived while this caller waited (however long the
+        // fetch took, it is newer than anything the caller could have had when it asked)...
+        let arrived_meanwhile = |s: &Snapshot| freshness == Freshness::Cached && s.fetched >= asked_at;
+        if let Some(snapshot) = Self::current(entry).filter(|s| usable(s) || arrived_meanwhile(s)) {
             return answer(freshness, snapshot);
         }
         // ...or failed while this caller waited for it: one fetch, one answer for all.

@@ -95,6 +95,30 @@ fn parse_inputs(body: &EstimateBody) -> Result<(BillingDuration, u32, BackupPlan
 }
 
 /// The price list entry for `instance_type` in `region`, or 422s with close matches.
+/// The billing policy of each month a query spans, asked of the provider before the arithmetic
+/// (which is pure and cannot wait for a plugin's answer).
+struct MonthlyPolicies(Vec<(OffsetDateTime, nephele_core::BillingPolicy)>);
+
+impl MonthlyPolicies {
+    async fn fetch(
+        provider: &dyn Provider,
+        instance_type: &InstanceType,
+        query: &CostQuery,
+    ) -> Result<Self, nephele_core::ProviderError> {
+        let mut months = Vec::new();
+        for at in cost::policy_instants(query) {
+            months.push((month_start(at), provider.billing_policy(instance_type, at).await?));
+        }
+        Ok(Self(months))
+    }
+
+    fn at(&self, at: OffsetDateTime) -> nephele_core::BillingPolicy {
+        let month = month_start(at);
+        let found = self.0.iter().find(|(m, _)| *m == month).or(self.0.first());
+        found.map(|(_, p)| p.clone()).unwrap_or_else(nephele_core::BillingPolicy::per_started_hour)
+    }
+}
+
 async fn priced_type(
     state: &AppState,
     name: &str,
@@ -198,7 +222,8 @@ async fn compute_estimate(
         start,
         duration,
     };
-    let estimate = cost::estimate(&query, |at| provider.billing_policy(&instance_type, at));
+    let policies = MonthlyPolicies::fetch(provider.as_ref(), &instance_type, &query).await?;
+    let estimate = cost::estimate(&query, |at| policies.at(at));
     let backups_name = match backups {
         BackupPlan::None => "none",
         BackupPlan::Weekly => "weekly",
@@ -315,7 +340,14 @@ pub async fn fleet(
                     start: since,
                     duration: BillingDuration::from_seconds(seconds),
                 };
-                let estimate = cost::estimate(&query, |at| provider.billing_policy(price, at));
+                let policies = match MonthlyPolicies::fetch(provider.as_ref(), price, &query).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        errors.push(super::error::provider_failure(name, &e));
+                        continue;
+                    }
+                };
+                let estimate = cost::estimate(&query, |at| policies.at(at));
                 for a in estimate.assumptions {
                     if !assumptions.contains(&a) {
                         assumptions.push(a);

@@ -143,6 +143,9 @@ pub fn provider_failure(provider: &str, error: &ProviderError) -> serde_json::Va
     })
 }
 
+/// Seconds a caller is told to wait after `provider_unavailable` (a plugin restarts within them).
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 impl From<ProviderError> for ApiError {
     fn from(error: ProviderError) -> Self {
         // The whole error, in the provider's words, goes to the log; the caller gets
@@ -175,9 +178,17 @@ impl From<ProviderError> for ApiError {
                 "Provider refused Nephele's credentials",
                 message,
             ),
-            ProviderError::Unavailable { .. } => {
-                Self::new(StatusCode::BAD_GATEWAY, "provider_unavailable", "Provider unavailable", message)
-            }
+            // 503, not 502: the provider (or its plugin) is down for now, and the caller may try
+            // again shortly.
+            ProviderError::Unavailable { .. } => Self {
+                retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECS),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "provider_unavailable",
+                    "Provider unavailable",
+                    message,
+                )
+            },
             ProviderError::InvalidResponse { .. } => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "provider_bad_response",
