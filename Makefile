@@ -7,7 +7,7 @@ SPEC    := spec/digitalocean/openapi-subset.yaml
 # nextest is faster and clearer; plain `cargo test` runs the same tests where it is missing.
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: run sim test unit conformance lint fmt bench clean
+.PHONY: run sim test unit unit-plugin plugins python-plugin conformance lint fmt bench clean
 
 ## run: start Nephele on 127.0.0.1:8080 (demo mode against the built-in simulator without a token)
 run:
@@ -17,14 +17,35 @@ run:
 sim:
 	$(CARGO) run --release -p dosim -- --listen 127.0.0.1:8090 --droplets 100
 
-## test: every Rust test, then the simulator's OpenAPI conformance run
-test: unit conformance
+## test: every Rust test, the API suite again with DigitalOcean as a plugin, then the
+## simulator's OpenAPI conformance run
+test: unit unit-plugin conformance
 
-unit:
+unit: plugins python-plugin
 	$(CARGO) $(NEXTEST) --workspace
 
+## unit-plugin: the API suite with DigitalOcean out of process (nephele-provider-digitalocean)
+unit-plugin: plugins
+	NEPHELE_TEST_DIGITALOCEAN=plugin $(CARGO) $(NEXTEST) -p nephele-server --test api
+
+## plugins: the plugin binaries built from this workspace (the `nephele` binary needs none)
+plugins:
+	$(CARGO) build -p nephele-digitalocean --features plugin --bin nephele-provider-digitalocean
+
+PY_PLUGIN := examples/plugins/inventory
+$(VENV)/.python-plugin-installed: $(PY_PLUGIN)/requirements.txt
+	test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_PLUGIN)/requirements.txt
+	touch $@
+
+## python-plugin: the Python example plugin's packages and its stubs, generated from proto/
+python-plugin: $(VENV)/.python-plugin-installed
+	mkdir -p $(PY_PLUGIN)/generated
+	$(VENV)/bin/python -m grpc_tools.protoc -I proto --python_out=$(PY_PLUGIN)/generated \
+		--grpc_python_out=$(PY_PLUGIN)/generated proto/nephele/provider/v1/provider.proto
+
 $(VENV)/.installed: scripts/requirements-conformance.txt
-	$(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-conformance.txt
 	touch $@
 
@@ -38,18 +59,19 @@ $(VENV)/.bench-installed: scripts/requirements-bench.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-bench.txt
 	touch $@
 
-## bench: the benchmark table (release build against dosim; Libcloud and /healthz baselines
-## measured in the same run), written to BENCHMARKS.md; then the DigitalOcean client's own bench
+## bench: the benchmark table (release build against dosim; Libcloud, /healthz and in-process
+## baselines measured in the same run), written to BENCHMARKS.md; then the DigitalOcean client's own bench
 bench: $(VENV)/.bench-installed
 	scripts/ensure-wrk.sh
 	$(CARGO) build --release -p nephele -p dosim
+	$(CARGO) build --release -p nephele-digitalocean --features plugin --bin nephele-provider-digitalocean
 	$(VENV)/bin/python scripts/bench.py --target-dir target/release --markdown BENCHMARKS.md
 	$(CARGO) bench -p nephele-digitalocean --bench list_droplets
 
 ## lint: formatting and clippy, warnings as errors
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features nephele-digitalocean/plugin -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

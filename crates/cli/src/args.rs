@@ -58,6 +58,41 @@ pub enum Command {
     /// Manage API keys directly in the database named by the config (works offline).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Work with provider plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Run the plugin conformance suite against a plugin program: handshake, health, info, every
+    /// call with good and bad input, exactly-once creation, a lifecycle, a large list,
+    /// cancellation. Creates (and deletes) one instance in the plugin's cloud.
+    Check(PluginCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PluginCheckArgs {
+    /// The plugin program.
+    pub path: PathBuf,
+    /// A Nephele config.yaml: the plugin's settings are its `providers.<name>` section (the one
+    /// whose `plugin` names PATH, or the only one; --provider chooses).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Fail unless the plugin lists at least this many instances (the 10,000 list check).
+    #[arg(long, default_value_t = 0)]
+    pub min_list: usize,
+    /// Instance type, region and image for the created instance (default: the first the
+    /// plugin offers that go together).
+    #[arg(long = "type")]
+    pub instance_type: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Longest wait for an instance to reach a state, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
 }
 
 #[derive(Subcommand, Debug)]

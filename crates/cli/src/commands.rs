@@ -54,7 +54,9 @@ async fn dispatch(client: &ApiClient, global: &Global, command: Command) -> Resu
     let p = format!("/api/v1/providers/{}", global.provider.as_deref().unwrap_or("digitalocean"));
     let out = global.output;
     match command {
-        Command::Serve(_) | Command::Keys(_) => Err(CliError::Other("handled in main".to_owned())),
+        Command::Serve(_) | Command::Keys(_) | Command::Plugin(_) => {
+            Err(CliError::Other("handled in main".to_owned()))
+        }
         Command::Regions => {
             let v = client.call(Method::GET, &format!("{p}/regions"), None).await?;
             print(out, &v, |v| {

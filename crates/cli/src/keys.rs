@@ -26,13 +26,7 @@ pub async fn run(command: KeysCommand, output: Output, provider: Option<String>)
         }
     };
     // As the API does: a key may only name providers this configuration has.
-    let configured = match nephele_server::providers::build(&config) {
-        Ok(registry) => registry.names(),
-        Err(e) => {
-            eprintln!("nephele: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let configured = nephele_server::providers::configured_names(&config);
     if let Some(unknown) = providers.iter().find(|p| !configured.contains(p)) {
         let list = if configured.is_empty() { "none".to_owned() } else { configured.join(", ") };
         eprintln!("nephele: no provider named {unknown:?} is configured (configured: {list})");

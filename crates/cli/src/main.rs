@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod demo;
 mod keys;
+mod plugin_check;
 mod serve;
 mod table;
 
@@ -19,6 +20,9 @@ async fn main() -> ExitCode {
         args::Command::Serve(serve_args) => serve::run(serve_args).await,
         args::Command::Keys(keys_command) => {
             keys::run(keys_command, cli.global.output, cli.global.provider).await
+        }
+        args::Command::Plugin(args::PluginCommand::Check(check)) => {
+            plugin_check::run(check, cli.global.provider).await
         }
         command => commands::run(&cli.global, command).await,
     }

@@ -34,7 +34,9 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         None => tracing::info!("no config.yaml found; using defaults"),
     }
 
-    let demo_mode = config.providers.digitalocean.as_ref().and_then(|d| d.token()).is_none();
+    // Demo mode only when nothing at all is configured: a server with plugins is a real one.
+    let demo_mode = config.providers.digitalocean.as_ref().and_then(|d| d.token()).is_none()
+        && config.providers.plugins.is_empty();
     let _simulator = if demo_mode {
         let digitalocean = config.providers.digitalocean.get_or_insert_with(Default::default);
         let (sim, token) = match demo::start_simulator().await {
@@ -47,6 +49,10 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         digitalocean.api_token = Some(Secret::new(token));
         digitalocean.base_url = Some(sim.base_url());
         digitalocean.region.get_or_insert_with(|| "nyc1".to_owned());
+        // `initialize` must not read the file again: it lacks the simulator's token. The demo
+        // keeps the configuration it started with (plugin paths are then relative to the
+        // working folder, where `make run` is started).
+        config.source = None;
         // The simulator is new each time, so the demo keeps its state in a fresh file too,
         // and runs open unless the config asks for keys.
         if config.database.url.is_none() {

@@ -22,6 +22,7 @@ mod metrics;
 mod pagination;
 mod provider;
 mod retry;
+mod settings;
 mod transport;
 mod validate;
 pub mod wire;
@@ -30,6 +31,7 @@ pub use budget::BudgetConfig;
 pub use config::ClientConfig;
 pub use metrics::ClientMetrics;
 pub use provider::{DigitalOcean, operation_tag};
+pub use settings::{Settings, SettingsError};
 
 /// Installs the `ring` TLS backend for rustls once per process; later calls do nothing.
 ///

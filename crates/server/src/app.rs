@@ -47,6 +47,9 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     /// How long audit entries are kept.
     pub audit_retention: Duration,
+    /// The configuration the server started with: `initialize` reads its file again (when it
+    /// came from one) or, failing a file, uses it as it is.
+    pub startup_config: Config,
 }
 
 /// Bytes of rendered list answers kept (a 10,000-instance list is about 5 MB).
@@ -83,7 +86,7 @@ impl App {
     /// Builds providers from `config`, opens (and migrates) the database, binds `server.listen`
     /// (port 0 picks a free port) and starts the operations worker.
     pub async fn build(config: Config) -> Result<Self, AppError> {
-        let registry = providers::build(&config)?;
+        let registry = providers::build(&config).await?;
         Self::with_providers(config, registry).await
     }
 
@@ -127,6 +130,7 @@ impl App {
             ),
             readiness: Arc::new(Readiness::new(Duration::from_secs(config.server.readiness_interval_secs))),
             audit_retention: Duration::from_secs(config.audit.retention_days.saturating_mul(86_400)),
+            startup_config: config.clone(),
         });
         let (stop_worker, stopping) = tokio::sync::watch::channel(false);
         let worker = crate::operations::worker::spawn(state.clone(), stopping);
@@ -157,6 +161,7 @@ impl App {
         let _ = self.stop_worker.send(true);
         let _ = self.worker.await;
         crate::operations::worker::hand_back(&self.state).await;
+        self.state.providers.stop_plugins().await;
         if let Err(e) = self.state.store.replica_gone(&self.state.worker_owner).await {
             tracing::warn!(error = %e, "cannot say this replica has stopped; it counts out on its own");
         }

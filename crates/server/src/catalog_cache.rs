@@ -94,6 +94,13 @@ impl CatalogCache {
         self.images.get_or_load(name, self.ttl, || provider.list_images()).await
     }
 
+    /// Forgets everything about a provider (it was started again, perhaps as another version).
+    pub async fn forget(&self, name: &str) {
+        self.regions.invalidate(name).await;
+        self.instance_types.invalidate(name).await;
+        self.images.invalidate(name).await;
+    }
+
     /// Forgets a provider's images (a private image made since the last load).
     pub async fn forget_images(&self, name: &str) {
         self.images.invalidate(name).await;

@@ -4,6 +4,7 @@
 //! DigitalOcean token, so no secret need be written in the file. Errors name the file, the key
 //! and the line.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The file this was read from, if any: plugin paths are relative to its folder.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
@@ -290,45 +294,85 @@ impl Default for ServerConfig {
     }
 }
 
-/// `providers:`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `providers:`, one section per provider by its URL name.
+///
+/// `digitalocean` is built in: its settings are read here, whether it runs in process or, with
+/// `plugin:`, as a plugin. Any other name must say `plugin:`; its other keys are that plugin's
+/// own and are passed to it, untouched, as its configuration.
+#[derive(Debug, Clone, Default)]
 pub struct ProvidersConfig {
     pub digitalocean: Option<DigitalOceanConfig>,
+    /// Providers run out of process, by name.
+    pub plugins: BTreeMap<String, PluginConfig>,
 }
 
-/// `providers.digitalocean:`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DigitalOceanConfig {
-    /// Personal access token (`dop_v1_...`). `DIGITALOCEAN_TOKEN` overrides it.
-    pub api_token: Option<Secret<String>>,
-    /// Default region for creates that name none (the seed's `region`).
-    pub region: Option<String>,
-    /// API base URL; `https://api.digitalocean.com` unless pointing at a simulator.
-    pub base_url: Option<String>,
-    pub connect_timeout_secs: Option<u64>,
-    /// Time allowed for one HTTP attempt.
-    pub request_timeout_secs: Option<u64>,
-    /// Time allowed for a whole call, retries and rate-limit waits included.
-    pub call_deadline_secs: Option<u64>,
-    /// The rate budget the client keeps (DigitalOcean's limits are 250 and 5,000).
-    pub rate_limit_per_minute: Option<usize>,
-    pub rate_limit_per_hour: Option<usize>,
-    /// Requests that may go at once before the rest are paced evenly (default 60).
-    pub rate_limit_burst: Option<usize>,
-    /// Largest answer body read from the API (default 4 MiB); larger is refused (502).
-    pub max_response_bytes: Option<usize>,
-    /// Answer bytes held at once by all calls (default 48 MiB): bounds memory under any load.
-    pub max_in_flight_response_bytes: Option<usize>,
-    /// Most pages one list may take (default 1,000 of 200 items).
-    pub max_list_pages: Option<usize>,
+/// The DigitalOcean provider's settings (its crate reads them, in process or as a plugin).
+pub type DigitalOceanConfig = nephele_digitalocean::Settings;
+
+/// `providers.<name>.plugin` and what goes with it.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// A path to the plugin's program, or a bare name looked up as `plugins/nephele-provider-<name>`
+    /// next to the configuration file (see [`crate::plugins::resolve_program`]).
+    pub plugin: String,
+    /// The program's expected SHA-256 (hex), checked before it is started.
+    pub sha256: Option<String>,
+    /// The section's other keys, sent to the plugin in `Configure`. May hold secrets.
+    pub settings: Secret<serde_json::Map<String, serde_json::Value>>,
 }
 
-impl DigitalOceanConfig {
-    /// The token, if one is set and not empty.
-    pub fn token(&self) -> Option<&Secret<String>> {
-        self.api_token.as_ref().filter(|t| !t.expose().trim().is_empty())
+impl<'de> Deserialize<'de> for ProvidersConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let sections = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
+        let mut config = ProvidersConfig::default();
+        for (name, section) in sections {
+            if !nephele_plugin_protocol::convert::is_valid_provider_name(&name) {
+                return Err(D::Error::custom(format!(
+                    "providers.{name}: a provider name is 1 to 32 of a-z, 0-9 and -"
+                )));
+            }
+            let mut settings = match section {
+                serde_json::Value::Object(map) => map,
+                serde_json::Value::Null => serde_json::Map::new(),
+                _ => return Err(D::Error::custom(format!("providers.{name}: must be a mapping"))),
+            };
+            let mut text = |key: &str| match settings.remove(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(D::Error::custom(format!(
+                    "providers.{name}.{key}: must be a string (put it in quotes)"
+                ))),
+            };
+            let plugin = text("plugin")?;
+            let sha256 = text("sha256")?;
+            if sha256.is_some() && plugin.is_none() {
+                return Err(D::Error::custom(format!(
+                    "providers.{name}.sha256: only a plugin has a checksum"
+                )));
+            }
+            if name == "digitalocean" {
+                let typed: DigitalOceanConfig =
+                    serde_json::from_value(serde_json::Value::Object(settings))
+                        .map_err(|e| D::Error::custom(format!("providers.digitalocean: {e}")))?;
+                config.digitalocean = Some(typed);
+                settings = serde_json::Map::new();
+            }
+            match plugin {
+                Some(plugin) => {
+                    config
+                        .plugins
+                        .insert(name, PluginConfig { plugin, sha256, settings: Secret::new(settings) });
+                }
+                None if name == "digitalocean" => {}
+                None => {
+                    return Err(D::Error::custom(format!(
+                        "providers.{name}: `plugin` is required (only digitalocean is built in)"
+                    )));
+                }
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -344,7 +388,7 @@ pub enum ConfigError {
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: `{key}` {message}")]
-    Invalid { path: PathBuf, key: &'static str, message: String },
+    Invalid { path: PathBuf, key: String, message: String },
 }
 
 /// Replaces `${VAR}` with the variable's value, line by line so errors can name the line.
@@ -419,14 +463,20 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                Ok((Self::parse(&text, &path, env)?, Some(path)))
+                let mut config = Self::parse(&text, &path, env)?;
+                config.source = Some(std::path::absolute(&path).unwrap_or_else(|_| path.clone()));
+                Ok((config, Some(path)))
             }
             None => Ok((Self::parse("", Path::new("(defaults)"), env)?, None)),
         }
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |key, message: String| ConfigError::Invalid { path: path.to_owned(), key, message };
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
         self.listen_addr().map_err(|m| invalid("server.listen", m))?;
         let url = self.database.url();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
@@ -488,39 +538,24 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024".to_owned()));
         }
-        if let Some(d) = &self.providers.digitalocean {
-            if d.max_response_bytes.is_some_and(|n| n < 64 * 1024) {
-                return Err(invalid(
-                    "providers.digitalocean.max_response_bytes",
-                    "must be at least 65536".to_owned(),
-                ));
-            }
-            if let Some(url) = &d.base_url
-                && !(url.starts_with("http://") || url.starts_with("https://"))
+        if let Some(d) = &self.providers.digitalocean
+            && let Err(e) = d.validate()
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                key: format!("providers.digitalocean.{}", e.key),
+                message: e.message,
+            });
+        }
+        for (name, plugin) in &self.providers.plugins {
+            if let Some(sum) = &plugin.sha256
+                && !(sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()))
             {
-                return Err(invalid(
-                    "providers.digitalocean.base_url",
-                    format!("must be an http(s) URL, got {url:?}"),
-                ));
-            }
-            if let Some(region) = &d.region
-                && (region.is_empty()
-                    || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-            {
-                return Err(invalid(
-                    "providers.digitalocean.region",
-                    format!("must be a region slug like nyc1, got {region:?}"),
-                ));
-            }
-            for (key, value) in [
-                ("providers.digitalocean.rate_limit_per_minute", d.rate_limit_per_minute),
-                ("providers.digitalocean.rate_limit_per_hour", d.rate_limit_per_hour),
-                ("providers.digitalocean.max_list_pages", d.max_list_pages),
-                ("providers.digitalocean.rate_limit_burst", d.rate_limit_burst),
-            ] {
-                if value == Some(0) {
-                    return Err(invalid(key, "must be at least 1".to_owned()));
-                }
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    key: format!("providers.{name}.sha256"),
+                    message: "must be 64 hexadecimal digits".to_owned(),
+                });
             }
         }
         Ok(())

@@ -14,6 +14,7 @@ mod housekeeping;
 pub mod inventory;
 pub mod listener;
 pub mod operations;
+pub mod plugins;
 pub mod providers;
 pub mod readiness;
 pub mod store;

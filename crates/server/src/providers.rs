@@ -1,26 +1,49 @@
 //! The configured providers, by name, and the one place that builds them from config.
+//!
+//! Each provider sits in a [`ProviderSlot`]: the rest of the server holds the slot, so
+//! `POST /api/v1/providers/{name}/initialize` can replace what is inside (a new DigitalOcean
+//! client, a restarted plugin) without anyone else noticing.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
-use nephele_core::{Provider, Secret};
-use nephele_digitalocean::{BudgetConfig, ClientConfig, DigitalOcean};
+use async_trait::async_trait;
+use nephele_core::{
+    ActionId, BillingPolicy, CreateInstances, Image, Instance, InstanceFilter, InstanceId, InstanceType,
+    OperationId, PowerAction, Provider, ProviderAction, ProviderError, ProviderInfo, Region, Secret,
+};
+use nephele_digitalocean::DigitalOcean;
+use time::OffsetDateTime;
 
-use crate::config::{Config, DigitalOceanConfig};
+use crate::config::Config;
+use crate::plugins::{PluginProvider, PluginSpec, resolve_program};
 
 /// Every configured provider, looked up by its URL name (`digitalocean`).
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
-    providers: BTreeMap<String, Arc<dyn Provider>>,
+    providers: BTreeMap<String, Arc<ProviderSlot>>,
 }
 
 impl ProviderRegistry {
+    /// Providers made elsewhere (tests, benchmarks), each in its own slot.
     pub fn new(providers: Vec<Arc<dyn Provider>>) -> Self {
-        Self { providers: providers.into_iter().map(|p| (p.info().name, p)).collect() }
+        Self {
+            providers: providers
+                .into_iter()
+                .map(|p| {
+                    let name = p.info().name;
+                    (name.clone(), Arc::new(ProviderSlot::new(name, Built::InProcess(p))))
+                })
+                .collect(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.providers.get(name).map(|slot| slot.clone() as Arc<dyn Provider>)
+    }
+
+    pub fn slot(&self, name: &str) -> Option<Arc<ProviderSlot>> {
         self.providers.get(name).cloned()
     }
 
@@ -28,8 +51,178 @@ impl ProviderRegistry {
         self.providers.keys().cloned().collect()
     }
 
-    pub fn all(&self) -> impl Iterator<Item = (&String, &Arc<dyn Provider>)> {
-        self.providers.iter()
+    pub fn all(&self) -> impl Iterator<Item = (&String, Arc<dyn Provider>)> {
+        self.providers.iter().map(|(name, slot)| (name, slot.clone() as Arc<dyn Provider>))
+    }
+
+    /// Why provider `name`'s plugin is not running, when it is a plugin and is not.
+    pub fn plugin_problem(&self, name: &str) -> Option<String> {
+        match self.providers.get(name)?.built() {
+            Built::Plugin(plugin) => plugin.problem(),
+            Built::InProcess(_) => None,
+        }
+    }
+
+    /// Stops every plugin (each gets 5 s to exit before it is killed).
+    pub async fn stop_plugins(&self) {
+        let stops = self.providers.values().map(|slot| slot.stop());
+        futures_util::future::join_all(stops).await;
+    }
+}
+
+/// What a slot holds.
+#[derive(Clone)]
+pub enum Built {
+    InProcess(Arc<dyn Provider>),
+    Plugin(Arc<PluginProvider>),
+}
+
+impl Built {
+    fn provider(&self) -> Arc<dyn Provider> {
+        match self {
+            Self::InProcess(p) => p.clone(),
+            Self::Plugin(p) => p.clone(),
+        }
+    }
+}
+
+/// One provider that can be replaced while the server runs.
+pub struct ProviderSlot {
+    name: String,
+    current: RwLock<Built>,
+}
+
+impl ProviderSlot {
+    fn new(name: String, built: Built) -> Self {
+        Self { name, current: RwLock::new(built) }
+    }
+
+    fn current(&self) -> Arc<dyn Provider> {
+        match self.current.read() {
+            Ok(built) => built.provider(),
+            Err(poisoned) => poisoned.into_inner().provider(),
+        }
+    }
+
+    fn built(&self) -> Built {
+        match self.current.read() {
+            Ok(built) => built.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, built: Built) -> Built {
+        match self.current.write() {
+            Ok(mut current) => std::mem::replace(&mut *current, built),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), built),
+        }
+    }
+
+    async fn stop(&self) {
+        if let Built::Plugin(plugin) = self.built() {
+            plugin.stop().await;
+        }
+    }
+
+    /// Builds this provider again from `config`: a plugin is restarted with its current
+    /// settings, an in-process provider rebuilt; what ran before is stopped. Answers the
+    /// provider's info, or why it could not start.
+    pub async fn initialize(&self, config: &Config) -> Result<ProviderInfo, String> {
+        let wanted = describe(config, &self.name).ok_or_else(|| {
+            format!("providers.{} is not in the configuration (or has no credentials)", self.name)
+        })?;
+        match (wanted, self.built()) {
+            (Wanted::Plugin(spec), Built::Plugin(plugin)) => plugin.restart(spec).await,
+            (Wanted::Plugin(spec), Built::InProcess(_)) => {
+                let plugin = PluginProvider::start(spec).await;
+                let outcome = match plugin.problem() {
+                    None => Ok(plugin.info()),
+                    Some(problem) => Err(problem),
+                };
+                self.replace(Built::Plugin(plugin));
+                outcome
+            }
+            (Wanted::InProcess(provider), before) => {
+                let info = provider.info();
+                self.replace(Built::InProcess(provider));
+                if let Built::Plugin(plugin) = before {
+                    plugin.stop().await;
+                }
+                Ok(info)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for ProviderSlot {
+    fn info(&self) -> ProviderInfo {
+        self.current().info()
+    }
+    async fn ping(&self) -> Result<(), ProviderError> {
+        self.current().ping().await
+    }
+    fn share_rate_limit(&self, replicas: u32) {
+        self.current().share_rate_limit(replicas)
+    }
+    fn rate_limit_per_minute(&self) -> Option<u32> {
+        self.current().rate_limit_per_minute()
+    }
+    fn counters(&self) -> BTreeMap<&'static str, u64> {
+        self.current().counters()
+    }
+    async fn refresh_counters(&self) {
+        self.current().refresh_counters().await
+    }
+    async fn billing_policy(
+        &self,
+        t: &InstanceType,
+        at: OffsetDateTime,
+    ) -> Result<BillingPolicy, ProviderError> {
+        self.current().billing_policy(t, at).await
+    }
+    async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError> {
+        self.current().list_instances(filter).await
+    }
+    async fn get_instance(&self, id: &InstanceId) -> Result<Instance, ProviderError> {
+        self.current().get_instance(id).await
+    }
+    async fn create_instances(&self, request: &CreateInstances) -> Result<Vec<Instance>, ProviderError> {
+        self.current().create_instances(request).await
+    }
+    async fn find_instances_by_operation(&self, id: OperationId) -> Result<Vec<Instance>, ProviderError> {
+        self.current().find_instances_by_operation(id).await
+    }
+    async fn delete_instance(&self, id: &InstanceId, operation: OperationId) -> Result<(), ProviderError> {
+        self.current().delete_instance(id, operation).await
+    }
+    async fn power_action(
+        &self,
+        id: &InstanceId,
+        action: PowerAction,
+        operation: OperationId,
+    ) -> Result<ProviderAction, ProviderError> {
+        self.current().power_action(id, action, operation).await
+    }
+    async fn find_power_action(
+        &self,
+        id: &InstanceId,
+        action: PowerAction,
+        since: OffsetDateTime,
+    ) -> Result<Option<ProviderAction>, ProviderError> {
+        self.current().find_power_action(id, action, since).await
+    }
+    async fn get_action(&self, id: &ActionId) -> Result<ProviderAction, ProviderError> {
+        self.current().get_action(id).await
+    }
+    async fn list_regions(&self) -> Result<Vec<Region>, ProviderError> {
+        self.current().list_regions().await
+    }
+    async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError> {
+        self.current().list_instance_types().await
+    }
+    async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {
+        self.current().list_images().await
     }
 }
 
@@ -37,55 +230,87 @@ impl ProviderRegistry {
 #[derive(Debug, thiserror::Error)]
 #[error("provider {provider}: {message}")]
 pub struct BuildError {
-    pub provider: &'static str,
+    pub provider: String,
     pub message: String,
 }
 
-fn digitalocean(
-    settings: &DigitalOceanConfig,
-    token: &Secret<String>,
-) -> Result<Arc<dyn Provider>, BuildError> {
-    let mut client = ClientConfig::new(token.clone());
-    if let Some(url) = &settings.base_url {
-        client = client.with_base_url(url);
-    }
-    client.default_region = settings.region.clone();
-    if let Some(s) = settings.connect_timeout_secs {
-        client.connect_timeout = Duration::from_secs(s);
-    }
-    if let Some(s) = settings.request_timeout_secs {
-        client.request_timeout = Duration::from_secs(s);
-    }
-    if let Some(s) = settings.call_deadline_secs {
-        client.call_deadline = Duration::from_secs(s);
-    }
-    if let Some(n) = settings.max_response_bytes {
-        client.max_response_bytes = n;
-    }
-    if let Some(n) = settings.max_in_flight_response_bytes {
-        client.max_in_flight_response_bytes = n;
-    }
-    if let Some(n) = settings.max_list_pages {
-        client.max_list_pages = n;
-    }
-    client.budget = BudgetConfig {
-        per_minute: settings.rate_limit_per_minute.unwrap_or(client.budget.per_minute),
-        per_hour: settings.rate_limit_per_hour.unwrap_or(client.budget.per_hour),
-        burst: settings.rate_limit_burst.unwrap_or(client.budget.burst),
-        ..client.budget
-    };
-    let provider = DigitalOcean::new(client)
-        .map_err(|e| BuildError { provider: "digitalocean", message: e.to_string() })?;
-    Ok(Arc::new(provider))
+/// What the configuration asks for one provider.
+enum Wanted {
+    InProcess(Arc<dyn Provider>),
+    Plugin(PluginSpec),
 }
 
-/// Builds every provider that has credentials in `config`.
-pub fn build(config: &Config) -> Result<ProviderRegistry, BuildError> {
-    let mut providers = Vec::new();
-    if let Some(settings) = &config.providers.digitalocean
-        && let Some(token) = settings.token()
-    {
-        providers.push(digitalocean(settings, token)?);
+/// The folder plugin paths are relative to: the configuration file's, else the working one.
+fn config_dir(config: &Config) -> PathBuf {
+    config
+        .source
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_owned)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The plugin that runs provider `name`, if the configuration says one does.
+pub fn plugin_spec(config: &Config, name: &str) -> Option<PluginSpec> {
+    let plugin = config.providers.plugins.get(name)?;
+    let settings = if name == "digitalocean" {
+        config.providers.digitalocean.as_ref().map(|d| d.to_json()).unwrap_or_default()
+    } else {
+        serde_json::Value::Object(plugin.settings.expose().clone())
+    };
+    Some(PluginSpec {
+        name: name.to_owned(),
+        program: resolve_program(&plugin.plugin, &config_dir(config)),
+        sha256: plugin.sha256.clone(),
+        settings: Secret::new(settings),
+    })
+}
+
+fn describe(config: &Config, name: &str) -> Option<Wanted> {
+    if let Some(spec) = plugin_spec(config, name) {
+        return Some(Wanted::Plugin(spec));
     }
-    Ok(ProviderRegistry::new(providers))
+    if name == "digitalocean" {
+        let settings = config.providers.digitalocean.as_ref()?;
+        settings.token()?;
+        // Only a client that cannot be made fails here (a TLS set-up error); the token is not
+        // checked until the first call.
+        return DigitalOcean::from_settings(settings)
+            .ok()
+            .map(|p| Wanted::InProcess(Arc::new(p) as Arc<dyn Provider>));
+    }
+    None
+}
+
+/// The names of the providers `config` sets up (without starting any).
+pub fn configured_names(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = config.providers.plugins.keys().cloned().collect();
+    if config.providers.digitalocean.as_ref().is_some_and(|d| d.token().is_some())
+        && !names.iter().any(|n| n == "digitalocean")
+    {
+        names.push("digitalocean".to_owned());
+    }
+    names.sort();
+    names
+}
+
+/// Every provider `config` names: built in, or started as a plugin. A plugin that fails to start
+/// does not stop the server: it is listed, unavailable, with the reason.
+pub async fn build(config: &Config) -> Result<ProviderRegistry, BuildError> {
+    let mut providers = BTreeMap::new();
+    for name in configured_names(config) {
+        let built = match describe(config, &name) {
+            Some(Wanted::InProcess(p)) => Built::InProcess(p),
+            Some(Wanted::Plugin(spec)) => Built::Plugin(PluginProvider::start(spec).await),
+            None => {
+                return Err(BuildError {
+                    provider: name,
+                    message: "cannot be built from its settings".to_owned(),
+                });
+            }
+        };
+        providers.insert(name.clone(), Arc::new(ProviderSlot::new(name, built)));
+    }
+    Ok(ProviderRegistry { providers })
 }

@@ -33,6 +33,13 @@ impl Readiness {
         Self { interval, last: Mutex::new(None), refreshing: AtomicBool::new(false) }
     }
 
+    /// Checks every provider again now (a provider was just started again), and keeps the result.
+    pub async fn recheck(&self, providers: &ProviderRegistry) -> Checked {
+        let fresh = check(providers).await;
+        *self.last.lock().await = Some(fresh.clone());
+        fresh
+    }
+
     /// The providers' state as last checked. The very first call waits for the first check
     /// (callers arriving meanwhile wait for the same one); later calls never wait.
     pub async fn current(self: &Arc<Self>, providers: &ProviderRegistry) -> Checked {
@@ -61,6 +68,10 @@ impl Readiness {
 
 async fn check(providers: &ProviderRegistry) -> Checked {
     let checks = providers.all().map(|(name, provider)| async move {
+        // A plugin that is not running says why in the host's own words (safe to show).
+        if let Some(problem) = providers.plugin_problem(name) {
+            return (name.clone(), Some(problem));
+        }
         let problem = match tokio::time::timeout(CHECK_TIMEOUT, provider.ping()).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(crate::api::error::caller_message(&e)),

@@ -1,6 +1,7 @@
 //! The `nephele` binary, run as a user runs it, against a live server and simulator.
 
 mod crash_recovery;
+mod plugins;
 mod postgres;
 mod replicas;
 mod store_backends;

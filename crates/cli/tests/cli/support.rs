@@ -175,3 +175,60 @@ pub async fn wait_until_settled(http: &reqwest::Client, url: &str, key: &str, wi
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The repository's root (for the example plugins).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// `nephele-provider-digitalocean`, built beside the `nephele` binary (`make plugins`).
+pub fn digitalocean_plugin() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_nephele")).with_file_name("nephele-provider-digitalocean");
+    assert!(path.is_file(), "{} is missing: `make plugins` builds it", path.display());
+    path
+}
+
+/// The Python example plugin (its packages and stubs come from `make python-plugin`).
+pub fn python_plugin() -> PathBuf {
+    let path = repo_root().join("examples/plugins/inventory/nephele-provider-inventory");
+    let stubs = repo_root().join("examples/plugins/inventory/generated/nephele/provider/v1/provider_pb2.py");
+    assert!(stubs.is_file(), "{} is missing: `make python-plugin` generates it", stubs.display());
+    path
+}
+
+/// The Python example with exactly-once creation removed.
+pub fn broken_plugin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken-plugin/nephele-provider-broken")
+}
+
+/// `nephele ARGS`, waited for, with its stdout as text.
+pub fn nephele(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_nephele"))
+        .args(args)
+        .env_remove("DIGITALOCEAN_TOKEN")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run nephele");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The processes whose parent is `parent` and whose command name starts with `name`.
+pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid ...
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = &stat[open + 1..close];
+        let ppid = stat[close + 1..].split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) && comm.starts_with(name) {
+            found.push(pid);
+        }
+    }
+    found
+}

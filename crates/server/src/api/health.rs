@@ -18,6 +18,12 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
     let mut lines = Vec::new();
     let mut by_counter: std::collections::BTreeMap<&'static str, Vec<(String, u64)>> = Default::default();
+    // Plugins' counters are read over their sockets first (a second at most for all of them).
+    let refreshes =
+        state.providers.all().map(|(_, provider)| async move { provider.refresh_counters().await });
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(1), futures_util::future::join_all(refreshes))
+            .await;
     for (name, provider) in state.providers.all() {
         for (counter, value) in provider.counters() {
             by_counter.entry(counter).or_default().push((name.clone(), value));

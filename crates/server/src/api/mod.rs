@@ -3,7 +3,7 @@
 //! | route | module |
 //! |---|---|
 //! | `/health`, `/healthz`, `/readyz`, `/metrics` | [`health`] |
-//! | `/api/v1/providers`, `/api/v1/providers/{p}` | [`providers`] |
+//! | `/api/v1/providers`, `/api/v1/providers/{p}[/initialize]` | [`providers`] |
 //! | `/api/v1/providers/{p}/instances[/{id}[/actions]]`, `/api/v1/instances` | [`instances`] |
 //! | `/api/v1/providers/{p}/regions`, `instance-types`, `images` | [`catalog`] |
 //! | `/api/v1/providers/{p}/cost-estimate`, `/api/v1/costs` | [`costs`] |
@@ -58,6 +58,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/metrics", r.public(GET, health::metrics))
         .route("/api/v1/providers", r.needs(GET, read(Viewer), providers::list))
         .route("/api/v1/providers/{provider}", r.needs(GET, read(Viewer), providers::get))
+        .route("/api/v1/providers/{provider}/initialize", r.needs(POST, change(Admin), providers::initialize))
         .route(
             "/api/v1/providers/{provider}/instances",
             r.needs(GET, read(Viewer), instances::list).merge(r.needs(

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use nephele_core::Provider;
 use serde_json::{Value, json};
@@ -51,4 +52,43 @@ pub async fn get(
     let provider = super::provider(&state, &name)?;
     let checked = state.readiness.current(&state.providers).await;
     Ok(Json(describe(&name, provider.as_ref(), &checked)))
+}
+
+/// `POST /api/v1/providers/{name}/initialize` (admin): starts the provider again from the
+/// configuration file as it is now (a plugin is restarted with its new settings, a built-in
+/// provider rebuilt) and answers what it says it is, or a problem saying why it did not start.
+pub async fn initialize(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let slot = state
+        .providers
+        .slot(&name)
+        .ok_or_else(|| ApiError::unknown_provider(&name, &state.providers.names()))?;
+    let config = match &state.startup_config.source {
+        Some(path) => crate::Config::load(Some(path)).map(|(config, _)| config).map_err(|e| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_configuration",
+                "The configuration file cannot be used",
+                e.to_string(),
+            )
+        })?,
+        None => state.startup_config.clone(),
+    };
+    let started = slot.initialize(&config).await;
+    state.catalog.forget(&name).await;
+    let checked = state.readiness.recheck(&state.providers).await;
+    match started {
+        Ok(_) => Ok(Json(describe(&name, slot.as_ref(), &checked))),
+        Err(reason) => Err(ApiError {
+            retry_after: None,
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider_unavailable",
+                "The provider could not be started",
+                format!("provider {name}: {reason}"),
+            )
+        }),
+    }
 }

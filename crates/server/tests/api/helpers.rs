@@ -70,8 +70,9 @@ pub async fn spawn_app_on(sim: RunningSim, base_url: &str, extra: Extra<'_>) -> 
     let data = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}/nephele.db", data.path().display());
     let yaml = format!(
-        "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: 8192\n{}providers:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {}\n{}{}database:\n  url: sqlite://{}/nephele.db\noperations:\n  poll_interval_ms: 50\n{}{}",
+        "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: 8192\n{}providers:\n  digitalocean:\n{}    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {}\n{}{}database:\n  url: sqlite://{}/nephele.db\noperations:\n  poll_interval_ms: 50\n{}{}",
         indented(extra.server, 2),
+        plugin_line(),
         base_url,
         // No rate limit to speak of, unless the test sets its own.
         if extra.provider.contains("rate_limit_per_minute") {
@@ -89,6 +90,37 @@ pub async fn spawn_app_on(sim: RunningSim, base_url: &str, extra: Extra<'_>) -> 
     let base = format!("http://{}", app.addr());
     tokio::spawn(app.run());
     TestApp { base, sim, http: reqwest::Client::new(), _data: data, database_url }
+}
+
+/// `NEPHELE_TEST_DIGITALOCEAN=plugin` runs every test of this suite with DigitalOcean as a
+/// plugin (`make test` runs the suite both ways); otherwise it is built in.
+pub fn digitalocean_as_plugin() -> bool {
+    match std::env::var("NEPHELE_TEST_DIGITALOCEAN").as_deref() {
+        Ok("plugin") => true,
+        Ok("in-process") | Err(_) => false,
+        Ok(other) => panic!("NEPHELE_TEST_DIGITALOCEAN must be plugin or in-process, not {other:?}"),
+    }
+}
+
+/// The `nephele-provider-digitalocean` binary beside this test's own (the Makefile builds it).
+pub fn digitalocean_plugin_path() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let path = dir.join("nephele-provider-digitalocean");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p nephele-digitalocean --features plugin` (make test does)",
+        path.display()
+    );
+    path
+}
+
+fn plugin_line() -> String {
+    if digitalocean_as_plugin() {
+        format!("    plugin: {}\n", digitalocean_plugin_path().display())
+    } else {
+        String::new()
+    }
 }
 
 pub async fn spawn_app() -> TestApp {

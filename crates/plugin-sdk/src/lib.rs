@@ -1,0 +1,152 @@
+//! Makes a Nephele provider plugin out of any [`nephele_core::Provider`].
+//!
+//! A plugin's `main` is a few lines:
+//!
+//! ```ignore
+//! fn main() -> std::process::ExitCode {
+//!     nephele_plugin_sdk::run(|settings| async move {
+//!         let provider = MyCloud::from_settings(settings)?;
+//!         Ok(std::sync::Arc::new(provider) as std::sync::Arc<dyn nephele_core::Provider>)
+//!     })
+//! }
+//! ```
+//!
+//! [`run`] does the rest, as `docs/plugins.md` describes: it checks the host's magic cookie and
+//! protocol versions, listens on a Unix socket in a private temporary directory, prints the
+//! handshake line, serves the provider service and the standard health service, builds the
+//! provider when the host calls `Configure` (the settings arrive over the socket, never on the
+//! command line or in the environment), and exits, removing its socket, when the host closes the
+//! plugin's stdin or sends SIGTERM.
+
+mod service;
+
+use std::future::Future;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use nephele_core::Provider;
+use nephele_plugin_protocol::handshake::{self, Handshake};
+use nephele_plugin_protocol::wire::provider_server::ProviderServer;
+use tokio::io::AsyncReadExt;
+use tokio_stream::wrappers::UnixListenerStream;
+
+pub use service::BuildError;
+
+/// A provider being built.
+pub type Building = std::pin::Pin<Box<dyn Future<Output = Result<Arc<dyn Provider>, BuildError>> + Send>>;
+
+/// Builds the provider from the settings the host sends in `Configure`.
+pub trait Factory: Send + Sync + 'static {
+    fn build(&self, settings: serde_json::Value) -> Building;
+}
+
+impl<F, Fut> Factory for F
+where
+    F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Arc<dyn Provider>, BuildError>> + Send + 'static,
+{
+    fn build(&self, settings: serde_json::Value) -> Building {
+        Box::pin(self(settings))
+    }
+}
+
+/// Runs the plugin until the host lets it go. Logs go to stderr, which the host reads.
+pub fn run(factory: impl Factory) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    if std::env::var(handshake::MAGIC_COOKIE_KEY).as_deref() != Ok(handshake::MAGIC_COOKIE_VALUE) {
+        eprintln!(
+            "This program is a Nephele provider plugin: it is started by the Nephele server \
+             (providers.<name>.plugin in config.yaml) or by `nephele plugin check`, not by hand."
+        );
+        return ExitCode::from(1);
+    }
+    let offered = std::env::var(handshake::PROTOCOL_VERSIONS_KEY)
+        .map(|v| handshake::offered_versions(&v))
+        .unwrap_or_default();
+    if !offered.contains(&handshake::APP_PROTOCOL_VERSION) {
+        eprintln!(
+            "the host offers plugin protocol versions {offered:?}; this plugin speaks {}",
+            handshake::APP_PROTOCOL_VERSION
+        );
+        return ExitCode::from(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let served = runtime.block_on(serve(Arc::new(factory)));
+    // The stdin reader is a blocking thread that may still wait for input: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("plugin stopped: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(factory: Arc<dyn Factory>) -> std::io::Result<()> {
+    // A directory only this user can enter; it and the socket go when `dir` drops.
+    let dir = tempfile::Builder::new().prefix("nephele-plugin-").tempdir()?;
+    let socket = dir.path().join("plugin.sock");
+    let listener = tokio::net::UnixListener::bind(&socket)?;
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<ProviderServer<service::ProviderService>>().await;
+    let provider = service::ProviderService::new(factory);
+
+    let line = Handshake {
+        core_version: handshake::CORE_VERSION,
+        app_protocol_version: handshake::APP_PROTOCOL_VERSION,
+        socket: socket.clone(),
+    };
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{line}")?;
+        stdout.flush()?;
+    }
+
+    let limit = nephele_plugin_protocol::MAX_MESSAGE_BYTES;
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(
+            ProviderServer::new(provider).max_decoding_message_size(limit).max_encoding_message_size(limit),
+        )
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), host_gone())
+        .await
+        .map_err(std::io::Error::other)?;
+    drop(dir);
+    Ok(())
+}
+
+/// Completes when the host closes our stdin (it exited, or died) or asks us to stop.
+async fn host_gone() {
+    let stdin_closed = async {
+        let mut stdin = tokio::io::stdin();
+        let mut buffer = [0u8; 256];
+        while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
+    };
+    let terminated = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = stdin_closed => tracing::info!("the host closed stdin; stopping"),
+        () = terminated => tracing::info!("SIGTERM; stopping"),
+    }
+}

@@ -1,0 +1,513 @@
+//! [`PluginProvider`]: a plugin, seen through the `Provider` trait.
+//!
+//! Every call has a deadline. Answers are read with `convert`'s checks and bounded (pages of at
+//! most 1,000, lists of at most [`MAX_LIST_INSTANCES`]), so a plugin is trusted no more than a
+//! cloud. While the plugin is down, calls answer `Unavailable` at once (503 with Retry-After).
+//! A read whose connection broke under it (the plugin died) is tried once more on the restarted
+//! plugin; a change is not: the operations engine resumes it by operation id, which is what makes
+//! it safe.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nephele_core::cost::month_start;
+use nephele_core::{
+    ActionId, BillingPolicy, CreateInstances, Image, Instance, InstanceFilter, InstanceId, InstanceType,
+    OperationId, PowerAction, Provider, ProviderAction, ProviderError, ProviderInfo, Region,
+};
+use nephele_plugin_protocol::failure::{self, FAILURE_TRAILER};
+use nephele_plugin_protocol::wire::provider_client::ProviderClient;
+use nephele_plugin_protocol::{MAX_INSTANCES_PER_PAGE, convert, wire};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use super::process::PluginSpec;
+use super::supervisor::{Command, Link, Supervisor};
+
+/// Time one call may take, the plugin's own retries and waits included.
+const CALL_DEADLINE: Duration = Duration::from_secs(120);
+/// How long a read whose plugin died waits for the restarted one before answering 503.
+const RESTART_WAIT: Duration = Duration::from_secs(5);
+/// Most instances one list may hold.
+pub const MAX_LIST_INSTANCES: usize = 500_000;
+/// Billing policies remembered (by type and month); a full cache starts again.
+const MAX_CACHED_POLICIES: usize = 4096;
+/// Distinct counter names taken from a plugin.
+const MAX_COUNTER_NAMES: usize = 64;
+
+type Client = ProviderClient<Channel>;
+
+/// A provider served by a plugin process.
+pub struct PluginProvider {
+    name: String,
+    supervisor: Supervisor,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    policies: Mutex<HashMap<(String, i64), BillingPolicy>>,
+    counters: Mutex<BTreeMap<&'static str, u64>>,
+    calls: AtomicU64,
+    failed_calls: AtomicU64,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// May be sent again when the connection broke under it.
+    Read,
+    /// Never sent twice by this layer.
+    Change,
+}
+
+impl PluginProvider {
+    /// Starts the plugin and waits for the first start to succeed or fail. A failed start still
+    /// gives a provider: it answers `Unavailable` with the reason, and the supervisor keeps
+    /// trying unless the failure is permanent.
+    pub async fn start(spec: PluginSpec) -> Arc<Self> {
+        let name = spec.name.clone();
+        let (supervisor, task) = Supervisor::spawn(spec);
+        let provider = Arc::new(Self {
+            name,
+            supervisor,
+            task: Mutex::new(Some(task)),
+            policies: Mutex::new(HashMap::new()),
+            counters: Mutex::new(BTreeMap::new()),
+            calls: AtomicU64::new(0),
+            failed_calls: AtomicU64::new(0),
+        });
+        if matches!(provider.settled().await, Link::Up(_)) {
+            provider.update_counters().await;
+        }
+        provider
+    }
+
+    /// Waits until the current start has succeeded or failed.
+    async fn settled(&self) -> Link {
+        let mut link = self.supervisor.link.clone();
+        let settled = link.wait_for(|l| !matches!(l, Link::Starting)).await;
+        settled.map(|l| l.clone()).unwrap_or(Link::Stopped)
+    }
+
+    /// Restarts the plugin with `spec` (new program or settings) and answers what it says it
+    /// is, or why it did not start.
+    pub async fn restart(&self, spec: PluginSpec) -> Result<ProviderInfo, String> {
+        let mut link = self.supervisor.link.clone();
+        link.borrow_and_update();
+        if self.supervisor.commands.send(Command::Restart(spec)).await.is_err() {
+            return Err("the plugin's supervisor has stopped".to_owned());
+        }
+        // The supervisor says Starting first, then the outcome.
+        let _ = link.wait_for(|l| matches!(l, Link::Starting)).await;
+        match self.settled().await {
+            Link::Up(up) => Ok(up.info.clone()),
+            Link::Down { reason, .. } => Err(reason),
+            Link::Starting | Link::Stopped => Err("the plugin was stopped".to_owned()),
+        }
+    }
+
+    /// Stops the plugin for good: stdin closed, 5 s to exit, then killed; its socket removed.
+    pub async fn stop(&self) {
+        let _ = self.supervisor.commands.send(Command::Stop).await;
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Why the plugin cannot be used now, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        match &*self.supervisor.link.borrow() {
+            Link::Up(_) => None,
+            Link::Starting => Some("the plugin is starting".to_owned()),
+            Link::Down { reason, permanent, restarts_in } => {
+                Some(self.down(reason, *permanent, *restarts_in))
+            }
+            Link::Stopped => Some("the plugin was stopped".to_owned()),
+        }
+    }
+
+    fn down(&self, reason: &str, permanent: bool, restarts_in: Option<Duration>) -> String {
+        match (permanent, restarts_in) {
+            (true, _) => format!(
+                "{reason}; not retried until providers.{} is fixed and POST /api/v1/providers/{}/initialize is called",
+                self.name, self.name
+            ),
+            (false, Some(after)) => format!("{reason} (next start in {} ms)", after.as_millis()),
+            (false, None) => reason.to_owned(),
+        }
+    }
+
+    fn unavailable(&self, message: String) -> ProviderError {
+        ProviderError::Unavailable {
+            message: format!("plugin {}: {message}", self.name),
+            detail: Default::default(),
+        }
+    }
+
+    fn client(&self) -> Result<(Client, u64), ProviderError> {
+        match &*self.supervisor.link.borrow() {
+            Link::Up(up) => Ok((up.client.clone(), up.generation)),
+            Link::Starting => Err(self.unavailable("is starting".to_owned())),
+            Link::Down { reason, permanent, restarts_in } => {
+                Err(self.unavailable(self.down(reason, *permanent, *restarts_in)))
+            }
+            Link::Stopped => Err(self.unavailable("was stopped".to_owned())),
+        }
+    }
+
+    /// A client of a plugin newer than `generation`, waiting up to [`RESTART_WAIT`] for it.
+    async fn restarted(&self, generation: u64) -> Option<Client> {
+        let mut link: watch::Receiver<Link> = self.supervisor.link.clone();
+        let newer = tokio::time::timeout(
+            RESTART_WAIT,
+            link.wait_for(|l| matches!(l, Link::Up(up) if up.generation > generation)),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        match &*newer {
+            Link::Up(up) => Some(up.client.clone()),
+            _ => None,
+        }
+    }
+
+    async fn call<T, F, Fut>(&self, kind: Kind, send: F) -> Result<T, ProviderError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let (client, generation) = self.client()?;
+        let first = self.deadline(send(client)).await;
+        let answer = match first {
+            Err(status) if kind == Kind::Read && is_broken_link(&status) => {
+                match self.restarted(generation).await {
+                    Some(client) => self.deadline(send(client)).await,
+                    None => Err(status),
+                }
+            }
+            other => other,
+        };
+        answer.map_err(|status| {
+            self.failed_calls.fetch_add(1, Ordering::Relaxed);
+            if is_broken_link(&status) {
+                self.unavailable(format!("the connection to the plugin failed ({})", status.message()))
+            } else {
+                failure::from_status(&status, &self.name)
+            }
+        })
+    }
+
+    async fn deadline<T>(&self, call: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
+        tokio::time::timeout(CALL_DEADLINE, call).await.unwrap_or_else(|_| {
+            Err(Status::deadline_exceeded(format!("no answer within {} s", CALL_DEADLINE.as_secs())))
+        })
+    }
+
+    /// Brings the plugin's counters up to date (`counters()` cannot wait for them): after each
+    /// readiness check and each list, so the inventory can tell what a refresh cost.
+    async fn update_counters(&self) {
+        let Ok(answer) = self
+            .call(Kind::Read, |mut c| async move { c.get_counters(wire::GetCountersRequest {}).await })
+            .await
+        else {
+            return;
+        };
+        if let Ok(mut counters) = self.counters.lock() {
+            for (name, value) in answer.into_inner().values {
+                if let Some(name) = counter_name(&name) {
+                    counters.insert(name, value);
+                }
+            }
+        }
+    }
+
+    fn unusable(&self, e: convert::Malformed) -> ProviderError {
+        e.into_invalid_response(&self.name)
+    }
+}
+
+/// A failure of the connection, not an answer of the plugin's: no failure trailer, and a code
+/// the transport makes when the other end is gone.
+fn is_broken_link(status: &Status) -> bool {
+    status.metadata().get_bin(FAILURE_TRAILER).is_none()
+        && matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Internal)
+}
+
+/// A counter name a plugin sent, as the `&'static str` the trait wants: snake case, at most 64
+/// distinct names per process (each kept once).
+fn counter_name(name: &str) -> Option<&'static str> {
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    if name.is_empty()
+        || name.len() > 64
+        || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return None;
+    }
+    let mut names = NAMES.lock().ok()?;
+    let names = names.get_or_insert_with(HashSet::new);
+    if let Some(known) = names.get(name) {
+        return Some(known);
+    }
+    if names.len() >= MAX_COUNTER_NAMES {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    Some(leaked)
+}
+
+#[async_trait]
+impl Provider for PluginProvider {
+    fn info(&self) -> ProviderInfo {
+        match &*self.supervisor.link.borrow() {
+            Link::Up(up) => up.info.clone(),
+            _ => ProviderInfo {
+                name: self.name.clone(),
+                display_name: self.name.clone(),
+                version: "unknown".to_owned(),
+                default_region: None,
+                capabilities: Vec::new(),
+            },
+        }
+    }
+
+    async fn ping(&self) -> Result<(), ProviderError> {
+        self.call(Kind::Read, |mut c| async move { c.ping(wire::PingRequest {}).await }).await?;
+        self.update_counters().await;
+        Ok(())
+    }
+
+    fn share_rate_limit(&self, replicas: u32) {
+        let Ok((mut client, _)) = self.client() else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = client.share_rate_limit(wire::ShareRateLimitRequest { replicas }).await;
+            });
+        }
+    }
+
+    fn rate_limit_per_minute(&self) -> Option<u32> {
+        match &*self.supervisor.link.borrow() {
+            Link::Up(up) => up.rate_limit_per_minute,
+            _ => None,
+        }
+    }
+
+    async fn refresh_counters(&self) {
+        self.update_counters().await;
+    }
+
+    fn counters(&self) -> BTreeMap<&'static str, u64> {
+        let mut counters = self.counters.lock().map(|c| c.clone()).unwrap_or_default();
+        counters.insert("plugin_calls", self.calls.load(Ordering::Relaxed));
+        counters.insert("plugin_failed_calls", self.failed_calls.load(Ordering::Relaxed));
+        counters.insert("plugin_restarts", self.supervisor.restarts.load(Ordering::Relaxed));
+        counters
+    }
+
+    async fn billing_policy(
+        &self,
+        instance_type: &InstanceType,
+        at: OffsetDateTime,
+    ) -> Result<BillingPolicy, ProviderError> {
+        let key = (instance_type.id.clone(), month_start(at).unix_timestamp());
+        if let Some(known) = self.policies.lock().ok().and_then(|p| p.get(&key).cloned()) {
+            return Ok(known);
+        }
+        let request = wire::GetBillingPolicyRequest {
+            instance_type: Some(convert::instance_type(instance_type)),
+            at: Some(convert::timestamp(at)),
+        };
+        let answer = self
+            .call(Kind::Read, |mut c| {
+                let request = request.clone();
+                async move { c.get_billing_policy(request).await }
+            })
+            .await?;
+        let policy = convert::read_billing_policy(answer.into_inner()).map_err(|e| self.unusable(e))?;
+        if let Ok(mut policies) = self.policies.lock() {
+            if policies.len() >= MAX_CACHED_POLICIES {
+                policies.clear();
+            }
+            policies.insert(key, policy.clone());
+        }
+        Ok(policy)
+    }
+
+    async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError> {
+        let request = wire::ListInstancesRequest { filter: Some(convert::filter(filter)) };
+        let name = self.name.clone();
+        let pages = self.call(Kind::Read, |mut c| {
+            let request = request.clone();
+            let name = name.clone();
+            async move {
+                let mut stream = c.list_instances(request).await?.into_inner();
+                let mut pages = Vec::new();
+                let mut total = 0usize;
+                while let Some(page) = stream.message().await? {
+                    if page.instances.len() > MAX_INSTANCES_PER_PAGE {
+                        return Err(Status::data_loss(format!(
+                            "plugin {name} sent a page of {} instances (at most {MAX_INSTANCES_PER_PAGE})",
+                            page.instances.len()
+                        )));
+                    }
+                    total += page.instances.len();
+                    if total > MAX_LIST_INSTANCES {
+                        return Err(Status::data_loss(format!(
+                            "plugin {name} sent more than {MAX_LIST_INSTANCES} instances"
+                        )));
+                    }
+                    pages.push(page.instances);
+                }
+                Ok(pages)
+            }
+        })
+        .await;
+        self.update_counters().await;
+        pages?
+            .into_iter()
+            .flatten()
+            .map(|i| convert::read_instance(i).map_err(|e| self.unusable(e)))
+            .collect()
+    }
+
+    async fn get_instance(&self, id: &InstanceId) -> Result<Instance, ProviderError> {
+        let request = wire::GetInstanceRequest { id: id.0.clone() };
+        let answer = self
+            .call(Kind::Read, |mut c| {
+                let request = request.clone();
+                async move { c.get_instance(request).await }
+            })
+            .await?;
+        convert::read_instance(answer.into_inner()).map_err(|e| self.unusable(e))
+    }
+
+    async fn create_instances(&self, request: &CreateInstances) -> Result<Vec<Instance>, ProviderError> {
+        let request = convert::create(request);
+        let answer = self
+            .call(Kind::Change, |mut c| {
+                let request = request.clone();
+                async move { c.create_instances(request).await }
+            })
+            .await?;
+        convert::read_instances(answer.into_inner().instances).map_err(|e| self.unusable(e))
+    }
+
+    async fn find_instances_by_operation(
+        &self,
+        operation_id: OperationId,
+    ) -> Result<Vec<Instance>, ProviderError> {
+        let request = wire::FindInstancesByOperationRequest { operation_id: operation_id.to_string() };
+        let answer = self
+            .call(Kind::Read, |mut c| {
+                let request = request.clone();
+                async move { c.find_instances_by_operation(request).await }
+            })
+            .await?;
+        convert::read_instances(answer.into_inner().instances).map_err(|e| self.unusable(e))
+    }
+
+    async fn delete_instance(&self, id: &InstanceId, operation_id: OperationId) -> Result<(), ProviderError> {
+        let request =
+            wire::DeleteInstanceRequest { id: id.0.clone(), operation_id: operation_id.to_string() };
+        self.call(Kind::Change, |mut c| {
+            let request = request.clone();
+            async move { c.delete_instance(request).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn power_action(
+        &self,
+        id: &InstanceId,
+        action: PowerAction,
+        operation_id: OperationId,
+    ) -> Result<ProviderAction, ProviderError> {
+        let request = wire::PowerActionRequest {
+            instance_id: id.0.clone(),
+            action: convert::power_action(action) as i32,
+            operation_id: operation_id.to_string(),
+        };
+        let answer = self
+            .call(Kind::Change, |mut c| {
+                let request = request.clone();
+                async move { c.power_action(request).await }
+            })
+            .await?;
+        convert::read_action(answer.into_inner()).map_err(|e| self.unusable(e))
+    }
+
+    async fn find_power_action(
+        &self,
+        id: &InstanceId,
+        action: PowerAction,
+        since: OffsetDateTime,
+    ) -> Result<Option<ProviderAction>, ProviderError> {
+        let request = wire::FindPowerActionRequest {
+            instance_id: id.0.clone(),
+            action: convert::power_action(action) as i32,
+            since: Some(convert::timestamp(since)),
+        };
+        let answer = self
+            .call(Kind::Read, |mut c| {
+                let request = request.clone();
+                async move { c.find_power_action(request).await }
+            })
+            .await?;
+        answer.into_inner().action.map(|a| convert::read_action(a).map_err(|e| self.unusable(e))).transpose()
+    }
+
+    async fn get_action(&self, id: &ActionId) -> Result<ProviderAction, ProviderError> {
+        let request = wire::GetActionRequest { id: id.0.clone() };
+        let answer = self
+            .call(Kind::Read, |mut c| {
+                let request = request.clone();
+                async move { c.get_action(request).await }
+            })
+            .await?;
+        convert::read_action(answer.into_inner()).map_err(|e| self.unusable(e))
+    }
+
+    async fn list_regions(&self) -> Result<Vec<Region>, ProviderError> {
+        let answer = self
+            .call(Kind::Read, |mut c| async move { c.list_regions(wire::ListRegionsRequest {}).await })
+            .await?;
+        answer
+            .into_inner()
+            .regions
+            .into_iter()
+            .map(|r| convert::read_region(r).map_err(|e| self.unusable(e)))
+            .collect()
+    }
+
+    async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError> {
+        let answer = self
+            .call(Kind::Read, |mut c| async move {
+                c.list_instance_types(wire::ListInstanceTypesRequest {}).await
+            })
+            .await?;
+        answer
+            .into_inner()
+            .instance_types
+            .into_iter()
+            .map(|t| convert::read_instance_type(t).map_err(|e| self.unusable(e)))
+            .collect()
+    }
+
+    async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {
+        let answer = self
+            .call(Kind::Read, |mut c| async move { c.list_images(wire::ListImagesRequest {}).await })
+            .await?;
+        answer
+            .into_inner()
+            .images
+            .into_iter()
+            .map(|i| convert::read_image(i).map_err(|e| self.unusable(e)))
+            .collect()
+    }
+}

@@ -1,0 +1,179 @@
+//! Keeps one plugin process running: starts it, notices when it dies (even by `kill -9`),
+//! restarts it with backoff, restarts it on request with new settings, and stops it for good
+//! (close its stdin, wait 5 s, kill) when the server shuts down.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nephele_core::ProviderInfo;
+use nephele_plugin_protocol::wire::provider_client::ProviderClient;
+use tokio::sync::{mpsc, watch};
+use tonic::transport::Channel;
+
+use super::process::{PluginSpec, Running, remove_socket};
+
+/// First wait before a restart; doubled after each quick failure up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A plugin that ran this long before dying is restarted after [`MIN_BACKOFF`] again.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// Time a plugin has to exit after its stdin is closed, before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A running, configured plugin.
+pub struct Connected {
+    pub client: ProviderClient<Channel>,
+    /// Counts starts: a call that failed on one generation may be retried on a later one.
+    pub generation: u64,
+    pub info: ProviderInfo,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+/// The plugin as the callers see it.
+#[derive(Clone)]
+pub enum Link {
+    Starting,
+    Up(Arc<Connected>),
+    Down { reason: String, permanent: bool, restarts_in: Option<Duration> },
+    Stopped,
+}
+
+pub enum Command {
+    /// Start again (with the spec now in place), at once.
+    Restart(PluginSpec),
+    Stop,
+}
+
+pub struct Supervisor {
+    pub link: watch::Receiver<Link>,
+    pub commands: mpsc::Sender<Command>,
+    pub restarts: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Supervisor {
+    /// Starts supervising `spec`; the first start is under way when this returns.
+    pub fn spawn(spec: PluginSpec) -> (Self, tokio::task::JoinHandle<()>) {
+        let (link_tx, link) = watch::channel(Link::Starting);
+        let (commands, receiver) = mpsc::channel(4);
+        let restarts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let task = tokio::spawn(supervise(spec, link_tx, receiver, restarts.clone()));
+        (Self { link, commands, restarts }, task)
+    }
+}
+
+async fn supervise(
+    mut spec: PluginSpec,
+    link: watch::Sender<Link>,
+    mut commands: mpsc::Receiver<Command>,
+    restarts: Arc<std::sync::atomic::AtomicU64>,
+) {
+    let mut backoff = MIN_BACKOFF;
+    let mut generation = 0u64;
+    loop {
+        link.send_replace(Link::Starting);
+        // A start takes up to its timeouts; a command meanwhile abandons it (the half-started
+        // process is killed as it is dropped).
+        let outcome = tokio::select! {
+            outcome = spec.start() => outcome,
+            command = commands.recv() => match command {
+                Some(Command::Restart(new)) => {
+                    spec = new;
+                    backoff = MIN_BACKOFF;
+                    continue;
+                }
+                Some(Command::Stop) | None => {
+                    link.send_replace(Link::Stopped);
+                    return;
+                }
+            },
+        };
+        let mut permanent = false;
+        match outcome {
+            Ok(mut running) => {
+                generation += 1;
+                tracing::info!(provider = %spec.name, version = %running.info.version, generation, "plugin started");
+                link.send_replace(Link::Up(Arc::new(Connected {
+                    client: running.client.clone(),
+                    generation,
+                    info: running.info.clone(),
+                    rate_limit_per_minute: running.rate_limit_per_minute,
+                })));
+                let started = Instant::now();
+                tokio::select! {
+                    status = running.child.wait() => {
+                        let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                        remove_socket(&running.socket);
+                        if started.elapsed() >= STABLE_AFTER {
+                            backoff = MIN_BACKOFF;
+                        }
+                        tracing::error!(provider = %spec.name, %status, "plugin exited; restarting in {} ms", backoff.as_millis());
+                        link.send_replace(Link::Down {
+                            reason: format!("the plugin exited ({status}); restarting"),
+                            permanent: false,
+                            restarts_in: Some(backoff),
+                        });
+                    }
+                    command = commands.recv() => {
+                        stop(&spec.name, &mut running).await;
+                        match command {
+                            Some(Command::Restart(new)) => {
+                                spec = new;
+                                backoff = MIN_BACKOFF;
+                                continue;
+                            }
+                            Some(Command::Stop) | None => {
+                                link.send_replace(Link::Stopped);
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(provider = %spec.name, permanent = e.permanent, "{e}");
+                permanent = e.permanent;
+                link.send_replace(Link::Down {
+                    reason: e.message.clone(),
+                    permanent: e.permanent,
+                    restarts_in: (!e.permanent).then_some(backoff),
+                });
+            }
+        }
+        // Wait for the backoff (or, after a permanent failure, for new settings), or a command.
+        let wait = async {
+            if permanent {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(backoff).await;
+        };
+        tokio::select! {
+            () = wait => {
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            command = commands.recv() => match command {
+                Some(Command::Restart(new)) => {
+                    spec = new;
+                    backoff = MIN_BACKOFF;
+                }
+                Some(Command::Stop) | None => {
+                    link.send_replace(Link::Stopped);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Closes the plugin's stdin (its signal to stop), waits [`STOP_GRACE`], then kills it.
+async fn stop(name: &str, running: &mut Running) {
+    running.stdin.take();
+    match tokio::time::timeout(STOP_GRACE, running.child.wait()).await {
+        Ok(_) => tracing::info!(provider = %name, "plugin stopped"),
+        Err(_) => {
+            tracing::warn!(provider = %name, "plugin did not stop within {} s; killing it", STOP_GRACE.as_secs());
+            let _ = running.child.kill().await;
+        }
+    }
+    remove_socket(&running.socket);
+}
