@@ -90,11 +90,13 @@ impl Built {
 pub struct ProviderSlot {
     name: String,
     current: RwLock<Built>,
+    /// Replicas sharing the rate limit, as last told: a replacement is told too.
+    replicas: std::sync::atomic::AtomicU32,
 }
 
 impl ProviderSlot {
     fn new(name: String, built: Built) -> Self {
-        Self { name, current: RwLock::new(built) }
+        Self { name, current: RwLock::new(built), replicas: std::sync::atomic::AtomicU32::new(1) }
     }
 
     fn current(&self) -> Arc<dyn Provider> {
@@ -112,6 +114,10 @@ impl ProviderSlot {
     }
 
     fn replace(&self, built: Built) -> Built {
+        let replicas = self.replicas.load(std::sync::atomic::Ordering::Relaxed);
+        if replicas > 1 {
+            built.provider().share_rate_limit(replicas);
+        }
         match self.current.write() {
             Ok(mut current) => std::mem::replace(&mut *current, built),
             Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), built),
@@ -163,6 +169,7 @@ impl Provider for ProviderSlot {
         self.current().ping().await
     }
     fn share_rate_limit(&self, replicas: u32) {
+        self.replicas.store(replicas, std::sync::atomic::Ordering::Relaxed);
         self.current().share_rate_limit(replicas)
     }
     fn rate_limit_per_minute(&self) -> Option<u32> {

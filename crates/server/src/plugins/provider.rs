@@ -52,6 +52,15 @@ pub struct PluginProvider {
     counters: Mutex<BTreeMap<&'static str, u64>>,
     calls: AtomicU64,
     failed_calls: AtomicU64,
+    /// The limit the running process answered when told its share.
+    shared_limit: Arc<Mutex<Option<SharedLimit>>>,
+}
+
+/// What one process (by generation) answered to `ShareRateLimit`.
+#[derive(Clone, Copy)]
+struct SharedLimit {
+    generation: u64,
+    per_minute: Option<u32>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -77,6 +86,7 @@ impl PluginProvider {
             counters: Mutex::new(BTreeMap::new()),
             calls: AtomicU64::new(0),
             failed_calls: AtomicU64::new(0),
+            shared_limit: Arc::new(Mutex::new(None)),
         });
         if matches!(provider.settled().await, Link::Up(_)) {
             provider.update_counters().await;
@@ -282,18 +292,29 @@ impl Provider for PluginProvider {
     }
 
     fn share_rate_limit(&self, replicas: u32) {
-        let Ok((mut client, _)) = self.client() else { return };
+        // Remembered for every later start; sent to the running process now.
+        self.supervisor.replicas.store(replicas.max(1), Ordering::Relaxed);
+        let Ok((mut client, generation)) = self.client() else { return };
+        let shared = self.shared_limit.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let _ = client.share_rate_limit(wire::ShareRateLimitRequest { replicas }).await;
+                if let Ok(answer) = client.share_rate_limit(wire::ShareRateLimitRequest { replicas }).await
+                    && let Ok(mut shared) = shared.lock()
+                {
+                    *shared = Some(SharedLimit {
+                        generation,
+                        per_minute: answer.into_inner().rate_limit_per_minute,
+                    });
+                }
             });
         }
     }
 
     fn rate_limit_per_minute(&self) -> Option<u32> {
-        match &*self.supervisor.link.borrow() {
-            Link::Up(up) => up.rate_limit_per_minute,
-            _ => None,
+        let Link::Up(up) = &*self.supervisor.link.borrow() else { return None };
+        match self.shared_limit.lock().ok().and_then(|s| *s) {
+            Some(shared) if shared.generation == up.generation => shared.per_minute,
+            _ => up.rate_limit_per_minute,
         }
     }
 

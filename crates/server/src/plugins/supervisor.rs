@@ -48,6 +48,8 @@ pub struct Supervisor {
     pub link: watch::Receiver<Link>,
     pub commands: mpsc::Sender<Command>,
     pub restarts: Arc<std::sync::atomic::AtomicU64>,
+    /// Replicas sharing the provider's rate limit: told to every process this starts.
+    pub replicas: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Supervisor {
@@ -56,8 +58,9 @@ impl Supervisor {
         let (link_tx, link) = watch::channel(Link::Starting);
         let (commands, receiver) = mpsc::channel(4);
         let restarts = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let task = tokio::spawn(supervise(spec, link_tx, receiver, restarts.clone()));
-        (Self { link, commands, restarts }, task)
+        let replicas = Arc::new(std::sync::atomic::AtomicU32::new(1));
+        let task = tokio::spawn(supervise(spec, link_tx, receiver, restarts.clone(), replicas.clone()));
+        (Self { link, commands, restarts, replicas }, task)
     }
 }
 
@@ -66,6 +69,7 @@ async fn supervise(
     link: watch::Sender<Link>,
     mut commands: mpsc::Receiver<Command>,
     restarts: Arc<std::sync::atomic::AtomicU64>,
+    replicas: Arc<std::sync::atomic::AtomicU32>,
 ) {
     let mut backoff = MIN_BACKOFF;
     let mut generation = 0u64;
@@ -91,6 +95,14 @@ async fn supervise(
         match outcome {
             Ok(mut running) => {
                 generation += 1;
+                // A new process starts with the whole limit: give it its share at once.
+                let sharing = replicas.load(std::sync::atomic::Ordering::Relaxed);
+                if sharing > 1 {
+                    let request = nephele_plugin_protocol::wire::ShareRateLimitRequest { replicas: sharing };
+                    if let Ok(answer) = running.client.share_rate_limit(request).await {
+                        running.rate_limit_per_minute = answer.into_inner().rate_limit_per_minute;
+                    }
+                }
                 tracing::info!(provider = %spec.name, version = %running.info.version, generation, "plugin started");
                 link.send_replace(Link::Up(Arc::new(Connected {
                     client: running.client.clone(),
