@@ -67,6 +67,19 @@ enum Write {
 }
 
 impl Write {
+    /// Whether this write would change `instances` (sorted by id). A `get` of an unchanged
+    /// instance is the common case, and it need not copy the whole list (nor change the
+    /// version, which would throw away the rendered answers).
+    fn changes(&self, instances: &[Instance]) -> bool {
+        let find =
+            |id: &InstanceId| instances.binary_search_by(|i| i.id.cmp(id)).ok().map(|at| &instances[at]);
+        match self {
+            Self::Upsert(upserted) => upserted.iter().any(|instance| find(&instance.id) != Some(instance)),
+            Self::Remove(id) => find(id).is_some(),
+            Self::Status(id, status) => find(id).is_some_and(|existing| existing.status != *status),
+        }
+    }
+
     fn apply(&self, instances: &mut Vec<Instance>) {
         match self {
             Self::Upsert(upserted) => {
@@ -281,7 +294,10 @@ impl Inventory {
         let version = self.next_version();
         entry.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((version, write.clone()));
         let mut current = entry.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(snapshot) = current.as_mut() {
+        // The write is logged all the same: a refresh in flight may have read an older state.
+        if let Some(snapshot) = current.as_mut()
+            && write.changes(&snapshot.instances)
+        {
             let mut instances = snapshot.instances.as_ref().clone();
             write.apply(&mut instances);
             instances.sort_by(|a, b| a.id.cmp(&b.id));

@@ -181,3 +181,33 @@ async fn refreshes_keep_to_their_share_of_the_rate_limit() {
     assert_eq!(app.get(&format!("{LIST}?fresh=true&name=droplet-00042")).await.status(), 200);
     assert_eq!(app.upstream("droplets_list"), 100);
 }
+
+/// A `get` that finds an instance as the copy has it changes nothing, so the list keeps its
+/// `ETag`; one that finds it changed (behind Nephele's back) updates the list at once.
+#[tokio::test]
+async fn reading_an_unchanged_instance_keeps_the_lists_etag() {
+    let app = app(3, 3600).await;
+    let first = app.get(LIST).await;
+    let etag = first.headers()["etag"].to_str().expect("ascii").to_owned();
+    let id = json(first).await["instances"][1]["id"].as_str().expect("id").to_owned();
+    assert_eq!(app.get(&format!("{LIST}/{id}")).await.status(), 200);
+    let unchanged = app.http.get(app.url(LIST)).header("if-none-match", &etag).send().await.expect("sent");
+    assert_eq!(unchanged.status(), 304, "reading an unchanged instance is not a write");
+
+    // Powered off directly at the cloud: the next get sees it, and so does the list.
+    let action = app
+        .http
+        .post(format!("{}/v2/droplets/{id}/actions", app.sim.base_url()))
+        .bearer_auth(crate::helpers::DO_TOKEN)
+        .json(&json!({"type": "power_off"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(action.status(), 201);
+    app.wait_for_status(&id, "stopped").await;
+    let changed = app.http.get(app.url(LIST)).header("if-none-match", &etag).send().await.expect("sent");
+    assert_eq!(changed.status(), 200);
+    let listed = json(changed).await;
+    let mine = listed["instances"].as_array().expect("list").iter().find(|i| i["id"] == id.as_str()).cloned();
+    assert_eq!(mine.expect("listed")["status"], "stopped", "{listed}");
+}
