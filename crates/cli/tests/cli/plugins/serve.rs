@@ -498,3 +498,29 @@ async fn a_plugin_exits_when_its_server_is_killed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `plugin: inventory` (a bare name) is found as `plugins/nephele-provider-inventory` next to the
+/// configuration file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_plugin_name_is_found_in_the_plugins_folder() {
+    nephele_digitalocean::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("plugins")).expect("plugins folder");
+    let installed = dir.path().join("plugins/nephele-provider-inventory");
+    std::fs::write(&installed, format!("#!/bin/sh\nexec {} \"$@\"\n", python_plugin().display()))
+        .expect("write");
+    let _ = std::process::Command::new("chmod").arg("+x").arg(&installed).status();
+    let section = format!(
+        "  inventory:\n    plugin: inventory\n    inventory_file: {}\n",
+        dir.path().join("i.json").display()
+    );
+    let config = write(dir.path(), "config.yaml", &section, false);
+    let server = Server::start(&config, &dir.path().join("server.log"));
+    let (status, body) =
+        get(&reqwest::Client::new(), &format!("{}/api/v1/providers/inventory", server.url)).await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(body["reachable"], true, "{body}");
+    assert_eq!(body["display_name"], "Local inventory (Python example)");
+    server.stop();
+}
