@@ -9,7 +9,10 @@ with its target. It starts `dosim` and a release `nephele serve`, and measures:
 2. warm lists (100 and 10,000 instances, and a filtered one) and cost estimates under 64
    connections with wrk, against `/healthz` of the same process as the ceiling;
 3. resident memory idle and with 100,000 instances, and start to `/readyz` green on SQLite;
-4. recovery: from a restart after `kill -9` to every operation left behind being resumed.
+4. recovery: from a restart after `kill -9` to every operation left behind being resumed;
+5. the plugin boundary: the cold 10,000-droplet list and a single get with DigitalOcean as the
+   `nephele-provider-digitalocean` plugin, against the same with DigitalOcean in process (both
+   against dosim at 0 ms latency, measured alternately in this run).
 
 The table is printed and written to BENCHMARKS.md (with date, machine and command).
 """
@@ -132,6 +135,40 @@ def cold_list(args):
         sim.stop()
 
 
+def plugin_overhead(args):
+    print("5. the plugin boundary: DigitalOcean out of process against in process", flush=True)
+    sim = Dosim(args.dosim, droplets=10_000, latency_ms=0)
+    builtin = Nephele(args.nephele, sim.url, "inventory:\n  max_age_secs: 3600\n")
+    plugin = Nephele(args.nephele, sim.url, "inventory:\n  max_age_secs: 3600\n", plugin=args.plugin)
+    try:
+        builtin.wait_ready()
+        plugin.wait_ready()
+        lists = {"in process": [], "plugin": []}
+        for _ in range(7):
+            for name, server in (("in process", builtin), ("plugin", plugin)):
+                seconds, (status, body) = timed(lambda: request(server.port, "GET", LIST + "?fresh=true"))
+                assert status == 200 and len(body["instances"]) == 10_000, (status, name)
+                lists[name].append(seconds)
+        ours, theirs = statistics.median(lists["plugin"]), statistics.median(lists["in process"])
+        row("cold list of 10,000 through the plugin", f"{ours * 1000:.0f} ms", f"in process {theirs * 1000:.0f} ms",
+            f"{ours / theirs:.2f}x", "<= 1.2x", ours <= 1.2 * theirs)
+        droplet = request(builtin.port, "GET", LIST)[1]["instances"][77]["id"]
+        gets = {"in process": [], "plugin": []}
+        for _ in range(300):
+            for name, server in (("in process", builtin), ("plugin", plugin)):
+                seconds, (status, _) = timed(lambda: request(server.port, "GET", f"{LIST}/{droplet}"))
+                assert status == 200, (status, name)
+                gets[name].append(seconds)
+        ours, theirs = statistics.median(gets["plugin"]), statistics.median(gets["in process"])
+        added = (ours - theirs) * 1000
+        row("one get through the plugin: added median latency", f"{added:+.2f} ms",
+            f"in process {theirs * 1000:.2f} ms", f"plugin {ours * 1000:.2f} ms", "< 1 ms", added < 1.0)
+    finally:
+        plugin.stop()
+        builtin.stop()
+        sim.stop()
+
+
 def small_fleet(args):
     print("2. warm list of 100 instances", flush=True)
     sim = Dosim(args.dosim, droplets=100)
@@ -226,19 +263,29 @@ def write_markdown(path, command):
         "|---|---|---|---|---|---|",
     ]
     lines += [f"| {w} | {f} | {b} | {r} | {t} | {v} |" for w, f, b, r, t, v in rows]
+    # The written notes below the table (from the first `## ` heading on) are kept.
+    notes = ""
+    try:
+        with open(path) as f:
+            old = f.read()
+        if "\n## " in old:
+            notes = "\n" + old[old.index("\n## ") + 1:]
+    except OSError:
+        pass
     with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines) + "\n" + notes)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target-dir", default="target/release")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
-    parser.add_argument("--only", nargs="*", default=None, help="phases to run: cold_list small_fleet memory_and_start recovery")
+    parser.add_argument("--only", nargs="*", default=None, help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead")
     args = parser.parse_args()
     args.nephele = os.path.join(args.target_dir, "nephele")
     args.dosim = os.path.join(args.target_dir, "dosim")
-    for phase in (cold_list, small_fleet, memory_and_start, recovery):
+    args.plugin = os.path.abspath(os.path.join(args.target_dir, "nephele-provider-digitalocean"))
+    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead):
         if args.only is None or phase.__name__ in args.only:
             phase(args)
     width = max(len(r[0]) for r in rows)

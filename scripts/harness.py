@@ -75,9 +75,10 @@ class Dosim:
 
 
 class Nephele:
-    """A `nephele serve` process against `upstream`, open (no keys), on a fresh SQLite file."""
+    """A `nephele serve` process against `upstream`, open (no keys), on a fresh SQLite file;
+    with `plugin`, DigitalOcean runs as that plugin program instead of in process."""
 
-    def __init__(self, binary, upstream, extra="", database=None, directory=None):
+    def __init__(self, binary, upstream, extra="", database=None, directory=None, plugin=None):
         self.binary = binary
         self.directory = directory or tempfile.mkdtemp(prefix="nephele-harness-")
         self.port = free_port()
@@ -88,7 +89,7 @@ class Nephele:
   listen: 127.0.0.1:{self.port}
 providers:
   digitalocean:
-    api_token: {TOKEN}
+{f"    plugin: {plugin}" + chr(10) if plugin else ""}    api_token: {TOKEN}
     region: nyc1
     base_url: {upstream}
     rate_limit_per_minute: 100000000
