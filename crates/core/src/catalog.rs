@@ -1,5 +1,7 @@
 //! What a provider offers: regions, instance types (with prices) and images.
 
+use std::collections::BTreeMap;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +39,28 @@ pub struct InstanceType {
     pub available: bool,
     /// GPU count; zero for CPU machines (which are billed differently on some clouds).
     pub gpus: u32,
+    /// Prices by region, for clouds whose prices differ by region (EC2's do; DigitalOcean's do
+    /// not, and leave this `None`). When it is `Some`, a region missing from it has no known
+    /// price, and `price_hourly`/`price_monthly` are only those of the provider's default region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regional_prices: Option<BTreeMap<String, RegionalPrice>>,
+}
+
+/// An instance type's price in one region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionalPrice {
+    pub hourly: Decimal,
+    pub monthly: Decimal,
+}
+
+impl InstanceType {
+    /// This type as priced in `region`: itself when its prices are the same everywhere, `None`
+    /// when they vary by region and `region`'s is not known.
+    pub fn priced_in(&self, region: &str) -> Option<InstanceType> {
+        let Some(prices) = &self.regional_prices else { return Some(self.clone()) };
+        let price = prices.get(region)?;
+        Some(InstanceType { price_hourly: price.hourly, price_monthly: price.monthly, ..self.clone() })
+    }
 }
 
 /// A bootable image.

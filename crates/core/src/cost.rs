@@ -75,6 +75,15 @@ impl BillingPolicy {
         }
     }
 
+    /// Per-second metering with a minimum, no cap (EC2 on-demand Linux).
+    pub fn per_second(minimum_seconds: u64) -> Self {
+        Self {
+            name: "per_second".to_owned(),
+            monthly_cap: false,
+            ..Self::per_second_with_monthly_cap(minimum_seconds, Decimal::ZERO)
+        }
+    }
+
     /// Every started hour billed, no cap.
     pub fn per_started_hour() -> Self {
         Self { name: "per_started_hour".to_owned(), monthly_cap: false, ..Self::hourly_with_monthly_cap() }
@@ -353,6 +362,25 @@ mod tests {
         assert!(e.months[0].capped);
         // February: 672 h * 0.00893 = 6.00096, also capped.
         assert_eq!(small("1mo", datetime!(2026-02-01 00:00 UTC), BackupPlan::None).total, dec("6.00"));
+    }
+
+    #[test]
+    fn per_second_without_a_cap_bills_every_hour_of_a_month() {
+        // t3.micro in us-east-1: $0.0104/h. March: 744 h = 7.7376, no cap at 730 h.
+        let query = CostQuery {
+            price_hourly: dec("0.0104"),
+            price_monthly: dec("7.592"),
+            count: 1,
+            backups: BackupPlan::None,
+            start: datetime!(2026-03-01 00:00 UTC),
+            duration: BillingDuration::parse("1mo").expect("duration"),
+        };
+        let e = estimate(&query, |_| BillingPolicy::per_second(60));
+        assert_eq!(e.total_exact, dec("7.7376"));
+        assert!(!e.months[0].capped);
+        // 30 s is billed as the 60-second minimum: 60 * 0.0104 / 3600.
+        let short = CostQuery { duration: BillingDuration::parse("30s").expect("duration"), ..query };
+        assert_eq!(estimate(&short, |_| BillingPolicy::per_second(60)).billed_seconds, 60);
     }
 
     #[test]

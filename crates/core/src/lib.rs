@@ -17,7 +17,7 @@ pub mod operation;
 pub mod provider;
 pub mod secret;
 
-pub use catalog::{Image, InstanceType, Region};
+pub use catalog::{Image, InstanceType, Region, RegionalPrice};
 pub use cost::{BackupPlan, BillingPolicy, CostEstimate, CostQuery};
 pub use duration::BillingDuration;
 pub use error::{ProviderError, RetryAfter};

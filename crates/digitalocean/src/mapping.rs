@@ -87,6 +87,8 @@ pub fn instance_type(size: wire::Size) -> InstanceType {
         currency: "USD".to_owned(),
         regions: size.regions,
         available: size.available,
+        // One price everywhere.
+        regional_prices: None,
     }
 }
 

@@ -10,7 +10,7 @@ use nephele_core::cost::Metering;
 use nephele_core::{
     ActionId, ActionStatus, BillingPolicy, CreateInstances, Image, Instance, InstanceFilter, InstanceId,
     InstanceName, InstanceStatus, InstanceType, OperationId, PowerAction, ProviderAction, ProviderError,
-    ProviderInfo, Region,
+    ProviderInfo, Region, RegionalPrice,
 };
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
@@ -348,11 +348,33 @@ pub fn instance_type(t: &InstanceType) -> wire::InstanceType {
         regions: t.regions.clone(),
         available: t.available,
         gpus: t.gpus,
+        regional_pricing: t.regional_prices.is_some(),
+        regional_prices: t
+            .regional_prices
+            .iter()
+            .flatten()
+            .map(|(region, price)| {
+                let price = wire::RegionalPrice {
+                    hourly: price.hourly.to_string(),
+                    monthly: price.monthly.to_string(),
+                };
+                (region.clone(), price)
+            })
+            .collect(),
     }
 }
 
 pub fn read_instance_type(t: wire::InstanceType) -> Read<InstanceType> {
+    let mut prices = std::collections::BTreeMap::new();
+    for (region, price) in t.regional_prices {
+        let price = RegionalPrice {
+            hourly: non_negative_decimal(&price.hourly, "instance_type.regional_prices.hourly")?,
+            monthly: non_negative_decimal(&price.monthly, "instance_type.regional_prices.monthly")?,
+        };
+        prices.insert(non_empty(region, "instance_type.regional_prices")?, price);
+    }
     Ok(InstanceType {
+        regional_prices: t.regional_pricing.then_some(prices),
         id: non_empty(t.id, "instance_type.id")?,
         transfer_tib: non_negative_decimal(&t.transfer_tib, "instance_type.transfer_tib")?,
         price_hourly: non_negative_decimal(&t.price_hourly, "instance_type.price_hourly")?,
@@ -479,6 +501,16 @@ mod tests {
             regions: vec!["nyc1".into()],
             available: true,
             gpus: 0,
+            regional_prices: Some(
+                [(
+                    "us-east-1".to_owned(),
+                    RegionalPrice {
+                        hourly: Decimal::from_str("0.0104").unwrap_or_default(),
+                        monthly: Decimal::from(7),
+                    },
+                )]
+                .into(),
+            ),
         };
         assert_eq!(read_instance_type(instance_type(&t)), Ok(t));
         let p = BillingPolicy::per_second_with_monthly_cap(60, Decimal::from_str("0.01").unwrap_or_default())
@@ -507,7 +539,16 @@ mod tests {
             regions: vec![],
             available: true,
             gpus: 0,
+            regional_prices: None,
         });
+        price
+            .regional_prices
+            .insert("r".into(), wire::RegionalPrice { hourly: "-0.1".into(), monthly: "1".into() });
+        assert_eq!(
+            read_instance_type(price.clone()).map_err(|e| e.field),
+            Err("instance_type.regional_prices.hourly")
+        );
+        price.regional_prices.clear();
         price.price_hourly = "1e400".into();
         assert_eq!(read_instance_type(price.clone()).map_err(|e| e.field), Err("instance_type.price_hourly"));
         price.price_hourly = "-1".into();

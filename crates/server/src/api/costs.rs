@@ -149,7 +149,14 @@ async fn priced_type(
         );
     }
     match found {
-        Some(t) if errors.is_empty() => Ok(t.clone()),
+        Some(t) if errors.is_empty() => t.priced_in(region).ok_or_else(|| {
+            // Offered there, but its price there is unknown: no estimate rather than a guess.
+            let priced = t.regional_prices.iter().flat_map(|p| p.keys().cloned()).collect();
+            ApiError::invalid(vec![
+                FieldError::new("region", format!("no price is known for {instance_type} in {region}"))
+                    .with_suggestions(priced),
+            ])
+        }),
         _ => Err(ApiError::invalid(errors)),
     }
 }
@@ -322,9 +329,12 @@ pub async fn fleet(
             }
         };
         let provider_tally: &mut Tally = by_provider.entry(name.clone()).or_default();
-        for instance in instances.iter() {
-            let Some(price) = types.iter().find(|t| t.id == instance.instance_type) else {
-                errors.push(json!({ "provider": name, "instance": instance.id, "message": format!("no price known for type {}", instance.instance_type) }));
+        // A deleted instance that the cloud still shows (EC2 keeps terminated ones about an hour)
+        // costs nothing more.
+        for instance in instances.iter().filter(|i| i.status != nephele_core::InstanceStatus::Archived) {
+            let found = types.iter().find(|t| t.id == instance.instance_type);
+            let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else {
+                errors.push(json!({ "provider": name, "instance": instance.id, "message": format!("no price known for type {} in {}", instance.instance_type, instance.region) }));
                 continue;
             };
             let since = instance.created_at.max(this_month);
@@ -340,7 +350,7 @@ pub async fn fleet(
                     start: since,
                     duration: BillingDuration::from_seconds(seconds),
                 };
-                let policies = match MonthlyPolicies::fetch(provider.as_ref(), price, &query).await {
+                let policies = match MonthlyPolicies::fetch(provider.as_ref(), &price, &query).await {
                     Ok(p) => p,
                     Err(e) => {
                         errors.push(super::error::provider_failure(name, &e));
