@@ -330,8 +330,13 @@ async fn lifecycle(report: &mut Report, plugin: &PluginProvider, id: &InstanceId
         let found = plugin.find_power_action(id, action, since).await;
         report.check(
             &format!("{} is found again by find_power_action", action.as_str()),
+            // The same action: by id where the cloud records actions (DigitalOcean); a cloud
+            // that keeps none (EC2) answers one of the same kind on the same instance.
             match found {
                 Ok(Some(a)) if a.id == started.id => Ok(format!("action {}", a.id)),
+                Ok(Some(a)) if a.kind == started.kind && a.instance_id.as_ref() == Some(id) => {
+                    Ok(format!("a {} of {id} (the cloud keeps no action record)", a.kind))
+                }
                 other => Err(format!("expected action {}, got {other:?}", started.id)),
             },
         );
@@ -345,6 +350,10 @@ async fn lifecycle(report: &mut Report, plugin: &PluginProvider, id: &InstanceId
     let gone = loop {
         match plugin.get_instance(id).await {
             Err(e) if e.code() == "not_found" => break Ok("not found afterwards".to_owned()),
+            // EC2 shows a terminated instance for about an hour.
+            Ok(i) if i.status == InstanceStatus::Archived => {
+                break Ok(format!("{} afterwards", i.provider_status));
+            }
             _ if Instant::now() >= deadline => break Err("still there".to_owned()),
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
