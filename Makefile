@@ -7,7 +7,7 @@ SPEC    := spec/digitalocean/openapi-subset.yaml
 # nextest is faster and clearer; plain `cargo test` runs the same tests where it is missing.
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: run sim test unit unit-plugin plugins python-plugin conformance lint fmt bench clean
+.PHONY: run sim test unit unit-plugin plugins python-plugin aws-peer ec2-prices conformance lint fmt bench clean
 
 ## run: start Nephele on 127.0.0.1:8080 (demo mode against the built-in simulator without a token)
 run:
@@ -21,7 +21,7 @@ sim:
 ## simulator's OpenAPI conformance run
 test: unit unit-plugin conformance
 
-unit: plugins python-plugin
+unit: plugins python-plugin aws-peer
 	$(CARGO) $(NEXTEST) --workspace
 
 ## unit-plugin: the API suite with DigitalOcean out of process (nephele-provider-digitalocean)
@@ -31,6 +31,24 @@ unit-plugin: plugins
 ## plugins: the plugin binaries built from this workspace (the `nephele` binary needs none)
 plugins:
 	$(CARGO) build -p nephele-digitalocean --features plugin --bin nephele-provider-digitalocean
+	$(CARGO) build -p nephele-aws --features plugin --bin nephele-provider-aws
+
+$(VENV)/.aws-installed: scripts/requirements-aws.txt
+	test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-aws.txt
+	touch $@
+
+## aws-peer: moto (EC2 emulator, with boto3) in .venv, for the AWS plugin's tests
+aws-peer: $(VENV)/.aws-installed
+
+$(VENV)/.prices-installed: scripts/requirements-prices.txt
+	test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-prices.txt
+	touch $@
+
+## ec2-prices: regenerate crates/aws/data/ec2-linux-prices.json from Apache Libcloud's price data
+ec2-prices: $(VENV)/.prices-installed
+	$(VENV)/bin/python scripts/ec2-prices.py
 
 PY_PLUGIN := examples/plugins/inventory
 $(VENV)/.python-plugin-installed: $(PY_PLUGIN)/requirements.txt
@@ -71,7 +89,7 @@ bench: $(VENV)/.bench-installed
 ## lint: formatting and clippy, warnings as errors
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets --features nephele-digitalocean/plugin -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features nephele-digitalocean/plugin,nephele-aws/plugin -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,0 +1,80 @@
+//! EC2's error codes as Nephele's `ProviderError` kinds.
+
+use std::time::Duration;
+
+use nephele_core::error::UpstreamDetail;
+use nephele_core::{ProviderError, RetryAfter};
+
+/// Codes that mean "slow down": the request was refused, not carried out.
+pub fn is_throttling(code: &str) -> bool {
+    matches!(code, "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "RequestThrottled")
+}
+
+/// The field of Nephele's create request that an EC2 code points at.
+fn field_of(code: &str) -> Option<&'static str> {
+    let field = match code.split('.').next().unwrap_or(code) {
+        "InvalidAMIID" => "image_id",
+        "InvalidKeyPair" => "ssh_keys",
+        "InvalidSubnetID" | "InvalidSubnet" => "vpc_uuid",
+        "InvalidUserData" => "user_data",
+        "InvalidInstanceType" => "type",
+        _ => return None,
+    };
+    Some(field)
+}
+
+/// Maps one error answer. `message` has been cleaned of secrets by the caller.
+pub fn from_code(status: u16, code: &str, message: String, request_id: Option<String>) -> ProviderError {
+    let detail = UpstreamDetail { status: Some(status), code: Some(code.to_owned()), request_id };
+    if is_throttling(code) {
+        return ProviderError::RateLimited {
+            retry_after: RetryAfter::from_now(Duration::from_secs(1)),
+            detail,
+        };
+    }
+    if let Some(field) = field_of(code) {
+        return ProviderError::InvalidInput { field: Some(field.to_owned()), message, detail };
+    }
+    match code {
+        "InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed" | "InvalidInstanceID" => {
+            ProviderError::NotFound { message, detail }
+        }
+        "AuthFailure"
+        | "UnauthorizedOperation"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "OptInRequired"
+        | "Blocked"
+        | "PendingVerification" => ProviderError::Unauthorized { message, detail },
+        "IncorrectInstanceState"
+        | "IncorrectState"
+        | "IdempotentParameterMismatch"
+        | "InstanceLimitExceeded"
+        | "VcpuLimitExceeded" => ProviderError::Conflict { message, detail },
+        "InternalError"
+        | "InternalFailure"
+        | "Unavailable"
+        | "ServiceUnavailable"
+        | "InsufficientInstanceCapacity" => ProviderError::Unavailable { message, detail },
+        _ if status >= 500 => ProviderError::Unavailable { message, detail },
+        _ => ProviderError::InvalidInput { field: None, message, detail },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_become_kinds() {
+        let kind = |status, code: &str| from_code(status, code, "m".into(), None).code();
+        assert_eq!(kind(400, "InvalidInstanceID.NotFound"), "not_found");
+        assert_eq!(kind(400, "RequestLimitExceeded"), "rate_limited");
+        assert_eq!(kind(401, "AuthFailure"), "unauthorized");
+        assert_eq!(kind(400, "IncorrectInstanceState"), "conflict");
+        assert_eq!(kind(503, "Unavailable"), "unavailable");
+        assert_eq!(kind(400, "InvalidParameterValue"), "invalid_input");
+        let ami = from_code(400, "InvalidAMIID.NotFound", "no such image".into(), Some("r-1".into()));
+        assert!(matches!(ami, ProviderError::InvalidInput { field: Some(f), .. } if f == "image_id"));
+    }
+}
