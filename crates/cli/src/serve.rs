@@ -66,6 +66,8 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         println!("  Nephele is talking to its built-in DigitalOcean simulator at {}.", sim.base_url());
         println!("  Nothing is real and nothing costs money. Set DIGITALOCEAN_TOKEN (or");
         println!("  providers.digitalocean.api_token in config.yaml) to manage your account.");
+        println!("  AWS EC2 is not configured: add providers.aws (plugin: nephele-provider-aws,");
+        println!("  region, access_key_id, secret_access_key) to config.yaml; see the README.");
         if config.auth.required == Some(false) {
             println!("  The API is OPEN in demo mode: no API key is needed.");
         }

@@ -1,5 +1,6 @@
 //! The `nephele` binary, run as a user runs it, against a live server and simulator.
 
+mod aws;
 mod crash_recovery;
 mod plugins;
 mod postgres;
@@ -187,6 +188,7 @@ async fn serve_without_a_token_runs_demo_mode_and_the_seeds_requests_work() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (mut child, url, banner) = start_demo(dir.path());
     assert!(banner.contains("DEMO MODE"), "{banner}");
+    assert!(banner.contains("providers.aws"), "the banner says how to add AWS: {banner}");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     nephele_digitalocean::install_crypto_provider();
     let http = reqwest::Client::new();
