@@ -448,6 +448,23 @@ impl Config {
             config.providers.digitalocean.get_or_insert_with(Default::default).api_token =
                 Some(Secret::new(token));
         }
+        // AWS's credentials as AWS's own tools take them, for keys `providers.aws` leaves out. The
+        // plugin starts with a clean environment: they reach it over its socket, as settings.
+        if let Some(aws) = config.providers.plugins.get_mut("aws") {
+            let mut settings = aws.settings.expose().clone();
+            for (key, variable) in [
+                ("access_key_id", "AWS_ACCESS_KEY_ID"),
+                ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+                ("session_token", "AWS_SESSION_TOKEN"),
+            ] {
+                if !settings.contains_key(key)
+                    && let Some(value) = lookup(variable).filter(|v| !v.trim().is_empty())
+                {
+                    settings.insert(key.to_owned(), serde_json::Value::String(value));
+                }
+            }
+            aws.settings = Secret::new(settings);
+        }
         config.validate(path)?;
         Ok(config)
     }
@@ -613,6 +630,21 @@ mod tests {
         assert_eq!(
             overridden.providers.digitalocean.and_then(|d| d.api_token).map(|t| t.expose().clone()),
             Some("from-env".to_owned())
+        );
+    }
+
+    #[test]
+    fn aws_credentials_come_from_the_environment_when_the_section_leaves_them_out() {
+        let text = "providers:\n  aws:\n    plugin: nephele-provider-aws\n    region: us-east-1\n    access_key_id: AKIAFROMFILE\n";
+        let env = [("AWS_ACCESS_KEY_ID", "AKIAFROMENV"), ("AWS_SECRET_ACCESS_KEY", "from-env-secret")];
+        let config = parse(text, &env).expect("parses");
+        let settings = config.providers.plugins["aws"].settings.expose().clone();
+        assert_eq!(settings["access_key_id"], "AKIAFROMFILE", "the file wins");
+        assert_eq!(settings["secret_access_key"], "from-env-secret");
+        assert!(!settings.contains_key("session_token"));
+        assert!(
+            !format!("{:?}", config.providers.plugins["aws"]).contains("from-env-secret"),
+            "never in Debug"
         );
     }
 
