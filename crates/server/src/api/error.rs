@@ -244,6 +244,32 @@ impl IntoResponse for ApiError {
 /// Makes every error answer a problem document: a rejection from an extractor we do not own
 /// (a path that is not UTF-8, say) arrives as `text/plain` and leaves as `application/problem+json`
 /// with the same status and its text as the detail.
+/// A problem document with the request's id in it (`request_id`), so a caller can quote it.
+pub async fn with_request_id(response: Response, id: &str) -> Response {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Problem documents are small; one that is not is passed on as it was.
+    let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let mut document: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(document) => document,
+        Err(_) => return Response::from_parts(parts, axum::body::Body::from(bytes)),
+    };
+    if let Some(fields) = document.as_object_mut() {
+        fields.insert("request_id".to_owned(), serde_json::Value::String(id.to_owned()));
+    }
+    let body = serde_json::to_vec(&document).unwrap_or_else(|_| bytes.to_vec());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
 pub async fn problems_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();

@@ -116,20 +116,43 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
-/// One log line per request: method, path, status, time taken.
+/// The caller's `x-request-id` when it is a sane one (1-128 visible ASCII characters), or a new
+/// one: echoed in the response header and in problem documents, and on every log line of the
+/// request (the span carries it).
+fn request_id(request: &Request) -> String {
+    request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// One log line per request (method, path, status, time taken), all under the request's id.
 async fn log_requests(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    response
+    use tracing::Instrument;
+    let id = request_id(&request);
+    let span = tracing::info_span!("request", request_id = %id);
+    async move {
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let started = Instant::now();
+        let mut response = error::with_request_id(next.run(request).await, &id).await;
+        if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        tracing::info!(
+            %method,
+            path,
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 /// The provider named in the path, or a 404 naming the configured ones.

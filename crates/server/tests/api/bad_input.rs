@@ -185,3 +185,37 @@ async fn every_rejection_is_a_problem_document() {
         assert!(problem["code"].is_string() && problem["detail"].is_string(), "{path}: {problem}");
     }
 }
+
+/// Every answer carries a request id (the caller's, when sane; a new one otherwise), and a
+/// problem document quotes it.
+#[tokio::test]
+async fn every_answer_carries_its_request_id_and_problems_quote_it() {
+    let app = crate::helpers::spawn_app().await;
+    let problem = app
+        .http
+        .get(app.url("/api/v1/providers/digitalocean/instances/999999999"))
+        .header("x-request-id", "support-ticket-42")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(problem.status(), 404);
+    assert_eq!(problem.headers()["x-request-id"], "support-ticket-42");
+    let body: serde_json::Value = problem.json().await.expect("json");
+    assert_eq!(body["request_id"], "support-ticket-42", "{body}");
+    assert!(body["code"].is_string(), "still the same problem document: {body}");
+
+    let made_up = app.get("/api/v1/providers").await;
+    let id = made_up.headers()["x-request-id"].to_str().expect("ascii").to_owned();
+    assert_eq!(id.len(), 36, "a UUID when the caller sent none: {id}");
+    let refused = app
+        .http
+        .get(app.url("/api/v1/nowhere"))
+        .header("x-request-id", "x".repeat(200))
+        .send()
+        .await
+        .expect("sent");
+    let replaced = refused.headers()["x-request-id"].to_str().expect("ascii").to_owned();
+    assert_eq!(replaced.len(), 36, "an unreasonable id is replaced");
+    let body: serde_json::Value = refused.json().await.expect("json");
+    assert_eq!(body["request_id"], replaced.as_str());
+}
