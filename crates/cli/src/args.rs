@@ -55,12 +55,42 @@ pub enum Command {
     Images,
     /// Estimate what instances of a type cost over a span.
     CostEstimate(CostArgs),
+    /// List, show and wait for operations (creates, deletes, power actions).
+    #[command(subcommand)]
+    Operations(OperationsCommand),
+    /// The audit log of changes, newest first (admin keys).
+    Audit {
+        /// How many entries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Manage API keys directly in the database named by the config (works offline).
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Work with provider plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OperationsCommand {
+    /// Recent operations on the providers the key may use, newest first.
+    List {
+        /// pending, running, succeeded or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one operation.
+    Get { id: String },
+    /// Wait until an operation has succeeded or failed (exit 1 when it failed).
+    Wait {
+        id: String,
+        /// How long to wait, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]

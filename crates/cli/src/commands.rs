@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::args::{Command, CostArgs, CreateArgs, Global, InstancesCommand, Output};
+use crate::args::{Command, CostArgs, CreateArgs, Global, InstancesCommand, OperationsCommand, Output};
 use crate::client::{ApiClient, CliError};
 use crate::table;
 
@@ -17,6 +17,38 @@ fn text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A decimal amount of money as text, rounded half away from zero to the cent ("0.62");
+/// anything that is not a number is shown as it came.
+fn cents(v: &Value) -> String {
+    let raw = text(v);
+    let digits = raw.strip_prefix('-').unwrap_or(&raw);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !whole.is_empty() && whole.len() <= 30 && plain(whole) && plain(fraction) {
+        round_to_cents(&raw)
+    } else {
+        raw
+    }
+}
+
+/// Rounds a plain decimal string ("0.6213791666") to two places without going through binary.
+fn round_to_cents(raw: &str) -> String {
+    let (negative, digits) = match raw.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut fraction: Vec<u8> = fraction.bytes().map(|b| b.wrapping_sub(b'0')).collect();
+    fraction.resize(fraction.len().max(3), 0);
+    let mut number: u128 =
+        whole.parse().unwrap_or(0) * 100 + u128::from(fraction[0]) * 10 + u128::from(fraction[1]);
+    if fraction[2] >= 5 {
+        number += 1;
+    }
+    let sign = if negative && number > 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", number / 100, number % 100)
 }
 
 fn print(output: Output, value: &Value, as_table: impl FnOnce(&Value) -> String) {
@@ -120,6 +152,27 @@ async fn dispatch(client: &ApiClient, global: &Global, command: Command) -> Resu
             Ok(())
         }
         Command::CostEstimate(args) => cost_estimate(client, &p, out, args).await,
+        Command::Operations(command) => operations(client, out, command).await,
+        Command::Audit { limit } => {
+            let v = client.call(Method::GET, &format!("/api/v1/audit?limit={limit}"), None).await?;
+            print(out, &v, |v| {
+                let rows: Vec<Vec<String>> = v["entries"]
+                    .as_array()
+                    .map(|l| {
+                        l.iter()
+                            .map(|e| {
+                                ["at", "principal", "method", "path", "status", "outcome", "operation_id"]
+                                    .iter()
+                                    .map(|k| text(&e[*k]))
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                table::render(&["AT", "WHO", "METHOD", "PATH", "STATUS", "OUTCOME", "OPERATION"], &rows)
+            });
+            Ok(())
+        }
         Command::Instances(command) => instances(client, &p, out, command).await,
     }
 }
@@ -155,7 +208,7 @@ async fn cost_estimate(client: &ApiClient, p: &str, out: Output, args: CostArgs)
         ];
         if let Some(months) = v["breakdown"].as_array().filter(|m| m.len() > 1) {
             for m in months {
-                lines.push(format!("  {}: {}", text(&m["month"]), text(&m["subtotal"])));
+                lines.push(format!("  {}: {}", text(&m["month"]), cents(&m["subtotal"])));
             }
         }
         lines.push("  assumptions:".to_owned());
@@ -295,5 +348,80 @@ async fn wait_until_running(
             let id = text(&instance["id"]);
             *instance = client.call(Method::GET, &format!("{p}/instances/{id}"), None).await?;
         }
+    }
+}
+
+fn operation_table(operations: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = operations
+        .iter()
+        .map(|o| {
+            ["id", "provider", "kind", "state", "attempts", "created_at"]
+                .iter()
+                .map(|k| text(&o[*k]))
+                .collect()
+        })
+        .collect();
+    table::render(&["ID", "PROVIDER", "KIND", "STATE", "ATTEMPTS", "CREATED"], &rows)
+}
+
+async fn operations(client: &ApiClient, out: Output, command: OperationsCommand) -> Result<(), CliError> {
+    match command {
+        OperationsCommand::List { state, limit } => {
+            let mut path = format!("/api/v1/operations?limit={limit}");
+            if let Some(state) = state {
+                path.push_str(&format!("&state={state}"));
+            }
+            let v = client.call(Method::GET, &path, None).await?;
+            print(out, &v, |v| {
+                operation_table(v["operations"].as_array().map(Vec::as_slice).unwrap_or_default())
+            });
+            Ok(())
+        }
+        OperationsCommand::Get { id } => {
+            let v = client.call(Method::GET, &format!("/api/v1/operations/{id}"), None).await?;
+            print(out, &v, |v| operation_table(std::slice::from_ref(v)));
+            Ok(())
+        }
+        OperationsCommand::Wait { id, timeout } => {
+            let started = Instant::now();
+            loop {
+                let v = client.call(Method::GET, &format!("/api/v1/operations/{id}"), None).await?;
+                match v["state"].as_str() {
+                    Some("succeeded") => {
+                        print(out, &v, |v| operation_table(std::slice::from_ref(v)));
+                        return Ok(());
+                    }
+                    Some("failed") => {
+                        print(out, &v, |v| operation_table(std::slice::from_ref(v)));
+                        return Err(CliError::Other(format!("operation {id} failed: {}", text(&v["error"]))));
+                    }
+                    _ if started.elapsed() > Duration::from_secs(timeout) => {
+                        return Err(CliError::Other(format!(
+                            "gave up after {timeout} s: operation {id} is still {}",
+                            text(&v["state"])
+                        )));
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_shown_to_the_cent() {
+        assert_eq!(round_to_cents("0.6213791666666666666666666666"), "0.62");
+        assert_eq!(round_to_cents("9.645"), "9.65", "half away from zero");
+        assert_eq!(round_to_cents("6"), "6.00");
+        assert_eq!(round_to_cents("0.994"), "0.99");
+        assert_eq!(round_to_cents("0.995"), "1.00");
+        assert_eq!(round_to_cents("-0.004"), "0.00");
+        assert_eq!(cents(&json!("n/a")), "n/a");
+        assert_eq!(cents(&json!("1e5")), "1e5");
+        assert_eq!(cents(&json!("2026.5")), "2026.50");
     }
 }

@@ -141,6 +141,12 @@ async fn catalogue_and_cost_commands_print_tables_and_errors_help() {
     );
     assert!(cost.status.success());
     assert!(stdout(&cost).contains("9.64 USD"), "{}", stdout(&cost));
+    // Month lines to the cent (the exact figures are 3.64344 and 6).
+    assert!(
+        stdout(&cost).contains("2026-01: 3.64\n") && stdout(&cost).contains("2026-02: 6.00\n"),
+        "{}",
+        stdout(&cost)
+    );
 
     let typo = nephele(
         s,
@@ -237,4 +243,54 @@ async fn keys_create_refuses_a_provider_the_config_does_not_run() {
     assert!(message.contains("\"aws\"") && message.contains("digitalocean"), "{message}");
     assert!(refused.stdout.is_empty(), "no key was printed");
     assert!(run("digitalocean").status.success(), "a configured provider is fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_and_the_audit_log_from_the_cli() {
+    let live = live_server().await;
+    let s = live.server.as_str();
+    let created = nephele(
+        s,
+        &[
+            "instances",
+            "create",
+            "--name",
+            "ops-1",
+            "--type",
+            "s-1vcpu-1gb",
+            "--image",
+            "debian-12-x64",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let body: Value = serde_json::from_slice(&created.stdout).expect("json");
+    let operation = body["operation_id"].as_str().expect("operation id").to_owned();
+
+    let waited = nephele(s, &["operations", "wait", &operation, "--timeout", "20"]);
+    assert!(waited.status.success(), "{}", String::from_utf8_lossy(&waited.stderr));
+    let table = stdout(&waited);
+    assert!(table.contains(&operation) && table.contains("succeeded") && table.contains("create"), "{table}");
+
+    let listed = nephele(s, &["operations", "list", "--state", "succeeded", "-o", "json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert!(listed["operations"].as_array().expect("list").iter().any(|o| o["id"] == operation.as_str()));
+
+    let audit = nephele(s, &["audit", "--limit", "5"]);
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
+    assert!(
+        stdout(&audit).contains("/api/v1/providers/digitalocean/instances")
+            && stdout(&audit).contains(&operation),
+        "{}",
+        stdout(&audit)
+    );
+
+    let missing = nephele(s, &["operations", "get", "no-such-operation"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("HTTP 404"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
 }
