@@ -128,44 +128,58 @@ impl Aws {
 
     async fn describe_types(&self, deadline: Instant) -> Result<Vec<wire::InstanceTypeInfo>, ProviderError> {
         let region = self.settings().default_region.clone();
-        let mut types = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..self.settings().max_list_pages {
-            let mut params: Params = vec![("MaxResults".into(), "100".into())];
-            if let Some(t) = &token {
-                params.push(("NextToken".into(), t.clone()));
-            }
-            let page: wire::DescribeInstanceTypes =
-                self.client.call(&region, "DescribeInstanceTypes", &params, deadline).await?;
-            types.extend(page.instance_type_set.items);
-            match page.next_token.filter(|t| !t.is_empty()) {
-                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                Some(_) => return Err(endless("instance type list")),
-                None => return Ok(types),
-            }
-        }
-        Err(endless("instance type list"))
+        let query =
+            Query { action: "DescribeInstanceTypes", page_size: Some("100"), what: "instance type list" };
+        self.pages::<wire::DescribeInstanceTypes>(&region, query, &Params::new(), usize::MAX, deadline).await
     }
 
     async fn offerings(&self, region: &str, deadline: Instant) -> Result<Vec<String>, ProviderError> {
-        let mut offered = Vec::new();
+        let params: Params = vec![("LocationType".into(), "region".into())];
+        let query = Query {
+            action: "DescribeInstanceTypeOfferings",
+            page_size: Some("1000"),
+            what: "instance type offerings",
+        };
+        let offered = self
+            .pages::<wire::DescribeInstanceTypeOfferings>(region, query, &params, usize::MAX, deadline)
+            .await?;
+        Ok(offered.into_iter().map(|o| o.instance_type).collect())
+    }
+
+    /// Every item of a paged `Describe*` call (`NextToken`), up to `limit` of them. A token that
+    /// repeats, or more than `max_list_pages` pages, is an answer that never ends.
+    async fn pages<P: wire::Page>(
+        &self,
+        region: &str,
+        query: Query,
+        params: &Params,
+        limit: usize,
+        deadline: Instant,
+    ) -> Result<Vec<P::Item>, ProviderError> {
+        let mut items = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..self.settings().max_list_pages {
-            let mut params: Params =
-                vec![("LocationType".into(), "region".into()), ("MaxResults".into(), "1000".into())];
-            if let Some(t) = &token {
-                params.push(("NextToken".into(), t.clone()));
+            let mut page_params = params.clone();
+            if let Some(size) = query.page_size {
+                page_params.push(("MaxResults".into(), size.into()));
             }
-            let page: wire::DescribeInstanceTypeOfferings =
-                self.client.call(region, "DescribeInstanceTypeOfferings", &params, deadline).await?;
-            offered.extend(page.instance_type_offering_set.items.into_iter().map(|o| o.instance_type));
-            match page.next_token.filter(|t| !t.is_empty()) {
+            if let Some(t) = &token {
+                page_params.push(("NextToken".into(), t.clone()));
+            }
+            let page: P = self.client.call(region, query.action, &page_params, deadline).await?;
+            let (mut got, next) = page.split();
+            items.append(&mut got);
+            if items.len() >= limit {
+                items.truncate(limit);
+                return Ok(items);
+            }
+            match next.filter(|t| !t.is_empty()) {
                 Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                Some(_) => return Err(endless("instance type offerings")),
-                None => return Ok(offered),
+                Some(_) => return Err(endless(query.what)),
+                None => return Ok(items),
             }
         }
-        Err(endless("instance type offerings"))
+        Err(endless(query.what))
     }
 
     /// Every instance of one region that passes `filters`, all pages.
@@ -175,29 +189,16 @@ impl Aws {
         filters: &Params,
         deadline: Instant,
     ) -> Result<Vec<(String, wire::Instance)>, ProviderError> {
-        let mut instances = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..self.settings().max_list_pages {
-            let mut params = filters.clone();
-            // EC2 refuses MaxResults next to InstanceId (a look-up is one page anyway).
-            if !params.iter().any(|(k, _)| k.starts_with("InstanceId.")) {
-                params.push(("MaxResults".into(), PAGE_SIZE.into()));
-            }
-            if let Some(t) = &token {
-                params.push(("NextToken".into(), t.clone()));
-            }
-            let page: wire::DescribeInstances =
-                self.client.call(region, "DescribeInstances", &params, deadline).await?;
-            for reservation in page.reservation_set.items {
-                instances.extend(reservation.instances_set.items.into_iter().map(|i| (region.to_owned(), i)));
-            }
-            match page.next_token.filter(|t| !t.is_empty()) {
-                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                Some(_) => return Err(endless("instance list")),
-                None => return Ok(instances),
-            }
-        }
-        Err(endless("instance list"))
+        // EC2 refuses MaxResults next to InstanceId (a look-up is one page anyway).
+        let lookup = filters.iter().any(|(k, _)| k.starts_with("InstanceId."));
+        let query = Query {
+            action: "DescribeInstances",
+            page_size: (!lookup).then_some(PAGE_SIZE),
+            what: "instance list",
+        };
+        let instances =
+            self.pages::<wire::DescribeInstances>(region, query, filters, usize::MAX, deadline).await?;
+        Ok(instances.into_iter().map(|i| (region.to_owned(), i)).collect())
     }
 
     /// `list_region` over several regions at once; each instance once.
@@ -317,6 +318,14 @@ impl Aws {
         }
         Ok(())
     }
+}
+
+/// One paged `Describe*` call: its action, page size (`MaxResults`, where EC2 allows it) and
+/// what it lists, for errors.
+struct Query {
+    action: &'static str,
+    page_size: Option<&'static str>,
+    what: &'static str,
 }
 
 fn shape(t: &wire::InstanceTypeInfo) -> Shape {
@@ -656,17 +665,16 @@ impl Provider for Aws {
             params.push((format!("Owner.{}", n + 2), owner.clone()));
         }
         push_filter(&mut params, "state", &["available"]);
-        let mut images = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..self.settings().max_list_pages {
-            let mut page_params = params.clone();
-            page_params.push(("MaxResults".into(), "1000".into()));
-            if let Some(t) = &token {
-                page_params.push(("NextToken".into(), t.clone()));
-            }
-            let page: wire::DescribeImages =
-                self.client.call(&home, "DescribeImages", &page_params, deadline).await?;
-            images.extend(page.images_set.items.into_iter().map(|i| Image {
+        let query = Query { action: "DescribeImages", page_size: Some("1000"), what: "image list" };
+        let found =
+            self.pages::<wire::DescribeImages>(&home, query, &params, MAX_IMAGES + 1, deadline).await?;
+        if found.len() > MAX_IMAGES {
+            tracing::warn!(kept = MAX_IMAGES, "more images than the catalogue keeps; the rest are left out");
+        }
+        Ok(found
+            .into_iter()
+            .take(MAX_IMAGES)
+            .map(|i| Image {
                 slug: None,
                 name: i.name.clone().unwrap_or_else(|| i.image_id.clone()),
                 distribution: i.platform_details.unwrap_or_else(|| "Linux/UNIX".to_owned()),
@@ -676,22 +684,8 @@ impl Provider for Aws {
                 min_disk_gib: None,
                 status: i.image_state.unwrap_or_else(|| "available".to_owned()),
                 id: i.image_id,
-            }));
-            if images.len() >= MAX_IMAGES {
-                tracing::warn!(
-                    kept = MAX_IMAGES,
-                    "more images than the catalogue keeps; the rest are left out"
-                );
-                images.truncate(MAX_IMAGES);
-                return Ok(images);
-            }
-            match page.next_token.filter(|t| !t.is_empty()) {
-                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                Some(_) => return Err(endless("image list")),
-                None => return Ok(images),
-            }
-        }
-        Err(endless("image list"))
+            })
+            .collect())
     }
 }
 

@@ -2,12 +2,48 @@
 //! `<xxxSet><item>...</item></xxxSet>`; elements Nephele does not read are ignored.
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 /// `<xxxSet>`: the items of a list.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Set<T> {
     #[serde(rename = "item", default = "Vec::new")]
     pub items: Vec<T>,
+}
+
+/// A page of a paged `Describe*` answer: its items and the next page's token.
+pub trait Page: DeserializeOwned {
+    type Item;
+    fn split(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+impl Page for DescribeInstances {
+    type Item = Instance;
+    fn split(self) -> (Vec<Instance>, Option<String>) {
+        let instances = self.reservation_set.items.into_iter().flat_map(|r| r.instances_set.items).collect();
+        (instances, self.next_token)
+    }
+}
+
+impl Page for DescribeInstanceTypes {
+    type Item = InstanceTypeInfo;
+    fn split(self) -> (Vec<InstanceTypeInfo>, Option<String>) {
+        (self.instance_type_set.items, self.next_token)
+    }
+}
+
+impl Page for DescribeInstanceTypeOfferings {
+    type Item = Offering;
+    fn split(self) -> (Vec<Offering>, Option<String>) {
+        (self.instance_type_offering_set.items, self.next_token)
+    }
+}
+
+impl Page for DescribeImages {
+    type Item = ImageInfo;
+    fn split(self) -> (Vec<ImageInfo>, Option<String>) {
+        (self.images_set.items, self.next_token)
+    }
 }
 
 impl<T> Default for Set<T> {
