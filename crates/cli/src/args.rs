@@ -148,6 +148,15 @@ pub struct ServeArgs {
     /// Override `server.listen` (port 0 picks a free port).
     #[arg(long)]
     pub listen: Option<String>,
+    /// How log lines on stderr look: `text` for people, `json` (one object a line) for machines.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,19 +5,24 @@ use std::process::ExitCode;
 use nephele_core::Secret;
 use nephele_server::{App, Config};
 
-use crate::args::ServeArgs;
+use crate::args::{LogFormat, ServeArgs};
 use crate::demo;
 
-fn init_telemetry() {
+fn init_telemetry(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        // The request's span (with its request_id) is in every line's `span` and `spans`.
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
 }
 
 const RULE: &str = "==========================================================================";
 
 pub async fn run(args: ServeArgs) -> ExitCode {
-    init_telemetry();
+    init_telemetry(args.log_format);
     nephele_digitalocean::install_crypto_provider();
     let (mut config, path) = match Config::load(args.config.as_deref()) {
         Ok(loaded) => loaded,

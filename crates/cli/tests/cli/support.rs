@@ -56,14 +56,20 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: &Path, log: &Path) -> Self {
+        Self::start_with(config, log, &[], "warn")
+    }
+
+    /// As [`Server::start`], with more arguments for `nephele serve` and this `RUST_LOG`.
+    pub fn start_with(config: &Path, log: &Path, args: &[&str], rust_log: &str) -> Self {
         let log = std::fs::File::create(log).expect("log file");
         // Into the guard at once: its Drop kills and reaps the child on every path.
         let mut server = Self {
             child: Command::new(env!("CARGO_BIN_EXE_nephele"))
                 .args(["serve", "--config"])
                 .arg(config)
+                .args(args)
                 .env_remove("DIGITALOCEAN_TOKEN")
-                .env("RUST_LOG", "warn")
+                .env("RUST_LOG", rust_log)
                 .stdout(Stdio::piped())
                 .stderr(log)
                 .spawn()
