@@ -20,6 +20,8 @@ use crate::store::{Store, StoreError};
 /// What every handler shares.
 pub struct AppState {
     pub providers: ProviderRegistry,
+    /// HTTP requests counted as they are answered (`/metrics`).
+    pub http_metrics: crate::metrics::HttpMetrics,
     pub catalog: CatalogCache,
     /// Every provider's instances, in memory.
     pub inventory: Arc<Inventory>,
@@ -106,6 +108,7 @@ impl App {
             inventory,
             rendered_lists: crate::api::rendered::RenderedCache::new(RENDERED_LISTS_BYTES),
             providers,
+            http_metrics: Default::default(),
             catalog: CatalogCache::new(Duration::from_secs(config.server.catalog_ttl_secs)),
             store,
             auth_required: config.auth.required.unwrap_or(true),

@@ -187,6 +187,11 @@ impl Inventory {
         entry.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// `provider`'s copy as it is, without asking the provider (for `/metrics`).
+    pub fn peek(&self, provider: &str) -> Option<Snapshot> {
+        Self::current(self.providers.get(provider)?)
+    }
+
     /// `provider`'s instances: from memory when fresh enough, else from one shared fetch. When
     /// that fetch fails, a `Cached` read gets the last good copy marked stale (if there is one)
     /// and a `Live` read gets the failure.

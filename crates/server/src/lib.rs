@@ -13,6 +13,7 @@ mod digest;
 mod housekeeping;
 pub mod inventory;
 pub mod listener;
+mod metrics;
 pub mod operations;
 pub mod plugins;
 pub mod providers;

@@ -16,29 +16,8 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 /// Prometheus text: each provider's counters as `nephele_provider_<name>_total{provider="..."}`.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
-    let mut lines = Vec::new();
-    let mut by_counter: std::collections::BTreeMap<&'static str, Vec<(String, u64)>> = Default::default();
-    // Plugins' counters are read over their sockets first (a second at most for all of them).
-    let refreshes =
-        state.providers.all().map(|(_, provider)| async move { provider.refresh_counters().await });
-    let _ =
-        tokio::time::timeout(std::time::Duration::from_secs(1), futures_util::future::join_all(refreshes))
-            .await;
-    for (name, provider) in state.providers.all() {
-        for (counter, value) in provider.counters() {
-            by_counter.entry(counter).or_default().push((name.clone(), value));
-        }
-    }
-    lines.push("# TYPE nephele_failed_authentications_total counter".to_owned());
-    lines.push(format!("nephele_failed_authentications_total {}", state.failed_authentication.total()));
-    for (counter, values) in by_counter {
-        lines.push(format!("# TYPE nephele_provider_{counter}_total counter"));
-        for (provider, value) in values {
-            lines.push(format!("nephele_provider_{counter}_total{{provider=\"{provider}\"}} {value}"));
-        }
-    }
-    lines.push(String::new());
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], lines.join("\n"))
+    let text = crate::metrics::render(&state).await;
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
 }
 
 /// The process is up.

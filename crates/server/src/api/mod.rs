@@ -112,7 +112,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(error::problems_only))
-        .layer(axum::middleware::from_fn(log_requests))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), log_requests))
         .with_state(state)
 }
 
@@ -130,9 +130,20 @@ fn request_id(request: &Request) -> String {
 }
 
 /// One log line per request (method, path, status, time taken), all under the request's id.
-async fn log_requests(request: Request, next: Next) -> Response {
+async fn log_requests(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     use tracing::Instrument;
     let id = request_id(&request);
+    // The template the request matched: a label with one value per route, not per instance.
+    // Written `:provider` rather than `{provider}`: braces inside label values trip simple
+    // exposition parsers.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().replace('{', ":").replace('}', ""));
     let span = tracing::info_span!("request", request_id = %id);
     async move {
         let method = request.method().clone();
@@ -142,11 +153,13 @@ async fn log_requests(request: Request, next: Next) -> Response {
         if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
             response.headers_mut().insert("x-request-id", value);
         }
+        let took = started.elapsed();
+        state.http_metrics.observe(&route, method.as_str(), response.status().as_u16(), took);
         tracing::info!(
             %method,
             path,
             status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = took.as_millis() as u64,
             "request"
         );
         response

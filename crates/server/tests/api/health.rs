@@ -28,13 +28,53 @@ async fn metrics_show_the_provider_clients_counters() {
     }
     app.get("/api/v1/providers/digitalocean/regions").await;
     let text = app.get("/metrics").await.text().await.expect("text");
-    assert!(text.contains("# TYPE nephele_provider_rate_limit_waits_total counter"), "{text}");
+    assert!(text.contains("# TYPE nephele_provider_rate_limit_waits counter"), "{text}");
     let sent =
         format!("nephele_provider_requests_sent_total{{provider=\"digitalocean\"}} {}", app.upstream_total());
     assert!(
         app.upstream("regions_list") == 1 && text.contains(&sent),
         "every request DigitalOcean saw is counted: {sent}\n{text}"
     );
+}
+
+/// `/metrics` parses as Prometheus text and moves as requests are made.
+fn scrape(text: &str) -> prometheus_parse::Scrape {
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text")
+}
+
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            prometheus_parse::Value::Summary(_) => f64::NAN,
+        })
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_requests() {
+    let app = crate::helpers::spawn_app_with(7, std::time::Duration::from_millis(100)).await;
+    let list = [("route", "/api/v1/providers/:provider/instances"), ("method", "GET"), ("status", "200")];
+    app.get("/api/v1/providers/digitalocean/instances").await;
+    let before = scrape(&app.get("/metrics").await.text().await.expect("text"));
+    let counted = sample(&before, "nephele_http_requests_total", &list).expect("the list is counted");
+    for _ in 0..3 {
+        app.get("/api/v1/providers/digitalocean/instances").await;
+    }
+    app.get("/api/v1/providers/digitalocean/instances/12345678").await;
+    let after = scrape(&app.get("/metrics").await.text().await.expect("text"));
+    assert_eq!(sample(&after, "nephele_http_requests_total", &list), Some(counted + 3.0));
+    let one = [("route", "/api/v1/providers/:provider/instances/:id"), ("status", "404")];
+    assert_eq!(sample(&after, "nephele_http_requests_total", &one), Some(1.0), "by template, not by id");
+    let timed = [("route", "/api/v1/providers/:provider/instances"), ("method", "GET")];
+    assert_eq!(sample(&after, "nephele_http_request_duration_seconds", &timed), Some(counted + 3.0));
+    assert_eq!(sample(&after, "nephele_inventory_instances", &[("provider", "digitalocean")]), Some(7.0));
+    assert!(sample(&after, "nephele_inventory_age_seconds", &[("provider", "digitalocean")]).is_some());
 }
 
 #[tokio::test]
