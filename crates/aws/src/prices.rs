@@ -59,7 +59,9 @@ impl Catalogue {
 pub fn billing_policy() -> BillingPolicy {
     let source = &PRICES.source;
     BillingPolicy::per_second(60)
+        .free_when_stopped()
         .assuming("On-demand Linux instances are billed per second with a minimum of 60 seconds, with no monthly cap.")
+        .assuming("A stopped instance is not billed for its compute (its EBS volumes are), so the fleet's run-rate leaves it out.")
         .assuming(format!(
             "Prices are on-demand Linux list prices in USD per hour from Apache Libcloud {} (updated {}); other operating systems, Spot, Savings Plans and reserved prices differ.",
             source.version, source.updated
@@ -88,6 +90,7 @@ mod tests {
     fn the_policy_is_per_second_without_a_cap() {
         let policy = billing_policy();
         assert!(!policy.monthly_cap);
+        assert!(policy.free_when_stopped);
         assert_eq!(policy.minimum_seconds, 60);
     }
 }

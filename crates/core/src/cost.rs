@@ -46,6 +46,10 @@ pub struct BillingPolicy {
     /// Backup surcharges, as fractions of the instance's charge.
     pub weekly_backup_rate: Decimal,
     pub daily_backup_rate: Decimal,
+    /// Whether a stopped instance costs nothing for its compute (EC2's do not; a powered-off
+    /// DigitalOcean droplet is billed as a running one). Only the fleet's run-rate reads it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub free_when_stopped: bool,
     /// What the estimate assumes, in sentences a user can check.
     pub assumptions: Vec<String>,
 }
@@ -61,6 +65,7 @@ impl BillingPolicy {
             minimum_charge,
             weekly_backup_rate: Decimal::ZERO,
             daily_backup_rate: Decimal::ZERO,
+            free_when_stopped: false,
             assumptions: Vec::new(),
         }
     }
@@ -92,6 +97,12 @@ impl BillingPolicy {
     pub fn with_backup_rates(mut self, weekly: Decimal, daily: Decimal) -> Self {
         self.weekly_backup_rate = weekly;
         self.daily_backup_rate = daily;
+        self
+    }
+
+    /// A stopped instance is not billed for its compute.
+    pub fn free_when_stopped(mut self) -> Self {
+        self.free_when_stopped = true;
         self
     }
 

@@ -430,6 +430,7 @@ pub fn billing_policy(p: &BillingPolicy) -> wire::BillingPolicy {
         minimum_charge: p.minimum_charge.to_string(),
         weekly_backup_rate: p.weekly_backup_rate.to_string(),
         daily_backup_rate: p.daily_backup_rate.to_string(),
+        free_when_stopped: p.free_when_stopped,
         assumptions: p.assumptions.clone(),
     }
 }
@@ -453,6 +454,7 @@ pub fn read_billing_policy(p: wire::BillingPolicy) -> Read<BillingPolicy> {
         minimum_charge: non_negative_decimal(&p.minimum_charge, "billing_policy.minimum_charge")?,
         weekly_backup_rate: non_negative_decimal(&p.weekly_backup_rate, "billing_policy.weekly_backup_rate")?,
         daily_backup_rate: non_negative_decimal(&p.daily_backup_rate, "billing_policy.daily_backup_rate")?,
+        free_when_stopped: p.free_when_stopped,
         assumptions: p.assumptions,
     })
 }
@@ -514,6 +516,7 @@ mod tests {
         };
         assert_eq!(read_instance_type(instance_type(&t)), Ok(t));
         let p = BillingPolicy::per_second_with_monthly_cap(60, Decimal::from_str("0.01").unwrap_or_default())
+            .free_when_stopped()
             .assuming("x");
         assert_eq!(read_billing_policy(billing_policy(&p)), Ok(p));
         for a in PowerAction::ALL {

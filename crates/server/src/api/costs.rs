@@ -337,6 +337,17 @@ pub async fn fleet(
                 errors.push(json!({ "provider": name, "instance": instance.id, "message": format!("no price known for type {} in {}", instance.instance_type, instance.region) }));
                 continue;
             };
+            // A stopped instance costs nothing on clouds that bill only running compute (EC2).
+            if instance.status == nephele_core::InstanceStatus::Stopped {
+                match provider.billing_policy(&price, now).await {
+                    Ok(policy) if policy.free_when_stopped => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        errors.push(super::error::provider_failure(name, &e));
+                        continue;
+                    }
+                }
+            }
             let since = instance.created_at.max(this_month);
             let seconds = (now - since).whole_seconds().max(0) as u64;
             let month_to_date = if seconds == 0 {

@@ -115,6 +115,30 @@ async fn a_fleet_of_250_in_two_regions_is_listed_once_each_next_to_digitalocean(
     let by_provider = costs["by_provider"].to_string();
     assert!(by_provider.contains("aws") && by_provider.contains("digitalocean"), "{costs}");
     assert_eq!(costs["errors"], json!([]), "every AWS instance is priced: {costs}");
+    let aws_costs = |costs: &Value| {
+        costs["by_provider"].as_array().expect("list").iter().find(|p| p["provider"] == "aws").cloned()
+    };
+    assert_eq!(aws_costs(&costs).expect("aws")["instances"], 250, "{costs}");
+
+    // Stopped EC2 instances cost nothing for their compute: they leave the run-rate.
+    let stopped: Vec<&str> = seeded.iter().take(10).map(String::as_str).collect();
+    let in_east: Vec<&str> = stopped
+        .iter()
+        .copied()
+        .filter(|id| {
+            list["instances"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .any(|i| i["id"] == *id && i["region"] == "us-east-1")
+        })
+        .collect();
+    moto.ask("stop", "us-east-1", &[&json!(in_east).to_string()]);
+    let (_, _) = get(&http, &format!("{}{AWS}/instances?fresh=true", server.url)).await;
+    let (_, costs) = get(&http, &format!("{}/api/v1/costs", server.url)).await;
+    let expected = 250 - in_east.len();
+    assert!(!in_east.is_empty());
+    assert_eq!(aws_costs(&costs).expect("aws")["instances"], expected, "{costs}");
 
     // AWS gone: listed under errors, DigitalOcean still answers.
     moto.stop();
