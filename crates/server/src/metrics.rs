@@ -34,6 +34,13 @@ struct Route {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    provider: String,
+    kind: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderLabel {
     provider: String,
 }
@@ -111,6 +118,16 @@ pub async fn render(state: &AppState) -> String {
         now.register(format!("nephele_provider_{counter}"), format!("The provider's {counter}"), family);
     }
     now.register("nephele_inventory_instances", "Instances in the inventory's copy", instances);
+    let operations = Family::<OperationLabels, Gauge>::default();
+    match state.store.count_operations().await {
+        Ok(counts) => {
+            for (provider, kind, state, n) in counts {
+                operations.get_or_create(&OperationLabels { provider, kind, state }).set(n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "operations could not be counted for /metrics"),
+    }
+    now.register("nephele_operations", "Operations kept, by provider, kind and state", operations);
     now.register("nephele_inventory_age_seconds", "Time since the provider was last read", age);
 
     let mut text = String::new();

@@ -176,6 +176,20 @@ impl Store {
         rows.iter().map(read).collect()
     }
 
+    /// How many operations there are of each (provider, kind, state), for `/metrics`.
+    pub async fn count_operations(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT provider, kind, state, COUNT(*) AS n FROM operations GROUP BY provider, kind, state ORDER BY provider, kind, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((row.try_get("provider")?, row.try_get("kind")?, row.try_get("state")?, row.try_get("n")?))
+            })
+            .collect()
+    }
+
     /// Takes the lease on one operation if nobody holds it; true when taken.
     ///
     /// The condition is checked again by the UPDATE itself, so two replicas racing for the same

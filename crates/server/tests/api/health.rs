@@ -75,6 +75,18 @@ async fn metrics_parse_and_move_with_requests() {
     assert_eq!(sample(&after, "nephele_http_request_duration_seconds", &timed), Some(counted + 3.0));
     assert_eq!(sample(&after, "nephele_inventory_instances", &[("provider", "digitalocean")]), Some(7.0));
     assert!(sample(&after, "nephele_inventory_age_seconds", &[("provider", "digitalocean")]).is_some());
+
+    let created = app
+        .post(
+            "/api/v1/providers/digitalocean/instances",
+            serde_json::json!({"name": "m-1", "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"}),
+        )
+        .await;
+    let operation = json(created).await["operation_id"].as_str().expect("operation").to_owned();
+    app.wait_for_operation(&operation, None).await;
+    let done = scrape(&app.get("/metrics").await.text().await.expect("text"));
+    let create = [("provider", "digitalocean"), ("kind", "create"), ("state", "succeeded")];
+    assert_eq!(sample(&done, "nephele_operations", &create), Some(1.0));
 }
 
 #[tokio::test]
