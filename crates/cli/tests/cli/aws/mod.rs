@@ -367,3 +367,22 @@ async fn throttled_reads_are_retried_and_counted() {
     assert!(counter("nephele_provider_retries_total").is_some_and(|n| n >= 3), "{metrics}");
     server.stop();
 }
+
+/// A list whose pages never end (the same next-page token again and again) is refused after the
+/// second page, not followed forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_that_never_ends_is_refused() {
+    let moto = Moto::start();
+    moto.ask("seed", "us-east-1", &["[2]"]);
+    let proxy = Proxy::start(&moto.url, Mischief::EndlessList).await;
+    let sim = simulator(Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), &aws_section(&proxy.url, &["us-east-1"]), &sim.base_url());
+    let server = Server::start(&config, &dir.path().join("server.log"));
+    let http = reqwest::Client::new();
+    let (status, problem) = get(&http, &format!("{}{AWS}/instances?fresh=true", server.url)).await;
+    assert_eq!((status, problem["code"].as_str()), (502, Some("provider_bad_response")), "{problem}");
+    let followed = proxy.mischief_done.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=4).contains(&followed), "the loop was followed {followed} times, not forever");
+    server.stop();
+}

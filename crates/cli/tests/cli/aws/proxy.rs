@@ -2,7 +2,9 @@
 //! - `LoseFirstRun`: carries the first `RunInstances` to moto, then drops the answer (closes the
 //!   connection without a byte): moto made the instance, Nephele does not know it;
 //! - `Throttle(n)`: answers the first `n` `DescribeInstances` with EC2's 503
-//!   `RequestLimitExceeded`, without passing them on.
+//!   `RequestLimitExceeded`, without passing them on;
+//! - `EndlessList`: every `DescribeInstances` page says the next page is `loop`, and a request for
+//!   page `loop` gets the first page again: a list that never ends.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub enum Mischief {
     LoseFirstRun,
     Throttle(u32),
+    EndlessList,
 }
 
 pub struct Proxy {
@@ -67,6 +70,26 @@ async fn serve(mut client: TcpStream, upstream: String, mischief: Mischief, done
         let _ = client.write_all(answer.as_bytes()).await;
         return;
     }
+    let endless = matches!(mischief, Mischief::EndlessList) && text.contains("Action=DescribeInstances&");
+    let text = if endless && text.contains("&NextToken=loop") {
+        done.fetch_add(1, Ordering::SeqCst);
+        // moto does not check signatures, so the body may change (and its length with it).
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let body = body.replace("&NextToken=loop", "");
+        let head: Vec<String> = head
+            .split("\r\n")
+            .map(|l| {
+                if l.to_ascii_lowercase().starts_with("content-length:") {
+                    format!("Content-Length: {}", body.len())
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect();
+        format!("{}\r\n\r\n{body}", head.join("\r\n"))
+    } else {
+        text
+    };
     // One request per upstream connection, so the answer ends where moto closes it.
     let request = text.replacen("\r\n", "\r\nConnection: close\r\n", 1);
     let Ok(mut server) = TcpStream::connect(&upstream).await else { return };
@@ -75,6 +98,9 @@ async fn serve(mut client: TcpStream, upstream: String, mischief: Mischief, done
     }
     let mut answer = Vec::new();
     let _ = server.read_to_end(&mut answer).await;
+    if endless {
+        answer = with_next_token_loop(&answer);
+    }
     let lose = matches!(mischief, Mischief::LoseFirstRun)
         && text.contains("Action=RunInstances")
         && done.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok();
@@ -82,6 +108,28 @@ async fn serve(mut client: TcpStream, upstream: String, mischief: Mischief, done
         let _ = client.write_all(&answer).await;
     }
     // Closed either way: the client opens a new connection for its next call.
+}
+
+/// The answer with `<nextToken>loop</nextToken>` as its last element (and its length fixed).
+fn with_next_token_loop(answer: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(answer);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer.to_vec() };
+    let body = match body.rfind("</DescribeInstancesResponse>") {
+        Some(end) => format!("{}<nextToken>loop</nextToken>{}", &body[..end], &body[end..]),
+        None => return answer.to_vec(),
+    };
+    let head: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("transfer-encoding:"))
+        .map(|l| {
+            if l.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
 }
 
 impl Proxy {
