@@ -61,7 +61,7 @@ pub fn instance(raw: &wire::Instance, region: &str, shapes: &BTreeMap<String, Sh
     let vcpus = raw
         .cpu_options
         .as_ref()
-        .and_then(|c| Some(c.core_count? * c.threads_per_core.unwrap_or(1)))
+        .and_then(|c| c.core_count?.checked_mul(c.threads_per_core.unwrap_or(1)))
         .filter(|n| *n > 0)
         .unwrap_or(shape.vcpus);
     Instance {

@@ -76,6 +76,11 @@ impl Default for HttpMetrics {
 
 impl HttpMetrics {
     pub fn observe(&self, route: &str, method: &str, status: u16, took: Duration) {
+        // Any word is a method to HTTP: a caller must not be able to add series at will.
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
         let (route, method) = (route.to_owned(), method.to_owned());
         self.requests
             .get_or_create(&Request {

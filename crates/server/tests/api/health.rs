@@ -71,6 +71,19 @@ async fn metrics_parse_and_move_with_requests() {
     assert_eq!(sample(&after, "nephele_http_requests_total", &list), Some(counted + 3.0));
     let one = [("route", "/api/v1/providers/:provider/instances/:id"), ("status", "404")];
     assert_eq!(sample(&after, "nephele_http_requests_total", &one), Some(1.0), "by template, not by id");
+    // Made-up methods share one series: a caller cannot add series at will.
+    for method in ["BREW", "WHEN"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        app.http.request(method, app.url("/api/v1/providers")).send().await.expect("sent");
+    }
+    let odd = scrape(&app.get("/metrics").await.text().await.expect("text"));
+    let others: Vec<_> = odd
+        .samples
+        .iter()
+        .filter(|s| s.metric == "nephele_http_requests_total")
+        .filter(|s| s.labels.get("method") == Some("other"))
+        .collect();
+    assert_eq!(others.len(), 1, "{others:?}");
     let timed = [("route", "/api/v1/providers/:provider/instances"), ("method", "GET")];
     assert_eq!(sample(&after, "nephele_http_request_duration_seconds", &timed), Some(counted + 3.0));
     assert_eq!(sample(&after, "nephele_inventory_instances", &[("provider", "digitalocean")]), Some(7.0));
