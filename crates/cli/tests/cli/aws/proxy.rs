@@ -74,19 +74,7 @@ async fn serve(mut client: TcpStream, upstream: String, mischief: Mischief, done
     let text = if endless && text.contains("&NextToken=loop") {
         done.fetch_add(1, Ordering::SeqCst);
         // moto does not check signatures, so the body may change (and its length with it).
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let body = body.replace("&NextToken=loop", "");
-        let head: Vec<String> = head
-            .split("\r\n")
-            .map(|l| {
-                if l.to_ascii_lowercase().starts_with("content-length:") {
-                    format!("Content-Length: {}", body.len())
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect();
-        format!("{}\r\n\r\n{body}", head.join("\r\n"))
+        with_body(&text, |body| Some(body.replace("&NextToken=loop", ""))).unwrap_or(text)
     } else {
         text
     };
@@ -99,7 +87,13 @@ async fn serve(mut client: TcpStream, upstream: String, mischief: Mischief, done
     let mut answer = Vec::new();
     let _ = server.read_to_end(&mut answer).await;
     if endless {
-        answer = with_next_token_loop(&answer);
+        // The answer with `<nextToken>loop</nextToken>` as its last element.
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let looped = with_body(&text, |body| {
+            let end = body.rfind("</DescribeInstancesResponse>")?;
+            Some(format!("{}<nextToken>loop</nextToken>{}", &body[..end], &body[end..]))
+        });
+        answer = looped.map_or(answer, String::into_bytes);
     }
     let lose = matches!(mischief, Mischief::LoseFirstRun)
         && text.contains("Action=RunInstances")
@@ -110,14 +104,11 @@ async fn serve(mut client: TcpStream, upstream: String, mischief: Mischief, done
     // Closed either way: the client opens a new connection for its next call.
 }
 
-/// The answer with `<nextToken>loop</nextToken>` as its last element (and its length fixed).
-fn with_next_token_loop(answer: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(answer);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer.to_vec() };
-    let body = match body.rfind("</DescribeInstancesResponse>") {
-        Some(end) => format!("{}<nextToken>loop</nextToken>{}", &body[..end], &body[end..]),
-        None => return answer.to_vec(),
-    };
+/// An HTTP message with its body changed by `edit`, its `Content-Length` made to match (and no
+/// `Transfer-Encoding`); `None` when it has no body or `edit` declines.
+fn with_body(message: &str, edit: impl FnOnce(&str) -> Option<String>) -> Option<String> {
+    let (head, body) = message.split_once("\r\n\r\n")?;
+    let body = edit(body)?;
     let head: Vec<String> = head
         .split("\r\n")
         .filter(|l| !l.to_ascii_lowercase().starts_with("transfer-encoding:"))
@@ -129,7 +120,7 @@ fn with_next_token_loop(answer: &[u8]) -> Vec<u8> {
             }
         })
         .collect();
-    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
+    Some(format!("{}\r\n\r\n{body}", head.join("\r\n")))
 }
 
 impl Proxy {
