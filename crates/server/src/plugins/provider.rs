@@ -104,17 +104,18 @@ impl PluginProvider {
     /// Restarts the plugin with `spec` (new program or settings) and answers what it says it
     /// is, or why it did not start.
     pub async fn restart(&self, spec: PluginSpec) -> Result<ProviderInfo, String> {
-        let mut link = self.supervisor.link.clone();
-        link.borrow_and_update();
-        if self.supervisor.commands.send(Command::Restart(spec)).await.is_err() {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        if self.supervisor.commands.send(Command::Restart(spec, reply)).await.is_err() {
             return Err("the plugin's supervisor has stopped".to_owned());
         }
-        // The supervisor says Starting first, then the outcome.
-        let _ = link.wait_for(|l| matches!(l, Link::Starting)).await;
-        match self.settled().await {
-            Link::Up(up) => Ok(up.info.clone()),
-            Link::Down { reason, .. } => Err(reason),
-            Link::Starting | Link::Stopped => Err("the plugin was stopped".to_owned()),
+        // The supervisor answers with the outcome of the start this asked for (or drops the
+        // sender when it is stopped, or another restart is asked for first).
+        match outcome.await {
+            Ok(Link::Up(up)) => Ok(up.info.clone()),
+            Ok(Link::Down { reason, .. }) => Err(reason),
+            Ok(Link::Starting | Link::Stopped) | Err(_) => {
+                Err("the plugin was stopped or restarted again".to_owned())
+            }
         }
     }
 

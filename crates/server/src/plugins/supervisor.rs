@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use nephele_core::ProviderInfo;
 use nephele_plugin_protocol::wire::provider_client::ProviderClient;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::Channel;
 
 use super::process::{PluginSpec, Running, remove_socket};
@@ -39,8 +39,10 @@ pub enum Link {
 }
 
 pub enum Command {
-    /// Start again (with the spec now in place), at once.
-    Restart(PluginSpec),
+    /// Start again with this spec, at once; the outcome of that start (`Up` or `Down`) is sent
+    /// back. (Watching `link` for it could miss a start that fails at once: a watch keeps only
+    /// the latest value, and `Starting` may be gone before the caller looks.)
+    Restart(PluginSpec, oneshot::Sender<Link>),
     Stop,
 }
 
@@ -73,6 +75,8 @@ async fn supervise(
 ) {
     let mut backoff = MIN_BACKOFF;
     let mut generation = 0u64;
+    // Who asked for the start under way, to be told how it went (a newer ask replaces it).
+    let mut asked: Option<oneshot::Sender<Link>> = None;
     loop {
         link.send_replace(Link::Starting);
         // A start takes up to its timeouts; a command meanwhile abandons it (the half-started
@@ -80,8 +84,9 @@ async fn supervise(
         let outcome = tokio::select! {
             outcome = spec.start() => outcome,
             command = commands.recv() => match command {
-                Some(Command::Restart(new)) => {
+                Some(Command::Restart(new, reply)) => {
                     spec = new;
+                    asked = Some(reply);
                     backoff = MIN_BACKOFF;
                     continue;
                 }
@@ -104,12 +109,16 @@ async fn supervise(
                     }
                 }
                 tracing::info!(provider = %spec.name, version = %running.info.version, generation, "plugin started");
-                link.send_replace(Link::Up(Arc::new(Connected {
+                let up = Link::Up(Arc::new(Connected {
                     client: running.client.clone(),
                     generation,
                     info: running.info.clone(),
                     rate_limit_per_minute: running.rate_limit_per_minute,
-                })));
+                }));
+                if let Some(reply) = asked.take() {
+                    let _ = reply.send(up.clone());
+                }
+                link.send_replace(up);
                 let started = Instant::now();
                 tokio::select! {
                     status = running.child.wait() => {
@@ -128,8 +137,9 @@ async fn supervise(
                     command = commands.recv() => {
                         stop(&spec.name, &mut running).await;
                         match command {
-                            Some(Command::Restart(new)) => {
+                            Some(Command::Restart(new, reply)) => {
                                 spec = new;
+                                asked = Some(reply);
                                 backoff = MIN_BACKOFF;
                                 continue;
                             }
@@ -144,11 +154,15 @@ async fn supervise(
             Err(e) => {
                 tracing::error!(provider = %spec.name, permanent = e.permanent, "{e}");
                 permanent = e.permanent;
-                link.send_replace(Link::Down {
+                let down = Link::Down {
                     reason: e.message.clone(),
                     permanent: e.permanent,
                     restarts_in: (!e.permanent).then_some(backoff),
-                });
+                };
+                if let Some(reply) = asked.take() {
+                    let _ = reply.send(down.clone());
+                }
+                link.send_replace(down);
             }
         }
         // Wait for the backoff (or, after a permanent failure, for new settings), or a command.
@@ -164,8 +178,9 @@ async fn supervise(
                 restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             command = commands.recv() => match command {
-                Some(Command::Restart(new)) => {
+                Some(Command::Restart(new, reply)) => {
                     spec = new;
+                    asked = Some(reply);
                     backoff = MIN_BACKOFF;
                 }
                 Some(Command::Stop) | None => {
