@@ -9,6 +9,7 @@ mod app;
 pub mod auth;
 pub mod catalog_cache;
 pub mod config;
+pub mod dashboard;
 mod digest;
 mod housekeeping;
 pub mod inventory;

@@ -4,18 +4,28 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::{Extension, Json};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::store::AuditEntry;
+
+/// Audit entries, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+}
 
 /// The audit log; a key limited to some providers reads only the entries about them.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+    params(("limit" = Option<i64>, Query, description = "At most this many entries (1-10000, default 1000)", minimum = 1, maximum = 10000)),
+    responses((status = 200, description = "Audit entries, newest first", body = AuditLog)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditLog>, ApiError> {
     let mut limit = 1000i64;
     for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
@@ -29,5 +39,5 @@ pub async fn list(
             other => return Err(ApiError::invalid_field(other, "unknown parameter; expected limit")),
         }
     }
-    Ok(Json(json!({ "entries": state.store.list_audit(limit, principal.scope()).await? })))
+    Ok(Json(AuditLog { entries: state.store.list_audit(limit, principal.scope()).await? }))
 }

@@ -13,12 +13,11 @@ use nephele_core::duration::DurationError;
 use nephele_core::{BillingDuration, InstanceType, Provider};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError, ProviderFailure};
 use super::json::ApiJson;
 use super::validation::unknown;
 use crate::app::AppState;
@@ -29,15 +28,105 @@ use crate::operations::idempotency::{self, Begin, Reply};
 const MAX_COUNT: u32 = 1000;
 
 /// The original API's body, `{instance_type, region, duration}`, plus optional extras.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EstimateBody {
+    /// An instance type's id (`s-1vcpu-1gb`).
     instance_type: String,
+    /// A region's id; the provider's default region when absent.
     region: Option<String>,
+    /// How long: `1d`, `12h`, `90min`, `2w`, `1mo` (720 h), `1y`, or ISO 8601 (`P1DT12H`).
+    #[schema(example = "1d")]
     duration: String,
+    /// How many instances (1-1000, default 1).
+    #[schema(minimum = 1, maximum = 1000)]
     count: Option<u32>,
+    /// Backups priced in (default `none`).
+    #[schema(value_type = Option<BackupsName>)]
     backups: Option<String>,
+    /// When the span starts (RFC 3339); now when absent.
     start: Option<String>,
+}
+
+/// Backup plans (the document's name for them).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupsName {
+    None,
+    Weekly,
+    Daily,
+}
+
+/// What a type would cost over a span.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Estimate {
+    pub instance_type: String,
+    pub region: String,
+    /// The duration as asked.
+    pub duration: String,
+    /// The original API's number: `total`, as a JSON number.
+    pub cost: Option<f64>,
+    pub currency: String,
+    /// The total, rounded to cents (a decimal string).
+    pub total: String,
+    /// The total before rounding.
+    pub total_exact: String,
+    pub count: u32,
+    /// `none`, `weekly` or `daily`.
+    pub backups: String,
+    pub price_hourly: String,
+    pub price_monthly: String,
+    /// The duration in ISO 8601.
+    pub duration_iso: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// Seconds billed per instance.
+    pub billed_seconds: u64,
+    /// How the provider bills it (`per_second_with_monthly_cap`, ...).
+    pub billing_policy: String,
+    /// The charge in each calendar month the span touches.
+    pub breakdown: Vec<MonthLine>,
+    pub assumptions: Vec<String>,
+}
+
+/// One calendar month of an estimate.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MonthLine {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub from: String,
+    pub until: String,
+    pub billed_seconds: u64,
+    pub compute: String,
+    pub backups: String,
+    /// Whether the monthly cap (or the minimum) set the compute charge.
+    pub capped: bool,
+    /// Whether the provider's minimum charge set it.
+    pub minimum_applied: bool,
+    /// `(compute + backups) * count`, unrounded.
+    pub subtotal: String,
+}
+
+impl From<&cost::MonthCharge> for MonthLine {
+    fn from(m: &cost::MonthCharge) -> Self {
+        Self {
+            month: m.month.clone(),
+            from: m.from.format(&Rfc3339).unwrap_or_default(),
+            until: m.until.format(&Rfc3339).unwrap_or_default(),
+            billed_seconds: m.billed_seconds,
+            compute: m.compute.to_string(),
+            backups: m.backups.to_string(),
+            capped: m.capped,
+            minimum_applied: m.minimum_applied,
+            subtotal: m.subtotal.to_string(),
+        }
+    }
+}
+
+/// What is kept of an estimate under an Idempotency-Key: its start (a replay recomputes).
+#[derive(Serialize)]
+struct KeptEstimate<'a> {
+    start: Option<&'a str>,
 }
 
 fn parse_inputs(body: &EstimateBody) -> Result<(BillingDuration, u32, BackupPlan, OffsetDateTime), ApiError> {
@@ -165,6 +254,11 @@ async fn priced_type(
 /// depends only on its inputs and its start (now, when none is given), so only that start is
 /// stored, and a replay computes the answer again from it: a few bytes per key instead of the
 /// whole answer (a long estimate's monthly breakdown runs to many kilobytes).
+#[utoipa::path(post, path = "/api/v1/providers/{provider}/cost-estimate", tag = "costs",
+    params(("provider" = String, Path, description = "A configured provider's name"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
+    request_body = EstimateBody,
+    responses((status = 200, description = "The estimate", body = Estimate)))]
 pub async fn estimate(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -192,7 +286,7 @@ pub async fn estimate(
     }
     let answer = compute_estimate(&state, &name, &body, None).await;
     let kept = match &answer {
-        Ok(estimate) => Reply::json(StatusCode::OK, json!({ "start": estimate["start"] })),
+        Ok(estimate) => Reply::of(StatusCode::OK, &KeptEstimate { start: estimate.start.as_deref() }),
         Err(error) => Reply::from(error.clone()),
     };
     idempotency::store_reply(&state, &principal, key.as_deref(), &kept).await;
@@ -200,10 +294,10 @@ pub async fn estimate(
     Ok(reply.into_response())
 }
 
-impl From<Result<Value, ApiError>> for Reply {
-    fn from(answer: Result<Value, ApiError>) -> Self {
+impl From<Result<Estimate, ApiError>> for Reply {
+    fn from(answer: Result<Estimate, ApiError>) -> Self {
         match answer {
-            Ok(estimate) => Reply::json(StatusCode::OK, estimate),
+            Ok(estimate) => Reply::of(StatusCode::OK, &estimate),
             Err(error) => Reply::from(error),
         }
     }
@@ -215,7 +309,7 @@ async fn compute_estimate(
     name: &str,
     body: &EstimateBody,
     start: Option<OffsetDateTime>,
-) -> Result<Value, ApiError> {
+) -> Result<Estimate, ApiError> {
     let provider = super::provider(state, name)?;
     let (duration, count, backups, asked_start) = parse_inputs(body)?;
     let start = start.unwrap_or(asked_start);
@@ -236,28 +330,28 @@ async fn compute_estimate(
         BackupPlan::Weekly => "weekly",
         BackupPlan::Daily => "daily",
     };
-    Ok(json!({
-        "instance_type": instance_type.id,
-        "region": region,
-        "duration": body.duration,
+    Ok(Estimate {
+        instance_type: instance_type.id,
+        region,
+        duration: body.duration.clone(),
         // The original API's `cost` is a JSON number; it carries the cents total, which a
-        // double prints exactly. Every figure below is a decimal string.
-        "cost": estimate.total.to_f64(),
-        "currency": instance_type.currency,
-        "total": estimate.total.to_string(),
-        "total_exact": estimate.total_exact.normalize().to_string(),
-        "count": count,
-        "backups": backups_name,
-        "price_hourly": instance_type.price_hourly.to_string(),
-        "price_monthly": instance_type.price_monthly.to_string(),
-        "duration_iso": duration.to_string(),
-        "start": estimate.start.format(&Rfc3339).ok(),
-        "end": estimate.end.format(&Rfc3339).ok(),
-        "billed_seconds": estimate.billed_seconds,
-        "billing_policy": estimate.policy,
-        "breakdown": estimate.months,
-        "assumptions": estimate.assumptions,
-    }))
+        // double prints exactly. Every other figure is a decimal string.
+        cost: estimate.total.to_f64(),
+        currency: instance_type.currency,
+        total: estimate.total.to_string(),
+        total_exact: estimate.total_exact.normalize().to_string(),
+        count,
+        backups: backups_name.to_owned(),
+        price_hourly: instance_type.price_hourly.to_string(),
+        price_monthly: instance_type.price_monthly.to_string(),
+        duration_iso: duration.to_string(),
+        start: estimate.start.format(&Rfc3339).ok(),
+        end: estimate.end.format(&Rfc3339).ok(),
+        billed_seconds: estimate.billed_seconds,
+        billing_policy: estimate.policy,
+        breakdown: estimate.months.iter().map(MonthLine::from).collect(),
+        assumptions: estimate.assumptions,
+    })
 }
 
 #[derive(Default)]
@@ -276,35 +370,85 @@ impl Tally {
         self.month_to_date += month_to_date;
     }
 
-    fn view(&self) -> Value {
-        json!({
-            "instances": self.instances,
-            "hourly": self.hourly.normalize().to_string(),
-            "monthly": cost::to_cents(self.monthly).to_string(),
-            "month_to_date": cost::to_cents(self.month_to_date).to_string(),
-        })
+    fn view(&self) -> Subtotal {
+        Subtotal {
+            instances: self.instances,
+            hourly: self.hourly.normalize().to_string(),
+            monthly: cost::to_cents(self.monthly).to_string(),
+            month_to_date: cost::to_cents(self.month_to_date).to_string(),
+        }
     }
 }
 
-fn grouped(tallies: BTreeMap<String, Tally>, key: &str) -> Vec<Value> {
-    tallies
-        .into_iter()
-        .map(|(k, t)| {
-            let mut v = t.view();
-            if let Some(o) = v.as_object_mut() {
-                o.insert(key.to_owned(), json!(k));
-            }
-            v
-        })
-        .collect()
+/// What a group of instances costs (decimal strings, in `currency`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Subtotal {
+    pub instances: u64,
+    pub hourly: String,
+    /// The monthly run-rate, to the cent.
+    pub monthly: String,
+    pub month_to_date: String,
+}
+
+/// A subtotal for one provider.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderSubtotal {
+    pub provider: String,
+    #[serde(flatten)]
+    pub cost: Subtotal,
+}
+
+/// A subtotal for one region.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegionSubtotal {
+    pub region: String,
+    #[serde(flatten)]
+    pub cost: Subtotal,
+}
+
+/// A subtotal for one instance type.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TypeSubtotal {
+    #[serde(rename = "type")]
+    pub instance_type: String,
+    #[serde(flatten)]
+    pub cost: Subtotal,
+}
+
+/// The run-rate of the running fleet.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RunRate {
+    pub hourly: String,
+    /// To the cent.
+    pub monthly: String,
+}
+
+/// What the fleet costs now and has cost this month.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FleetCosts {
+    pub currency: String,
+    pub as_of: Option<String>,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub instances: u64,
+    pub run_rate: RunRate,
+    pub month_to_date: String,
+    pub by_provider: Vec<ProviderSubtotal>,
+    pub by_region: Vec<RegionSubtotal>,
+    pub by_type: Vec<TypeSubtotal>,
+    /// Providers (or instances) that could not be priced.
+    pub errors: Vec<ProviderFailure>,
+    pub assumptions: Vec<String>,
 }
 
 /// `GET /api/v1/costs`: what the running fleet costs per hour and per month, and what it has
 /// cost since the start of this calendar month (from each instance's `created_at`).
+#[utoipa::path(get, path = "/api/v1/costs", tag = "costs",
+    responses((status = 200, description = "The fleet's run-rate and month-to-date spend", body = FleetCosts)))]
 pub async fn fleet(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FleetCosts>, ApiError> {
     let now = OffsetDateTime::now_utc();
     let this_month = month_start(now);
     let (mut total, mut by_provider, mut by_region, mut by_type) = (
@@ -334,7 +478,16 @@ pub async fn fleet(
         for instance in instances.iter().filter(|i| i.status != nephele_core::InstanceStatus::Archived) {
             let found = types.iter().find(|t| t.id == instance.instance_type);
             let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else {
-                errors.push(json!({ "provider": name, "instance": instance.id, "message": format!("no price known for type {} in {}", instance.instance_type, instance.region) }));
+                errors.push(ProviderFailure {
+                    provider: name.clone(),
+                    code: "no_price".to_owned(),
+                    message: format!(
+                        "no price known for type {} in {}",
+                        instance.instance_type, instance.region
+                    ),
+                    instance: Some(instance.id.to_string()),
+                    upstream: None,
+                });
                 continue;
             };
             // A stopped instance costs nothing on clouds that bill only running compute (EC2).
@@ -394,17 +547,29 @@ pub async fn fleet(
         "Month-to-date counts each instance from its creation or the start of the month, whichever is later, and only instances that still exist."
             .to_owned(),
     );
-    Ok(Json(json!({
-        "currency": "USD",
-        "as_of": now.format(&Rfc3339).ok(),
-        "month": format!("{:04}-{:02}", now.year(), u8::from(now.month())),
-        "instances": total.instances,
-        "run_rate": { "hourly": total.hourly.normalize().to_string(), "monthly": cost::to_cents(total.monthly).to_string() },
-        "month_to_date": cost::to_cents(total.month_to_date).to_string(),
-        "by_provider": grouped(by_provider, "provider"),
-        "by_region": grouped(by_region, "region"),
-        "by_type": grouped(by_type, "type"),
-        "errors": errors,
-        "assumptions": assumptions,
-    })))
+    Ok(Json(FleetCosts {
+        currency: "USD".to_owned(),
+        as_of: now.format(&Rfc3339).ok(),
+        month: format!("{:04}-{:02}", now.year(), u8::from(now.month())),
+        instances: total.instances,
+        run_rate: RunRate {
+            hourly: total.hourly.normalize().to_string(),
+            monthly: cost::to_cents(total.monthly).to_string(),
+        },
+        month_to_date: cost::to_cents(total.month_to_date).to_string(),
+        by_provider: by_provider
+            .into_iter()
+            .map(|(provider, t)| ProviderSubtotal { provider, cost: t.view() })
+            .collect(),
+        by_region: by_region
+            .into_iter()
+            .map(|(region, t)| RegionSubtotal { region, cost: t.view() })
+            .collect(),
+        by_type: by_type
+            .into_iter()
+            .map(|(instance_type, t)| TypeSubtotal { instance_type, cost: t.view() })
+            .collect(),
+        errors,
+        assumptions,
+    }))
 }

@@ -1,50 +1,85 @@
 //! Liveness, readiness, and the original project's `/health`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::app::AppState;
 
-/// The original's health answer: `{"status": "healthy", "providers": [...]}`.
-pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "status": "healthy", "providers": state.providers.names() }))
+/// The original project's health answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `healthy`.
+    pub status: String,
+    /// The configured providers' names.
+    pub providers: Vec<String>,
 }
 
-/// Prometheus text: each provider's counters as `nephele_provider_<name>_total{provider="..."}`.
+/// The process is up.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Alive {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// Whether Nephele can serve: its database and every provider.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    pub checked_secs_ago: u64,
+    /// `ok`, or what is wrong, for each provider and for `database`.
+    pub providers: BTreeMap<String, String>,
+}
+
+/// The original's health answer: `{"status": "healthy", "providers": [...]}`.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "Always healthy while the process runs", body = Health)))]
+pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
+    Json(Health { status: "healthy".to_owned(), providers: state.providers.names() })
+}
+
+/// OpenMetrics text: HTTP requests, provider calls, inventory and operations.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "OpenMetrics text", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
     let text = crate::metrics::render(&state).await;
     ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
 }
 
 /// The process is up.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is up", body = Alive)))]
+pub async fn healthz() -> Json<Alive> {
+    Json(Alive { status: "ok".to_owned() })
 }
 
-/// The database answers and every provider did at its last check (see [`crate::readiness`]);
+/// The database answers and every provider did at its last check;
 /// 503 naming what does not. Probes cost the providers nothing: at most one check per
 /// `server.readiness_interval_secs`, whatever the number of probes.
-pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "Ready", body = Readiness),
+    (status = 503, description = "Not ready: the answer names what is wrong", body = Readiness)))]
+pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Readiness>) {
     let checked = state.readiness.current(&state.providers).await;
     let database = state.store.ping().await.err().map(|e| e.to_string());
     let ready = database.is_none() && checked.providers.values().all(Option::is_none);
-    let mut providers: serde_json::Map<String, Value> = checked
+    let mut providers: BTreeMap<String, String> = checked
         .providers
         .into_iter()
-        .map(|(name, problem)| (name, json!(problem.unwrap_or_else(|| "ok".to_owned()))))
+        .map(|(name, problem)| (name, problem.unwrap_or_else(|| "ok".to_owned())))
         .collect();
-    providers.insert("database".to_owned(), json!(database.unwrap_or_else(|| "ok".to_owned())));
+    providers.insert("database".to_owned(), database.unwrap_or_else(|| "ok".to_owned()));
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (
-        status,
-        Json(json!({
-            "status": if ready { "ready" } else { "not_ready" },
-            "checked_secs_ago": checked.at.elapsed().as_secs(),
-            "providers": providers,
-        })),
-    )
+    let answer = Readiness {
+        status: if ready { "ready" } else { "not_ready" }.to_owned(),
+        checked_secs_ago: checked.at.elapsed().as_secs(),
+        providers,
+    };
+    (status, Json(answer))
 }

@@ -11,13 +11,13 @@ use nephele_core::{
     ActionId, CreateInstances, InstanceFilter, InstanceId, InstanceName, InstanceStatus, MAX_USER_DATA_BYTES,
     OperationId, PowerAction, Provider, ProviderAction, is_valid_tag,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
 use super::validation::unknown;
-use super::views::{InstanceList, InstanceView};
+use super::views::{Accepted, InstanceList, InstanceView, OperationRef};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::inventory::Freshness;
@@ -108,6 +108,12 @@ fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
 }
 
 /// `GET /api/v1/providers/{p}/instances`: from the inventory (see [`crate::inventory`]).
+#[utoipa::path(get, path = "/api/v1/providers/{provider}/instances", tag = "instances",
+    params(("provider" = String, Path, description = "A configured provider's name"), ListFilter),
+    responses(
+        (status = 200, description = "The provider's instances", body = InstanceList,
+            headers(("ETag" = String), ("Age" = u64, description = "Seconds since the oldest copy was read"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` version")))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -131,6 +137,11 @@ pub async fn list(
 /// `GET /api/v1/instances`: the instances of every provider this key may use, from the
 /// inventory; a provider that fails is reported (with its last good copy, marked stale, when
 /// there is one), not fatal.
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", params(ListFilter),
+    responses(
+        (status = 200, description = "Every provider's instances", body = InstanceList,
+            headers(("ETag" = String), ("Age" = u64, description = "Seconds since the oldest copy was read"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` version")))]
 pub async fn fleet(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -172,7 +183,7 @@ pub async fn fleet(
 }
 
 /// A string or a number (SSH keys may be given by id or fingerprint).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum StringOrNumber {
     Number(u64),
@@ -180,18 +191,28 @@ enum StringOrNumber {
 }
 
 /// The original API's create body, `{name, type, region, image_id}`, plus optional extras.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    /// The instance's name: letters, digits, `.` and `-`, starting and ending with a letter or
+    /// digit (with `count`, each gets `-1`, `-2`, ... appended).
+    #[schema(pattern = "^[A-Za-z0-9]([A-Za-z0-9.-]{0,240}[A-Za-z0-9])?$")]
     name: String,
+    /// An instance type's id (`s-1vcpu-1gb`).
     #[serde(rename = "type")]
     instance_type: String,
+    /// A region's id; the provider's default region when absent.
     region: Option<String>,
+    /// An image's slug or id.
     image_id: String,
+    /// SSH keys by id or fingerprint.
     #[serde(default)]
     ssh_keys: Vec<StringOrNumber>,
     #[serde(default)]
+    #[schema(inline, value_type = Vec<TagName>)]
     tags: Vec<String>,
+    /// Cloud-init user data (at most 64 KiB); never shown again.
+    #[schema(max_length = 65536)]
     user_data: Option<String>,
     #[serde(default)]
     backups: bool,
@@ -199,7 +220,58 @@ pub struct CreateBody {
     ipv6: bool,
     #[serde(default)]
     monitoring: bool,
+    /// How many to make (1-10, default 1).
+    #[schema(minimum = 1, maximum = 10)]
     count: Option<u32>,
+}
+
+/// A tag: 1-255 letters, digits, `:`, `-` or `_`.
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9:_-]{1,255}$")]
+#[allow(dead_code)]
+pub struct TagName(String);
+
+/// `?region=&status=&tag=&name=&fresh=` on instance lists (documentation of [`parse_filter`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListFilter {
+    /// Only instances in this region.
+    region: Option<String>,
+    /// Only instances with this status.
+    #[param(value_type = Option<StatusName>)]
+    status: Option<String>,
+    /// Only instances with this tag.
+    tag: Option<String>,
+    /// Only instances with this name.
+    name: Option<String>,
+    /// Read the provider now rather than the inventory.
+    fresh: Option<bool>,
+}
+
+/// 202 to a create of one instance: the instance as it is so far, and its operation.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedInstance {
+    #[serde(flatten)]
+    pub instance: InstanceView,
+    pub operation_id: String,
+    pub operation: OperationRef,
+}
+
+/// 202 to a create of several (or one whose first step must be retried).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedInstances {
+    pub instances: Vec<InstanceView>,
+    pub operation_id: String,
+    pub operation: OperationRef,
+}
+
+/// What a create answers.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Created {
+    One(Box<CreatedInstance>),
+    Many(CreatedInstances),
 }
 
 /// Checks that need no provider: names, count, user data, tags.
@@ -277,10 +349,6 @@ async fn check_catalogue(
     if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(errors)) }
 }
 
-fn operation_link(id: &str) -> Value {
-    json!({ "id": id, "links": { "self": format!("/api/v1/operations/{id}") } })
-}
-
 /// A mutating request, as it is recorded.
 struct Submitted<'a> {
     operation_id: String,
@@ -352,6 +420,12 @@ async fn run_operation(
     Ok(idempotency::finish(state, principal, key.as_deref(), reply).await)
 }
 
+#[utoipa::path(post, path = "/api/v1/providers/{provider}/instances", tag = "instances",
+    params(("provider" = String, Path, description = "A configured provider's name"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
+    request_body = CreateBody,
+    responses((status = 202, description = "Being created: follow the operation", body = Created,
+        headers(("Location" = String, description = "The (first) instance")))))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -403,25 +477,26 @@ pub async fn create(
         let views: Vec<InstanceView> =
             outcome.instances.into_iter().map(|i| InstanceView::new(&view_name, i)).collect();
         let location = views.first().map(|v| v.links.this.clone());
-        let state_name = outcome.state.unwrap_or(OperationState::Pending).as_str();
-        let mut operation = operation_link(&op_id);
-        operation["state"] = json!(state_name);
-        let body = if count == 1 && !views.is_empty() {
-            let mut single = serde_json::to_value(views.into_iter().next()).unwrap_or_default();
-            if let Some(object) = single.as_object_mut() {
-                object.insert("operation_id".to_owned(), json!(op_id));
-                object.insert("operation".to_owned(), operation);
-            }
-            single
-        } else {
+        let operation = OperationRef::new(&op_id, outcome.state.unwrap_or(OperationState::Pending));
+        let body = match views.len() {
+            1 if count == 1 => Created::One(Box::new(CreatedInstance {
+                instance: views.into_iter().next().expect("one view"),
+                operation_id: op_id,
+                operation,
+            })),
             // Several instances, or a first step that must be retried: the operation says more.
-            json!({ "instances": views, "operation_id": op_id, "operation": operation })
+            _ => Created::Many(CreatedInstances { instances: views, operation_id: op_id, operation }),
         };
-        Reply { location, ..Reply::json(StatusCode::ACCEPTED, body) }
+        Reply { location, ..Reply::of(StatusCode::ACCEPTED, &body) }
     })
     .await
 }
 
+/// One instance, read from the provider now.
+#[utoipa::path(get, path = "/api/v1/providers/{provider}/instances/{id}", tag = "instances",
+    params(("provider" = String, Path, description = "A configured provider's name"),
+        ("id" = String, Path, description = "The instance's id at the provider")),
+    responses((status = 200, description = "The instance", body = InstanceView)))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((name, id)): Path<(String, String)>,
@@ -441,6 +516,13 @@ pub async fn get(
     Ok(Json(InstanceView::new(&name, instance)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/providers/{provider}/instances/{id}", tag = "instances",
+    params(("provider" = String, Path, description = "A configured provider's name"),
+        ("id" = String, Path, description = "The instance's id at the provider"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 202, description = "Being deleted: follow the operation", body = Accepted)))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -467,47 +549,112 @@ pub async fn delete(
         }
         Some(OperationState::Failed) => Reply::from(ApiError::not_found("the instance could not be deleted")),
         // Not done yet (the provider is unreachable): accepted, and the worker will finish it.
-        _ => Reply::json(
-            StatusCode::ACCEPTED,
-            json!({ "operation_id": op_id, "operation": operation_link(&op_id) }),
-        ),
+        state => {
+            Reply::of(StatusCode::ACCEPTED, &Accepted::new(&op_id, state.unwrap_or(OperationState::Pending)))
+        }
     })
     .await
 }
 
-#[derive(Deserialize)]
+/// A power action to start.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
     #[serde(rename = "type")]
+    #[schema(value_type = PowerActionName)]
     kind: String,
 }
 
-fn action_view(name: &str, action: ProviderAction) -> Value {
+/// The power actions (the document's name for them).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerActionName {
+    PowerOn,
+    PowerOff,
+    Shutdown,
+    Reboot,
+    PowerCycle,
+}
+
+/// The statuses every provider's instances are given (the document's name for them).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusName {
+    Provisioning,
+    Running,
+    Stopped,
+    Archived,
+    Unknown,
+}
+
+/// A provider's action on an instance.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ActionDetail {
+    pub id: String,
+    /// The action's type (`power_off`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `in_progress`, `completed` or `errored`.
+    pub status: String,
+    pub instance_id: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ActionLinks {
+    #[serde(rename = "self")]
+    pub this: String,
+    pub instance: Option<String>,
+}
+
+/// An action and where to follow it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ActionView {
+    pub action: ActionDetail,
+    pub links: ActionLinks,
+}
+
+/// 202 to a power action: the provider's action once it has one, and the operation.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ActionAccepted {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<ActionDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<ActionLinks>,
+    pub operation_id: String,
+    pub operation: OperationRef,
+}
+
+fn action_view(name: &str, action: ProviderAction) -> ActionView {
     let status = match action.status {
         ActionStatus::InProgress => "in_progress",
         ActionStatus::Completed => "completed",
         ActionStatus::Errored => "errored",
     };
-    let started =
-        action.started_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-    let completed =
-        action.completed_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-    json!({
-        "action": {
-            "id": action.id.0,
-            "type": action.kind,
-            "status": status,
-            "instance_id": action.instance_id.as_ref().map(|i| i.0.clone()),
-            "started_at": started,
-            "completed_at": completed,
+    let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+    ActionView {
+        links: ActionLinks {
+            this: format!("/api/v1/providers/{name}/actions/{}", action.id),
+            instance: action.instance_id.as_ref().map(|i| format!("/api/v1/providers/{name}/instances/{i}")),
         },
-        "links": {
-            "self": format!("/api/v1/providers/{name}/actions/{}", action.id),
-            "instance": action.instance_id.map(|i| format!("/api/v1/providers/{name}/instances/{i}")),
-        }
-    })
+        action: ActionDetail {
+            id: action.id.0,
+            kind: action.kind,
+            status: status.to_owned(),
+            instance_id: action.instance_id.map(|i| i.0),
+            started_at: action.started_at.and_then(rfc3339),
+            completed_at: action.completed_at.and_then(rfc3339),
+        },
+    }
 }
 
+#[utoipa::path(post, path = "/api/v1/providers/{provider}/instances/{id}/actions", tag = "instances",
+    params(("provider" = String, Path, description = "A configured provider's name"),
+        ("id" = String, Path, description = "The instance's id at the provider"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
+    request_body = ActionBody,
+    responses((status = 202, description = "Started: follow the operation", body = ActionAccepted)))]
 pub async fn act(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -533,21 +680,25 @@ pub async fn act(
     let op_id = operation_id;
     let view_name = name.clone();
     run_operation(&state, &principal, &headers, submitted, move |outcome| {
-        let mut body = match outcome.action {
-            Some(started) => action_view(&view_name, started),
-            None => json!({}),
+        let (action, links) = match outcome.action.map(|started| action_view(&view_name, started)) {
+            Some(view) => (Some(view.action), Some(view.links)),
+            None => (None, None),
         };
-        body["operation_id"] = json!(op_id);
-        body["operation"] = operation_link(&op_id);
-        Reply::json(StatusCode::ACCEPTED, body)
+        let operation = OperationRef::new(&op_id, outcome.state.unwrap_or(OperationState::Pending));
+        Reply::of(StatusCode::ACCEPTED, &ActionAccepted { action, links, operation_id: op_id, operation })
     })
     .await
 }
 
+/// A provider's action, read now.
+#[utoipa::path(get, path = "/api/v1/providers/{provider}/actions/{action_id}", tag = "instances",
+    params(("provider" = String, Path, description = "A configured provider's name"),
+        ("action_id" = String, Path, description = "The action's id at the provider")),
+    responses((status = 200, description = "The action", body = ActionView)))]
 pub async fn get_action(
     State(state): State<Arc<AppState>>,
     Path((name, action_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ActionView>, ApiError> {
     let provider = super::provider(&state, &name)?;
     let action = provider.get_action(&ActionId(action_id)).await?;
     Ok(Json(action_view(&name, action)))

@@ -3,6 +3,7 @@
 //! Wrong content type is 415, an oversized body 413, malformed JSON 400, and JSON of the wrong
 //! shape 422 naming the field (via `serde_path_to_error`).
 
+use crate::api::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
@@ -28,9 +29,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if !is_json(content_type.as_deref()) {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
+                ErrorCode::UnsupportedMediaType,
                 format!(
                     "the body must be JSON with `Content-Type: application/json`, got {}",
                     content_type
@@ -43,27 +42,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "Request body too large",
+                    ErrorCode::BodyTooLarge,
                     "the request body is larger than the server accepts (server.max_body_bytes)",
                 )
             } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unreadable_body",
-                    "Unreadable body",
-                    rejection.body_text(),
-                )
+                ApiError::new(ErrorCode::UnreadableBody, rejection.body_text())
             }
         })?;
         let malformed = |inner: &serde_json::Error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "Malformed JSON",
-                format!("the body is not valid JSON: {inner}"),
-            )
+            ApiError::new(ErrorCode::MalformedJson, format!("the body is not valid JSON: {inner}"))
         };
         // One parse: syntax is checked into a Value (kept for idempotency fingerprints), and the
         // shape is read from that Value, with the path of the field at fault.

@@ -9,28 +9,60 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::json::ApiJson;
 use crate::app::AppState;
 use crate::auth::{Principal, Role, issue_key};
+use crate::store::ApiKeyRecord;
 
-#[derive(Deserialize)]
+/// A new key's role, and optionally the providers it is limited to.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
+    /// At most the calling key's own role.
+    #[schema(value_type = RoleName)]
     role: String,
+    /// Limits the key to these providers; absent for all.
     providers: Option<Vec<String>>,
     description: Option<String>,
 }
 
+/// The roles, least first (the document's name for them).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    /// Reads and estimates.
+    Viewer,
+    /// Also creates, deletes and powers instances.
+    Operator,
+    /// Also keys, audit and provider restarts.
+    Admin,
+}
+
+/// A key just made: `key` is its secret, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IssuedKey {
+    pub id: String,
+    pub key: String,
+    pub role: String,
+    pub providers: Option<Vec<String>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<ApiKeyRecord>,
+}
+
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKeyBody,
+    responses((status = 201, description = "The key, with its secret (shown once)", body = IssuedKey)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
     headers: axum::http::HeaderMap,
     ApiJson(body, _): ApiJson<CreateKeyBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     if headers.contains_key("idempotency-key") {
         // Replaying the answer would mean storing the key's secret in clear.
         return Err(ApiError::invalid_field(
@@ -63,21 +95,26 @@ pub async fn create(
         issue_key(&state.store, role, body.providers.as_deref(), body.description.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({ "id": issued.id, "key": issued.key, "role": role.as_str(), "providers": body.providers }),
-        ),
+        Json(IssuedKey {
+            id: issued.id,
+            key: issued.key,
+            role: role.as_str().to_owned(),
+            providers: body.providers,
+        }),
     ))
 }
 
 fn forbidden(detail: String) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    ApiError::new(ErrorCode::Forbidden, detail)
 }
 
 /// The keys whose providers this key covers (all, for an unlimited key).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+    responses((status = 200, description = "Keys, without their secrets", body = KeyList)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     let keys: Vec<_> = state
         .store
         .list_api_keys()
@@ -85,10 +122,13 @@ pub async fn list(
         .into_iter()
         .filter(|k| principal.covers(k.providers.as_deref()))
         .collect();
-    Ok(Json(json!({ "keys": keys })))
+    Ok(Json(KeyList { keys }))
 }
 
 /// Revokes a key this key covers; any other does not exist for it (404).
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "The key's id")),
+    responses((status = 204, description = "Revoked")))]
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,

@@ -10,6 +10,7 @@
 //! | `/api/v1/operations[/{id}]` | [`operations`] |
 //! | `/api/v1/audit` | [`audit`] |
 //! | `/api/v1/keys[/{id}]` | [`keys`] |
+//! | `/api/v1/openapi.json`, `/docs` | [`openapi`] |
 
 pub mod audit;
 pub mod catalog;
@@ -19,6 +20,7 @@ pub mod health;
 pub mod instances;
 pub mod json;
 pub mod keys;
+pub mod openapi;
 pub mod operations;
 pub mod providers;
 pub mod rendered;
@@ -30,85 +32,60 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::MethodFilter;
 use nephele_core::Provider;
 
-pub use error::{ApiError, FieldError};
-
-const GET: MethodFilter = MethodFilter::GET;
-const POST: MethodFilter = MethodFilter::POST;
-const DELETE: MethodFilter = MethodFilter::DELETE;
+pub use error::{ApiError, ErrorCode, FieldError};
 
 use crate::app::AppState;
 
 /// The whole router. Each route states who may call it (see [`crate::auth::access`]): public,
-/// or the least role it needs, and whether it changes something (and so is audited).
+/// or the least role it needs, and whether it changes something (and so is audited). The same
+/// table puts each route's role in the OpenAPI document ([`openapi`]).
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     use crate::auth::Role::{Admin, Operator, Viewer};
+    use crate::auth::access::Method::{Delete, Get, Post};
     use crate::auth::access::{Access, Routes};
     let (read, change) = (Access::read, Access::change);
-    let r = Routes::new(&state);
-    Router::new()
-        .route("/health", r.public(GET, health::health))
-        .route("/healthz", r.public(GET, health::healthz))
-        .route("/readyz", r.public(GET, health::readyz))
-        .route("/metrics", r.public(GET, health::metrics))
-        .route("/api/v1/providers", r.needs(GET, read(Viewer), providers::list))
-        .route("/api/v1/providers/{provider}", r.needs(GET, read(Viewer), providers::get))
-        .route("/api/v1/providers/{provider}/initialize", r.needs(POST, change(Admin), providers::initialize))
-        .route(
-            "/api/v1/providers/{provider}/instances",
-            r.needs(GET, read(Viewer), instances::list).merge(r.needs(
-                POST,
-                change(Operator),
-                instances::create,
-            )),
-        )
-        .route(
-            "/api/v1/providers/{provider}/instances/{id}",
-            r.needs(GET, read(Viewer), instances::get).merge(r.needs(
-                DELETE,
-                change(Operator),
-                instances::delete,
-            )),
-        )
-        .route(
-            "/api/v1/providers/{provider}/instances/{id}/actions",
-            r.needs(POST, change(Operator), instances::act),
-        )
-        .route(
-            "/api/v1/providers/{provider}/actions/{action_id}",
-            r.needs(GET, read(Viewer), instances::get_action),
-        )
-        .route("/api/v1/providers/{provider}/regions", r.needs(GET, read(Viewer), catalog::regions))
-        .route(
-            "/api/v1/providers/{provider}/instance-types",
-            r.needs(GET, read(Viewer), catalog::instance_types),
-        )
-        .route("/api/v1/providers/{provider}/images", r.needs(GET, read(Viewer), catalog::images))
+    const PROVIDER: &str = "/api/v1/providers/{provider}";
+    let (routes, table) = Routes::new(&state)
+        .public(Get, "/health", health::health)
+        .public(Get, "/healthz", health::healthz)
+        .public(Get, "/readyz", health::readyz)
+        .public(Get, "/metrics", health::metrics)
+        .public(Get, "/api/v1/openapi.json", openapi::openapi_document)
+        .needs(Get, "/api/v1/providers", read(Viewer), providers::list)
+        .needs(Get, PROVIDER, read(Viewer), providers::get)
+        .needs(Post, "/api/v1/providers/{provider}/initialize", change(Admin), providers::initialize)
+        .needs(Get, "/api/v1/providers/{provider}/instances", read(Viewer), instances::list)
+        .needs(Post, "/api/v1/providers/{provider}/instances", change(Operator), instances::create)
+        .needs(Get, "/api/v1/providers/{provider}/instances/{id}", read(Viewer), instances::get)
+        .needs(Delete, "/api/v1/providers/{provider}/instances/{id}", change(Operator), instances::delete)
+        .needs(Post, "/api/v1/providers/{provider}/instances/{id}/actions", change(Operator), instances::act)
+        .needs(Get, "/api/v1/providers/{provider}/actions/{action_id}", read(Viewer), instances::get_action)
+        .needs(Get, "/api/v1/providers/{provider}/regions", read(Viewer), catalog::regions)
+        .needs(Get, "/api/v1/providers/{provider}/instance-types", read(Viewer), catalog::instance_types)
+        .needs(Get, "/api/v1/providers/{provider}/images", read(Viewer), catalog::images)
         // An estimate changes nothing: a viewer may ask, and it is not audited.
-        .route("/api/v1/providers/{provider}/cost-estimate", r.needs(POST, read(Viewer), costs::estimate))
-        .route("/api/v1/instances", r.needs(GET, read(Viewer), instances::fleet))
-        .route("/api/v1/costs", r.needs(GET, read(Viewer), costs::fleet))
-        .route("/api/v1/operations", r.needs(GET, read(Viewer), operations::list))
-        .route("/api/v1/operations/{id}", r.needs(GET, read(Viewer), operations::get))
-        .route("/api/v1/audit", r.needs(GET, read(Admin), audit::list))
-        .route(
-            "/api/v1/keys",
-            r.needs(GET, read(Admin), keys::list).merge(r.needs(POST, change(Admin), keys::create)),
-        )
-        .route("/api/v1/keys/{id}", r.needs(DELETE, change(Admin), keys::revoke))
+        .needs(Post, "/api/v1/providers/{provider}/cost-estimate", read(Viewer), costs::estimate)
+        .needs(Get, "/api/v1/instances", read(Viewer), instances::fleet)
+        .needs(Get, "/api/v1/costs", read(Viewer), costs::fleet)
+        .needs(Get, "/api/v1/operations", read(Viewer), operations::list)
+        .needs(Get, "/api/v1/operations/{id}", read(Viewer), operations::get)
+        .needs(Get, "/api/v1/audit", read(Admin), audit::list)
+        .needs(Get, "/api/v1/keys", read(Admin), keys::list)
+        .needs(Post, "/api/v1/keys", change(Admin), keys::create)
+        .needs(Delete, "/api/v1/keys/{id}", change(Admin), keys::revoke)
+        .finish();
+    let document = openapi::document(&table);
+    routes
+        .merge(openapi::reference())
+        .merge(crate::dashboard::router())
+        .layer(axum::Extension(document))
         .fallback(|| async { ApiError::not_found("no such route; the API lives under /api/v1") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed",
-                "this route does not accept that method",
-            )
+            ApiError::new(ErrorCode::MethodNotAllowed, "this route does not accept that method")
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(error::problems_only))

@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::{Extension, Json};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::views::Links;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::store::{OperationRecord, OperationState};
@@ -30,22 +32,65 @@ fn redacted(request: &Value) -> Value {
     shown
 }
 
+/// A mutating request (create, delete, power action) and where it stands.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OperationView {
+    pub id: String,
+    pub provider: String,
+    /// `create`, `delete` or a power action (`power_off`, `reboot`, ...).
+    pub kind: String,
+    /// What it was asked to do; secret fields show only `{redacted, bytes, sha256}`.
+    #[schema(value_type = Object)]
+    pub request: Value,
+    pub state: OperationState,
+    /// What it made or started (`instance_ids`, `action_id`), once it has.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// Why it failed (`code`, `message`), when it did.
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    /// The API key that asked.
+    pub principal: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub links: Links,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OperationList {
+    pub operations: Vec<OperationView>,
+}
+
 /// An operation as shown: secrets redacted, with a link to itself.
-pub fn view(op: &OperationRecord) -> Value {
-    let mut v = serde_json::to_value(op).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("request".to_owned(), redacted(&op.request));
-        o.insert("links".to_owned(), json!({ "self": format!("/api/v1/operations/{}", op.id) }));
+pub fn view(op: &OperationRecord) -> OperationView {
+    OperationView {
+        id: op.id.clone(),
+        provider: op.provider.clone(),
+        kind: op.kind.clone(),
+        request: redacted(&op.request),
+        state: op.state,
+        result: op.result.clone(),
+        error: op.error.clone(),
+        principal: op.principal.clone(),
+        attempts: op.attempts,
+        created_at: op.created_at.clone(),
+        updated_at: op.updated_at.clone(),
+        links: Links { this: format!("/api/v1/operations/{}", op.id) },
     }
-    v
 }
 
 /// Operations on the providers this key may use.
+#[utoipa::path(get, path = "/api/v1/operations", tag = "operations",
+    params(
+        ("state" = Option<OperationState>, Query, description = "Only operations in this state"),
+        ("limit" = Option<i64>, Query, description = "At most this many (1-5000, default 500)", minimum = 1, maximum = 5000)),
+    responses((status = 200, description = "Operations, newest first", body = OperationList)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OperationList>, ApiError> {
     let mut wanted = None;
     let mut limit = 500i64;
     for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -66,15 +111,18 @@ pub async fn list(
         }
     }
     let ops = state.store.list_operations(wanted, principal.scope(), limit).await?;
-    Ok(Json(json!({ "operations": ops.iter().map(view).collect::<Vec<_>>() })))
+    Ok(Json(OperationList { operations: ops.iter().map(view).collect() }))
 }
 
 /// One operation; one on a provider outside the key's scope does not exist for it (404).
+#[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations",
+    params(("id" = String, Path, description = "The operation's id")),
+    responses((status = 200, description = "The operation", body = OperationView)))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OperationView>, ApiError> {
     let op = state
         .store
         .get_operation(&id)

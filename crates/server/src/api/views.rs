@@ -1,18 +1,18 @@
 //! What the API sends: the original project's field names and wrappers, extended, never renamed.
 
-use nephele_core::{Instance, InstanceType, Region};
+use nephele_core::{Image, Instance, InstanceType, Region};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Links {
     #[serde(rename = "self")]
     pub this: String,
 }
 
 /// An instance. The first nine fields are the original API's; the rest are additions.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InstanceView {
     pub id: String,
     pub name: String,
@@ -21,6 +21,7 @@ pub struct InstanceView {
     pub instance_type: String,
     pub region: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     pub tags: Vec<String>,
     pub public_ip: Option<String>,
@@ -64,7 +65,7 @@ impl InstanceView {
 }
 
 /// A list of instances, as `GET .../instances` and `GET /api/v1/instances` send it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InstanceList {
     pub instances: Vec<InstanceView>,
     /// When the oldest copy in it was read from the provider (RFC 3339, UTC).
@@ -72,16 +73,17 @@ pub struct InstanceList {
     /// Whether a provider failed and its last good copy is shown.
     pub stale: bool,
     /// Providers that failed, with why.
-    pub errors: Vec<serde_json::Value>,
+    pub errors: Vec<super::error::ProviderFailure>,
 }
 
 /// A region: the original's `{id, name, display_name, status}`, plus what it offers.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RegionView {
     pub id: String,
     pub name: String,
     pub display_name: String,
-    pub status: &'static str,
+    /// `available` or `unavailable`.
+    pub status: String,
     pub available: bool,
     pub features: Vec<String>,
     pub instance_types: Vec<String>,
@@ -93,7 +95,7 @@ impl From<&Region> for RegionView {
             id: region.id.clone(),
             name: region.id.clone(),
             display_name: region.name.clone(),
-            status: if region.available { "available" } else { "unavailable" },
+            status: if region.available { "available" } else { "unavailable" }.to_owned(),
             available: region.available,
             features: region.features.clone(),
             instance_types: region.instance_types.clone(),
@@ -102,7 +104,7 @@ impl From<&Region> for RegionView {
 }
 
 /// An instance type with its prices as decimal strings.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InstanceTypeView {
     pub id: String,
     pub description: String,
@@ -110,10 +112,13 @@ pub struct InstanceTypeView {
     pub memory_mib: u64,
     pub disk_gib: u64,
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
     pub transfer_tib: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
     pub price_hourly: Decimal,
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
     pub price_monthly: Decimal,
     pub currency: String,
     pub gpus: u32,
@@ -137,5 +142,80 @@ impl From<&InstanceType> for InstanceTypeView {
             available: t.available,
             regions: t.regions.clone(),
         }
+    }
+}
+
+/// An image instances can be created from.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ImageView {
+    /// Numeric id as a string.
+    pub id: String,
+    /// Slug for public images (`ubuntu-24-04-x64`); private images have none.
+    pub slug: Option<String>,
+    pub name: String,
+    pub distribution: String,
+    pub public: bool,
+    /// `base`, `snapshot`, `backup`, `custom`...
+    pub kind: String,
+    pub regions: Vec<String>,
+    pub min_disk_gib: Option<u64>,
+    pub status: String,
+}
+
+impl From<&Image> for ImageView {
+    fn from(image: &Image) -> Self {
+        Self {
+            id: image.id.clone(),
+            slug: image.slug.clone(),
+            name: image.name.clone(),
+            distribution: image.distribution.clone(),
+            public: image.public,
+            kind: image.kind.clone(),
+            regions: image.regions.clone(),
+            min_disk_gib: image.min_disk_gib,
+            status: image.status.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegionList {
+    pub regions: Vec<RegionView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InstanceTypeList {
+    pub instance_types: Vec<InstanceTypeView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ImageList {
+    pub images: Vec<ImageView>,
+}
+
+/// The operation a mutating request started: follow `links.self` until it is done.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OperationRef {
+    pub id: String,
+    pub state: crate::store::OperationState,
+    pub links: Links,
+}
+
+impl OperationRef {
+    pub fn new(id: &str, state: crate::store::OperationState) -> Self {
+        Self { id: id.to_owned(), state, links: Links { this: format!("/api/v1/operations/{id}") } }
+    }
+}
+
+/// 202: the request is under way as an operation.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    pub operation_id: String,
+    pub operation: OperationRef,
+}
+
+impl Accepted {
+    pub fn new(id: &str, state: crate::store::OperationState) -> Self {
+        Self { operation_id: id.to_owned(), operation: OperationRef::new(id, state) }
     }
 }

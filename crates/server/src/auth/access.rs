@@ -6,6 +6,7 @@
 //! from the path. A route registered without a guard is not reachable by accident: the router
 //! only offers [`Routes::public`] and [`Routes::needs`].
 
+use crate::api::ErrorCode;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::routing::{MethodFilter, on};
 
 use super::{Principal, Role, bearer_token, verify};
 use crate::api::ApiError;
@@ -49,33 +50,80 @@ impl Access {
 #[derive(Debug, Clone)]
 pub struct StartedOperation(pub String);
 
-/// Builds the route table's method routers, each with its access declared.
+/// One row of the route table: what the OpenAPI document shows of a route's access.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// The axum path template (`/api/v1/providers/{provider}`).
+    pub path: &'static str,
+    /// Lower case, as OpenAPI writes it (`get`).
+    pub method: &'static str,
+    pub access: Access,
+}
+
+/// Builds the router one route at a time, each with its access declared, and keeps the table.
 pub struct Routes {
     state: Arc<AppState>,
+    router: axum::Router<Arc<AppState>>,
+    table: Vec<RouteSpec>,
 }
 
 impl Routes {
     pub fn new(state: &Arc<AppState>) -> Self {
-        Self { state: state.clone() }
+        Self { state: state.clone(), router: axum::Router::new(), table: Vec::new() }
     }
 
-    /// `method` on `handler`, open to anyone.
-    pub fn public<H, T>(&self, method: MethodFilter, handler: H) -> MethodRouter<Arc<AppState>>
+    /// `method` on `path`, open to anyone.
+    pub fn public<H, T>(self, method: Method, path: &'static str, handler: H) -> Self
     where
         H: Handler<T, Arc<AppState>>,
         T: 'static,
     {
-        self.needs(method, Access::PUBLIC, handler)
+        self.needs(method, path, Access::PUBLIC, handler)
     }
 
-    /// `method` on `handler`, behind `access`.
-    pub fn needs<H, T>(&self, method: MethodFilter, access: Access, handler: H) -> MethodRouter<Arc<AppState>>
+    /// `method` on `path`, behind `access`.
+    pub fn needs<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
     where
         H: Handler<T, Arc<AppState>>,
         T: 'static,
     {
         let guard = Guard { state: self.state.clone(), access };
-        on(method, handler).route_layer(axum::middleware::from_fn_with_state(guard, self::guard))
+        let route = on(method.filter(), handler)
+            .route_layer(axum::middleware::from_fn_with_state(guard, self::guard));
+        self.router = self.router.route(path, route);
+        self.table.push(RouteSpec { path, method: method.name(), access });
+        self
+    }
+
+    /// The router and its table.
+    pub fn finish(self) -> (axum::Router<Arc<AppState>>, Vec<RouteSpec>) {
+        (self.router, self.table)
+    }
+}
+
+/// The methods the API uses.
+#[derive(Debug, Clone, Copy)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Delete => "delete",
+        }
     }
 }
 
@@ -87,9 +135,7 @@ pub struct Guard {
 }
 
 fn unauthorized(detail: &str) -> Response {
-    let mut response =
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail)
-            .into_response();
+    let mut response = ApiError::new(ErrorCode::Unauthorized, detail).into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
@@ -122,13 +168,8 @@ async fn authenticate(state: &AppState, presented: Option<&str>, seen: &Seen) ->
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot check an API key");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "Store unavailable",
-                "cannot check credentials right now",
-            )
-            .into_response())
+            Err(ApiError::new(ErrorCode::StoreUnavailable, "cannot check credentials right now")
+                .into_response())
         }
     }
 }
@@ -175,13 +216,7 @@ async fn guard(
     let provider = match &params {
         Ok(params) => params.iter().find(|(name, _)| *name == "provider").map(|(_, value)| value.to_owned()),
         Err(rejection) => {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_path",
-                "Malformed path",
-                rejection.body_text(),
-            )
-            .into_response();
+            return ApiError::new(ErrorCode::BadPath, rejection.body_text()).into_response();
         }
     };
     let entry = |status: StatusCode, outcome: &str| AuditEntry {
@@ -202,7 +237,7 @@ async fn guard(
                 format!("this needs the {} role; the key has {}", needed.as_str(), principal.role.as_str())
             }
         };
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail).into_response();
+        return ApiError::new(ErrorCode::Forbidden, detail).into_response();
     }
     let audit = access.audited.then(|| entry(StatusCode::OK, ""));
     request.extensions_mut().insert(principal);

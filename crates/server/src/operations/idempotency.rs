@@ -1,6 +1,7 @@
 //! The handler side of idempotency keys: reserve (with the operation, in one transaction),
 //! replay, wait, or refuse; then store the response.
 
+use crate::api::ErrorCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,18 +54,16 @@ impl Reply {
         Self { status, body: Some(body), location: None, operation_id: None }
     }
 
+    /// A typed answer, kept as JSON so that it can be stored and replayed.
+    pub fn of(status: StatusCode, body: &impl serde::Serialize) -> Self {
+        Self::json(status, serde_json::to_value(body).unwrap_or_default())
+    }
+
     /// A 202 that names the operation: what a replay answers when the full response was too
     /// large to keep, or when the first request died before it could answer.
-    pub fn operation_reference(operation_id: &str, state: &str) -> Self {
-        let body = serde_json::json!({
-            "operation_id": operation_id,
-            "operation": {
-                "id": operation_id,
-                "state": state,
-                "links": { "self": format!("/api/v1/operations/{operation_id}") },
-            },
-        });
-        Self { operation_id: Some(operation_id.to_owned()), ..Self::json(StatusCode::ACCEPTED, body) }
+    pub fn operation_reference(operation_id: &str, state: crate::store::OperationState) -> Self {
+        let body = crate::api::views::Accepted::new(operation_id, state);
+        Self { operation_id: Some(operation_id.to_owned()), ..Self::of(StatusCode::ACCEPTED, &body) }
     }
 
     fn to_stored(&self) -> String {
@@ -105,7 +104,7 @@ impl IntoResponse for Reply {
 
 impl From<ApiError> for Reply {
     fn from(error: ApiError) -> Self {
-        let status = error.status;
+        let status = error.status();
         Self { status, body: Some(error.problem_json()), location: None, operation_id: None }
     }
 }
@@ -172,9 +171,7 @@ pub async fn begin(
         Reservation::Existing(existing) => existing,
         Reservation::QuotaExceeded => {
             return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "idempotency_quota_exceeded",
-                "Too many idempotency keys",
+                ErrorCode::IdempotencyQuotaExceeded,
                 format!(
                     "this API key holds {} live Idempotency-Keys (idempotency.max_keys_per_api_key); they expire after {} hours, or send the request without one",
                     limits.max_keys_per_api_key, limits.ttl_hours
@@ -184,9 +181,7 @@ pub async fn begin(
     };
     if existing.request_hash != hash {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "Idempotency key reused",
+            ErrorCode::IdempotencyKeyReused,
             format!(
                 "this Idempotency-Key was first used for a different request ({} {}); use a new key for a new request",
                 existing.method, existing.path
@@ -208,15 +203,13 @@ pub async fn begin(
             && let Some(op) = state.store.get_operation(operation_id).await.map_err(ApiError::from)?
             && op.lease_until_ms.is_none_or(|until| until < crate::store::now_ms())
         {
-            let reply = Reply::operation_reference(&op.id, op.state.as_str());
+            let reply = Reply::operation_reference(&op.id, op.state);
             store_reply(state, principal, Some(key), &reply).await;
             return Ok(Begin::Replay(reply));
         }
         if started.elapsed() > WAIT_FOR_FIRST {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_in_use",
-                "Request in progress",
+                ErrorCode::IdempotencyKeyInUse,
                 "a request with this Idempotency-Key is still being processed; retry later",
             ));
         }
@@ -224,12 +217,7 @@ pub async fn begin(
         record = match state.store.get_key(&principal.id, key).await.map_err(ApiError::from)? {
             Some(r) => r,
             None => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "idempotency_key_in_use",
-                    "Request in progress",
-                    "retry the request",
-                ));
+                return Err(ApiError::new(ErrorCode::IdempotencyKeyInUse, "retry the request"));
             }
         };
     }
@@ -261,7 +249,7 @@ pub async fn store_reply(state: &Arc<AppState>, principal: &Principal, key: Opti
             tracing::warn!(bytes = stored.len(), "a response too large to store for replay was not stored");
             return;
         };
-        stored = Reply::operation_reference(operation_id, "pending").to_stored();
+        stored = Reply::operation_reference(operation_id, crate::store::OperationState::Pending).to_stored();
     }
     if let Err(e) = state.store.complete_key(&principal.id, key, reply.status.as_u16(), &stored).await {
         tracing::error!(error = %e, "cannot store the response of an idempotent request");

@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{Store, StoreError, now_ms, now_text};
 
 /// One audited request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,
     pub at: String,

@@ -16,7 +16,7 @@ pub struct NewApiKey<'a> {
 }
 
 /// A stored key, without its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyRecord {
     pub id: String,
     #[serde(skip)]

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use super::{Store, StoreError, json_column, now_ms, now_text};
 
 /// Where an operation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationState {
     /// Recorded; the provider has not yet accepted it.

@@ -6,6 +6,7 @@ mod hostile;
 mod auth;
 mod bad_input;
 mod caller_attacks;
+mod contract;
 mod costs;
 mod fairness;
 mod flood_attacks;

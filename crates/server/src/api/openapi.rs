@@ -1,0 +1,179 @@
+//! The API's contract: an OpenAPI 3.1 document generated from the handlers' types
+//! (`#[utoipa::path]` on each handler, `ToSchema` on each body), with each operation's role
+//! and audit taken from the route table, so the document cannot disagree with the guard.
+//!
+//! Served at `GET /api/v1/openapi.json`; `docs/openapi.json` is the committed copy (a test
+//! compares them, so every API change shows as a diff); `/docs` is Swagger UI, served from the
+//! binary (the `vendored` build of utoipa-swagger-ui: no CDN).
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use utoipa::OpenApi;
+
+use super::error::{ErrorCode, FieldError, Problem, ProviderFailure, UpstreamView};
+use super::{audit, catalog, costs, health, instances, keys, operations, providers, views};
+use crate::auth::access::RouteSpec;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Nephele",
+        description = "One API over your clouds: instances, regions, types, images, costs, operations and audit.\n\n\
+            Authenticate with `Authorization: Bearer <API key>` (keys are made with `nephele keys create` \
+            or `POST /api/v1/keys`). Each operation states the least role it needs (`x-nephele-role`) and \
+            whether it is written to the audit log (`x-nephele-audited`). Every error is an RFC 9457 \
+            problem document whose `code` is one of `ErrorCode`."
+    ),
+    paths(
+        health::health,
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        openapi_document,
+        providers::list,
+        providers::get,
+        providers::initialize,
+        instances::list,
+        instances::create,
+        instances::get,
+        instances::delete,
+        instances::act,
+        instances::get_action,
+        instances::fleet,
+        catalog::regions,
+        catalog::instance_types,
+        catalog::images,
+        costs::estimate,
+        costs::fleet,
+        operations::list,
+        operations::get,
+        audit::list,
+        keys::list,
+        keys::create,
+        keys::revoke,
+    ),
+    components(schemas(
+        Problem,
+        ErrorCode,
+        FieldError,
+        ProviderFailure,
+        UpstreamView,
+        views::Accepted,
+        instances::StatusName
+    )),
+    tags(
+        (name = "health", description = "Probes and metrics; no key needed"),
+        (name = "providers", description = "The configured clouds"),
+        (name = "instances", description = "Servers: list, create, power, delete"),
+        (name = "catalogue", description = "Regions, instance types and images"),
+        (name = "costs", description = "Estimates and the fleet's spend"),
+        (name = "operations", description = "Every change and where it stands"),
+        (name = "audit", description = "Who changed what"),
+        (name = "keys", description = "API keys"),
+    )
+)]
+struct ApiDoc;
+
+/// The document, rendered once when the router is built.
+#[derive(Clone)]
+pub struct Document(Arc<Vec<u8>>);
+
+/// A problem response, as every operation may answer.
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
+    })
+}
+
+/// The generated document with the route table's access written into each operation.
+pub fn document_value(table: &[RouteSpec]) -> Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    document["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
+    document["components"]["securitySchemes"] = json!({
+        "bearer": { "type": "http", "scheme": "bearer", "description": "A Nephele API key" }
+    });
+    let mut undocumented = Vec::new();
+    for route in table {
+        let Some(operation) = document["paths"][route.path].get_mut(route.method) else {
+            undocumented.push(format!("{} {}", route.method, route.path));
+            continue;
+        };
+        // Handler names repeat across modules (`list`, `get`): the tag makes them unique.
+        let id = format!(
+            "{}_{}",
+            operation["tags"][0].as_str().unwrap_or("api"),
+            operation["operationId"].as_str().unwrap_or(route.method)
+        );
+        operation["operationId"] = json!(id);
+        let role = route.access.role.map_or("public", |r| r.as_str());
+        operation["x-nephele-role"] = json!(role);
+        operation["x-nephele-audited"] = json!(route.access.audited);
+        if route.access.role.is_some() {
+            operation["security"] = json!([{ "bearer": [] }]);
+            let rule = format!(
+                "\n\nNeeds an API key with the `{role}` role or higher{}.",
+                if route.access.audited { "; every call is written to the audit log" } else { "" }
+            );
+            let description = operation["description"].as_str().unwrap_or_default().to_owned() + &rule;
+            operation["description"] = json!(description.trim_start());
+        }
+        let responses = &mut operation["responses"];
+        if route.access.role.is_some() {
+            responses["401"] = problem("No API key, or one that is not valid (`unauthorized`)");
+            responses["403"] = problem("The key's role or providers do not cover this (`forbidden`)");
+        }
+        if route.path.contains("{provider}") {
+            responses["404"] = problem("No such provider or resource (`unknown_provider`, `not_found`)");
+            responses["503"] = problem(
+                "The provider is unreachable or rate-limited, or the database is (`provider_unavailable`, `provider_rate_limited`, `store_unavailable`)",
+            );
+        }
+        responses["default"] = problem("A problem document; `code` says which");
+    }
+    // Every route is documented and every documented operation is routed: a handler added to
+    // the table without `#[utoipa::path]` (or listed here without a route) fails every test.
+    let documented: usize = document["paths"]
+        .as_object()
+        .map(|paths| {
+            paths
+                .values()
+                .map(|item| {
+                    ["get", "post", "delete", "put", "patch"]
+                        .iter()
+                        .filter(|m| item.get(**m).is_some())
+                        .count()
+                })
+                .sum()
+        })
+        .unwrap_or(0);
+    assert!(
+        undocumented.is_empty() && documented == table.len(),
+        "the OpenAPI document and the route table differ: undocumented {undocumented:?}, {documented} documented, {} routed",
+        table.len()
+    );
+    document
+}
+
+pub fn document(table: &[RouteSpec]) -> Document {
+    let mut bytes = serde_json::to_vec_pretty(&document_value(table)).unwrap_or_default();
+    bytes.push(b'\n');
+    Document(Arc::new(bytes))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object)))]
+pub async fn openapi_document(Extension(document): Extension<Document>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document.0.as_ref().clone())
+}
+
+/// `/docs`: Swagger UI over `/api/v1/openapi.json`, its files inside the binary.
+pub fn reference<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    let config = utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"]).try_it_out_enabled(true);
+    utoipa_swagger_ui::SwaggerUi::new("/docs").config(config).into()
+}

@@ -1,0 +1,201 @@
+//! The dashboard's markup: landmarks, labelled controls and empty tables that the script fills.
+
+use maud::{DOCTYPE, Markup, html};
+
+/// A select with its label.
+fn select(id: &str, label: &str, first: Option<&str>) -> Markup {
+    html! {
+        label for=(id) { (label) }
+        select id=(id) name=(id) {
+            @if let Some(first) = first { option value="" { (first) } }
+        }
+    }
+}
+
+fn confirm_dialog() -> Markup {
+    html! {
+        dialog id="confirm" aria-labelledby="confirm-title" {
+            h2 id="confirm-title" { "Are you sure?" }
+            p id="confirm-text" {}
+            div class="row" {
+                button type="button" id="confirm-yes" class="danger" { "Confirm" }
+                button type="button" id="confirm-no" autofocus { "Cancel" }
+            }
+        }
+    }
+}
+
+fn key_form() -> Markup {
+    html! {
+        form id="key-form" class="key" {
+            label for="api-key" { "API key" }
+            input id="api-key" type="password" autocomplete="off" placeholder="nephele_…"
+                aria-describedby="key-help";
+            button type="submit" { "Use key" }
+            button type="button" id="forget-key" { "Forget key" }
+            p id="key-help" class="hint" {
+                "Kept in this tab only (session storage), sent as a bearer token, never in a URL. "
+                "Make one with " code { "nephele keys create --role operator" } "."
+            }
+        }
+    }
+}
+
+fn summary() -> Markup {
+    html! {
+        section aria-labelledby="summary-title" {
+            h2 id="summary-title" { "Cost" }
+            dl class="totals" {
+                div { dt { "Instances" } dd id="total-instances" { "–" } }
+                div { dt { "Run-rate per hour" } dd id="total-hourly" { "–" } }
+                div { dt { "Run-rate per month" } dd id="total-monthly" { "–" } }
+                div { dt { "Month to date" } dd id="total-mtd" { "–" } }
+            }
+            div class="split" {
+                table id="by-provider" {
+                    caption { "By provider" }
+                    thead { tr { th scope="col" { "Provider" } th scope="col" { "Instances" } th scope="col" { "Per hour" } th scope="col" { "Per month" } } }
+                    tbody {}
+                }
+                table id="by-region" {
+                    caption { "By region" }
+                    thead { tr { th scope="col" { "Region" } th scope="col" { "Instances" } th scope="col" { "Per hour" } th scope="col" { "Per month" } } }
+                    tbody {}
+                }
+            }
+        }
+    }
+}
+
+fn fleet() -> Markup {
+    html! {
+        section aria-labelledby="fleet-title" {
+            h2 id="fleet-title" { "Fleet" }
+            form id="filters" class="row" role="search" {
+                label for="search" { "Search" }
+                input id="search" type="search" placeholder="name, id or address";
+                (select("filter-provider", "Provider", Some("All providers")))
+                (select("filter-status", "Status", Some("Any status")))
+                (select("filter-region", "Region", Some("All regions")))
+                button type="button" id="refresh" { "Refresh" }
+            }
+            p id="fleet-count" aria-live="polite" { "Loading…" }
+            div class="scroll" {
+                table id="fleet" {
+                    thead { tr {
+                        th scope="col" { "Name" } th scope="col" { "Provider" } th scope="col" { "Status" }
+                        th scope="col" { "Type" } th scope="col" { "Region" } th scope="col" { "Address" }
+                        th scope="col" { "Age" } th scope="col" { "Per hour" } th scope="col" { "Actions" }
+                    } }
+                    tbody {}
+                }
+            }
+        }
+    }
+}
+
+fn create_form() -> Markup {
+    html! {
+        section aria-labelledby="create-title" {
+            h2 id="create-title" { "Create an instance" }
+            form id="create-form" class="grid" {
+                (select("create-provider", "Provider", None))
+                label for="create-name" { "Name" }
+                input id="create-name" name="name" required pattern="[A-Za-z0-9]([A-Za-z0-9.\\-]*[A-Za-z0-9])?"
+                    placeholder="web-1";
+                (select("create-type", "Type", None))
+                (select("create-region", "Region", None))
+                (select("create-image", "Image", None))
+                div class="row" {
+                    button type="submit" id="create-estimate" { "Estimate" }
+                    button type="button" id="create-confirm" disabled { "Create" }
+                }
+                p id="create-quote" aria-live="polite" {}
+            }
+        }
+    }
+}
+
+fn estimator() -> Markup {
+    html! {
+        section aria-labelledby="estimate-title" {
+            h2 id="estimate-title" { "Estimate a cost" }
+            form id="estimate-form" class="grid" {
+                (select("estimate-provider", "Provider", None))
+                (select("estimate-type", "Type", None))
+                (select("estimate-region", "Region", None))
+                label for="estimate-duration" { "Duration" }
+                input id="estimate-duration" required value="1d" aria-describedby="duration-help";
+                label for="estimate-count" { "Count" }
+                input id="estimate-count" type="number" min="1" max="1000" value="1";
+                button type="submit" { "Estimate" }
+                p id="duration-help" class="hint" { "30s, 90min, 12h, 1d, 2w, 1mo (720 h), 1y or ISO 8601 (P1DT12H)" }
+                p id="estimate-result" aria-live="polite" {}
+            }
+        }
+    }
+}
+
+fn activity() -> Markup {
+    html! {
+        section aria-labelledby="activity-title" {
+            h2 id="activity-title" { "Operations" }
+            ul id="progress" aria-live="polite" aria-label="Operations started here" {}
+            div class="scroll" {
+                table id="operations" {
+                    caption { "Recent operations" }
+                    thead { tr {
+                        th scope="col" { "When" } th scope="col" { "Provider" } th scope="col" { "Kind" }
+                        th scope="col" { "State" } th scope="col" { "Attempts" }
+                    } }
+                    tbody {}
+                }
+            }
+        }
+        section id="audit-section" aria-labelledby="audit-title" hidden {
+            h2 id="audit-title" { "Audit log" }
+            div class="scroll" {
+                table id="audit" {
+                    thead { tr {
+                        th scope="col" { "When" } th scope="col" { "Key" } th scope="col" { "Request" }
+                        th scope="col" { "Status" } th scope="col" { "Outcome" }
+                    } }
+                    tbody {}
+                }
+            }
+        }
+    }
+}
+
+/// The whole page.
+pub fn render() -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Nephele" }
+                link rel="stylesheet" href="/dashboard.css";
+                script src="/dashboard.js" defer {}
+            }
+            body {
+                a class="skip" href="#fleet-title" { "Skip to the fleet" }
+                header {
+                    h1 { "Nephele" }
+                    nav aria-label="Elsewhere" { a href="/docs/" { "API reference" } }
+                    (key_form())
+                    p id="notice" role="status" {}
+                }
+                main {
+                    (summary())
+                    (fleet())
+                    (create_form())
+                    (estimator())
+                    (activity())
+                }
+                (confirm_dialog())
+            }
+        }
+    }
+}

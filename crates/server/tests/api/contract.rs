@@ -1,0 +1,127 @@
+//! The OpenAPI document: served, committed, complete, and in agreement with the answers.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::{json, spawn_app};
+
+/// The committed copy, next to the README's other docs.
+fn committed_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")
+}
+
+/// The served document equals `docs/openapi.json`; `NEPHELE_UPDATE_OPENAPI=1` (or
+/// `make openapi`) writes it instead, so an API change shows as a diff of that file.
+#[tokio::test]
+async fn the_served_document_is_the_committed_one() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let served = response.text().await.expect("text");
+    let path = committed_path();
+    if std::env::var_os("NEPHELE_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &served).expect("write docs/openapi.json");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == served,
+        "docs/openapi.json differs from the served document; run `make openapi` and commit the diff"
+    );
+}
+
+#[tokio::test]
+async fn the_document_names_every_route_its_role_and_every_problem_code() {
+    let app = spawn_app().await;
+    let document = json(app.get("/api/v1/openapi.json").await).await;
+    assert_eq!(document["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
+    let paths = document["paths"].as_object().expect("paths");
+    let mut seen = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            seen.insert(format!("{method} {path}"));
+            let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(ids.insert(id.clone()), "operationId {id} repeats");
+            let role = operation["x-nephele-role"].as_str().unwrap_or_default();
+            assert!(
+                ["public", "viewer", "operator", "admin"].contains(&role),
+                "{method} {path}: role {role:?}"
+            );
+            assert!(operation["responses"]["default"].is_object(), "{method} {path}: no problem response");
+        }
+    }
+    // A sample of the routes, with the roles the route table gives them.
+    for (route, role) in [
+        ("get /api/v1/providers/{provider}/instances", "viewer"),
+        ("post /api/v1/providers/{provider}/instances", "operator"),
+        ("delete /api/v1/providers/{provider}/instances/{id}", "operator"),
+        ("post /api/v1/providers/{provider}/cost-estimate", "viewer"),
+        ("get /api/v1/audit", "admin"),
+        ("post /api/v1/keys", "admin"),
+        ("get /healthz", "public"),
+    ] {
+        let (method, path) = route.split_once(' ').expect("route");
+        assert_eq!(document["paths"][path][method]["x-nephele-role"], role, "{route}");
+    }
+    assert_eq!(seen.len(), 26, "{seen:#?}");
+    // Every problem code, each a value of the one enum.
+    let codes: Vec<&str> = document["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode enum")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    for code in [
+        "invalid_input",
+        "unauthorized",
+        "forbidden",
+        "unknown_provider",
+        "provider_rate_limited",
+        "idempotency_key_reused",
+    ] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    // Request bodies are named types.
+    assert_eq!(
+        document["paths"]["/api/v1/providers/{provider}/instances"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/CreateBody"
+    );
+}
+
+/// Every problem the API answers carries a code the document lists.
+#[tokio::test]
+async fn problem_codes_are_the_documents() {
+    let app = spawn_app().await;
+    let document = json(app.get("/api/v1/openapi.json").await).await;
+    let codes = document["components"]["schemas"]["ErrorCode"]["enum"].clone();
+    for response in [
+        app.get("/api/v1/providers/nowhere/instances").await,
+        app.post(
+            "/api/v1/providers/digitalocean/cost-estimate",
+            serde_json::json!({ "instance_type": "x", "duration": "1d" }),
+        )
+        .await,
+        app.get("/api/v1/no-such-route").await,
+    ] {
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        let problem = json(response).await;
+        assert!(codes.as_array().expect("codes").contains(&problem["code"]), "{problem}");
+        assert!(problem["request_id"].is_string(), "{problem}");
+    }
+}
+
+/// `/docs` serves Swagger UI from the binary, pointed at the document.
+#[tokio::test]
+async fn the_reference_is_served_without_a_cdn() {
+    let app = spawn_app().await;
+    let page = app.get("/docs/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://"), "the page loads nothing from elsewhere: {html}");
+    let init = app.get("/docs/swagger-initializer.js").await.text().await.expect("js");
+    assert!(init.contains("/api/v1/openapi.json"), "{init}");
+    let bundle = app.get("/docs/swagger-ui-bundle.js").await;
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.bytes().await.expect("bundle").len() > 100_000);
+}
