@@ -7,7 +7,7 @@ SPEC    := spec/digitalocean/openapi-subset.yaml
 # nextest is faster and clearer; plain `cargo test` runs the same tests where it is missing.
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: run sim test unit unit-plugin plugins python-plugin aws-peer ec2-prices conformance lint fmt bench clean
+.PHONY: run sim test unit unit-plugin plugins python-plugin aws-peer ec2-prices conformance api-conformance openapi lint fmt bench clean
 
 ## run: start Nephele on 127.0.0.1:8080 (demo mode against the built-in simulator without a token)
 run:
@@ -17,9 +17,9 @@ run:
 sim:
 	$(CARGO) run --release -p dosim -- --listen 127.0.0.1:8090 --droplets 100
 
-## test: every Rust test, the API suite again with DigitalOcean as a plugin, then the
-## simulator's OpenAPI conformance run
-test: unit unit-plugin conformance
+## test: every Rust test, the API suite again with DigitalOcean as a plugin, the simulator's
+## OpenAPI conformance run, then Nephele's own API fuzzed against its own document
+test: unit unit-plugin conformance api-conformance
 
 unit: plugins python-plugin aws-peer
 	$(CARGO) $(NEXTEST) --workspace
@@ -71,6 +71,15 @@ $(VENV)/.installed: scripts/requirements-conformance.txt
 conformance: $(VENV)/.installed
 	$(CARGO) build -p dosim
 	$(VENV)/bin/python scripts/conformance.py target/debug/dosim $(SPEC)
+
+## api-conformance: schemathesis against Nephele's own API and its /api/v1/openapi.json
+api-conformance: $(VENV)/.installed
+	$(CARGO) build -p nephele -p dosim
+	$(VENV)/bin/python scripts/api-conformance.py target/debug/nephele target/debug/dosim
+
+## openapi: rewrite docs/openapi.json from the served document (commit the diff)
+openapi:
+	NEPHELE_UPDATE_OPENAPI=1 $(CARGO) $(NEXTEST) -p nephele-server --test api -E 'test(the_served_document_is_the_committed_one)'
 
 $(VENV)/.bench-installed: scripts/requirements-bench.txt
 	test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
