@@ -7,7 +7,7 @@ SPEC    := spec/digitalocean/openapi-subset.yaml
 # nextest is faster and clearer; plain `cargo test` runs the same tests where it is missing.
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: run sim test unit unit-plugin plugins python-plugin aws-peer ec2-prices conformance api-conformance openapi lint fmt bench clean
+.PHONY: run sim test unit unit-plugin plugins python-plugin aws-peer ec2-prices conformance api-conformance browser openapi lint fmt bench clean
 
 ## run: start Nephele on 127.0.0.1:8080 (demo mode against the built-in simulator without a token)
 run:
@@ -19,7 +19,7 @@ sim:
 
 ## test: every Rust test, the API suite again with DigitalOcean as a plugin, the simulator's
 ## OpenAPI conformance run, then Nephele's own API fuzzed against its own document
-test: unit unit-plugin conformance api-conformance
+test: unit unit-plugin conformance api-conformance browser
 
 unit: plugins python-plugin aws-peer
 	$(CARGO) $(NEXTEST) --workspace
@@ -76,6 +76,14 @@ conformance: $(VENV)/.installed
 api-conformance: $(VENV)/.installed
 	$(CARGO) build -p nephele -p dosim
 	$(VENV)/bin/python scripts/api-conformance.py target/debug/nephele target/debug/dosim
+
+## browser: the dashboard in Debian's headless Chromium, driven by playwright-core (npm; it
+## downloads no browser); screenshots in target/browser/
+browser:
+	scripts/ensure-chromium.sh
+	cd tests/browser && npm ci --no-audit --no-fund --silent
+	$(CARGO) build -p nephele -p dosim
+	cd tests/browser && node --test --test-concurrency=1 dashboard.test.mjs
 
 ## openapi: rewrite docs/openapi.json from the served document (commit the diff)
 openapi:

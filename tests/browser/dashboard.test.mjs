@@ -1,0 +1,222 @@
+// The dashboard in a real browser: Debian's headless Chromium, driven by playwright-core.
+//
+// Starts dosim with 100 droplets and `nephele serve` with API keys required, makes an admin key
+// with `nephele keys create`, then does what a user does: enter the key, see the fleet, filter
+// it, create an instance (estimate first) and watch it reach running, power it off, delete it,
+// estimate a cost, open the API reference. Screenshots go to target/browser/.
+//
+// Run by `make browser` (part of `make test`). Environment: NEPHELE_BIN, DOSIM_BIN, CHROMIUM.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const root = resolve(import.meta.dirname, "../..");
+const nepheleBin = process.env.NEPHELE_BIN || join(root, "target/debug/nephele");
+const dosimBin = process.env.DOSIM_BIN || join(root, "target/debug/dosim");
+const shots = join(root, "target/browser");
+const TOKEN = "browser-test-token";
+const LONG = { timeout: 60_000 };
+
+let sim, server, browser, page, base, logPath;
+const pageErrors = [];
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.on("error", fail);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => done(port));
+    });
+  });
+}
+
+function startDosim() {
+  return new Promise((done, fail) => {
+    const child = spawn(dosimBin, ["--listen", "127.0.0.1:0", "--token", TOKEN, "--droplets", "100",
+      "--boot-ms", "300", "--rate-per-minute", "1000000", "--rate-per-hour", "1000000"]);
+    child.on("error", fail);
+    child.stdout.once("data", (chunk) => {
+      const match = /listening on (\S+)/.exec(chunk.toString());
+      if (match) done([child, `http://${match[1]}`]);
+      else fail(new Error(`dosim did not start: ${chunk}`));
+    });
+  });
+}
+
+async function waitUntilUp(url) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nephele did not answer; its log:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
+}
+
+const row = (name) => page.locator("#fleet tbody tr", { has: page.locator(`th:text-is("${name}")`) });
+
+async function progress(text) {
+  await page.locator("#progress li", { hasText: text }).first().waitFor(LONG);
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  const tmp = mkdtempSync(join(tmpdir(), "nephele-browser-"));
+  let simUrl;
+  [sim, simUrl] = await startDosim();
+  const listen = `127.0.0.1:${await freePort()}`;
+  const config = join(tmp, "config.yaml");
+  writeFileSync(config, `
+server:
+  listen: ${listen}
+providers:
+  digitalocean:
+    api_token: ${TOKEN}
+    base_url: ${simUrl}
+    region: nyc1
+    rate_limit_per_minute: 100000
+    rate_limit_per_hour: 1000000
+database:
+  url: sqlite://${join(tmp, "nephele.db")}
+auth:
+  required: true
+operations:
+  poll_interval_ms: 100
+`);
+  const made = execFileSync(nepheleBin, ["--output", "json", "keys", "create", "--role", "admin", "--config", config]);
+  process.env.NEPHELE_TEST_KEY = JSON.parse(made.toString()).key;
+  logPath = join(tmp, "nephele.log");
+  const log = (await import("node:fs")).openSync(logPath, "w");
+  server = spawn(nepheleBin, ["serve", "--config", config], { stdio: ["ignore", log, log] });
+  base = `http://${listen}`;
+  await waitUntilUp(base);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox"],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  sim?.kill();
+});
+
+test("the page asks for a key, keeps it in the tab, and shows the fleet of 100", async () => {
+  await page.goto(base + "/");
+  await page.locator("#notice", { hasText: "Enter an API key" }).waitFor();
+  await page.getByLabel("API key").fill(process.env.NEPHELE_TEST_KEY);
+  await page.getByRole("button", { name: "Use key" }).click();
+  await page.locator("#fleet-count", { hasText: "100 of 100 instances" }).waitFor(LONG);
+  assert.equal(await page.locator("#fleet tbody tr").count(), 100);
+  assert.ok(!page.url().includes(process.env.NEPHELE_TEST_KEY), "the key is never in the URL");
+  const kept = await page.evaluate(() => sessionStorage.getItem("nephele.api-key"));
+  assert.equal(kept, process.env.NEPHELE_TEST_KEY);
+  await page.locator("#total-instances", { hasText: "100" }).waitFor();
+  assert.match(await page.locator("#total-monthly").textContent(), /^\$\d+\.\d\d$/);
+  assert.ok(await page.locator("#by-provider tbody tr").count() >= 1);
+  await page.screenshot({ path: join(shots, "dashboard.png"), fullPage: false });
+});
+
+test("every control has a label, and the fleet filters and searches", async () => {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll("input, select")].filter((el) => el.labels.length === 0).map((el) => el.id));
+  assert.deepEqual(unlabelled, []);
+  const first = await page.locator("#fleet tbody tr th").first().textContent();
+  await page.getByLabel("Search").fill(first);
+  const shown = await page.locator("#fleet tbody tr th").allTextContents();
+  assert.ok(shown.length >= 1 && shown.length < 100, `${shown.length} rows`);
+  assert.ok(shown.every((name) => name.includes(first)), shown.join(", "));
+  await page.getByLabel("Search").fill("");
+  const region = await page.locator("#fleet tbody tr td:nth-child(5)").first().textContent();
+  await page.locator("#filter-region").selectOption(region);
+  const regions = await page.locator("#fleet tbody tr td:nth-child(5)").allTextContents();
+  assert.ok(regions.length >= 1 && regions.every((r) => r === region));
+  await page.locator("#filter-region").selectOption("");
+  await page.locator("#filter-status").selectOption("stopped");
+  const statuses = await page.locator("#fleet tbody tr td:nth-child(3)").allTextContents();
+  assert.ok(statuses.every((s) => s === "stopped"), statuses.join(", "));
+  await page.locator("#filter-status").selectOption("");
+  await page.locator("#fleet-count", { hasText: "100 of 100" }).waitFor();
+});
+
+test("create shows the estimate first, then the operation until the instance runs", async () => {
+  await page.locator("#create-type").selectOption("s-1vcpu-1gb");
+  await page.locator("#create-region").selectOption("nyc1");
+  await page.locator("#create-name").fill("browser-made-1");
+  assert.equal(await page.locator("#create-confirm").isDisabled(), true, "no create before an estimate");
+  await page.locator("#create-estimate").click();
+  await page.locator("#create-quote", { hasText: "per month" }).waitFor();
+  assert.match(await page.locator("#create-quote").textContent(), /\$\d+\.\d\d per day/);
+  await page.locator("#create-confirm").click();
+  await progress("Create browser-made-1: succeeded");
+  await page.getByLabel("Search").fill("browser-made-1");
+  await row("browser-made-1").locator("td.status-running").waitFor(LONG);
+  await page.screenshot({ path: join(shots, "created.png") });
+});
+
+test("power off asks for confirmation, then follows the operation", async () => {
+  await page.getByRole("button", { name: "Power off browser-made-1" }).click();
+  await page.locator("#confirm").waitFor();
+  assert.match(await page.locator("#confirm-text").textContent(), /browser-made-1/);
+  await page.locator("#confirm-yes").click();
+  await progress("Power off browser-made-1: succeeded");
+  await row("browser-made-1").locator("td.status-stopped").waitFor(LONG);
+});
+
+test("delete asks for confirmation, and the instance leaves the fleet", async () => {
+  await page.getByRole("button", { name: "Delete browser-made-1" }).click();
+  await page.locator("#confirm-no").click();
+  assert.equal(await row("browser-made-1").count(), 1, "cancel deletes nothing");
+  await page.getByRole("button", { name: "Delete browser-made-1" }).click();
+  await page.locator("#confirm-yes").click();
+  await progress("Delete browser-made-1: succeeded");
+  await page.locator("#fleet-count", { hasText: "0 of 100 instances" }).waitFor(LONG);
+  await page.getByLabel("Search").fill("");
+  assert.ok(await page.locator("#operations tbody tr").count() >= 3, "the operations table shows them");
+  assert.equal(await page.locator("#audit-section").isVisible(), true, "an admin sees the audit log");
+});
+
+test("the cost estimator answers in dollars", async () => {
+  await page.locator("#estimate-type").selectOption("s-1vcpu-1gb");
+  await page.locator("#estimate-region").selectOption("nyc1");
+  await page.locator("#estimate-duration").fill("1mo");
+  await page.locator("#estimate-count").fill("3");
+  await page.locator("#estimate-form button[type=submit]").click();
+  await page.locator("#estimate-result", { hasText: "USD" }).waitFor();
+  assert.match(await page.locator("#estimate-result").textContent(), /^3 × s-1vcpu-1gb in nyc1 for 1mo: \$\d+\.\d\d USD/);
+  await page.locator("#estimate-duration").fill("1m");
+  await page.locator("#estimate-form button[type=submit]").click();
+  await page.locator("#estimate-result.failed", { hasText: "ambiguous" }).waitFor();
+});
+
+test("the page fits a phone", async () => {
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
+  await phone.goto(base + "/");
+  const overflow = await phone.evaluate(() => document.body.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
+  await phone.screenshot({ path: join(shots, "dashboard-phone.png") });
+  await phone.close();
+});
+
+test("the API reference renders at /docs", async () => {
+  const docs = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await docs.goto(base + "/docs/");
+  await docs.locator(".swagger-ui .title", { hasText: "Nephele" }).waitFor(LONG);
+  await docs.locator(".opblock-tag", { hasText: "instances" }).first().waitFor();
+  await docs.screenshot({ path: join(shots, "docs.png") });
+  await docs.close();
+});
+
+test("the page's script raised no error", () => {
+  assert.deepEqual(pageErrors, []);
+});
