@@ -52,6 +52,12 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
+    /// Levels that go up and down (what is left of the rate budget...), named in snake case, for
+    /// the server's metrics. None by default.
+    fn gauges(&self) -> BTreeMap<&'static str, i64> {
+        BTreeMap::new()
+    }
+
     /// Running counters about the provider's traffic (requests, retries, rate-limit waits...),
     /// named in snake case, for the server's metrics. None by default.
     fn counters(&self) -> BTreeMap<&'static str, u64> {

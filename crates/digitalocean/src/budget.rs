@@ -122,6 +122,22 @@ impl RateBudget {
         (self.config.per_minute / self.sharers.load(Ordering::Relaxed).max(1) as usize).max(1)
     }
 
+    /// Requests this process may still send now in the minute and the hour windows (slots
+    /// booked by waiting requests count as spent).
+    pub fn remaining(&self) -> (usize, usize) {
+        let now = Instant::now();
+        let w = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sharers = self.sharers.load(Ordering::Relaxed).max(1) as usize;
+        let (minute, hour) = (self.config.minute + self.config.margin, self.config.hour + self.config.margin);
+        let live = |window: &VecDeque<Instant>, span: Duration| {
+            window.iter().filter(|t| now.saturating_duration_since(**t) < span).count()
+        };
+        (
+            ((self.config.per_minute / sharers).max(1)).saturating_sub(live(&w.minute, minute)),
+            ((self.config.per_hour / sharers).max(1)).saturating_sub(live(&w.hour, hour)),
+        )
+    }
+
     /// Takes a slot for one request, waiting (visibly) while the windows are full.
     ///
     /// A request that must wait reserves the first free slot before it sleeps, so waiters are

@@ -156,6 +156,16 @@ impl Provider for DigitalOcean {
         self.transport.share_rate_limit(replicas);
     }
 
+    fn gauges(&self) -> std::collections::BTreeMap<&'static str, i64> {
+        let (minute, hour) = self.transport.budget_remaining();
+        [
+            ("rate_budget_remaining_minute", i64::try_from(minute).unwrap_or(i64::MAX)),
+            ("rate_budget_remaining_hour", i64::try_from(hour).unwrap_or(i64::MAX)),
+        ]
+        .into_iter()
+        .collect()
+    }
+
     fn counters(&self) -> std::collections::BTreeMap<&'static str, u64> {
         let m = self.transport.metrics.snapshot();
         [

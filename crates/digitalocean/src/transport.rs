@@ -200,6 +200,11 @@ impl Transport {
     }
 
     /// Requests a minute this process may send.
+    /// What is left of the rate budget now: (this minute, this hour).
+    pub fn budget_remaining(&self) -> (usize, usize) {
+        self.budget.remaining()
+    }
+
     pub fn per_minute_share(&self) -> usize {
         self.budget.per_minute_share()
     }

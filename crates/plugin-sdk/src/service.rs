@@ -94,9 +94,10 @@ impl wire::provider_server::Provider for ProviderService {
         &self,
         _: Request<wire::GetCountersRequest>,
     ) -> Result<Response<wire::Counters>, Status> {
-        let counters = self.provider().await?.counters();
+        let provider = self.provider().await?;
         Ok(Response::new(wire::Counters {
-            values: counters.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            values: provider.counters().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            gauges: provider.gauges().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         }))
     }
 

@@ -52,6 +52,12 @@ impl<V> TtlCache<V> {
         Ok(value)
     }
 
+    /// The last value loaded, however old (never loads).
+    fn last(&self, key: &str) -> Option<Arc<V>> {
+        let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.get(key).map(|e| e.value.clone())
+    }
+
     async fn invalidate(&self, key: &str) {
         self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
     }
@@ -84,6 +90,11 @@ impl CatalogCache {
         provider: &dyn Provider,
     ) -> Result<Arc<Vec<InstanceType>>, ProviderError> {
         self.instance_types.get_or_load(name, self.ttl, || provider.list_instance_types()).await
+    }
+
+    /// The last instance types loaded for `name`, without asking the provider (for `/metrics`).
+    pub fn last_instance_types(&self, name: &str) -> Option<Arc<Vec<InstanceType>>> {
+        self.instance_types.last(name)
     }
 
     pub async fn images(

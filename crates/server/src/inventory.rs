@@ -131,6 +131,9 @@ struct ProviderInventory {
     refresh_cost: AtomicU64,
     /// How long the last refresh took, in milliseconds.
     refresh_ms: AtomicU64,
+    /// Reads answered from memory, and reads that had to wait for the provider.
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// Every provider's inventory.
@@ -155,6 +158,8 @@ impl Inventory {
                     writes: Mutex::new(Vec::new()),
                     refresh_cost: AtomicU64::new(0),
                     refresh_ms: AtomicU64::new(0),
+                    hits: AtomicU64::new(0),
+                    misses: AtomicU64::new(0),
                 };
                 (name.clone(), Arc::new(inventory))
             })
@@ -187,6 +192,13 @@ impl Inventory {
         entry.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Reads of `provider` answered from memory and reads that waited for the provider.
+    pub fn reads(&self, provider: &str) -> (u64, u64) {
+        self.providers.get(provider).map_or((0, 0), |entry| {
+            (entry.hits.load(Ordering::Relaxed), entry.misses.load(Ordering::Relaxed))
+        })
+    }
+
     /// `provider`'s copy as it is, without asking the provider (for `/metrics`).
     pub fn peek(&self, provider: &str) -> Option<Snapshot> {
         Self::current(self.providers.get(provider)?)
@@ -207,8 +219,10 @@ impl Inventory {
             Freshness::Live => snapshot.checked >= asked_at,
         };
         if let Some(snapshot) = Self::current(entry).filter(|s| usable(s)) {
+            entry.hits.fetch_add(1, Ordering::Relaxed);
             return answer(freshness, snapshot);
         }
+        entry.misses.fetch_add(1, Ordering::Relaxed);
         let _refresh = entry.refreshing.lock().await;
         // Someone else's refresh may have just brought what we need: a copy fresh enough, or,
         // for a cached read, one that arrived while this caller waited (however long the

@@ -1,9 +1,11 @@
 //! `/metrics` in the Prometheus/OpenMetrics text format, written by `prometheus-client`.
 //!
-//! Two registries: one for what is counted as it happens (HTTP requests by route template,
-//! method and status, with a latency histogram), kept in the app state; and one made at each
-//! scrape for what is read then (each provider's traffic counters, which a plugin answers over
-//! its socket; the inventory's size and age; failed authentication).
+//! What is counted as it happens lives in families kept between scrapes: HTTP requests by route
+//! template, method and status with a latency histogram (app state), and every provider call by
+//! operation and outcome with its latency ([`ProviderCallMetrics`], in the provider registry).
+//! The rest is read at each scrape into a fresh registry: each provider's own counters and
+//! gauges (a plugin answers over its socket), the inventory's size, age, hits and misses, the
+//! run-rate, operations by state, failed authentication.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -15,6 +17,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use std::collections::HashMap;
+
+use nephele_core::{Instance, InstanceStatus, InstanceType, Provider};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 use crate::app::AppState;
 
@@ -46,6 +54,63 @@ struct ProviderLabel {
 }
 
 type LatencyFamily = Family<Route, Histogram, fn() -> Histogram>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Call {
+    provider: String,
+    /// The `Provider` method (`list_instances`, `create_instances`, ...).
+    operation: String,
+    /// `ok`, or the failure's code (`not_found`, `rate_limited`, `unavailable`, ...).
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallRoute {
+    provider: String,
+    operation: String,
+}
+
+/// Every call Nephele makes to a provider, in process or through a plugin: counted by
+/// operation and outcome, timed by operation (retries and rate-limit waits included).
+#[derive(Clone)]
+pub struct ProviderCallMetrics {
+    calls: Family<Call, Counter>,
+    latency: Family<CallRoute, Histogram, fn() -> Histogram>,
+}
+
+impl Default for ProviderCallMetrics {
+    fn default() -> Self {
+        Self { calls: Family::default(), latency: Family::new_with_constructor(latency_histogram) }
+    }
+}
+
+impl ProviderCallMetrics {
+    pub fn observe(&self, provider: &str, operation: &str, outcome: &str, took: Duration) {
+        self.calls
+            .get_or_create(&Call {
+                provider: provider.to_owned(),
+                operation: operation.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&CallRoute { provider: provider.to_owned(), operation: operation.to_owned() })
+            .observe(took.as_secs_f64());
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "nephele_upstream_calls",
+            "Calls to providers, by operation and outcome",
+            self.calls.clone(),
+        );
+        registry.register(
+            "nephele_upstream_call_duration_seconds",
+            "Time a provider call took, retries and rate-limit waits included",
+            self.latency.clone(),
+        );
+    }
+}
 
 /// What is counted as requests are served.
 pub struct HttpMetrics {
@@ -93,6 +158,34 @@ impl HttpMetrics {
     }
 }
 
+/// The hourly run-rate of `instances`, counted as `GET /api/v1/costs` counts it: deleted ones
+/// cost nothing, nor do stopped ones where the provider does not bill stopped compute (its policy
+/// is asked once per type), nor ones of a type with no known price.
+async fn hourly_run_rate(provider: &dyn Provider, instances: &[Instance], types: &[InstanceType]) -> Decimal {
+    let now = time::OffsetDateTime::now_utc();
+    let mut free_when_stopped: HashMap<&str, bool> = HashMap::new();
+    let mut total = Decimal::ZERO;
+    for instance in instances.iter().filter(|i| i.status != InstanceStatus::Archived) {
+        let found = types.iter().find(|t| t.id == instance.instance_type);
+        let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else { continue };
+        if instance.status == InstanceStatus::Stopped {
+            let free = match free_when_stopped.get(instance.instance_type.as_str()) {
+                Some(free) => *free,
+                None => {
+                    let free = provider.billing_policy(&price, now).await.is_ok_and(|p| p.free_when_stopped);
+                    free_when_stopped.insert(&instance.instance_type, free);
+                    free
+                }
+            };
+            if free {
+                continue;
+            }
+        }
+        total += price.price_hourly;
+    }
+    total
+}
+
 /// The whole text of `/metrics`.
 pub async fn render(state: &AppState) -> String {
     // Plugins' counters are read over their sockets first (a second at most for all of them).
@@ -107,22 +200,48 @@ pub async fn render(state: &AppState) -> String {
 
     let mut counters: std::collections::BTreeMap<&'static str, Family<ProviderLabel, Counter>> =
         Default::default();
+    let mut gauges: std::collections::BTreeMap<&'static str, Family<ProviderLabel, Gauge>> =
+        Default::default();
     let instances = Family::<ProviderLabel, Gauge>::default();
     let age = Family::<ProviderLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let run_rate = Family::<ProviderLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let (hits, misses) =
+        (Family::<ProviderLabel, Counter>::default(), Family::<ProviderLabel, Counter>::default());
     for (name, provider) in state.providers.all() {
         let label = ProviderLabel { provider: name.clone() };
         for (counter, value) in provider.counters() {
             counters.entry(counter).or_default().get_or_create(&label).inc_by(value);
         }
+        for (gauge, value) in provider.gauges() {
+            gauges.entry(gauge).or_default().get_or_create(&label).set(value);
+        }
+        let (hit, miss) = state.inventory.reads(name);
+        hits.get_or_create(&label).inc_by(hit);
+        misses.get_or_create(&label).inc_by(miss);
         if let Some(snapshot) = state.inventory.peek(name) {
             instances.get_or_create(&label).set(snapshot.instances.len() as i64);
             age.get_or_create(&label).set(snapshot.age().as_secs_f64());
+            if let Some(types) = state.catalog.last_instance_types(name) {
+                let hourly = hourly_run_rate(provider.as_ref(), &snapshot.instances, &types).await;
+                run_rate.get_or_create(&label).set(hourly.to_f64().unwrap_or(f64::NAN));
+            }
         }
     }
     for (counter, family) in counters {
         now.register(format!("nephele_provider_{counter}"), format!("The provider's {counter}"), family);
     }
+    for (gauge, family) in gauges {
+        now.register(format!("nephele_provider_{gauge}"), format!("The provider's {gauge}"), family);
+    }
+    state.providers.call_metrics().register(&mut now);
     now.register("nephele_inventory_instances", "Instances in the inventory's copy", instances);
+    now.register("nephele_inventory_hits", "Instance lists answered from memory", hits);
+    now.register("nephele_inventory_misses", "Instance lists that waited for the provider", misses);
+    now.register(
+        "nephele_run_rate_hourly_dollars",
+        "What the provider's instances cost per hour at list price (as GET /api/v1/costs counts them)",
+        run_rate,
+    );
     let operations = Family::<OperationLabels, Gauge>::default();
     match state.store.count_operations().await {
         Ok(counts) => {

@@ -23,20 +23,29 @@ use crate::plugins::{PluginProvider, PluginSpec, resolve_program};
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
     providers: BTreeMap<String, Arc<ProviderSlot>>,
+    /// Every slot's calls, for `/metrics`.
+    calls: crate::metrics::ProviderCallMetrics,
 }
 
 impl ProviderRegistry {
     /// Providers made elsewhere (tests, benchmarks), each in its own slot.
     pub fn new(providers: Vec<Arc<dyn Provider>>) -> Self {
+        let calls = crate::metrics::ProviderCallMetrics::default();
         Self {
             providers: providers
                 .into_iter()
                 .map(|p| {
                     let name = p.info().name;
-                    (name.clone(), Arc::new(ProviderSlot::new(name, Built::InProcess(p))))
+                    (name.clone(), Arc::new(ProviderSlot::new(name, Built::InProcess(p), calls.clone())))
                 })
                 .collect(),
+            calls,
         }
+    }
+
+    /// What every provider call cost, by provider, operation and outcome.
+    pub fn call_metrics(&self) -> &crate::metrics::ProviderCallMetrics {
+        &self.calls
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
@@ -92,11 +101,31 @@ pub struct ProviderSlot {
     current: RwLock<Built>,
     /// Replicas sharing the rate limit, as last told: a replacement is told too.
     replicas: std::sync::atomic::AtomicU32,
+    calls: crate::metrics::ProviderCallMetrics,
 }
 
 impl ProviderSlot {
-    fn new(name: String, built: Built) -> Self {
-        Self { name, current: RwLock::new(built), replicas: std::sync::atomic::AtomicU32::new(1) }
+    fn new(name: String, built: Built, calls: crate::metrics::ProviderCallMetrics) -> Self {
+        Self { name, current: RwLock::new(built), replicas: std::sync::atomic::AtomicU32::new(1), calls }
+    }
+
+    /// Runs one call to the provider inside a span (so its log lines carry the request's id) and
+    /// counts and times it.
+    async fn metered<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        use tracing::Instrument;
+        let started = std::time::Instant::now();
+        let span = tracing::info_span!("provider_call", provider = %self.name, operation);
+        let result = call.instrument(span).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        self.calls.observe(&self.name, operation, outcome, started.elapsed());
+        result
     }
 
     fn current(&self) -> Arc<dyn Provider> {
@@ -166,7 +195,8 @@ impl Provider for ProviderSlot {
         self.current().info()
     }
     async fn ping(&self) -> Result<(), ProviderError> {
-        self.current().ping().await
+        let provider = self.current();
+        self.metered("ping", provider.ping()).await
     }
     fn share_rate_limit(&self, replicas: u32) {
         self.replicas.store(replicas, std::sync::atomic::Ordering::Relaxed);
@@ -178,6 +208,9 @@ impl Provider for ProviderSlot {
     fn counters(&self) -> BTreeMap<&'static str, u64> {
         self.current().counters()
     }
+    fn gauges(&self) -> BTreeMap<&'static str, i64> {
+        self.current().gauges()
+    }
     async fn refresh_counters(&self) {
         self.current().refresh_counters().await
     }
@@ -186,22 +219,28 @@ impl Provider for ProviderSlot {
         t: &InstanceType,
         at: OffsetDateTime,
     ) -> Result<BillingPolicy, ProviderError> {
-        self.current().billing_policy(t, at).await
+        let provider = self.current();
+        self.metered("billing_policy", provider.billing_policy(t, at)).await
     }
     async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError> {
-        self.current().list_instances(filter).await
+        let provider = self.current();
+        self.metered("list_instances", provider.list_instances(filter)).await
     }
     async fn get_instance(&self, id: &InstanceId) -> Result<Instance, ProviderError> {
-        self.current().get_instance(id).await
+        let provider = self.current();
+        self.metered("get_instance", provider.get_instance(id)).await
     }
     async fn create_instances(&self, request: &CreateInstances) -> Result<Vec<Instance>, ProviderError> {
-        self.current().create_instances(request).await
+        let provider = self.current();
+        self.metered("create_instances", provider.create_instances(request)).await
     }
     async fn find_instances_by_operation(&self, id: OperationId) -> Result<Vec<Instance>, ProviderError> {
-        self.current().find_instances_by_operation(id).await
+        let provider = self.current();
+        self.metered("find_instances_by_operation", provider.find_instances_by_operation(id)).await
     }
     async fn delete_instance(&self, id: &InstanceId, operation: OperationId) -> Result<(), ProviderError> {
-        self.current().delete_instance(id, operation).await
+        let provider = self.current();
+        self.metered("delete_instance", provider.delete_instance(id, operation)).await
     }
     async fn power_action(
         &self,
@@ -209,7 +248,8 @@ impl Provider for ProviderSlot {
         action: PowerAction,
         operation: OperationId,
     ) -> Result<ProviderAction, ProviderError> {
-        self.current().power_action(id, action, operation).await
+        let provider = self.current();
+        self.metered("power_action", provider.power_action(id, action, operation)).await
     }
     async fn find_power_action(
         &self,
@@ -217,19 +257,24 @@ impl Provider for ProviderSlot {
         action: PowerAction,
         since: OffsetDateTime,
     ) -> Result<Option<ProviderAction>, ProviderError> {
-        self.current().find_power_action(id, action, since).await
+        let provider = self.current();
+        self.metered("find_power_action", provider.find_power_action(id, action, since)).await
     }
     async fn get_action(&self, id: &ActionId) -> Result<ProviderAction, ProviderError> {
-        self.current().get_action(id).await
+        let provider = self.current();
+        self.metered("get_action", provider.get_action(id)).await
     }
     async fn list_regions(&self) -> Result<Vec<Region>, ProviderError> {
-        self.current().list_regions().await
+        let provider = self.current();
+        self.metered("list_regions", provider.list_regions()).await
     }
     async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError> {
-        self.current().list_instance_types().await
+        let provider = self.current();
+        self.metered("list_instance_types", provider.list_instance_types()).await
     }
     async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {
-        self.current().list_images().await
+        let provider = self.current();
+        self.metered("list_images", provider.list_images()).await
     }
 }
 
@@ -306,6 +351,7 @@ pub fn configured_names(config: &Config) -> Vec<String> {
 /// does not stop the server: it is listed, unavailable, with the reason.
 pub async fn build(config: &Config) -> Result<ProviderRegistry, BuildError> {
     let mut providers = BTreeMap::new();
+    let calls = crate::metrics::ProviderCallMetrics::default();
     for name in configured_names(config) {
         let built = match describe(config, &name) {
             Some(Wanted::InProcess(p)) => Built::InProcess(p),
@@ -317,7 +363,7 @@ pub async fn build(config: &Config) -> Result<ProviderRegistry, BuildError> {
                 });
             }
         };
-        providers.insert(name.clone(), Arc::new(ProviderSlot::new(name, built)));
+        providers.insert(name.clone(), Arc::new(ProviderSlot::new(name, built, calls.clone())));
     }
-    Ok(ProviderRegistry { providers })
+    Ok(ProviderRegistry { providers, calls })
 }

@@ -50,6 +50,8 @@ pub struct PluginProvider {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     policies: Mutex<HashMap<(String, i64), BillingPolicy>>,
     counters: Mutex<BTreeMap<&'static str, u64>>,
+    /// The plugin's gauges as of its last `GetCounters` answer.
+    gauges: Mutex<BTreeMap<&'static str, i64>>,
     calls: AtomicU64,
     failed_calls: AtomicU64,
     /// The limit the running process answered when told its share.
@@ -84,6 +86,7 @@ impl PluginProvider {
             task: Mutex::new(Some(task)),
             policies: Mutex::new(HashMap::new()),
             counters: Mutex::new(BTreeMap::new()),
+            gauges: Mutex::new(BTreeMap::new()),
             calls: AtomicU64::new(0),
             failed_calls: AtomicU64::new(0),
             shared_limit: Arc::new(Mutex::new(None)),
@@ -227,10 +230,18 @@ impl PluginProvider {
         else {
             return;
         };
+        let answer = answer.into_inner();
         if let Ok(mut counters) = self.counters.lock() {
-            for (name, value) in answer.into_inner().values {
+            for (name, value) in answer.values {
                 if let Some(name) = counter_name(&name) {
                     counters.insert(name, value);
+                }
+            }
+        }
+        if let Ok(mut gauges) = self.gauges.lock() {
+            for (name, value) in answer.gauges {
+                if let Some(name) = counter_name(&name) {
+                    gauges.insert(name, value);
                 }
             }
         }
@@ -321,6 +332,10 @@ impl Provider for PluginProvider {
 
     async fn refresh_counters(&self) {
         self.update_counters().await;
+    }
+
+    fn gauges(&self) -> BTreeMap<&'static str, i64> {
+        self.gauges.lock().map(|g| g.clone()).unwrap_or_default()
     }
 
     fn counters(&self) -> BTreeMap<&'static str, u64> {

@@ -100,6 +100,32 @@ async fn metrics_parse_and_move_with_requests() {
     let done = scrape(&app.get("/metrics").await.text().await.expect("text"));
     let create = [("provider", "digitalocean"), ("kind", "create"), ("state", "succeeded")];
     assert_eq!(sample(&done, "nephele_operations", &create), Some(1.0));
+
+    // Upstream calls by operation and outcome, timed; the 404 above is one of them.
+    let do_ = ("provider", "digitalocean");
+    let created_ok = [do_, ("operation", "create_instances"), ("outcome", "ok")];
+    assert_eq!(sample(&done, "nephele_upstream_calls_total", &created_ok), Some(1.0));
+    let missing = [do_, ("operation", "get_instance"), ("outcome", "not_found")];
+    assert_eq!(sample(&done, "nephele_upstream_calls_total", &missing), Some(1.0));
+    let timed = [do_, ("operation", "create_instances")];
+    assert_eq!(sample(&done, "nephele_upstream_call_duration_seconds", &timed), Some(1.0));
+    // Lists served from memory count as hits; the budget left shrinks as requests go out.
+    let hits = sample(&done, "nephele_inventory_hits_total", &[do_]).expect("hits");
+    assert!(hits >= 3.0, "{hits}");
+    assert!(sample(&done, "nephele_inventory_misses_total", &[do_]).expect("misses") >= 1.0);
+    let left = sample(&done, "nephele_provider_rate_budget_remaining_minute", &[do_]).expect("budget");
+    let sent = sample(&done, "nephele_provider_requests_sent_total", &[do_]).expect("sent");
+    // The run-rate is what /api/v1/costs says, per provider.
+    let costs = json(app.get("/api/v1/costs").await).await;
+    app.get("/api/v1/providers/digitalocean/instances?fresh=true").await;
+    let again = scrape(&app.get("/metrics").await.text().await.expect("text"));
+    let left_now = sample(&again, "nephele_provider_rate_budget_remaining_minute", &[do_]).expect("budget");
+    let sent_now = sample(&again, "nephele_provider_requests_sent_total", &[do_]).expect("sent");
+    assert!(sent_now > sent, "the live read went out");
+    assert_eq!(left - left_now, sent_now - sent, "each request sent takes one from the minute's budget");
+    let rate = sample(&again, "nephele_run_rate_hourly_dollars", &[do_]).expect("run-rate");
+    let expected: f64 = costs["run_rate"]["hourly"].as_str().expect("hourly").parse().expect("number");
+    assert!((rate - expected).abs() < 1e-9 && rate > 0.0, "{rate} vs {expected}");
 }
 
 #[tokio::test]
