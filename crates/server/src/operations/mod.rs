@@ -52,6 +52,7 @@ pub struct StepOutcome {
 ///
 /// `inline` is true when the step runs inside the request that created the operation: a busy
 /// instance then fails at once (the caller is told 409) instead of being retried in background.
+#[tracing::instrument(skip_all, fields(operation_id = %op.id, kind = %op.kind, provider = %op.provider))]
 pub async fn advance(
     state: &Arc<AppState>,
     op: &OperationRecord,

@@ -48,6 +48,7 @@ impl AuditEntry {
 }
 
 impl Store {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_log (id, at, at_ms, principal, role, method, path, source, status, outcome, operation_id, provider, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -71,6 +72,7 @@ impl Store {
     }
 
     /// The newest `limit` entries, newest first; with `providers`, only entries about them.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_audit(
         &self,
         limit: i64,
@@ -120,6 +122,7 @@ impl Store {
     }
 
     /// How many audit entries there are (for tests and operators watching growth).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count_audit(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(&self.pool).await?.try_get("n")?)
     }

@@ -50,6 +50,7 @@ pub struct KeyRequest<'a> {
 
 impl Store {
     /// Reserves `key` and records `operation` in one transaction, or reports who holds the key.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reserve_key(
         &self,
         request: KeyRequest<'_>,
@@ -121,6 +122,7 @@ impl Store {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_key(&self, principal: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT method, path, request_hash, operation_id, response_status, response_body, created_ms FROM idempotency_keys WHERE principal = $1 AND idem_key = $2",
@@ -145,6 +147,7 @@ impl Store {
     }
 
     /// How many idempotency keys are stored (for tests and operators watching growth).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count_keys(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM idempotency_keys")
             .fetch_one(&self.pool)
@@ -153,6 +156,7 @@ impl Store {
     }
 
     /// Stores the response of the request that reserved `key`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn complete_key(
         &self,
         principal: &str,

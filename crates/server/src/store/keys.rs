@@ -44,6 +44,7 @@ fn read(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
 }
 
 impl Store {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_api_key(&self, key: NewApiKey<'_>) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO api_keys (id, hash, role, providers, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(key.id)
@@ -57,6 +58,7 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = sqlx::query("SELECT id, hash, role, providers, description, created_at, revoked_at FROM api_keys WHERE id = $1")
             .bind(id)
@@ -65,6 +67,7 @@ impl Store {
         row.as_ref().map(read).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let rows = sqlx::query("SELECT id, hash, role, providers, description, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
             .fetch_all(&self.pool)
@@ -73,6 +76,7 @@ impl Store {
     }
 
     /// Revokes a key; false when there is no such active key.
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now_text())
@@ -82,6 +86,7 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count_active_api_keys(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL")
             .fetch_one(&self.pool)

@@ -109,6 +109,7 @@ impl Store {
     }
 
     /// Applies the migrations not yet applied, each in its own transaction.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
             .execute(&self.pool)
@@ -151,6 +152,7 @@ impl Store {
 
     /// Deletes idempotency keys past their expiry and audit entries older than `audit_before_ms`;
     /// returns how many of each went.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn purge_expired(&self, audit_before_ms: i64) -> Result<(u64, u64), StoreError> {
         let keys = sqlx::query("DELETE FROM idempotency_keys WHERE expires_ms < $1")
             .bind(now_ms())
@@ -166,6 +168,7 @@ impl Store {
     }
 
     /// Cheap liveness check.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

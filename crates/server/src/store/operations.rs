@@ -110,6 +110,7 @@ fn read(row: &AnyRow) -> Result<OperationRecord, StoreError> {
 
 impl Store {
     /// Records a new pending operation.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_operation(&self, op: NewOperation<'_>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         Self::insert_operation_in(&mut tx, op).await?;
@@ -139,6 +140,7 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub async fn get_operation(&self, id: &str) -> Result<Option<OperationRecord>, StoreError> {
         let row = sqlx::query("SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at, lease_until_ms FROM operations WHERE id = $1")
             .bind(id)
@@ -148,6 +150,7 @@ impl Store {
     }
 
     /// Operations, newest first, optionally in one state; with `providers`, only theirs.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_operations(
         &self,
         state: Option<OperationState>,
@@ -177,6 +180,7 @@ impl Store {
     }
 
     /// How many operations there are of each (provider, kind, state), for `/metrics`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count_operations(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT provider, kind, state, COUNT(*) AS n FROM operations GROUP BY provider, kind, state ORDER BY provider, kind, state",
@@ -195,6 +199,7 @@ impl Store {
     /// The condition is checked again by the UPDATE itself, so two replicas racing for the same
     /// row cannot both win: on PostgreSQL the second waits for the first to commit and then sees
     /// the lease; on SQLite writes are serialised.
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub async fn claim_operation(&self, id: &str, owner: &str, lease_ms: i64) -> Result<bool, StoreError> {
         let now = now_ms();
         let done = sqlx::query(
@@ -211,6 +216,7 @@ impl Store {
 
     /// Up to `limit` operations that are due and unleased, oldest due first, with who asked
     /// for each (the worker picks among them, least-busy key first).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn due_operations(&self, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, principal FROM operations WHERE state IN ('pending', 'running') AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms < $1) ORDER BY next_attempt_ms, created_ms LIMIT $2",
@@ -224,6 +230,7 @@ impl Store {
 
     /// Extends a lease its holder still has; false when it no longer holds it (the operation
     /// ended, or the lease ran out and someone else took it).
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub async fn renew_lease(&self, id: &str, owner: &str, lease_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE operations SET lease_until_ms = $1 WHERE id = $2 AND lease_owner = $3 AND state IN ('pending', 'running')",
@@ -237,6 +244,7 @@ impl Store {
     }
 
     /// Gives up `owner`'s lease on operation `id`, due at once (for a worker to take).
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub async fn release_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE operations SET lease_owner = NULL, lease_until_ms = NULL, next_attempt_ms = 0 WHERE id = $1 AND lease_owner = $2",
@@ -250,6 +258,7 @@ impl Store {
 
     /// Gives up every lease these owners hold, due at once: what a server that stops cleanly
     /// was working on is taken up by another (or by itself, restarted) without waiting.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn release_leases(&self, owners: &[&str]) -> Result<u64, StoreError> {
         let mut released = 0;
         for owner in owners {
@@ -266,6 +275,7 @@ impl Store {
 
     /// Records progress and gives the lease up; the operation is due again at `next_attempt_ms`.
     /// Only the lease holder's update counts.
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub async fn update_operation(
         &self,
         id: &str,

@@ -8,6 +8,7 @@ use super::{Store, StoreError, now_ms};
 impl Store {
     /// Says `replica` is alive now, and returns how many replicas have said so within
     /// `alive_ms` (itself included).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn replica_heartbeat(&self, replica: &str, alive_ms: i64) -> Result<i64, StoreError> {
         let now = now_ms();
         let updated = sqlx::query("UPDATE replicas SET heartbeat_ms = $1 WHERE id = $2")
@@ -36,6 +37,7 @@ impl Store {
     }
 
     /// Says `replica` has stopped: the others take its share at their next heartbeat.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn replica_gone(&self, replica: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM replicas WHERE id = $1").bind(replica).execute(&self.pool).await?;
         Ok(())
