@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::{Extension, Json};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::views::Links;
@@ -17,6 +17,14 @@ use crate::store::{OperationRecord, OperationState};
 /// stored, because a resumed create needs them, but never shown: only their size and digest.
 const SECRET_REQUEST_FIELDS: &[&str] = &["user_data"];
 
+/// What is shown of a secret: that it is there, its size and its digest.
+#[derive(Serialize)]
+struct Redacted {
+    redacted: bool,
+    bytes: usize,
+    sha256: String,
+}
+
 /// `request` with every secret field replaced by `{redacted, bytes, sha256}`.
 fn redacted(request: &Value) -> Value {
     let mut shown = request.clone();
@@ -24,8 +32,8 @@ fn redacted(request: &Value) -> Value {
         for name in SECRET_REQUEST_FIELDS {
             if let Some(Value::String(secret)) = fields.get(*name) {
                 let digest = crate::digest::sha256_hex(secret.as_bytes());
-                let summary = json!({ "redacted": true, "bytes": secret.len(), "sha256": digest });
-                fields.insert((*name).to_owned(), summary);
+                let summary = Redacted { redacted: true, bytes: secret.len(), sha256: digest };
+                fields.insert((*name).to_owned(), serde_json::to_value(summary).unwrap_or_default());
             }
         }
     }
@@ -134,6 +142,8 @@ pub async fn get(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
