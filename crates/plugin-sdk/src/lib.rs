@@ -119,6 +119,11 @@ async fn serve(factory: Arc<dyn Factory>) -> std::io::Result<()> {
 
     let limit = nephele_plugin_protocol::MAX_MESSAGE_BYTES;
     tonic::transport::Server::builder()
+        // Each call's log lines carry the host's request id (`x-request-id`), as the host's do.
+        .trace_fn(|request| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("call", request_id = %id, path = %request.uri().path())
+        })
         .add_service(health)
         .add_service(
             ProviderServer::new(provider).max_decoding_message_size(limit).max_encoding_message_size(limit),

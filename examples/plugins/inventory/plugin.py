@@ -224,6 +224,9 @@ class Provider(pb_grpc.ProviderServicer):
 
     @failing
     def GetInstance(self, request, context):
+        # The host names the request each call serves; say it, so its log and ours line up.
+        request_id = dict(context.invocation_metadata()).get("x-request-id", "-")
+        print(f"GetInstance id={request.id} request_id={request_id}", file=sys.stderr, flush=True)
         return to_instance(self._find(self._ready().read(), request.id))
 
     def _check_create(self, request):

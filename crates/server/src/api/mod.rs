@@ -93,6 +93,17 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
+tokio::task_local! {
+    /// The id of the request the current task serves.
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served, when the caller runs inside one (a plugin call passes
+/// it on as `x-request-id`).
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// The caller's `x-request-id` when it is a sane one (1-128 visible ASCII characters), or a new
 /// one: echoed in the response header and in problem documents, and on every log line of the
 /// request (the span carries it).
@@ -126,7 +137,8 @@ async fn log_requests(
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let started = Instant::now();
-        let mut response = error::with_request_id(next.run(request).await, &id).await;
+        let mut response =
+            error::with_request_id(REQUEST_ID.scope(id.clone(), next.run(request)).await, &id).await;
         if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
             response.headers_mut().insert("x-request-id", value);
         }

@@ -17,9 +17,27 @@ use nephele_plugin_protocol::wire::provider_client::ProviderClient;
 use nephele_plugin_protocol::{MAX_MESSAGE_BYTES, convert, failure, wire};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+/// A plugin's client: every call carries the id of the request it serves.
+pub type Client = ProviderClient<InterceptedService<Channel, StampRequestId>>;
+
+/// Puts the current request's id (see [`crate::api::current_request_id`]) in each call's
+/// `x-request-id` metadata, so the plugin's log lines for it can carry the same id.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StampRequestId;
+
+impl tonic::service::Interceptor for StampRequestId {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = crate::api::current_request_id().and_then(|id| id.parse().ok()) {
+            request.metadata_mut().insert("x-request-id", value);
+        }
+        Ok(request)
+    }
+}
 
 /// Time for the program to print its handshake line.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +75,7 @@ pub struct Running {
     pub child: Child,
     /// Closing it tells the plugin to stop.
     pub stdin: Option<ChildStdin>,
-    pub client: ProviderClient<Channel>,
+    pub client: Client,
     pub info: ProviderInfo,
     pub rate_limit_per_minute: Option<u32>,
     pub socket: PathBuf,
@@ -111,7 +129,7 @@ impl PluginSpec {
             self.error(format!("cannot connect to {}: {e}", handshake.socket.display()), false)
         })?;
         self.wait_until_serving(channel.clone()).await?;
-        let mut client = ProviderClient::new(channel)
+        let mut client = ProviderClient::with_interceptor(channel, StampRequestId)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let settings = serde_json::to_vec(self.settings.expose()).unwrap_or_default();

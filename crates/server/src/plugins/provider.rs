@@ -20,11 +20,9 @@ use nephele_core::{
     OperationId, PowerAction, Provider, ProviderAction, ProviderError, ProviderInfo, Region,
 };
 use nephele_plugin_protocol::failure::{self, FAILURE_TRAILER};
-use nephele_plugin_protocol::wire::provider_client::ProviderClient;
 use nephele_plugin_protocol::{MAX_INSTANCES_PER_PAGE, convert, wire};
 use time::OffsetDateTime;
 use tokio::sync::watch;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use super::process::PluginSpec;
@@ -41,7 +39,7 @@ const MAX_CACHED_POLICIES: usize = 4096;
 /// Distinct counter names taken from a plugin.
 const MAX_COUNTER_NAMES: usize = 64;
 
-type Client = ProviderClient<Channel>;
+type Client = super::process::Client;
 
 /// A provider served by a plugin process.
 pub struct PluginProvider {

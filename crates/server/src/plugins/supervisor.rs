@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nephele_core::ProviderInfo;
-use nephele_plugin_protocol::wire::provider_client::ProviderClient;
 use tokio::sync::{mpsc, oneshot, watch};
-use tonic::transport::Channel;
 
 use super::process::{PluginSpec, Running, remove_socket};
 
@@ -22,7 +20,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// A running, configured plugin.
 pub struct Connected {
-    pub client: ProviderClient<Channel>,
+    pub client: super::process::Client,
     /// Counts starts: a call that failed on one generation may be retried on a later one.
     pub generation: u64,
     pub info: ProviderInfo,

@@ -534,3 +534,32 @@ async fn a_bare_plugin_name_is_found_in_the_plugins_folder() {
     assert_eq!(body["display_name"], "Local inventory (Python example)");
     server.stop();
 }
+
+/// A plugin call carries the request's id (`x-request-id` metadata), so the plugin's own log
+/// line for it names the same request as the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_call_carries_the_request_id() {
+    nephele_digitalocean::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let section = format!(
+        "  inventory:\n    plugin: {}\n    inventory_file: {}\n",
+        python_plugin().display(),
+        dir.path().join("i.json").display()
+    );
+    let config = write(dir.path(), "config.yaml", &section, false);
+    let log = dir.path().join("server.log");
+    let server = Server::start_with(&config, &log, &[], "info");
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/providers/inventory/instances/no-such-one", server.url))
+        .header("x-request-id", "trace-the-plugin-7")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 404);
+    server.stop();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.lines().any(|l| l.contains("GetInstance id=no-such-one request_id=trace-the-plugin-7")),
+        "the plugin did not see the request's id:\n{text}"
+    );
+}
