@@ -14,8 +14,9 @@ fn init_telemetry(format: LogFormat) {
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => logs.init(),
-        // The request's span (with its request_id) is in every line's `span` and `spans`.
-        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+        // `span` is the innermost span (a provider call, a store query); `spans` lists them all,
+        // so the request's span (with its request_id) is on every line of the request.
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).init(),
     }
 }
 

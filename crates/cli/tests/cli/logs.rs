@@ -15,7 +15,9 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
     let config = write_config(dir.path(), &sim, &database_url, 5);
     let key = make_key(&config, "operator");
     let log = dir.path().join("server.log");
-    let server = Server::start_with(&config, &log, &["--log-format", "json"], "info");
+    // reqwest's own debug lines are written inside the provider call's span.
+    let server =
+        Server::start_with(&config, &log, &["--log-format", "json"], "info,reqwest=debug,hyper_util=debug");
     let http = reqwest::Client::new();
     let instances = format!("{}/api/v1/providers/digitalocean/instances", server.url);
     let listed = http
@@ -35,6 +37,17 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
         .await
         .expect("create");
     assert_eq!(refused.status(), 422);
+    let missing = http
+        .get(format!("{instances}/99999999"))
+        .bearer_auth(&key)
+        .header("x-request-id", "trace-me-3")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), 404);
+    let problem: Value = missing.json().await.expect("problem");
+    let upstream_id =
+        problem["upstream"]["request_id"].as_str().expect("DigitalOcean's request id").to_owned();
     let wrong_key = http.get(&instances).bearer_auth("nph_wrong_key").send().await.expect("list");
     assert_eq!(wrong_key.status(), 401);
     assert!(server.stop().success());
@@ -52,6 +65,21 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
     let list = request_line("trace-me-1").unwrap_or_else(|| panic!("no request line for trace-me-1: {text}"));
     assert_eq!(list["fields"]["status"], 200);
     assert_eq!(request_line("trace-me-2").expect("the refused create is logged")["fields"]["status"], 422);
+    // The provider's failure is logged once, under our request id, next to DigitalOcean's own.
+    let in_request = |l: &Value, id: &str| {
+        l["spans"].as_array().is_some_and(|spans| spans.iter().any(|s| s["request_id"] == id))
+    };
+    let failures: Vec<&Value> = lines
+        .iter()
+        .filter(|l| in_request(l, "trace-me-3") && l.to_string().contains(&upstream_id))
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:#?}\n{text}");
+    // A line written deep inside the call to DigitalOcean still carries the request's id.
+    let in_call = |l: &Value| {
+        l["spans"].as_array().is_some_and(|spans| spans.iter().any(|s| s["name"] == "provider_call"))
+    };
+    let deep = lines.iter().find(|l| in_call(l) && in_request(l, "trace-me-3"));
+    assert!(deep.is_some(), "no line from inside the provider call carries trace-me-3:\n{text}");
     assert!(!text.contains(DO_TOKEN), "the DigitalOcean token is never logged");
     assert!(!text.contains(&key), "API keys are never logged");
 }
