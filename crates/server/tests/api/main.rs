@@ -8,6 +8,7 @@ mod bad_input;
 mod caller_attacks;
 mod contract;
 mod costs;
+mod dashboard;
 mod fairness;
 mod flood_attacks;
 mod health;
