@@ -21,6 +21,7 @@ pub struct AuditLog {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
     params(("limit" = Option<i64>, Query, description = "At most this many entries (1-10000, default 1000)", minimum = 1, maximum = 10000)),
     responses((status = 200, description = "Audit entries, newest first", body = AuditLog)))]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,

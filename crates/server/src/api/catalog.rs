@@ -12,6 +12,7 @@ use crate::app::AppState;
 #[utoipa::path(get, path = "/api/v1/providers/{provider}/regions", tag = "catalogue",
     params(("provider" = String, Path, description = "A configured provider's name")),
     responses((status = 200, description = "The provider's regions", body = RegionList)))]
+#[tracing::instrument(skip_all)]
 pub async fn regions(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -24,6 +25,7 @@ pub async fn regions(
 #[utoipa::path(get, path = "/api/v1/providers/{provider}/instance-types", tag = "catalogue",
     params(("provider" = String, Path, description = "A configured provider's name")),
     responses((status = 200, description = "The provider's instance types and list prices", body = InstanceTypeList)))]
+#[tracing::instrument(skip_all)]
 pub async fn instance_types(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -36,6 +38,7 @@ pub async fn instance_types(
 #[utoipa::path(get, path = "/api/v1/providers/{provider}/images", tag = "catalogue",
     params(("provider" = String, Path, description = "A configured provider's name")),
     responses((status = 200, description = "The images instances can be made from", body = ImageList)))]
+#[tracing::instrument(skip_all)]
 pub async fn images(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,

@@ -259,6 +259,7 @@ async fn priced_type(
         ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
     request_body = EstimateBody,
     responses((status = 200, description = "The estimate", body = Estimate)))]
+#[tracing::instrument(skip_all)]
 pub async fn estimate(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -445,6 +446,7 @@ pub struct FleetCosts {
 /// cost since the start of this calendar month (from each instance's `created_at`).
 #[utoipa::path(get, path = "/api/v1/costs", tag = "costs",
     responses((status = 200, description = "The fleet's run-rate and month-to-date spend", body = FleetCosts)))]
+#[tracing::instrument(skip_all)]
 pub async fn fleet(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,

@@ -39,6 +39,7 @@ pub struct Readiness {
 /// The original's health answer: `{"status": "healthy", "providers": [...]}`.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "Always healthy while the process runs", body = Health)))]
+#[tracing::instrument(skip_all)]
 pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
     Json(Health { status: "healthy".to_owned(), providers: state.providers.names() })
 }
@@ -47,6 +48,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "OpenMetrics text", body = String,
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
+#[tracing::instrument(skip_all)]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
     let text = crate::metrics::render(&state).await;
     ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
@@ -55,6 +57,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response:
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, description = "The process is up", body = Alive)))]
+#[tracing::instrument(skip_all)]
 pub async fn healthz() -> Json<Alive> {
     Json(Alive { status: "ok".to_owned() })
 }
@@ -65,6 +68,7 @@ pub async fn healthz() -> Json<Alive> {
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready", body = Readiness),
     (status = 503, description = "Not ready: the answer names what is wrong", body = Readiness)))]
+#[tracing::instrument(skip_all)]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Readiness>) {
     let checked = state.readiness.current(&state.providers).await;
     let database = state.store.ping().await.err().map(|e| e.to_string());

@@ -114,6 +114,7 @@ fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
         (status = 200, description = "The provider's instances", body = InstanceList,
             headers(("ETag" = String), ("Age" = u64, description = "Seconds since the oldest copy was read"))),
         (status = 304, description = "Unchanged since the `If-None-Match` version")))]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -142,6 +143,7 @@ pub async fn list(
         (status = 200, description = "Every provider's instances", body = InstanceList,
             headers(("ETag" = String), ("Age" = u64, description = "Seconds since the oldest copy was read"))),
         (status = 304, description = "Unchanged since the `If-None-Match` version")))]
+#[tracing::instrument(skip_all)]
 pub async fn fleet(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -426,6 +428,7 @@ async fn run_operation(
     request_body = CreateBody,
     responses((status = 202, description = "Being created: follow the operation", body = Created,
         headers(("Location" = String, description = "The (first) instance")))))]
+#[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -497,6 +500,7 @@ pub async fn create(
     params(("provider" = String, Path, description = "A configured provider's name"),
         ("id" = String, Path, description = "The instance's id at the provider")),
     responses((status = 200, description = "The instance", body = InstanceView)))]
+#[tracing::instrument(skip_all)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((name, id)): Path<(String, String)>,
@@ -523,6 +527,7 @@ pub async fn get(
     responses(
         (status = 204, description = "Deleted"),
         (status = 202, description = "Being deleted: follow the operation", body = Accepted)))]
+#[tracing::instrument(skip_all)]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -655,6 +660,7 @@ fn action_view(name: &str, action: ProviderAction) -> ActionView {
         ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
     request_body = ActionBody,
     responses((status = 202, description = "Started: follow the operation", body = ActionAccepted)))]
+#[tracing::instrument(skip_all)]
 pub async fn act(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -695,6 +701,7 @@ pub async fn act(
     params(("provider" = String, Path, description = "A configured provider's name"),
         ("action_id" = String, Path, description = "The action's id at the provider")),
     responses((status = 200, description = "The action", body = ActionView)))]
+#[tracing::instrument(skip_all)]
 pub async fn get_action(
     State(state): State<Arc<AppState>>,
     Path((name, action_id)): Path<(String, String)>,

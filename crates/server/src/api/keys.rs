@@ -57,6 +57,7 @@ pub struct KeyList {
 
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKeyBody,
     responses((status = 201, description = "The key, with its secret (shown once)", body = IssuedKey)))]
+#[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -111,6 +112,7 @@ fn forbidden(detail: String) -> ApiError {
 /// The keys whose providers this key covers (all, for an unlimited key).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
     responses((status = 200, description = "Keys, without their secrets", body = KeyList)))]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -129,6 +131,7 @@ pub async fn list(
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The key's id")),
     responses((status = 204, description = "Revoked")))]
+#[tracing::instrument(skip_all)]
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,

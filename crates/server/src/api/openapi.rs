@@ -168,6 +168,7 @@ pub fn document(table: &[RouteSpec]) -> Document {
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object)))]
+#[tracing::instrument(skip_all)]
 pub async fn openapi_document(Extension(document): Extension<Document>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], document.0.as_ref().clone())
 }

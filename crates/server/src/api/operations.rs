@@ -94,6 +94,7 @@ pub fn view(op: &OperationRecord) -> OperationView {
         ("state" = Option<OperationState>, Query, description = "Only operations in this state"),
         ("limit" = Option<i64>, Query, description = "At most this many (1-5000, default 500)", minimum = 1, maximum = 5000)),
     responses((status = 200, description = "Operations, newest first", body = OperationList)))]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -126,6 +127,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations",
     params(("id" = String, Path, description = "The operation's id")),
     responses((status = 200, description = "The operation", body = OperationView)))]
+#[tracing::instrument(skip_all)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,

@@ -54,6 +54,7 @@ fn describe(name: &str, provider: &dyn Provider, checked: &Checked) -> ProviderV
 /// The providers this key may use.
 #[utoipa::path(get, path = "/api/v1/providers", tag = "providers",
     responses((status = 200, description = "The providers this key may use", body = ProviderList)))]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -72,6 +73,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/providers/{provider}", tag = "providers",
     params(("provider" = String, Path, description = "A configured provider's name")),
     responses((status = 200, description = "The provider", body = ProviderView)))]
+#[tracing::instrument(skip_all)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -87,6 +89,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/api/v1/providers/{provider}/initialize", tag = "providers",
     params(("provider" = String, Path, description = "A configured provider's name")),
     responses((status = 200, description = "The provider, started again", body = ProviderView)))]
+#[tracing::instrument(skip_all)]
 pub async fn initialize(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
