@@ -62,6 +62,19 @@ auth:
 """
 
 
+def check_document(base):
+    """The served document is valid OpenAPI 3.1 (the validator's own schema, not ours)."""
+    from openapi_spec_validator import OpenAPIV31SpecValidator
+
+    with urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=10) as response:
+        document = json.loads(response.read())
+    OpenAPIV31SpecValidator(document).validate()
+    operations = sum(
+        1 for item in document["paths"].values() for method in item if method in ("get", "post", "delete"))
+    print(f"openapi.json: valid OpenAPI {document['openapi']}: {len(document['paths'])} paths, "
+          f"{operations} operations, {len(document['components']['schemas'])} schemas", flush=True)
+
+
 def wait_until_up(base, server):
     for _ in range(300):
         if server.poll() is not None:
@@ -133,6 +146,7 @@ def main():
             server = subprocess.Popen([nephele, "serve", "--config", config], stdout=log, stderr=log)
             base = f"http://{listen}"
             wait_until_up(base, server)
+            check_document(base)
             settings = os.path.join(tmp, "schemathesis.toml")
             with open(settings, "w") as f:
                 f.write(SCHEMATHESIS_CONFIG)
