@@ -13,7 +13,8 @@ async fn costs(app: &TestApp) -> Value {
     json(app.get("/api/v1/costs").await).await
 }
 
-async fn power(app: &TestApp, id: &str, action: &str) {
+/// Starts `action` on `id`; answers its operation's id.
+async fn power(app: &TestApp, id: &str, action: &str) -> String {
     let response = app
         .post(&format!("/api/v1/providers/digitalocean/instances/{id}/actions"), json!({"type": action}))
         .await;
@@ -21,6 +22,7 @@ async fn power(app: &TestApp, id: &str, action: &str) {
     let body = json(response).await;
     assert_eq!(body["action"]["type"], action);
     assert_eq!(body["action"]["instance_id"], id);
+    body["operation_id"].as_str().expect("operation").to_owned()
 }
 
 #[tokio::test]
@@ -114,11 +116,17 @@ async fn five_instances_with_count() {
             .len(),
         0
     );
+    let mut powering = Vec::new();
     for id in &ids {
-        power(&app, id, "power_on").await;
+        powering.push(power(&app, id, "power_on").await);
     }
     for id in &ids {
         app.wait_for_status(id, "running").await;
+    }
+    // An instance may show running a moment before its action is over, and a busy instance
+    // refuses a delete (409): wait for the actions themselves.
+    for operation in &powering {
+        assert_eq!(app.wait_for_operation(operation, None).await["state"], "succeeded");
     }
     for id in &ids {
         assert_eq!(app.delete(&format!("/api/v1/providers/digitalocean/instances/{id}")).await.status(), 204);
