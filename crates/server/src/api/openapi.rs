@@ -122,6 +122,18 @@ pub fn document_value(table: &[RouteSpec]) -> Value {
             let description = operation["description"].as_str().unwrap_or_default().to_owned() + &rule;
             operation["description"] = json!(description.trim_start());
         }
+        // Any request may name itself; the id comes back in the answer and in every log line.
+        let named = json!({
+            "name": "x-request-id",
+            "in": "header",
+            "required": false,
+            "description": "Your id for this request (1-128 visible ASCII characters; anything else is replaced)",
+            "schema": { "type": "string" }
+        });
+        match operation["parameters"].as_array_mut() {
+            Some(parameters) => parameters.push(named),
+            None => operation["parameters"] = json!([named]),
+        }
         let responses = &mut operation["responses"];
         if route.access.role.is_some() {
             responses["401"] = problem("No API key, or one that is not valid (`unauthorized`)");
@@ -134,6 +146,15 @@ pub fn document_value(table: &[RouteSpec]) -> Value {
             );
         }
         responses["default"] = problem("A problem document; `code` says which");
+        // Every answer names its request (the caller's own `x-request-id`, or a new one).
+        if let Some(all) = responses.as_object_mut() {
+            for response in all.values_mut() {
+                response["headers"]["x-request-id"] = json!({
+                    "description": "The request's id: the caller's own when it sent a sane one (1-128 visible ASCII characters), else a new UUID",
+                    "schema": { "type": "string" }
+                });
+            }
+        }
     }
     // Every route is documented and every documented operation is routed: a handler added to
     // the table without `#[utoipa::path]` (or listed here without a route) fails every test.
