@@ -80,7 +80,7 @@ api-conformance: $(VENV)/.installed
 ## browser: the dashboard in Debian's headless Chromium, driven by playwright-core (npm; it
 ## downloads no browser); screenshots in target/browser/
 browser:
-	scripts/ensure-chromium.sh
+	scripts/ensure-debian.sh chromium chromium chromium-driver
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	$(CARGO) build -p nephele -p dosim
 	cd tests/browser && node --test --test-concurrency=1 dashboard.test.mjs
@@ -97,7 +97,7 @@ $(VENV)/.bench-installed: scripts/requirements-bench.txt
 ## bench: the benchmark table (release build against dosim; Libcloud, /healthz and in-process
 ## baselines measured in the same run), written to BENCHMARKS.md; then the DigitalOcean client's own bench
 bench: $(VENV)/.bench-installed
-	scripts/ensure-wrk.sh
+	scripts/ensure-debian.sh wrk wrk
 	$(CARGO) build --release -p nephele -p dosim
 	$(CARGO) build --release -p nephele-digitalocean --features plugin --bin nephele-provider-digitalocean
 	$(VENV)/bin/python scripts/bench.py --target-dir target/release --markdown BENCHMARKS.md

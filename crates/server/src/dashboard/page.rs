@@ -94,18 +94,25 @@ fn fleet() -> Markup {
     }
 }
 
+/// Provider, type and region, filled by the script from the provider's catalogue.
+fn catalogue_pickers(prefix: &str) -> Markup {
+    html! {
+        (select(&format!("{prefix}-provider"), "Provider", None))
+        (select(&format!("{prefix}-type"), "Type", None))
+        (select(&format!("{prefix}-region"), "Region", None))
+    }
+}
+
 fn create_form() -> Markup {
     html! {
         section aria-labelledby="create-title" {
             h2 id="create-title" { "Create an instance" }
             form id="create-form" class="grid" {
-                (select("create-provider", "Provider", None))
+                (catalogue_pickers("create"))
+                (select("create-image", "Image", None))
                 label for="create-name" { "Name" }
                 input id="create-name" name="name" required pattern="[A-Za-z0-9]([A-Za-z0-9.\\-]*[A-Za-z0-9])?"
                     placeholder="web-1";
-                (select("create-type", "Type", None))
-                (select("create-region", "Region", None))
-                (select("create-image", "Image", None))
                 div class="row" {
                     button type="submit" id="create-estimate" { "Estimate" }
                     button type="button" id="create-confirm" disabled { "Create" }
@@ -121,9 +128,7 @@ fn estimator() -> Markup {
         section aria-labelledby="estimate-title" {
             h2 id="estimate-title" { "Estimate a cost" }
             form id="estimate-form" class="grid" {
-                (select("estimate-provider", "Provider", None))
-                (select("estimate-type", "Type", None))
-                (select("estimate-region", "Region", None))
+                (catalogue_pickers("estimate"))
                 label for="estimate-duration" { "Duration" }
                 input id="estimate-duration" required value="1d" aria-describedby="duration-help";
                 label for="estimate-count" { "Count" }
