@@ -201,8 +201,11 @@ test("the cost estimator answers in dollars", async () => {
 
 test("the page fits a phone", async () => {
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
+  // A new tab has no key yet: give it the one the user entered.
+  await phone.addInitScript((key) => sessionStorage.setItem("nephele.api-key", key), process.env.NEPHELE_TEST_KEY);
   await phone.goto(base + "/");
-  const overflow = await phone.evaluate(() => document.body.scrollWidth - window.innerWidth);
+  await phone.locator("#fleet-count", { hasText: "of 100 instances" }).waitFor(LONG);
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
   await phone.screenshot({ path: join(shots, "dashboard-phone.png") });
   await phone.close();

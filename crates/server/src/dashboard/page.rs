@@ -52,16 +52,16 @@ fn summary() -> Markup {
                 div { dt { "Month to date" } dd id="total-mtd" { "–" } }
             }
             div class="split" {
-                table id="by-provider" {
+                div class="scroll" { table id="by-provider" {
                     caption { "By provider" }
                     thead { tr { th scope="col" { "Provider" } th scope="col" { "Instances" } th scope="col" { "Per hour" } th scope="col" { "Per month" } } }
                     tbody {}
-                }
-                table id="by-region" {
+                } }
+                div class="scroll" { table id="by-region" {
                     caption { "By region" }
                     thead { tr { th scope="col" { "Region" } th scope="col" { "Instances" } th scope="col" { "Per hour" } th scope="col" { "Per month" } } }
                     tbody {}
-                }
+                } }
             }
         }
     }
