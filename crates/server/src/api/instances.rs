@@ -481,14 +481,17 @@ pub async fn create(
             outcome.instances.into_iter().map(|i| InstanceView::new(&view_name, i)).collect();
         let location = views.first().map(|v| v.links.this.clone());
         let operation = OperationRef::new(&op_id, outcome.state.unwrap_or(OperationState::Pending));
-        let body = match views.len() {
-            1 if count == 1 => Created::One(Box::new(CreatedInstance {
-                instance: views.into_iter().next().expect("one view"),
-                operation_id: op_id,
-                operation,
-            })),
+        let body = match <[InstanceView; 1]>::try_from(views) {
+            Ok([instance]) if count == 1 => {
+                Created::One(Box::new(CreatedInstance { instance, operation_id: op_id, operation }))
+            }
             // Several instances, or a first step that must be retried: the operation says more.
-            _ => Created::Many(CreatedInstances { instances: views, operation_id: op_id, operation }),
+            Ok(one) => {
+                Created::Many(CreatedInstances { instances: one.into(), operation_id: op_id, operation })
+            }
+            Err(views) => {
+                Created::Many(CreatedInstances { instances: views, operation_id: op_id, operation })
+            }
         };
         Reply { location, ..Reply::of(StatusCode::ACCEPTED, &body) }
     })
