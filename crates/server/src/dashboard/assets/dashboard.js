@@ -93,7 +93,8 @@ async function follow(label, accepted) {
     item.className = "succeeded";
     return "succeeded";
   }
-  for (;;) {
+  // Operations end by their own deadline; the page stops watching after ten minutes anyway.
+  for (let polls = 0; polls < 1200; polls++) {
     const op = await api("GET", `/api/v1/operations/${encodeURIComponent(id)}`);
     item.textContent = `${label}: ${op.state}`;
     item.className = op.state;
@@ -104,6 +105,8 @@ async function follow(label, accepted) {
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+  item.textContent = `${label}: still under way; see the operations table`;
+  return "running";
 }
 
 // ---- Fleet and costs -----------------------------------------------------------------------
