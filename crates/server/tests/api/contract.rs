@@ -125,3 +125,58 @@ async fn the_reference_is_served_without_a_cdn() {
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await.expect("bundle").len() > 100_000);
 }
+
+/// The role each operation states in the document is the one its guard enforces: for every
+/// documented operation, no key gets 401 (unless it is public), and a key one role short of it
+/// gets 403 before anything else is looked at.
+#[tokio::test]
+async fn every_documented_role_is_the_one_enforced() {
+    use nephele_server::auth::{Role, issue_key};
+    use nephele_server::store::Store;
+
+    let config = "auth:\n  required: true\n";
+    let app = crate::helpers::spawn_app_configured(0, std::time::Duration::from_millis(100), config).await;
+    let store = Store::open(&app.database_url).await.expect("store");
+    let key = |role| {
+        let store = &store;
+        async move { issue_key(store, role, None, None).await.expect("key").key }
+    };
+    let (viewer, operator) = (key(Role::Viewer).await, key(Role::Operator).await);
+    let document = json(app.get("/api/v1/openapi.json").await).await;
+    let mut checked = 0;
+    for (template, item) in document["paths"].as_object().expect("paths") {
+        let path =
+            template.replace("{provider}", "digitalocean").replace("{id}", "1").replace("{action_id}", "1");
+        for (method, operation) in item.as_object().expect("item") {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let send = |key: Option<&str>| {
+                let mut request =
+                    app.http.request(method.clone(), app.url(&path)).json(&serde_json::json!({}));
+                if let Some(key) = key {
+                    request = request.bearer_auth(key);
+                }
+                request.send()
+            };
+            let anonymous = send(None).await.expect("sent").status().as_u16();
+            let role = operation["x-nephele-role"].as_str().expect("role");
+            let short_of_it = match role {
+                "public" => {
+                    assert_ne!(anonymous, 401, "{method} {template} is documented public");
+                    checked += 1;
+                    continue;
+                }
+                "viewer" => None,
+                "operator" => Some(&viewer),
+                "admin" => Some(&operator),
+                other => panic!("{method} {template}: role {other}"),
+            };
+            assert_eq!(anonymous, 401, "{method} {template} needs a key");
+            if let Some(key) = short_of_it {
+                let status = send(Some(key)).await.expect("sent").status().as_u16();
+                assert_eq!(status, 403, "{method} {template} is documented as {role}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 26);
+}
