@@ -1,5 +1,7 @@
 //! What the API sends: the original project's field names and wrappers, extended, never renamed.
 
+use std::collections::BTreeMap;
+
 use nephele_core::{Image, Instance, InstanceType, Region};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -124,6 +126,17 @@ pub struct InstanceTypeView {
     pub gpus: u32,
     pub available: bool,
     pub regions: Vec<String>,
+    /// Prices by region, where they differ by region (EC2); `price_hourly` and `price_monthly`
+    /// are then those of the provider's default region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regional_prices: Option<BTreeMap<String, RegionalPriceView>>,
+}
+
+/// An instance type's prices in one region (decimal strings).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegionalPriceView {
+    pub hourly: String,
+    pub monthly: String,
 }
 
 impl From<&InstanceType> for InstanceTypeView {
@@ -141,6 +154,18 @@ impl From<&InstanceType> for InstanceTypeView {
             gpus: t.gpus,
             available: t.available,
             regions: t.regions.clone(),
+            regional_prices: t.regional_prices.as_ref().map(|prices| {
+                prices
+                    .iter()
+                    .map(|(region, p)| {
+                        let price = RegionalPriceView {
+                            hourly: p.hourly.to_string(),
+                            monthly: p.monthly.to_string(),
+                        };
+                        (region.clone(), price)
+                    })
+                    .collect()
+            }),
         }
     }
 }

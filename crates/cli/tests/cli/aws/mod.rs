@@ -265,6 +265,20 @@ async fn estimates_use_the_regional_price_and_refuse_an_unknown_one() {
     )
     .await;
     assert_eq!(ireland["price_hourly"], "0.0114", "the region's own price: {ireland}");
+    // The catalogue shows the same prices by region (the dashboard prices each instance so).
+    let types: Value = http
+        .get(format!("{}{AWS}/instance-types", server.url))
+        .send()
+        .await
+        .expect("types")
+        .json()
+        .await
+        .expect("json");
+    let micro =
+        types["instance_types"].as_array().expect("list").iter().find(|t| t["id"] == "t3.micro").cloned();
+    let micro = micro.expect("t3.micro listed");
+    assert_eq!(micro["regional_prices"]["eu-west-1"]["hourly"], "0.0114", "{micro}");
+    assert_eq!(micro["regional_prices"]["us-east-1"]["hourly"], "0.0104", "{micro}");
 
     // Libcloud's 0.0 for t3.micro in eu-central-1 means unknown: no estimate.
     let (status, unknown) = post(
