@@ -114,7 +114,7 @@ async function follow(label, accepted) {
 async function loadPrices(provider) {
   if (state.prices[provider]) return;
   const { instance_types } = await api("GET", `/api/v1/providers/${provider}/instance-types`);
-  state.prices[provider] = Object.fromEntries(instance_types.map((t) => [t.id, t.price_hourly]));
+  state.prices[provider] = Object.fromEntries(instance_types.map((t) => [t.id, t]));
   state.catalogues[provider] = { types: instance_types };
 }
 
@@ -142,6 +142,14 @@ function matches(instance) {
     .some((v) => v && v.toLowerCase().includes(text));
 }
 
+// An instance's hourly list price: its region's, where prices differ by region.
+function hourly(instance) {
+  const type = (state.prices[instance.provider] || {})[instance.type];
+  if (!type) return null;
+  if (type.regional_prices) return (type.regional_prices[instance.region] || {}).hourly || null;
+  return type.price_hourly;
+}
+
 function actionButton(label, instance, run) {
   const button = document.createElement("button");
   button.type = "button";
@@ -151,10 +159,13 @@ function actionButton(label, instance, run) {
   return button;
 }
 
+// Rows drawn at most; the count says how many match, and the filters narrow them.
+const MAX_ROWS = 500;
+
 function renderFleet() {
   const body = $("fleet").tBodies[0];
   const shown = state.instances.filter(matches);
-  const rows = shown.map((instance) => {
+  const rows = shown.slice(0, MAX_ROWS).map((instance) => {
     const row = document.createElement("tr");
     row.dataset.id = instance.id;
     const name = document.createElement("th");
@@ -167,8 +178,7 @@ function renderFleet() {
     cell(row, instance.region);
     cell(row, instance.public_ip || instance.private_ip || "–");
     cell(row, age(instance.created_at));
-    const price = (state.prices[instance.provider] || {})[instance.type];
-    cell(row, price ? money(price, 4) : "–", "num");
+    cell(row, hourly(instance) ? money(hourly(instance), 4) : "–", "num");
     const actions = document.createElement("div");
     actions.className = "row";
     const power = instance.status === "stopped" ? ["Power on", "power_on"] : ["Power off", "power_off"];
@@ -182,7 +192,8 @@ function renderFleet() {
     return row;
   });
   body.replaceChildren(...rows);
-  $("fleet-count").textContent = `${shown.length} of ${state.instances.length} instances`;
+  $("fleet-count").textContent = `${shown.length} of ${state.instances.length} instances` +
+    (shown.length > MAX_ROWS ? ` (the first ${MAX_ROWS} shown; search or filter for the rest)` : "");
 }
 
 async function loadCosts() {
