@@ -107,6 +107,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     }
     // Scripts and tests wait for this line to learn the address.
     println!("nephele listening on http://{}", app.addr());
+    println!("the dashboard is at http://{0}/ and the API reference at http://{0}/docs/", app.addr());
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
