@@ -105,9 +105,10 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         println!("No API keys exist yet; every API request will get 401. Make the first admin key with:");
         println!("    nephele keys create --role admin");
     }
-    // Scripts and tests wait for this line to learn the address.
-    println!("nephele listening on http://{}", app.addr());
     println!("the dashboard is at http://{0}/ and the API reference at http://{0}/docs/", app.addr());
+    // Scripts and tests wait for this line to learn the address, and may close stdout after it:
+    // it is the last thing written there (a later `println!` would panic on the closed pipe).
+    println!("nephele listening on http://{}", app.addr());
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
