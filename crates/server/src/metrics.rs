@@ -18,9 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use std::collections::HashMap;
-
-use nephele_core::{Instance, InstanceStatus, InstanceType, Provider};
+use nephele_core::{Instance, InstanceType, Provider};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
@@ -158,30 +156,16 @@ impl HttpMetrics {
     }
 }
 
-/// The hourly run-rate of `instances`, counted as `GET /api/v1/costs` counts it: deleted ones
-/// cost nothing, nor do stopped ones where the provider does not bill stopped compute (its policy
-/// is asked once per type), nor ones of a type with no known price.
+/// The hourly run-rate of `instances`, counted as `GET /api/v1/costs` counts it (one rule,
+/// [`crate::api::costs::billed`]); an instance that cannot be priced adds nothing.
 async fn hourly_run_rate(provider: &dyn Provider, instances: &[Instance], types: &[InstanceType]) -> Decimal {
+    use crate::api::costs::{Billed, billed};
     let now = time::OffsetDateTime::now_utc();
-    let mut free_when_stopped: HashMap<&str, bool> = HashMap::new();
     let mut total = Decimal::ZERO;
-    for instance in instances.iter().filter(|i| i.status != InstanceStatus::Archived) {
-        let found = types.iter().find(|t| t.id == instance.instance_type);
-        let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else { continue };
-        if instance.status == InstanceStatus::Stopped {
-            let free = match free_when_stopped.get(instance.instance_type.as_str()) {
-                Some(free) => *free,
-                None => {
-                    let free = provider.billing_policy(&price, now).await.is_ok_and(|p| p.free_when_stopped);
-                    free_when_stopped.insert(&instance.instance_type, free);
-                    free
-                }
-            };
-            if free {
-                continue;
-            }
+    for instance in instances {
+        if let Ok(Billed::At(price)) = billed(provider, instance, types, now).await {
+            total += price.price_hourly;
         }
-        total += price.price_hourly;
     }
     total
 }

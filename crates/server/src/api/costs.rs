@@ -442,6 +442,38 @@ pub struct FleetCosts {
     pub assumptions: Vec<String>,
 }
 
+/// How an instance counts toward the fleet's run-rate.
+pub(crate) enum Billed {
+    /// At this type's price in the instance's region.
+    At(Box<InstanceType>),
+    /// Not at all: deleted (EC2 shows terminated instances for about an hour), or stopped on a
+    /// cloud that bills only running compute (EC2).
+    Free,
+    /// Its type has no known price in its region.
+    NoPrice,
+}
+
+/// How `instance` is billed at `now`: the one rule `GET /api/v1/costs` and `/metrics` share.
+pub(crate) async fn billed(
+    provider: &dyn Provider,
+    instance: &nephele_core::Instance,
+    types: &[InstanceType],
+    now: OffsetDateTime,
+) -> Result<Billed, nephele_core::ProviderError> {
+    use nephele_core::InstanceStatus;
+    if instance.status == InstanceStatus::Archived {
+        return Ok(Billed::Free);
+    }
+    let found = types.iter().find(|t| t.id == instance.instance_type);
+    let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else { return Ok(Billed::NoPrice) };
+    if instance.status == InstanceStatus::Stopped
+        && provider.billing_policy(&price, now).await?.free_when_stopped
+    {
+        return Ok(Billed::Free);
+    }
+    Ok(Billed::At(Box::new(price)))
+}
+
 /// `GET /api/v1/costs`: what the running fleet costs per hour and per month, and what it has
 /// cost since the start of this calendar month (from each instance's `created_at`).
 #[utoipa::path(get, path = "/api/v1/costs", tag = "costs",
@@ -475,34 +507,28 @@ pub async fn fleet(
             }
         };
         let provider_tally: &mut Tally = by_provider.entry(name.clone()).or_default();
-        // A deleted instance that the cloud still shows (EC2 keeps terminated ones about an hour)
-        // costs nothing more.
-        for instance in instances.iter().filter(|i| i.status != nephele_core::InstanceStatus::Archived) {
-            let found = types.iter().find(|t| t.id == instance.instance_type);
-            let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else {
-                errors.push(ProviderFailure {
-                    provider: name.clone(),
-                    code: "no_price".to_owned(),
-                    message: format!(
-                        "no price known for type {} in {}",
-                        instance.instance_type, instance.region
-                    ),
-                    instance: Some(instance.id.to_string()),
-                    upstream: None,
-                });
-                continue;
-            };
-            // A stopped instance costs nothing on clouds that bill only running compute (EC2).
-            if instance.status == nephele_core::InstanceStatus::Stopped {
-                match provider.billing_policy(&price, now).await {
-                    Ok(policy) if policy.free_when_stopped => continue,
-                    Ok(_) => {}
-                    Err(e) => {
-                        errors.push(super::error::provider_failure(name, &e));
-                        continue;
-                    }
+        for instance in instances.iter() {
+            let price = match billed(provider.as_ref(), instance, &types, now).await {
+                Ok(Billed::At(price)) => price,
+                Ok(Billed::Free) => continue,
+                Ok(Billed::NoPrice) => {
+                    errors.push(ProviderFailure {
+                        provider: name.clone(),
+                        code: "no_price".to_owned(),
+                        message: format!(
+                            "no price known for type {} in {}",
+                            instance.instance_type, instance.region
+                        ),
+                        instance: Some(instance.id.to_string()),
+                        upstream: None,
+                    });
+                    continue;
                 }
-            }
+                Err(e) => {
+                    errors.push(super::error::provider_failure(name, &e));
+                    continue;
+                }
+            };
             let since = instance.created_at.max(this_month);
             let seconds = (now - since).whole_seconds().max(0) as u64;
             let month_to_date = if seconds == 0 {
