@@ -3,13 +3,12 @@
 //! Wrong content type is 415, an oversized body 413, malformed JSON 400, and JSON of the wrong
 //! shape 422 naming the field (via `serde_path_to_error`).
 
-use crate::api::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, ErrorCode, FieldError};
 
 /// The parsed body, and the same body as a JSON value (for idempotency fingerprints).
 pub struct ApiJson<T>(pub T, pub serde_json::Value);

@@ -48,7 +48,6 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     use crate::auth::access::Method::{Delete, Get, Post};
     use crate::auth::access::{Access, Routes};
     let (read, change) = (Access::read, Access::change);
-    const PROVIDER: &str = "/api/v1/providers/{provider}";
     let (routes, table) = Routes::new(&state)
         .public(Get, "/health", health::health)
         .public(Get, "/healthz", health::healthz)
@@ -56,7 +55,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .public(Get, "/metrics", health::metrics)
         .public(Get, "/api/v1/openapi.json", openapi::openapi_document)
         .needs(Get, "/api/v1/providers", read(Viewer), providers::list)
-        .needs(Get, PROVIDER, read(Viewer), providers::get)
+        .needs(Get, "/api/v1/providers/{provider}", read(Viewer), providers::get)
         .needs(Post, "/api/v1/providers/{provider}/initialize", change(Admin), providers::initialize)
         .needs(Get, "/api/v1/providers/{provider}/instances", read(Viewer), instances::list)
         .needs(Post, "/api/v1/providers/{provider}/instances", change(Operator), instances::create)

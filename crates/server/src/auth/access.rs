@@ -6,7 +6,6 @@
 //! from the path. A route registered without a guard is not reachable by accident: the router
 //! only offers [`Routes::public`] and [`Routes::needs`].
 
-use crate::api::ErrorCode;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +19,7 @@ use axum::routing::{MethodFilter, on};
 
 use super::{Principal, Role, bearer_token, verify};
 use crate::api::ApiError;
+use crate::api::ErrorCode;
 use crate::app::AppState;
 use crate::store::AuditEntry;
 

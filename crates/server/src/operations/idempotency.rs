@@ -1,7 +1,6 @@
 //! The handler side of idempotency keys: reserve (with the operation, in one transaction),
 //! replay, wait, or refuse; then store the response.
 
-use crate::api::ErrorCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::api::ApiError;
+use crate::api::ErrorCode;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::access::StartedOperation;
