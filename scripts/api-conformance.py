@@ -15,51 +15,12 @@ failures) are in its summary.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
-TOKEN = "api-conformance-token"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_dosim(binary):
-    sim = subprocess.Popen(
-        [binary, "--listen", "127.0.0.1:0", "--token", TOKEN, "--droplets", "30",
-         "--boot-ms", "100", "--rate-per-minute", "1000000", "--rate-per-hour", "1000000"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    banner = sim.stdout.readline()
-    if "listening on" not in banner:
-        sim.kill()
-        raise SystemExit(f"dosim did not start: {banner!r}")
-    return sim, "http://" + banner.split("listening on ")[1].split()[0]
-
-
-def config_text(listen, sim_url, database):
-    return f"""
-server:
-  listen: {listen}
-providers:
-  digitalocean:
-    api_token: {TOKEN}
-    base_url: {sim_url}
-    region: nyc1
-    rate_limit_per_minute: 100000
-    rate_limit_per_hour: 1000000
-database:
-  url: sqlite://{database}
-auth:
-  required: true
-"""
+from harness import Dosim, Nephele
 
 
 def check_document(base):
@@ -73,18 +34,6 @@ def check_document(base):
         1 for item in document["paths"].values() for method in item if method in ("get", "post", "delete"))
     print(f"openapi.json: valid OpenAPI {document['openapi']}: {len(document['paths'])} paths, "
           f"{operations} operations, {len(document['components']['schemas'])} schemas", flush=True)
-
-
-def wait_until_up(base, server):
-    for _ in range(300):
-        if server.poll() is not None:
-            raise SystemExit("nephele exited before it answered")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("nephele did not answer /healthz")
 
 
 # Path parameters schemathesis cannot guess: the configured provider, so that each operation is
@@ -128,25 +77,15 @@ def main():
     parser.add_argument("--seed", type=int, default=int(os.environ.get("API_CONFORMANCE_SEED", "20261129")))
     args = parser.parse_args()
 
-    sim, sim_url = start_dosim(os.path.abspath(args.dosim))
+    sim = Dosim(os.path.abspath(args.dosim), droplets=30, boot_ms=100)
     server = None
     try:
+        server = Nephele(os.path.abspath(args.nephele), sim.url, auth_required=True)
+        key = server.make_key("admin")
+        base = f"http://127.0.0.1:{server.port}"
+        server.wait_ready()
+        check_document(base)
         with tempfile.TemporaryDirectory() as tmp:
-            listen = f"127.0.0.1:{free_port()}"
-            config = os.path.join(tmp, "config.yaml")
-            with open(config, "w") as f:
-                f.write(config_text(listen, sim_url, os.path.join(tmp, "nephele.db")))
-            nephele = os.path.abspath(args.nephele)
-            made = subprocess.run(
-                [nephele, "--output", "json", "keys", "create", "--role", "admin", "--config", config],
-                check=True, capture_output=True, text=True,
-            )
-            key = json.loads(made.stdout)["key"]
-            log = open(os.path.join(tmp, "nephele.log"), "w")
-            server = subprocess.Popen([nephele, "serve", "--config", config], stdout=log, stderr=log)
-            base = f"http://{listen}"
-            wait_until_up(base, server)
-            check_document(base)
             settings = os.path.join(tmp, "schemathesis.toml")
             with open(settings, "w") as f:
                 f.write(SCHEMATHESIS_CONFIG)
@@ -162,19 +101,13 @@ def main():
             print("+", " ".join(c if not c.startswith("Authorization") else "Authorization: Bearer ***"
                                 for c in command), flush=True)
             status = subprocess.call(command, cwd=tmp)
-            if status != 0:
-                log.flush()
-                with open(os.path.join(tmp, "nephele.log")) as f:
-                    tail = f.readlines()[-10:]
-                print("--- the server's last log lines ---\n" + "".join(tail), file=sys.stderr)
-            return status
+        if status != 0:
+            print("--- the server's last log lines ---\n" + server.log_tail(), file=sys.stderr)
+        return status
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
-        sim.terminate()
-        sim.wait(timeout=10)
-
+            server.stop()
+        sim.stop()
 
 if __name__ == "__main__":
     sys.exit(main())

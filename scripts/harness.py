@@ -75,10 +75,12 @@ class Dosim:
 
 
 class Nephele:
-    """A `nephele serve` process against `upstream`, open (no keys), on a fresh SQLite file;
-    with `plugin`, DigitalOcean runs as that plugin program instead of in process."""
+    """A `nephele serve` process against `upstream`, on a fresh SQLite file, open (no keys)
+    unless `auth_required`; with `plugin`, DigitalOcean runs as that plugin program instead of in
+    process."""
 
-    def __init__(self, binary, upstream, extra="", database=None, directory=None, plugin=None):
+    def __init__(self, binary, upstream, extra="", database=None, directory=None, plugin=None,
+                 auth_required=False):
         self.binary = binary
         self.directory = directory or tempfile.mkdtemp(prefix="nephele-harness-")
         self.port = free_port()
@@ -97,7 +99,7 @@ providers:
 database:
   url: sqlite://{self.database}
 auth:
-  required: false
+  required: {"true" if auth_required else "false"}
 {extra}""")
         self.start()
 
@@ -110,6 +112,18 @@ auth:
         for line in self.process.stdout:
             if "listening on" in line:
                 break
+
+    def make_key(self, role):
+        """A new API key of `role`, made with `nephele keys create` in this server's database."""
+        made = subprocess.run(
+            [self.binary, "--output", "json", "keys", "create", "--role", role, "--config", self.config],
+            check=True, capture_output=True, text=True)
+        return json.loads(made.stdout)["key"]
+
+    def log_tail(self, lines=10):
+        self.log.flush()
+        with open(os.path.join(self.directory, "nephele.log")) as f:
+            return "".join(f.readlines()[-lines:])
 
     def wait_ready(self, timeout=30):
         """Seconds from process start to the first 200 of /readyz."""
