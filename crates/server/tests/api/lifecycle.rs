@@ -25,6 +25,12 @@ async fn power(app: &TestApp, id: &str, action: &str) -> String {
     body["operation_id"].as_str().expect("operation").to_owned()
 }
 
+/// Starts `action` on `id` and waits until its operation has succeeded.
+async fn power_and_wait(app: &TestApp, id: &str, action: &str) {
+    let operation = power(app, id, action).await;
+    assert_eq!(app.wait_for_operation(&operation, None).await["state"], "succeeded", "{action} {id}");
+}
+
 #[tokio::test]
 async fn one_instance_through_its_whole_life() {
     let app = spawn_app().await;
@@ -103,8 +109,11 @@ async fn five_instances_with_count() {
     assert_eq!(spend["run_rate"]["monthly"], "120.00", "5 x $24");
     assert_eq!(spend["by_region"][0]["region"], "fra1");
 
+    // One action at a time: each is followed by the worker until it completes, and a key with
+    // its share of steps under way (`max_in_flight_per_key`) gets a 202 without the action yet,
+    // which `power` would not accept.
     for id in &ids {
-        power(&app, id, "shutdown").await;
+        power_and_wait(&app, id, "shutdown").await;
     }
     for id in &ids {
         app.wait_for_status(id, "stopped").await;
@@ -116,17 +125,14 @@ async fn five_instances_with_count() {
             .len(),
         0
     );
-    let mut powering = Vec::new();
+    // Waiting for each action, not only for the status, also keeps the deletes below off a busy
+    // instance (an instance may show running a moment before its action is over; a delete then
+    // gets 409).
     for id in &ids {
-        powering.push(power(&app, id, "power_on").await);
+        power_and_wait(&app, id, "power_on").await;
     }
     for id in &ids {
         app.wait_for_status(id, "running").await;
-    }
-    // An instance may show running a moment before its action is over, and a busy instance
-    // refuses a delete (409): wait for the actions themselves.
-    for operation in &powering {
-        assert_eq!(app.wait_for_operation(operation, None).await["state"], "succeeded");
     }
     for id in &ids {
         assert_eq!(app.delete(&format!("/api/v1/providers/digitalocean/instances/{id}")).await.status(), 204);
