@@ -68,12 +68,12 @@ mod tests {
     #[test]
     fn codes_become_kinds() {
         let kind = |status, code: &str| from_code(status, code, "m".into(), None).code();
-        assert_eq!(kind(400, "InvalidInstanceID.NotFound"), "not_found");
-        assert_eq!(kind(400, "RequestLimitExceeded"), "rate_limited");
-        assert_eq!(kind(401, "AuthFailure"), "unauthorized");
-        assert_eq!(kind(400, "IncorrectInstanceState"), "conflict");
-        assert_eq!(kind(503, "Unavailable"), "unavailable");
-        assert_eq!(kind(400, "InvalidParameterValue"), "invalid_input");
+        assert_eq!(kind(400, "InvalidInstanceID.NotFound").as_str(), "not_found");
+        assert_eq!(kind(400, "RequestLimitExceeded").as_str(), "provider_rate_limited");
+        assert_eq!(kind(401, "AuthFailure").as_str(), "provider_unauthorized");
+        assert_eq!(kind(400, "IncorrectInstanceState").as_str(), "conflict");
+        assert_eq!(kind(503, "Unavailable").as_str(), "provider_unavailable");
+        assert_eq!(kind(400, "InvalidParameterValue").as_str(), "invalid_input");
         let ami = from_code(400, "InvalidAMIID.NotFound", "no such image".into(), Some("r-1".into()));
         assert!(matches!(ami, ProviderError::InvalidInput { field: Some(f), .. } if f == "image_id"));
     }

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nephele_core::{
-    ActionStatus, CreateInstances, InstanceFilter, InstanceId, InstanceName, InstanceStatus, OperationId,
-    PowerAction, Provider, ProviderError, Secret,
+    ActionStatus, CreateInstances, ErrorCode, InstanceFilter, InstanceId, InstanceName, InstanceStatus,
+    OperationId, PowerAction, Provider, ProviderError, Secret,
 };
 use nephele_server::Config;
 use nephele_server::plugins::{PluginProvider, PluginSpec};
@@ -44,7 +44,10 @@ impl Report {
     }
 }
 
-fn expect_kind(result: Result<impl std::fmt::Debug, ProviderError>, code: &str) -> Result<String, String> {
+fn expect_kind(
+    result: Result<impl std::fmt::Debug, ProviderError>,
+    code: ErrorCode,
+) -> Result<String, String> {
     match result {
         Err(e) if e.code() == code => Ok(format!("{code} as it must be")),
         Err(e) => Err(format!("expected a {code} failure, got {} ({e})", e.code())),
@@ -195,12 +198,15 @@ async fn run_checks(report: &mut Report, plugin: &PluginProvider, args: &PluginC
 
     // Bad input gets the right kinds of failure.
     let missing = InstanceId("nephele-check-no-such-instance-0".to_owned());
-    report.check("get of a missing instance", expect_kind(plugin.get_instance(&missing).await, "not_found"));
+    report.check(
+        "get of a missing instance",
+        expect_kind(plugin.get_instance(&missing).await, ErrorCode::NotFound),
+    );
     report.check(
         "power action on a missing instance",
         expect_kind(
             plugin.power_action(&missing, PowerAction::PowerOff, OperationId::new()).await,
-            "not_found",
+            ErrorCode::NotFound,
         ),
     );
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
@@ -221,7 +227,7 @@ async fn run_checks(report: &mut Report, plugin: &PluginProvider, args: &PluginC
     let bad_region = plugin
         .create_instances(&request(vec![format!("check-bad-{suffix}")], "nowhere9", OperationId::new()))
         .await;
-    report.check("create in an unknown region", expect_kind(bad_region, "invalid_input"));
+    report.check("create in an unknown region", expect_kind(bad_region, ErrorCode::InvalidInput));
 
     // Exactly once: the same operation id twice makes one instance.
     let operation = OperationId::new();
@@ -349,7 +355,7 @@ async fn lifecycle(report: &mut Report, plugin: &PluginProvider, id: &InstanceId
     let deadline = Instant::now() + timeout;
     let gone = loop {
         match plugin.get_instance(id).await {
-            Err(e) if e.code() == "not_found" => break Ok("not found afterwards".to_owned()),
+            Err(e) if e.code() == ErrorCode::NotFound => break Ok("not found afterwards".to_owned()),
             // EC2 shows a terminated instance for about an hour.
             Ok(i) if i.status == InstanceStatus::Archived => {
                 break Ok(format!("{} afterwards", i.provider_status));

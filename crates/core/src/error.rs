@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::code::ErrorCode;
+
 /// When a rate-limited request may be tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryAfter {
@@ -70,16 +72,41 @@ impl ProviderError {
         matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. } | Self::InvalidResponse { .. })
     }
 
-    /// A stable machine-readable code for the kind of failure.
-    pub fn code(&self) -> &'static str {
+    /// The code every route shows for this failure (see [`ErrorCode`]).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotFound { .. } => "not_found",
-            Self::InvalidInput { .. } => "invalid_input",
-            Self::Unauthorized { .. } => "unauthorized",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Conflict { .. } => "conflict",
-            Self::Unavailable { .. } => "unavailable",
-            Self::InvalidResponse { .. } => "invalid_response",
+            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::InvalidInput { .. } => ErrorCode::InvalidInput,
+            Self::Unauthorized { .. } => ErrorCode::ProviderUnauthorized,
+            Self::RateLimited { .. } => ErrorCode::ProviderRateLimited,
+            Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::Unavailable { .. } => ErrorCode::ProviderUnavailable,
+            Self::InvalidResponse { .. } => ErrorCode::ProviderBadResponse,
+        }
+    }
+
+    /// What a caller is told of this failure. A provider's words are untrusted text: they are
+    /// passed on only where they are about the caller's own request (not found, invalid input, a
+    /// conflict, an answer Nephele refused), already cleaned and bounded by the provider; a
+    /// refusal of Nephele's credentials or an outage is described in Nephele's words, with the
+    /// provider's code and request id beside it (in [`ProviderError::detail`]).
+    pub fn caller_message(&self) -> String {
+        match self {
+            Self::NotFound { message, .. }
+            | Self::InvalidInput { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::InvalidResponse { message, .. } => message.clone(),
+            Self::RateLimited { retry_after, .. } => format!(
+                "the provider's rate limit is exhausted; retry after {} seconds",
+                retry_after.after.as_secs().max(1)
+            ),
+            Self::Unauthorized { .. } => {
+                "the provider refused Nephele's configured credentials; an operator must check them"
+                    .to_owned()
+            }
+            Self::Unavailable { .. } => {
+                "the provider could not be reached or failed; nothing was lost, retry later".to_owned()
+            }
         }
     }
 
@@ -138,6 +165,6 @@ mod tests {
     fn invalid_input_names_its_field() {
         let err = ProviderError::invalid("name", "must not be empty");
         assert_eq!(err.to_string(), "invalid input in `name`: must not be empty");
-        assert_eq!(err.code(), "invalid_input");
+        assert_eq!(err.code(), ErrorCode::InvalidInput);
     }
 }

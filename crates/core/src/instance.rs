@@ -19,6 +19,23 @@ impl fmt::Display for InstanceId {
     }
 }
 
+/// The longest instance id Nephele accepts from a caller or reads back from its own records.
+pub const MAX_INSTANCE_ID_LEN: usize = 128;
+
+impl InstanceId {
+    /// An id as a caller (or a stored record) gives it: 1 to [`MAX_INSTANCE_ID_LEN`] visible
+    /// ASCII characters, none of them `/`. Whether the provider knows it is the provider's to say.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > MAX_INSTANCE_ID_LEN {
+            return Err(format!("must be 1 to {MAX_INSTANCE_ID_LEN} characters, got {}", raw.len()));
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+            return Err("must be visible ASCII characters other than `/`".to_owned());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
 impl From<u64> for InstanceId {
     fn from(id: u64) -> Self {
         Self(id.to_string())

@@ -9,6 +9,7 @@
 //! process boundary.
 
 pub mod catalog;
+pub mod code;
 pub mod cost;
 pub mod duration;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod provider;
 pub mod secret;
 
 pub use catalog::{Image, InstanceType, Region, RegionalPrice};
+pub use code::ErrorCode;
 pub use cost::{BackupPlan, BillingPolicy, CostEstimate, CostQuery};
 pub use duration::BillingDuration;
 pub use error::{ProviderError, RetryAfter};

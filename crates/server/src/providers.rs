@@ -122,7 +122,7 @@ impl ProviderSlot {
         let result = call.instrument(span).await;
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(e) => e.code(),
+            Err(e) => e.code().as_str(),
         };
         self.calls.observe(&self.name, operation, outcome, started.elapsed());
         result

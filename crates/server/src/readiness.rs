@@ -74,7 +74,7 @@ async fn check(providers: &ProviderRegistry) -> Checked {
         }
         let problem = match tokio::time::timeout(CHECK_TIMEOUT, provider.ping()).await {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(crate::api::error::caller_message(&e)),
+            Ok(Err(e)) => Some(e.caller_message()),
             Err(_) => Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
         };
         (name.clone(), problem)

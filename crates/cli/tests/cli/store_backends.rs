@@ -1,20 +1,21 @@
 //! The store's guarantees, checked the same way on SQLite and on PostgreSQL.
 
 use futures_util::future::join_all;
+use nephele_core::{InstanceId, OperationId};
+use nephele_server::operations::record::{OperationRequest, OperationResult};
 use nephele_server::store::{KeyRequest, NewOperation, OperationState, OperationUpdate, Reservation, Store};
-use serde_json::json;
 
 use crate::postgres::TestDatabase;
 
-fn operation<'a>(id: &'a str, request: &'a serde_json::Value) -> NewOperation<'a> {
+fn operation(id: OperationId, request: &OperationRequest) -> NewOperation<'_> {
     NewOperation {
         id,
         provider: "digitalocean",
-        kind: "create",
         request,
         principal: "tester",
         lease_owner: "nobody",
         lease_ms: -1,
+        at: time::OffsetDateTime::now_utc(),
     }
 }
 
@@ -23,22 +24,20 @@ async fn store_guarantees(store: Store) {
     store.migrate().await.expect("second migration");
 
     // Twenty workers race for one operation: exactly one gets it.
-    let request = json!({"names": ["x"]});
-    store.insert_operation(operation("op-race", &request)).await.expect("insert");
-    let claims =
-        join_all(
-            (0..20).map(|i| {
-                let store = store.clone();
-                async move {
-                    store.claim_operation("op-race", &format!("worker-{i}"), 60_000).await.expect("claim")
-                }
-            }),
-        )
-        .await;
+    let request = OperationRequest::Delete { instance_id: InstanceId("500000001".into()) };
+    let race = OperationId::new();
+    let race_id = race.to_string();
+    let race_id = race_id.as_str();
+    store.insert_operation(operation(race, &request)).await.expect("insert");
+    let claims = join_all((0..20).map(|i| {
+        let store = store.clone();
+        async move { store.claim_operation(race_id, &format!("worker-{i}"), 60_000).await.expect("claim") }
+    }))
+    .await;
     assert_eq!(claims.iter().filter(|won| **won).count(), 1, "one lease holder");
     let winner = format!("worker-{}", claims.iter().position(|w| *w).expect("a winner"));
     // Only the holder's update counts.
-    let result = json!({"ok": true});
+    let result = OperationResult::Deleted { deleted: true };
     let done = OperationUpdate {
         state: OperationState::Succeeded,
         result: Some(&result),
@@ -46,27 +45,28 @@ async fn store_guarantees(store: Store) {
         next_attempt_ms: 0,
         count_attempt: true,
     };
-    store.update_operation("op-race", "worker-x", done).await.expect("stranger's update");
+    store.update_operation(race_id, "worker-x", done).await.expect("stranger's update");
     assert_eq!(
-        store.get_operation("op-race").await.expect("get").expect("exists").state,
+        store.get_operation(race_id).await.expect("get").expect("exists").state,
         OperationState::Pending
     );
-    store.update_operation("op-race", &winner, done).await.expect("holder's update");
-    let finished = store.get_operation("op-race").await.expect("get").expect("exists");
+    store.update_operation(race_id, &winner, done).await.expect("holder's update");
+    let finished = store.get_operation(race_id).await.expect("get").expect("exists");
     assert_eq!(finished.state, OperationState::Succeeded);
-    assert_eq!(finished.result, Some(json!({"ok": true})));
+    assert_eq!(finished.result, Some(OperationResult::Deleted { deleted: true }));
+    assert_eq!(finished.request.map(|(_, r)| r).ok(), Some(request.clone()), "the request reads back typed");
     assert!(
-        !store.claim_operation("op-race", "late", 60_000).await.expect("claim"),
+        !store.claim_operation(race_id, "late", 60_000).await.expect("claim"),
         "finished work is not claimed"
     );
 
     // Twenty requests race for one idempotency key: one reserves it (with its operation).
-    let request = json!({});
-    let reservations = join_all((0..20).map(|i| {
+    let ids: Vec<OperationId> = (0..20).map(|_| OperationId::new()).collect();
+    let reservations = join_all(ids.iter().map(|id| {
         let store = store.clone();
         let request = request.clone();
         async move {
-            let id = format!("op-key-{i}");
+            let id = *id;
             let key = KeyRequest {
                 principal: "tester",
                 key: "same",
@@ -78,7 +78,7 @@ async fn store_guarantees(store: Store) {
                 max_live: ROOMY,
             };
             matches!(
-                store.reserve_key(key, Some(operation(&id, &request))).await.expect("reserve"),
+                store.reserve_key(key, Some(operation(id, &request))).await.expect("reserve"),
                 Reservation::Reserved
             )
         }
@@ -87,7 +87,7 @@ async fn store_guarantees(store: Store) {
     assert_eq!(reservations.iter().filter(|r| **r).count(), 1, "one request holds the key");
     let recorded = store.list_operations(None, None, 100).await.expect("list");
     assert_eq!(
-        recorded.iter().filter(|o| o.id.starts_with("op-key-")).count(),
+        recorded.iter().filter(|o| ids.iter().any(|id| id.to_string() == o.id)).count(),
         1,
         "and only its operation was recorded"
     );

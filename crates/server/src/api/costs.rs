@@ -514,7 +514,7 @@ pub async fn fleet(
                 Ok(Billed::NoPrice) => {
                     errors.push(ProviderFailure {
                         provider: name.clone(),
-                        code: "no_price".to_owned(),
+                        code: nephele_core::ErrorCode::NoPrice,
                         message: format!(
                             "no price known for type {} in {}",
                             instance.instance_type, instance.region

@@ -6,141 +6,42 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+pub use nephele_core::ErrorCode;
 use nephele_core::ProviderError;
 use nephele_core::error::UpstreamDetail;
 use serde::Serialize;
 
-/// Every problem code the API answers with: its status and title are fixed here, so a code
-/// means one thing wherever it is used, and the OpenAPI document lists them all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// 422: fields of a well-formed request are wrong (`errors` names them).
-    InvalidInput,
-    /// 400: the body is not JSON.
-    MalformedJson,
-    /// 400: the body could not be read.
-    UnreadableBody,
-    /// 400: the request is malformed in another way.
-    BadRequest,
-    /// 400: a path parameter is malformed.
-    BadPath,
-    /// 413: the body is larger than `server.max_body_bytes`.
-    BodyTooLarge,
-    /// 415: the body is not `application/json`.
-    UnsupportedMediaType,
-    /// 401: no API key, or one that is unknown, revoked or expired.
-    Unauthorized,
-    /// 403: the key's role or provider scope does not cover this.
-    Forbidden,
-    /// 404.
-    NotFound,
-    /// 404: no provider of that name is configured.
-    UnknownProvider,
-    /// 405.
-    MethodNotAllowed,
-    /// 409: the resource's state does not allow this (the provider said so).
-    Conflict,
-    /// 409: the configuration file cannot be loaded.
-    InvalidConfiguration,
-    /// 409: a request with this Idempotency-Key is still running.
-    IdempotencyKeyInUse,
-    /// 422: this Idempotency-Key was used for a different request.
-    IdempotencyKeyReused,
-    /// 429: the API key holds too many live Idempotency-Keys.
-    IdempotencyQuotaExceeded,
-    /// 503: the provider's rate limit is spent (`Retry-After` says when to come back).
-    ProviderRateLimited,
-    /// 503: the provider (or its plugin) cannot be reached now.
-    ProviderUnavailable,
-    /// 502: the provider refused Nephele's credentials.
-    ProviderUnauthorized,
-    /// 502: the provider answered something unusable.
-    ProviderBadResponse,
-    /// 503: Nephele's database cannot be reached.
-    StoreUnavailable,
-    /// 500: a fault of Nephele's own.
-    InternalError,
+/// Every code a caller can see is one of core's [`ErrorCode`]s (status, title and meaning are
+/// fixed there). This type stands for it in the OpenAPI document: a string enum of every code,
+/// with each one's status and meaning in the description.
+pub struct ErrorCodeSchema;
+
+impl utoipa::PartialSchema for ErrorCodeSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        let table: String = ErrorCode::ALL
+            .iter()
+            .map(|code| format!("\n- `{}` ({}): {}", code.as_str(), code.status(), code.meaning()))
+            .collect();
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
+            .description(Some(format!(
+                "Every failure Nephele reports has one of these codes, wherever it is shown (problem documents, operation errors, fleet errors):{table}"
+            )))
+            .into()
+    }
 }
 
-impl ErrorCode {
-    pub const fn status(self) -> StatusCode {
-        use ErrorCode::*;
-        match self {
-            InvalidInput | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            MalformedJson | UnreadableBody | BadRequest | BadPath => StatusCode::BAD_REQUEST,
-            BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Unauthorized => StatusCode::UNAUTHORIZED,
-            Forbidden => StatusCode::FORBIDDEN,
-            NotFound | UnknownProvider => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Conflict | InvalidConfiguration | IdempotencyKeyInUse => StatusCode::CONFLICT,
-            IdempotencyQuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
-            ProviderRateLimited | ProviderUnavailable | StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ProviderUnauthorized | ProviderBadResponse => StatusCode::BAD_GATEWAY,
-            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+impl utoipa::ToSchema for ErrorCodeSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ErrorCode")
     }
+}
 
-    pub const fn title(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            InvalidInput => "Invalid input",
-            MalformedJson => "Malformed JSON",
-            UnreadableBody => "Unreadable body",
-            BadRequest => "Bad request",
-            BadPath => "Malformed path",
-            BodyTooLarge => "Request body too large",
-            UnsupportedMediaType => "Unsupported media type",
-            Unauthorized => "Authentication required",
-            Forbidden => "Forbidden",
-            NotFound => "Not found",
-            UnknownProvider => "Unknown provider",
-            MethodNotAllowed => "Method not allowed",
-            Conflict => "Conflict with the resource's state",
-            InvalidConfiguration => "The configuration file cannot be used",
-            IdempotencyKeyInUse => "Request in progress",
-            IdempotencyKeyReused => "Idempotency key reused",
-            IdempotencyQuotaExceeded => "Too many idempotency keys",
-            ProviderRateLimited => "Provider rate limit reached",
-            ProviderUnavailable => "Provider unavailable",
-            ProviderUnauthorized => "Provider refused Nephele's credentials",
-            ProviderBadResponse => "Provider sent an unusable answer",
-            StoreUnavailable => "Store unavailable",
-            InternalError => "Internal error",
-        }
-    }
-
-    /// The name used in problem documents and their `type` URI.
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            InvalidInput => "invalid_input",
-            MalformedJson => "malformed_json",
-            UnreadableBody => "unreadable_body",
-            BadRequest => "bad_request",
-            BadPath => "bad_path",
-            BodyTooLarge => "body_too_large",
-            UnsupportedMediaType => "unsupported_media_type",
-            Unauthorized => "unauthorized",
-            Forbidden => "forbidden",
-            NotFound => "not_found",
-            UnknownProvider => "unknown_provider",
-            MethodNotAllowed => "method_not_allowed",
-            Conflict => "conflict",
-            InvalidConfiguration => "invalid_configuration",
-            IdempotencyKeyInUse => "idempotency_key_in_use",
-            IdempotencyKeyReused => "idempotency_key_reused",
-            IdempotencyQuotaExceeded => "idempotency_quota_exceeded",
-            ProviderRateLimited => "provider_rate_limited",
-            ProviderUnavailable => "provider_unavailable",
-            ProviderUnauthorized => "provider_unauthorized",
-            ProviderBadResponse => "provider_bad_response",
-            StoreUnavailable => "store_unavailable",
-            InternalError => "internal_error",
-        }
-    }
+/// The HTTP status of a code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// One field's problem.
@@ -189,6 +90,7 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    #[schema(value_type = ErrorCodeSchema)]
     pub code: ErrorCode,
     /// The fields at fault, for `invalid_input`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -236,7 +138,7 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
-        self.code.status()
+        status_of(self.code)
     }
 
     /// 422: the request is well-formed but these fields are wrong.
@@ -263,35 +165,13 @@ impl ApiError {
     }
 }
 
-/// What a caller is told of a provider's failure. A provider's words are untrusted text: they are
-/// passed on only where they are about the caller's own request (not found, invalid input, a
-/// conflict), already cleaned and bounded by the provider; a refusal of Nephele's credentials or
-/// an outage is described in Nephele's words, with the provider's code and request id beside it.
-pub fn caller_message(error: &ProviderError) -> String {
-    match error {
-        ProviderError::NotFound { message, .. }
-        | ProviderError::InvalidInput { message, .. }
-        | ProviderError::Conflict { message, .. } => message.clone(),
-        ProviderError::RateLimited { retry_after, .. } => format!(
-            "the provider's rate limit is exhausted; retry after {} seconds",
-            retry_after.after.as_secs().max(1)
-        ),
-        ProviderError::Unauthorized { .. } => {
-            "the provider refused Nephele's configured credentials; an operator must check them".to_owned()
-        }
-        ProviderError::Unavailable { .. } => {
-            "the provider could not be reached or failed; nothing was lost, retry later".to_owned()
-        }
-        ProviderError::InvalidResponse { message, .. } => message.clone(),
-    }
-}
-
 /// A provider that failed while a list was gathered: the list answers with the rest.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProviderFailure {
     pub provider: String,
     /// The problem code the failure would have had on its own.
-    pub code: String,
+    #[schema(value_type = ErrorCodeSchema)]
+    pub code: ErrorCode,
     pub message: String,
     /// The instance it concerns, when it concerns one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -302,11 +182,11 @@ pub struct ProviderFailure {
 
 /// A provider's failure as listed in a fleet answer's `errors`.
 pub fn provider_failure(provider: &str, error: &ProviderError) -> ProviderFailure {
-    tracing::warn!(provider, code = error.code(), detail = ?error.detail(), "provider error: {error}");
+    tracing::warn!(provider, code = error.code().as_str(), detail = ?error.detail(), "provider error: {error}");
     ProviderFailure {
         provider: provider.to_owned(),
-        code: error.code().to_owned(),
-        message: caller_message(error),
+        code: error.code(),
+        message: error.caller_message(),
         instance: None,
         upstream: Some(UpstreamView::from(error.detail())),
     }
@@ -319,8 +199,8 @@ impl From<ProviderError> for ApiError {
     fn from(error: ProviderError) -> Self {
         // The whole error, in the provider's words, goes to the log; the caller gets
         // `caller_message` and the provider's code and request id.
-        tracing::warn!(code = error.code(), detail = ?error.detail(), "provider error: {error}");
-        let message = caller_message(&error);
+        tracing::warn!(code = error.code().as_str(), detail = ?error.detail(), "provider error: {error}");
+        let message = error.caller_message();
         let upstream = Some(error.detail())
             .filter(|d| d.code.is_some() || d.request_id.is_some())
             .map(|d| Box::new(d.clone()));
@@ -344,6 +224,16 @@ impl From<ProviderError> for ApiError {
             ProviderError::InvalidResponse { .. } => Self::new(ErrorCode::ProviderBadResponse, message),
         };
         Self { upstream, ..api }
+    }
+}
+
+impl From<&crate::operations::record::OperationError> for ApiError {
+    /// The problem a request that ran an operation's step answers when that step failed it.
+    fn from(error: &crate::operations::record::OperationError) -> Self {
+        Self {
+            upstream: error.upstream.clone().map(Box::new),
+            ..Self::new(error.code, error.message.clone())
+        }
     }
 }
 

@@ -22,7 +22,8 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::inventory::Freshness;
 use crate::operations::idempotency::{self, Begin, Reply};
-use crate::operations::{self as ops, InstanceRequest};
+use crate::operations::record::OperationRequest;
+use crate::operations::{self as ops};
 use crate::store::{NewOperation, OperationState};
 
 /// Most instances one request may create (DigitalOcean's multi-create limit).
@@ -353,12 +354,10 @@ async fn check_catalogue(
 
 /// A mutating request, as it is recorded.
 struct Submitted<'a> {
-    operation_id: String,
+    operation_id: OperationId,
     provider: &'a str,
-    /// `create`, `delete` or the power action's name.
-    kind: &'a str,
-    /// What the operation will do, as stored.
-    request: Value,
+    /// What the operation will do.
+    request: OperationRequest,
     /// The HTTP request, for its idempotency fingerprint.
     method: &'a str,
     path: String,
@@ -377,14 +376,16 @@ async fn run_operation(
     let key = idempotency::key_from(headers)?;
     let operation_id = submitted.operation_id;
     let op = NewOperation {
-        id: &operation_id,
+        id: operation_id,
         provider: submitted.provider,
-        kind: submitted.kind,
         request: &submitted.request,
         principal: &principal.id,
         lease_owner: &state.lease_owner,
         lease_ms: state.lease_ms,
+        at: time::OffsetDateTime::now_utc(),
     };
+    // What the row holds once written: the first step works from it, without reading it back.
+    let recorded = op.recorded();
     let begun = idempotency::begin(
         state,
         principal,
@@ -404,21 +405,18 @@ async fn run_operation(
     // unless this key already has its share of steps under way: then it waits its turn with the
     // worker, and the caller hears 202 with the pending operation at once.
     let outcome = match state.key_gate.try_enter(&principal.id) {
-        Some(_pass) => match state.store.get_operation(&operation_id).await? {
-            Some(record) => ops::advance(state, &record, &state.lease_owner, true).await?,
-            None => ops::StepOutcome::default(),
-        },
+        Some(_pass) => ops::advance(state, &recorded, &state.lease_owner, true).await?,
         None => {
-            state.store.release_lease(&operation_id, &state.lease_owner).await?;
+            state.store.release_lease(&recorded.id, &state.lease_owner).await?;
             ops::StepOutcome { state: Some(OperationState::Pending), ..Default::default() }
         }
     };
-    // A provider's refusal ends the operation, and the caller hears the provider's reason.
-    let mut reply = match (outcome.state, outcome.error) {
-        (Some(OperationState::Failed), Some(error)) => Reply::from(ApiError::from(error)),
-        (state, error) => respond(ops::StepOutcome { state, error, ..outcome }),
+    // A failure ends the operation, and the caller hears why (the provider's reason, or ours).
+    let mut reply = match (outcome.state, &outcome.failure) {
+        (Some(OperationState::Failed), Some(failure)) => Reply::from(ApiError::from(failure)),
+        _ => respond(outcome),
     };
-    reply.operation_id = Some(operation_id);
+    reply.operation_id = Some(recorded.id);
     Ok(idempotency::finish(state, principal, key.as_deref(), reply).await)
 }
 
@@ -462,19 +460,17 @@ pub async fn create(
         monitoring: body.monitoring,
         vpc_uuid: None,
     };
-    let operation_id = request.operation_id.to_string();
+    let operation_id = request.operation_id;
     tracing::info!(provider = %name, %operation_id, count, "creating instances");
     let submitted = Submitted {
-        operation_id: operation_id.clone(),
+        operation_id,
         provider: &name,
-        kind: "create",
-        request: serde_json::to_value(&request)
-            .map_err(|e| ApiError::invalid_field("body", e.to_string()))?,
+        request: OperationRequest::Create(request),
         method: "POST",
         path: format!("/api/v1/providers/{name}/instances"),
         body: &raw,
     };
-    let op_id = operation_id;
+    let op_id = operation_id.to_string();
     let view_name = name.clone();
     run_operation(&state, &principal, &headers, submitted, move |outcome| {
         let views: Vec<InstanceView> =
@@ -538,24 +534,24 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     super::provider(&state, &name)?;
-    let operation_id = OperationId::new().to_string();
+    let instance_id = InstanceId::parse(&id).map_err(|message| ApiError::invalid_field("id", message))?;
+    let operation_id = OperationId::new();
     tracing::info!(provider = %name, %operation_id, instance_id = %id, "deleting instance");
     let submitted = Submitted {
-        operation_id: operation_id.clone(),
+        operation_id,
         provider: &name,
-        kind: "delete",
-        request: serde_json::to_value(InstanceRequest { instance_id: id.clone(), action: None })
-            .unwrap_or_default(),
+        request: OperationRequest::Delete { instance_id },
         method: "DELETE",
         path: format!("/api/v1/providers/{name}/instances/{id}"),
         body: &Value::Null,
     };
-    let op_id = operation_id;
+    let op_id = operation_id.to_string();
+    // (A failed delete is answered by `run_operation` with its reason: not found, a conflict,
+    // the provider down...)
     run_operation(&state, &principal, &headers, submitted, move |outcome| match outcome.state {
         Some(OperationState::Succeeded) => {
             Reply { status: StatusCode::NO_CONTENT, body: None, location: None, operation_id: None }
         }
-        Some(OperationState::Failed) => Reply::from(ApiError::not_found("the instance could not be deleted")),
         // Not done yet (the provider is unreachable): accepted, and the worker will finish it.
         state => {
             Reply::of(StatusCode::ACCEPTED, &Accepted::new(&op_id, state.unwrap_or(OperationState::Pending)))
@@ -672,21 +668,20 @@ pub async fn act(
     ApiJson(body, raw): ApiJson<ActionBody>,
 ) -> Result<Response, ApiError> {
     super::provider(&state, &name)?;
+    let instance_id = InstanceId::parse(&id).map_err(|message| ApiError::invalid_field("id", message))?;
     let action: PowerAction =
         body.kind.parse().map_err(|message: String| ApiError::invalid_field("type", message))?;
-    let operation_id = OperationId::new().to_string();
+    let operation_id = OperationId::new();
     tracing::info!(provider = %name, %operation_id, instance_id = %id, action = action.as_str(), "power action");
     let submitted = Submitted {
-        operation_id: operation_id.clone(),
+        operation_id,
         provider: &name,
-        kind: action.as_str(),
-        request: serde_json::to_value(InstanceRequest { instance_id: id.clone(), action: Some(action) })
-            .unwrap_or_default(),
+        request: OperationRequest::Power { instance_id, action },
         method: "POST",
         path: format!("/api/v1/providers/{name}/instances/{id}/actions"),
         body: &raw,
     };
-    let op_id = operation_id;
+    let op_id = operation_id.to_string();
     let view_name = name.clone();
     run_operation(&state, &principal, &headers, submitted, move |outcome| {
         let (action, links) = match outcome.action.map(|started| action_view(&view_name, started)) {

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use super::error::{ErrorCode, FieldError, Problem, ProviderFailure, UpstreamView};
+use super::error::{ErrorCodeSchema, FieldError, Problem, ProviderFailure, UpstreamView};
 use super::{audit, catalog, costs, health, instances, keys, operations, providers, views};
 use crate::auth::access::RouteSpec;
 
@@ -58,7 +58,7 @@ use crate::auth::access::RouteSpec;
     ),
     components(schemas(
         Problem,
-        ErrorCode,
+        ErrorCodeSchema,
         FieldError,
         ProviderFailure,
         UpstreamView,

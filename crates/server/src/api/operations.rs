@@ -4,40 +4,145 @@ use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::{Extension, Json};
+use nephele_core::ErrorCode;
 use serde::Serialize;
-use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCodeSchema, UpstreamView};
 use super::views::Links;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::store::{OperationRecord, OperationState};
+use crate::operations::record::{OperationError, OperationRequest, OperationResult, Unreadable};
+use crate::store::{Operation, OperationState};
 
-/// Request fields that may hold secrets (passwords and keys in cloud-init user data). They are
-/// stored, because a resumed create needs them, but never shown: only their size and digest.
-const SECRET_REQUEST_FIELDS: &[&str] = &["user_data"];
-
-/// What is shown of a secret: that it is there, its size and its digest.
-#[derive(Serialize)]
-struct Redacted {
-    redacted: bool,
-    bytes: usize,
-    sha256: String,
+/// A secret as it is shown: that it is there, and its size. Not a digest: an unsalted hash of
+/// a short secret can be guessed, and a viewer has no use for it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RedactedSecret {
+    pub redacted: bool,
+    pub bytes: usize,
 }
 
-/// `request` with every secret field replaced by `{redacted, bytes, sha256}`.
-fn redacted(request: &Value) -> Value {
-    let mut shown = request.clone();
-    if let Some(fields) = shown.as_object_mut() {
-        for name in SECRET_REQUEST_FIELDS {
-            if let Some(Value::String(secret)) = fields.get(*name) {
-                let digest = crate::digest::sha256_hex(secret.as_bytes());
-                let summary = Redacted { redacted: true, bytes: secret.len(), sha256: digest };
-                fields.insert((*name).to_owned(), serde_json::to_value(summary).unwrap_or_default());
+/// A create's request as shown: every field but `user_data`, which shows only its size. The type
+/// holds no secret, so no way of writing it out can show one.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreateRequestView {
+    pub operation_id: String,
+    pub names: Vec<String>,
+    pub instance_type: String,
+    pub region: String,
+    pub image: String,
+    pub ssh_keys: Vec<String>,
+    pub tags: Vec<String>,
+    pub user_data: Option<RedactedSecret>,
+    pub backups: bool,
+    pub ipv6: bool,
+    pub monitoring: bool,
+    pub vpc_uuid: Option<String>,
+}
+
+/// A delete's or power action's request as shown.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InstanceRequestView {
+    pub instance_id: String,
+    /// The power action, for power operations.
+    pub action: Option<String>,
+}
+
+/// A stored request that cannot be read.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UnreadableRequestView {
+    /// Why it cannot be read.
+    pub unreadable: String,
+}
+
+/// What an operation was asked to do.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum RequestView {
+    Create(Box<CreateRequestView>),
+    Instance(InstanceRequestView),
+    Unreadable(UnreadableRequestView),
+}
+
+impl RequestView {
+    fn new(request: &Result<(nephele_core::OperationId, OperationRequest), Unreadable>) -> Self {
+        match request {
+            Ok((_, OperationRequest::Create(create))) => Self::Create(Box::new(CreateRequestView {
+                operation_id: create.operation_id.to_string(),
+                names: create.names.iter().map(|n| n.as_str().to_owned()).collect(),
+                instance_type: create.instance_type.clone(),
+                region: create.region.clone(),
+                image: create.image.clone(),
+                ssh_keys: create.ssh_keys.clone(),
+                tags: create.tags.clone(),
+                user_data: create
+                    .user_data
+                    .as_ref()
+                    .map(|data| RedactedSecret { redacted: true, bytes: data.len() }),
+                backups: create.backups,
+                ipv6: create.ipv6,
+                monitoring: create.monitoring,
+                vpc_uuid: create.vpc_uuid.clone(),
+            })),
+            Ok((_, OperationRequest::Delete { instance_id })) => {
+                Self::Instance(InstanceRequestView { instance_id: instance_id.0.clone(), action: None })
             }
+            Ok((_, OperationRequest::Power { instance_id, action })) => Self::Instance(InstanceRequestView {
+                instance_id: instance_id.0.clone(),
+                action: Some(action.as_str().to_owned()),
+            }),
+            Err(unreadable) => Self::Unreadable(UnreadableRequestView { unreadable: unreadable.0.clone() }),
         }
     }
-    shown
+}
+
+/// What an operation made or started.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ResultView {
+    Created { instance_ids: Vec<String> },
+    ActionStarted { action_id: String },
+    Deleted { deleted: bool },
+}
+
+impl From<&OperationResult> for ResultView {
+    fn from(result: &OperationResult) -> Self {
+        match result {
+            OperationResult::Created { instance_ids } => {
+                Self::Created { instance_ids: instance_ids.iter().map(|i| i.0.clone()).collect() }
+            }
+            OperationResult::ActionStarted { action_id } => {
+                Self::ActionStarted { action_id: action_id.0.clone() }
+            }
+            OperationResult::Deleted { deleted } => Self::Deleted { deleted: *deleted },
+        }
+    }
+}
+
+/// Why an operation failed, or why its last attempt did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OperationErrorView {
+    #[schema(value_type = ErrorCodeSchema)]
+    pub code: ErrorCode,
+    pub message: String,
+    /// The provider's status, code and request id, when a provider failure caused this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<UpstreamView>,
+    /// For `attempts_exhausted`: the last attempt's failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub last_error: Option<Box<OperationErrorView>>,
+}
+
+impl From<&OperationError> for OperationErrorView {
+    fn from(error: &OperationError) -> Self {
+        Self {
+            code: error.code,
+            message: error.message.clone(),
+            detail: error.upstream.as_ref().map(UpstreamView::from),
+            last_error: error.last_error.as_deref().map(|last| Box::new(Self::from(last))),
+        }
+    }
 }
 
 /// A mutating request (create, delete, power action) and where it stands.
@@ -47,21 +152,22 @@ pub struct OperationView {
     pub provider: String,
     /// `create`, `delete` or a power action (`power_off`, `reboot`, ...).
     pub kind: String,
-    /// What it was asked to do; secret fields show only `{redacted, bytes, sha256}`.
-    #[schema(value_type = Object)]
-    pub request: Value,
+    /// What it was asked to do; `user_data` shows only `{redacted, bytes}`.
+    pub request: RequestView,
     pub state: OperationState,
     /// What it made or started (`instance_ids`, `action_id`), once it has.
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<Value>,
+    pub result: Option<ResultView>,
     /// Why it failed (`code`, `message`), when it did.
-    #[schema(value_type = Option<Object>)]
-    pub error: Option<Value>,
+    pub error: Option<OperationErrorView>,
     /// The API key that asked.
     pub principal: String,
     pub attempts: i64,
-    pub created_at: String,
-    pub updated_at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: time::OffsetDateTime,
     pub links: Links,
 }
 
@@ -71,19 +177,19 @@ pub struct OperationList {
 }
 
 /// An operation as shown: secrets redacted, with a link to itself.
-pub fn view(op: &OperationRecord) -> OperationView {
+pub fn view(op: &Operation) -> OperationView {
     OperationView {
         id: op.id.clone(),
         provider: op.provider.clone(),
         kind: op.kind.clone(),
-        request: redacted(&op.request),
+        request: RequestView::new(&op.request),
         state: op.state,
-        result: op.result.clone(),
-        error: op.error.clone(),
+        result: op.result.as_ref().map(ResultView::from),
+        error: op.error.as_ref().map(OperationErrorView::from),
         principal: op.principal.clone(),
         attempts: op.attempts,
-        created_at: op.created_at.clone(),
-        updated_at: op.updated_at.clone(),
+        created_at: op.created_at,
+        updated_at: op.updated_at,
         links: Links { this: format!("/api/v1/operations/{}", op.id) },
     }
 }
@@ -144,17 +250,31 @@ pub async fn get(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use nephele_core::{CreateInstances, InstanceName, OperationId};
 
     use super::*;
 
     #[test]
-    fn user_data_is_shown_only_as_its_size_and_digest() {
-        let request = json!({ "names": ["web"], "user_data": "#cloud-config\npassword: hunter2hunter2" });
-        let shown = redacted(&request);
+    fn user_data_is_shown_only_as_its_size() {
+        let id = OperationId::new();
+        let create = CreateInstances {
+            operation_id: id,
+            names: vec![InstanceName::parse("web").expect("name")],
+            instance_type: "s-1vcpu-1gb".into(),
+            region: "nyc1".into(),
+            image: "ubuntu-24-04-x64".into(),
+            ssh_keys: vec![],
+            tags: vec![],
+            user_data: Some("#cloud-config\npassword: hunter2hunter2".into()),
+            backups: false,
+            ipv6: false,
+            monitoring: false,
+            vpc_uuid: None,
+        };
+        let shown = serde_json::to_value(RequestView::new(&Ok((id, OperationRequest::Create(create)))))
+            .expect("serialises");
         assert!(!shown.to_string().contains("hunter2"), "{shown}");
-        assert_eq!(shown["user_data"]["redacted"], true);
-        assert_eq!(shown["user_data"]["bytes"], 38);
-        assert_eq!(shown["names"], json!(["web"]));
+        assert_eq!(shown["user_data"], serde_json::json!({ "redacted": true, "bytes": 38 }));
+        assert_eq!(shown["names"], serde_json::json!(["web"]));
     }
 }

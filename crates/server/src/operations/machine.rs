@@ -1,6 +1,6 @@
-//! The operations' state machine: what an operation is ([`OperationKind`], [`OperationRequest`],
-//! [`OperationResult`]), and one pure function, [`decide`], that takes where an operation stands
-//! and what the provider answered in one step and says where it goes next.
+//! The operations' state machine: one pure function, [`decide`], that takes where an operation
+//! stands and what the provider answered in one step and says where it goes next (what an
+//! operation is, typed, lives in [`super::record`]).
 //!
 //! The rules, in one place:
 //! - a provider's refusal of the request itself (invalid input, not found, unauthorised) ends a
@@ -11,69 +11,40 @@
 //!
 //! No I/O here: the caller calls the provider, hands the answer in, and stores the decision.
 
-use nephele_core::{ActionStatus, PowerAction, ProviderError};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use nephele_core::{ActionId, ActionStatus, ErrorCode, InstanceId, ProviderError};
 
+use super::record::{OperationError, OperationKind, OperationResult};
 use crate::store::OperationState;
-
-/// What an operation does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperationKind {
-    Create,
-    Delete,
-    Power(PowerAction),
-}
-
-impl OperationKind {
-    /// The stored name: `create`, `delete`, or the power action's (`power_off`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Delete => "delete",
-            Self::Power(action) => action.as_str(),
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "create" => Some(Self::Create),
-            "delete" => Some(Self::Delete),
-            other => other.parse().ok().map(Self::Power),
-        }
-    }
-}
-
-/// What an operation has learned from the provider, as stored in its `result`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum OperationResult {
-    Created { instance_ids: Vec<String> },
-    ActionStarted { action_id: String },
-    Deleted { deleted: bool },
-}
-
-impl OperationResult {
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
 
 /// What one step learned from the provider.
 #[derive(Debug)]
 pub enum Answer {
     /// The provider accepted a create: these instances exist.
-    Created(Vec<String>),
+    Created(Vec<InstanceId>),
     /// The instances of a create were read: whether every one is running yet.
     CreatePolled { all_running: bool },
     /// The instance is gone.
     Deleted,
     /// A power action was started (or found, started by an earlier attempt).
-    ActionStarted(String),
+    ActionStarted(ActionId),
     /// A power action was read.
     ActionPolled(ActionStatus),
     /// The provider failed or refused.
     Failed(ProviderError),
+}
+
+impl Answer {
+    /// What kind of answer this is, for a message (never the provider's own words).
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Created(_) => "a create accepted",
+            Self::CreatePolled { .. } => "instances read",
+            Self::Deleted => "a delete done",
+            Self::ActionStarted(_) => "an action started",
+            Self::ActionPolled(_) => "an action read",
+            Self::Failed(_) => "a failure",
+        }
+    }
 }
 
 /// How long and how often an operation may try.
@@ -119,7 +90,7 @@ pub struct Decision {
     /// Replaces the stored result when given.
     pub result: Option<OperationResult>,
     /// The error to record (`None` clears it).
-    pub error: Option<Value>,
+    pub error: Option<OperationError>,
     pub then: Then,
 }
 
@@ -128,7 +99,7 @@ impl Decision {
         Self { state, result, error: None, then }
     }
 
-    fn failed(error: Value) -> Self {
+    fn failed(error: OperationError) -> Self {
         Self { state: OperationState::Failed, result: None, error: Some(error), then: Then::Done }
     }
 
@@ -138,11 +109,6 @@ impl Decision {
     pub fn counts_as_attempt(&self) -> bool {
         matches!(self.then, Then::Backoff(_)) || self.result.is_some() || self.error.is_some()
     }
-}
-
-/// An error as recorded on an operation.
-pub fn error_record(error: &ProviderError) -> Value {
-    json!({ "code": error.code(), "message": crate::api::error::caller_message(error), "detail": error.detail() })
 }
 
 /// Backoff before attempt `attempts + 1`: 0.5 s doubling to 30 s, with `jitter` (0..1) taking
@@ -159,10 +125,10 @@ pub fn decide(situation: Situation, answer: Answer, limits: Limits, jitter: f64)
     let Situation { kind, state, attempts, age_ms, inline } = situation;
     let past_deadline = age_ms > limits.deadline_ms;
     let deadline_failure = || {
-        Decision::failed(json!({
-            "code": "deadline_exceeded",
-            "message": format!("the operation did not finish within {} s", limits.deadline_ms / 1000),
-        }))
+        Decision::failed(OperationError::new(
+            ErrorCode::DeadlineExceeded,
+            format!("the operation did not finish within {} s", limits.deadline_ms / 1000),
+        ))
     };
     let decision = match (kind, state, answer) {
         (_, Succeeded | Failed, _) => return Decision::to(state, None, Then::Done),
@@ -175,16 +141,16 @@ pub fn decide(situation: Situation, answer: Answer, limits: Limits, jitter: f64)
         }
         (OperationKind::Create, Running, Answer::CreatePolled { all_running: false }) => {
             if past_deadline {
-                return Decision::failed(json!({
-                    "code": "deadline_exceeded",
-                    "message": format!("the instances did not reach running within {} s", limits.deadline_ms / 1000),
-                }));
+                return Decision::failed(OperationError::new(
+                    ErrorCode::DeadlineExceeded,
+                    format!("the instances did not reach running within {} s", limits.deadline_ms / 1000),
+                ));
             }
             Decision::to(Running, None, Then::Poll)
         }
         // An instance we made is gone: someone deleted it before it ran.
         (OperationKind::Create, Running, Answer::Failed(e @ ProviderError::NotFound { .. })) => {
-            Decision::failed(error_record(&e))
+            Decision::failed(OperationError::from_provider(&e))
         }
 
         (OperationKind::Delete, _, Answer::Deleted) => {
@@ -202,7 +168,7 @@ pub fn decide(situation: Situation, answer: Answer, limits: Limits, jitter: f64)
             Decision::to(Succeeded, None, Then::Done)
         }
         (OperationKind::Power(_), Running, Answer::ActionPolled(ActionStatus::Errored)) => Decision::failed(
-            json!({ "code": "action_errored", "message": "the provider reports the action errored" }),
+            OperationError::new(ErrorCode::ActionErrored, "the provider reports the action errored"),
         ),
         (OperationKind::Power(_), Running, Answer::ActionPolled(ActionStatus::InProgress)) => {
             if past_deadline {
@@ -215,13 +181,15 @@ pub fn decide(situation: Situation, answer: Answer, limits: Limits, jitter: f64)
             if !inline && attempts < limits.max_conflict_retries =>
         {
             Decision {
-                error: Some(error_record(&e)),
+                error: Some(OperationError::from_provider(&e)),
                 ..Decision::to(Pending, None, Then::Backoff(backoff_ms(attempts.min(2), jitter)))
             }
         }
 
         // A pending request the provider refuses ends here, with its reason.
-        (_, Pending, Answer::Failed(e)) if !e.is_retryable() => Decision::failed(error_record(&e)),
+        (_, Pending, Answer::Failed(e)) if !e.is_retryable() => {
+            Decision::failed(OperationError::from_provider(&e))
+        }
         // Outages and rate limits, and any failure while following what the provider accepted:
         // again, after a backoff.
         (_, _, Answer::Failed(e)) => {
@@ -233,7 +201,7 @@ pub fn decide(situation: Situation, answer: Answer, limits: Limits, jitter: f64)
                 _ => 0,
             };
             Decision {
-                error: Some(error_record(&e)),
+                error: Some(OperationError::from_provider(&e)),
                 ..Decision::to(state, None, Then::Backoff(backoff_ms(attempts, jitter).max(asked)))
             }
         }
@@ -243,9 +211,10 @@ pub fn decide(situation: Situation, answer: Answer, limits: Limits, jitter: f64)
         (_, _, answer) => {
             tracing::warn!(?kind, ?state, ?answer, "an answer that does not fit the operation's state");
             Decision {
-                error: Some(
-                    json!({ "code": "unexpected_answer", "message": format!("{answer:?} in state {}", state.as_str()) }),
-                ),
+                error: Some(OperationError::new(
+                    ErrorCode::UnexpectedAnswer,
+                    format!("{} in state {}", answer.name(), state.as_str()),
+                )),
                 ..Decision::to(state, None, Then::Backoff(backoff_ms(attempts, jitter)))
             }
         }
@@ -253,13 +222,12 @@ pub fn decide(situation: Situation, answer: Answer, limits: Limits, jitter: f64)
     // Every failed attempt counts; past the cap or the deadline the operation gives up.
     if let Then::Backoff(_) = decision.then {
         if attempts + 1 >= limits.max_attempts {
-            let last =
-                decision.error.as_ref().and_then(|e| e["message"].as_str()).unwrap_or("no detail").to_owned();
-            return Decision::failed(json!({
-                "code": "attempts_exhausted",
-                "message": format!("gave up after {} attempts; the last failure: {last}", attempts + 1),
-                "last_error": decision.error,
-            }));
+            let said = decision.error.as_ref().map_or("no detail", |e| e.message.as_str());
+            let message = format!("gave up after {} attempts; the last failure: {said}", attempts + 1);
+            return Decision::failed(OperationError {
+                last_error: decision.error.map(Box::new),
+                ..OperationError::new(ErrorCode::AttemptsExhausted, message)
+            });
         }
         if past_deadline {
             return deadline_failure();
@@ -272,8 +240,8 @@ pub fn decide(situation: Situation, answer: Answer, limits: Limits, jitter: f64)
 mod tests {
     use std::time::Duration;
 
-    use nephele_core::RetryAfter;
     use nephele_core::error::UpstreamDetail;
+    use nephele_core::{PowerAction, RetryAfter};
 
     use super::*;
 
@@ -304,11 +272,11 @@ mod tests {
 
     fn answers() -> Vec<Answer> {
         let mut all = vec![
-            Answer::Created(vec!["1".into()]),
+            Answer::Created(vec![InstanceId("1".into())]),
             Answer::CreatePolled { all_running: true },
             Answer::CreatePolled { all_running: false },
             Answer::Deleted,
-            Answer::ActionStarted("7".into()),
+            Answer::ActionStarted(ActionId("7".into())),
             Answer::ActionPolled(ActionStatus::InProgress),
             Answer::ActionPolled(ActionStatus::Completed),
             Answer::ActionPolled(ActionStatus::Errored),
@@ -358,7 +326,7 @@ mod tests {
                 let decision =
                     decide(at(kind, OperationState::Pending), Answer::Failed(error.clone()), LIMITS, 0.0);
                 assert_eq!(decision.state, OperationState::Failed, "{kind:?} {error:?}");
-                assert_eq!(decision.error.as_ref().map(|e| e["code"].clone()), Some(json!(error.code())));
+                assert_eq!(decision.error.as_ref().map(|e| e.code), Some(error.code()));
             }
         }
     }
@@ -377,14 +345,8 @@ mod tests {
         };
         let gave_up = decide(last, down(), LIMITS, 0.0);
         assert_eq!(gave_up.state, OperationState::Failed);
-        assert_eq!(gave_up.error.as_ref().map(|e| e["code"].clone()), Some(json!("attempts_exhausted")));
-        assert!(
-            gave_up
-                .error
-                .as_ref()
-                .and_then(|e| e["message"].as_str())
-                .is_some_and(|m| m.contains("5 attempts"))
-        );
+        assert_eq!(gave_up.error.as_ref().map(|e| e.code), Some(ErrorCode::AttemptsExhausted));
+        assert!(gave_up.error.as_ref().map(|e| e.message.as_str()).is_some_and(|m| m.contains("5 attempts")));
     }
 
     #[test]
@@ -404,8 +366,7 @@ mod tests {
         let exhausted = Situation { attempts: 4, ..at(OperationKind::Create, OperationState::Running) };
         let failed = decide(exhausted, Answer::Failed(revoked), LIMITS, 0.0);
         assert_eq!(failed.state, OperationState::Failed);
-        let message =
-            failed.error.as_ref().and_then(|e| e["message"].as_str()).unwrap_or_default().to_owned();
+        let message = failed.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
         assert!(message.contains("credentials"), "the provider's reason is kept: {message}");
     }
 
@@ -417,7 +378,7 @@ mod tests {
         };
         let decision = decide(old, Answer::CreatePolled { all_running: false }, LIMITS, 0.0);
         assert_eq!(decision.state, OperationState::Failed);
-        assert_eq!(decision.error.as_ref().map(|e| e["code"].clone()), Some(json!("deadline_exceeded")));
+        assert_eq!(decision.error.as_ref().map(|e| e.code), Some(ErrorCode::DeadlineExceeded));
         let slow_action = Situation {
             age_ms: LIMITS.deadline_ms + 1,
             ..at(OperationKind::Power(PowerAction::Reboot), OperationState::Running)
@@ -453,15 +414,10 @@ mod tests {
     }
 
     #[test]
-    fn kinds_and_results_keep_their_stored_form() {
+    fn kinds_keep_their_stored_names() {
         for kind in KINDS {
             assert_eq!(OperationKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(OperationKind::parse("resize"), None);
-        let created: OperationResult =
-            serde_json::from_value(json!({ "instance_ids": ["1", "2"] })).expect("created");
-        assert_eq!(created, OperationResult::Created { instance_ids: vec!["1".into(), "2".into()] });
-        let started: OperationResult = serde_json::from_value(json!({ "action_id": "9" })).expect("started");
-        assert_eq!(started.to_json(), json!({ "action_id": "9" }));
     }
 }

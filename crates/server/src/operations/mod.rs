@@ -11,32 +11,24 @@
 pub mod fairness;
 pub mod idempotency;
 pub mod machine;
+pub mod record;
 pub mod worker;
 
 use std::sync::Arc;
 
 use nephele_core::{
-    CreateInstances, Instance, InstanceId, InstanceStatus, PowerAction, ProviderAction, ProviderError,
+    ErrorCode, Instance, InstanceStatus, OperationId, PowerAction, ProviderAction, ProviderError,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use self::machine::{Answer, Decision, OperationKind, OperationResult, Situation, Then};
+use self::machine::{Answer, Decision, Situation, Then};
+use self::record::{OperationError, OperationRequest, OperationResult};
 use crate::app::AppState;
 use crate::inventory::Inventory;
-use crate::store::{OperationRecord, OperationState, OperationUpdate, StoreError, now_ms};
+use crate::store::{Operation, OperationState, OperationUpdate, StoreError, now_ms};
 
 /// The longest one step may take (a create with its retries and look-ups): past it the step
 /// counts as an outage. While it runs, its lease is renewed every third of a lease.
 const STEP_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// The request of a delete or power operation.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct InstanceRequest {
-    pub instance_id: String,
-    #[serde(default)]
-    pub action: Option<PowerAction>,
-}
 
 /// What one step did, for the request that ran it inline.
 #[derive(Debug, Default)]
@@ -46,6 +38,8 @@ pub struct StepOutcome {
     pub action: Option<ProviderAction>,
     /// The provider's error, when this step met one.
     pub error: Option<ProviderError>,
+    /// Why the operation failed, when this step ended it so.
+    pub failure: Option<OperationError>,
 }
 
 /// Runs one step of `op`, which the caller has claimed as `owner`, and records the outcome.
@@ -55,22 +49,38 @@ pub struct StepOutcome {
 #[tracing::instrument(skip_all, fields(operation_id = %op.id, kind = %op.kind, provider = %op.provider))]
 pub async fn advance(
     state: &Arc<AppState>,
-    op: &OperationRecord,
+    op: &Operation,
     owner: &str,
     inline: bool,
 ) -> Result<StepOutcome, StoreError> {
-    let Some(provider) = state.providers.get(&op.provider) else {
-        let error = json!({ "code": "unknown_provider", "message": format!("provider {} is not configured", op.provider) });
-        let decision =
-            Decision { state: OperationState::Failed, result: None, error: Some(error), then: Then::Done };
-        record(state, op, owner, &decision).await?;
-        return Ok(StepOutcome { state: Some(OperationState::Failed), ..Default::default() });
+    // A row that does not parse fails by name; nothing is sent from a guessed value.
+    let (operation_id, request) = match &op.request {
+        Ok((id, request)) => (*id, request),
+        Err(unreadable) => {
+            tracing::error!(operation_id = %op.id, reason = %unreadable.0, "an operation that cannot be read fails");
+            let error = OperationError::new(
+                ErrorCode::OperationUnreadable,
+                format!(
+                    "the stored operation cannot be read ({}); nothing was sent to the provider",
+                    unreadable.0
+                ),
+            );
+            return fail_without_provider(state, op, owner, error).await;
+        }
     };
+    let Some(provider) = state.providers.get(&op.provider) else {
+        let error = OperationError::new(
+            ErrorCode::UnknownProvider,
+            format!("provider {} is not configured", op.provider),
+        );
+        return fail_without_provider(state, op, owner, error).await;
+    };
+    let typed = Typed { op, operation_id, request };
     // The lease is short (a crashed holder delays the operation by little) and renewed while the
     // step runs; a step whose lease cannot be renewed stops at once, unrecorded, since someone
     // else may take the operation over. Past STEP_LIMIT the step counts as an outage; the next
     // attempt adopts whatever it made.
-    let stepping = tokio::time::timeout(STEP_LIMIT, step(state, op, provider.as_ref(), owner, inline));
+    let stepping = tokio::time::timeout(STEP_LIMIT, step(state, &typed, provider.as_ref(), owner, inline));
     let result = tokio::select! {
         result = stepping => result,
         lost = keep_lease(state, &op.id, owner) => {
@@ -90,16 +100,46 @@ pub async fn advance(
                 "the step did not finish within {} s; it will be retried",
                 STEP_LIMIT.as_secs()
             ));
-            let outcome =
-                StepOutcome { state: Some(op.state), error: Some(late.clone()), ..Default::default() };
             let decision = machine::decide(
-                situation(op, inline)?,
-                Answer::Failed(late),
+                situation(&typed, inline),
+                Answer::Failed(late.clone()),
                 state.operation_limits,
                 fastrand::f64(),
             );
             record(state, op, owner, &decision).await?;
-            Ok(StepOutcome { state: Some(decision.state), ..outcome })
+            Ok(StepOutcome::decided(&decision, Some(late)))
+        }
+    }
+}
+
+/// An operation whose record parsed: what every step works from.
+struct Typed<'a> {
+    op: &'a Operation,
+    operation_id: OperationId,
+    request: &'a OperationRequest,
+}
+
+/// Ends `op` as failed with `error`, without calling any provider.
+async fn fail_without_provider(
+    state: &AppState,
+    op: &Operation,
+    owner: &str,
+    error: OperationError,
+) -> Result<StepOutcome, StoreError> {
+    let decision =
+        Decision { state: OperationState::Failed, result: None, error: Some(error), then: Then::Done };
+    record(state, op, owner, &decision).await?;
+    Ok(StepOutcome::decided(&decision, None))
+}
+
+impl StepOutcome {
+    /// What a step that reached `decision` tells the request that ran it.
+    fn decided(decision: &Decision, error: Option<ProviderError>) -> Self {
+        Self {
+            state: Some(decision.state),
+            error,
+            failure: (decision.state == OperationState::Failed).then(|| decision.error.clone()).flatten(),
+            ..Default::default()
         }
     }
 }
@@ -127,24 +167,22 @@ async fn keep_lease(state: &AppState, id: &str, owner: &str) -> &'static str {
 }
 
 /// Where `op` stands, for [`machine::decide`].
-fn situation(op: &OperationRecord, inline: bool) -> Result<Situation, StoreError> {
-    let kind = OperationKind::parse(&op.kind).ok_or_else(|| {
-        StoreError::Corrupt(format!("operation {} has the unknown kind {:?}", op.id, op.kind))
-    })?;
-    let age_ms = (time::OffsetDateTime::now_utc() - created_at_of(op)?).whole_milliseconds();
-    Ok(Situation {
-        kind,
+fn situation(typed: &Typed<'_>, inline: bool) -> Situation {
+    let op = typed.op;
+    let age_ms = (time::OffsetDateTime::now_utc() - op.created_at).whole_milliseconds();
+    Situation {
+        kind: typed.request.kind(),
         state: op.state,
         attempts: op.attempts,
         age_ms: i64::try_from(age_ms).unwrap_or(i64::MAX),
         inline,
-    })
+    }
 }
 
 /// Stores a decision; only the lease holder's update counts.
 async fn record(
     state: &AppState,
-    op: &OperationRecord,
+    op: &Operation,
     owner: &str,
     decision: &Decision,
 ) -> Result<(), StoreError> {
@@ -153,10 +191,9 @@ async fn record(
         Then::Poll => now_ms() + state.poll_interval_ms,
         Then::Backoff(ms) => now_ms() + ms,
     };
-    let result = decision.result.as_ref().map(OperationResult::to_json);
     let update = OperationUpdate {
         state: decision.state,
-        result: result.as_ref(),
+        result: decision.result.as_ref(),
         error: decision.error.as_ref(),
         next_attempt_ms,
         count_attempt: decision.counts_as_attempt(),
@@ -166,25 +203,6 @@ async fn record(
         tracing::info!(operation_id = %op.id, kind = %op.kind, state = decision.state.as_str(), error = ?decision.error, "operation finished");
     }
     Ok(())
-}
-
-fn request_of<T: serde::de::DeserializeOwned>(op: &OperationRecord) -> Result<T, StoreError> {
-    serde_json::from_value(op.request.clone())
-        .map_err(|e| StoreError::Corrupt(format!("operation {}: {e}", op.id)))
-}
-
-fn result_of(op: &OperationRecord) -> Option<OperationResult> {
-    op.result.clone().and_then(|r| serde_json::from_value(r).ok())
-}
-
-/// When the operation was recorded: no action it started can be older.
-fn created_at_of(op: &OperationRecord) -> Result<time::OffsetDateTime, StoreError> {
-    time::OffsetDateTime::parse(&op.created_at, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| StoreError::Corrupt(format!("operation {} created_at: {e}", op.id)))
-}
-
-fn operation_id_of(op: &OperationRecord) -> nephele_core::OperationId {
-    nephele_core::OperationId(uuid::Uuid::parse_str(&op.id).unwrap_or_default())
 }
 
 /// The status an instance has once `action` has completed.
@@ -198,18 +216,20 @@ fn status_after(action: PowerAction) -> InstanceStatus {
 /// Calls the provider once for where `op` stands, and says what it answered. What it learns
 /// about instances is written into the inventory at once, so lists show the change.
 async fn ask_provider(
-    op: &OperationRecord,
-    situation: Situation,
+    typed: &Typed<'_>,
     provider: &dyn nephele_core::Provider,
     inventory: &Inventory,
     outcome: &mut StepOutcome,
 ) -> Result<Answer, StoreError> {
-    let answer = match (situation.kind, situation.state) {
-        (OperationKind::Create, OperationState::Pending) => {
-            let request: CreateInstances = request_of(op)?;
-            match provider.create_instances(&request).await {
+    let op = typed.op;
+    let following = |what: &str| {
+        StoreError::Corrupt(format!("operation {} is running but has no {what} to follow", op.id))
+    };
+    let answer = match (typed.request, op.state) {
+        (OperationRequest::Create(request), OperationState::Pending) => {
+            match provider.create_instances(request).await {
                 Ok(instances) => {
-                    let ids = instances.iter().map(|i| i.id.0.clone()).collect();
+                    let ids = instances.iter().map(|i| i.id.clone()).collect();
                     inventory.upsert(&op.provider, &instances);
                     outcome.instances = instances;
                     Answer::Created(ids)
@@ -217,29 +237,22 @@ async fn ask_provider(
                 Err(e) => Answer::Failed(e),
             }
         }
-        (OperationKind::Create, OperationState::Running) => {
-            let ids = match result_of(op) {
-                Some(OperationResult::Created { instance_ids }) => instance_ids,
-                _ => {
-                    return Err(StoreError::Corrupt(format!(
-                        "operation {} has no instances to follow",
-                        op.id
-                    )));
-                }
+        (OperationRequest::Create(_), OperationState::Running) => {
+            let Some(OperationResult::Created { instance_ids }) = &op.result else {
+                return Err(following("instances"));
             };
             let mut all_running = true;
             let mut failure = None;
-            let mut polled = Vec::with_capacity(ids.len());
-            for id in ids {
-                let id = InstanceId(id);
-                match provider.get_instance(&id).await {
+            let mut polled = Vec::with_capacity(instance_ids.len());
+            for id in instance_ids {
+                match provider.get_instance(id).await {
                     Ok(instance) => {
                         all_running &= instance.status == InstanceStatus::Running;
                         polled.push(instance);
                     }
                     Err(e) => {
                         if matches!(e, ProviderError::NotFound { .. }) {
-                            inventory.remove(&op.provider, &id);
+                            inventory.remove(&op.provider, id);
                         }
                         failure = Some(e);
                         break;
@@ -249,62 +262,52 @@ async fn ask_provider(
             inventory.upsert(&op.provider, &polled);
             failure.map_or(Answer::CreatePolled { all_running }, Answer::Failed)
         }
-        (OperationKind::Delete, _) => {
-            let request: InstanceRequest = request_of(op)?;
-            let id = InstanceId(request.instance_id);
-            match provider.delete_instance(&id, operation_id_of(op)).await {
+        (OperationRequest::Delete { instance_id }, _) => {
+            match provider.delete_instance(instance_id, typed.operation_id).await {
                 Ok(()) => {
-                    inventory.remove(&op.provider, &id);
+                    inventory.remove(&op.provider, instance_id);
                     Answer::Deleted
                 }
                 Err(e) => {
                     if matches!(e, ProviderError::NotFound { .. }) {
-                        inventory.remove(&op.provider, &id);
+                        inventory.remove(&op.provider, instance_id);
                     }
                     Answer::Failed(e)
                 }
             }
         }
-        (OperationKind::Power(action), OperationState::Pending) => {
-            let request: InstanceRequest = request_of(op)?;
-            let instance = InstanceId(request.instance_id);
-            let since = created_at_of(op)?;
+        (OperationRequest::Power { instance_id, action }, OperationState::Pending) => {
+            let since = op.created_at;
             // Like a create, an action must happen once: an earlier attempt may have started it
             // without hearing back, so after any attempt the instance's actions are read first.
             let started = async {
                 if op.attempts > 0
-                    && let Some(earlier) = provider.find_power_action(&instance, action, since).await?
+                    && let Some(earlier) = provider.find_power_action(instance_id, *action, since).await?
                 {
                     tracing::info!(operation_id = %op.id, action_id = %earlier.id, "found the action an earlier attempt started");
                     return Ok(earlier);
                 }
-                provider.power_action(&instance, action, operation_id_of(op)).await
+                provider.power_action(instance_id, *action, typed.operation_id).await
             };
             match started.await {
                 Ok(started) => {
-                    let id = started.id.0.clone();
+                    let id = started.id.clone();
                     outcome.action = Some(started);
                     Answer::ActionStarted(id)
                 }
                 Err(e) => Answer::Failed(e),
             }
         }
-        (OperationKind::Power(power), OperationState::Running) => {
-            let action_id = match result_of(op) {
-                Some(OperationResult::ActionStarted { action_id }) => action_id,
-                _ => return Err(StoreError::Corrupt(format!("operation {} has no action to follow", op.id))),
+        (OperationRequest::Power { instance_id, action }, OperationState::Running) => {
+            let Some(OperationResult::ActionStarted { action_id }) = &op.result else {
+                return Err(following("action"));
             };
-            match provider.get_action(&nephele_core::ActionId(action_id)).await {
-                Ok(action) => {
-                    if action.status == nephele_core::ActionStatus::Completed {
-                        let request: InstanceRequest = request_of(op)?;
-                        inventory.set_status(
-                            &op.provider,
-                            &InstanceId(request.instance_id),
-                            status_after(power),
-                        );
+            match provider.get_action(action_id).await {
+                Ok(polled) => {
+                    if polled.status == nephele_core::ActionStatus::Completed {
+                        inventory.set_status(&op.provider, instance_id, status_after(*action));
                     }
-                    Answer::ActionPolled(action.status)
+                    Answer::ActionPolled(polled.status)
                 }
                 Err(e) => Answer::Failed(e),
             }
@@ -317,19 +320,23 @@ async fn ask_provider(
 
 async fn step(
     state: &Arc<AppState>,
-    op: &OperationRecord,
+    typed: &Typed<'_>,
     provider: &dyn nephele_core::Provider,
     owner: &str,
     inline: bool,
 ) -> Result<StepOutcome, StoreError> {
-    let situation = situation(op, inline)?;
+    let situation = situation(typed, inline);
     let mut outcome = StepOutcome::default();
-    let answer = ask_provider(op, situation, provider, &state.inventory, &mut outcome).await?;
-    if let Answer::Failed(error) = &answer {
-        outcome.error = Some(error.clone());
-    }
+    let answer = ask_provider(typed, provider, &state.inventory, &mut outcome).await?;
+    let error = match &answer {
+        Answer::Failed(error) => Some(error.clone()),
+        _ => None,
+    };
     let decision = machine::decide(situation, answer, state.operation_limits, fastrand::f64());
-    record(state, op, owner, &decision).await?;
-    outcome.state = Some(decision.state);
-    Ok(outcome)
+    record(state, typed.op, owner, &decision).await?;
+    Ok(StepOutcome {
+        instances: outcome.instances,
+        action: outcome.action,
+        ..StepOutcome::decided(&decision, error)
+    })
 }

@@ -68,7 +68,7 @@ const CANDIDATES: i64 = 64;
 async fn claim_fairly(
     state: &AppState,
     owner: &str,
-) -> Result<Option<(crate::store::OperationRecord, KeyPass)>, StoreError> {
+) -> Result<Option<(crate::store::Operation, KeyPass)>, StoreError> {
     let mut candidates = state.store.due_operations(CANDIDATES).await?;
     // A stable sort: among keys equally busy, the oldest due comes first.
     candidates.sort_by_key(|(_, principal)| state.key_gate.in_flight(principal));

@@ -146,10 +146,7 @@ impl PluginSpec {
             let error = failure::from_status(&status, &self.name);
             let permanent =
                 matches!(error, ProviderError::InvalidInput { .. } | ProviderError::Unauthorized { .. });
-            self.error(
-                format!("refused its configuration: {}", crate::api::error::caller_message(&error)),
-                permanent,
-            )
+            self.error(format!("refused its configuration: {}", error.caller_message()), permanent)
         })?
         .into_inner();
         let rate_limit_per_minute = configured.rate_limit_per_minute;

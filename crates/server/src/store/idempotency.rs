@@ -76,7 +76,7 @@ impl Store {
         .bind(request.method)
         .bind(request.path)
         .bind(request.request_hash)
-        .bind(operation.as_ref().map(|o| o.id.to_owned()))
+        .bind(operation.as_ref().map(|o| o.id.to_string()))
         .bind(now)
         .bind(now + request.ttl_ms)
         .bind(i64::from(request.estimate))

@@ -20,7 +20,7 @@ use sqlx::{AnyPool, Row};
 pub use audit::AuditEntry;
 pub use idempotency::{IdempotencyRecord, KeyRequest, Reservation};
 pub use keys::{ApiKeyRecord, NewApiKey};
-pub use operations::{NewOperation, OperationRecord, OperationState, OperationUpdate};
+pub use operations::{NewOperation, Operation, OperationState, OperationUpdate};
 
 /// A failure of the store.
 #[derive(Debug, thiserror::Error)]

@@ -1,11 +1,18 @@
 //! Operations: every mutating request, recorded before the provider is called.
+//!
+//! Rows are read into typed [`Operation`]s here, once: the request, result and error are parsed
+//! into their types ([`crate::operations::record`]); a row whose request or result does not
+//! parse is still listed, marked unreadable, so the worker can fail it by name.
 
+use nephele_core::OperationId;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use time::OffsetDateTime;
 
 use super::{Store, StoreError, json_column, now_ms, now_text};
+use crate::operations::record::{OperationError, OperationRequest, OperationResult, Unreadable};
 
 /// Where an operation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -50,63 +57,143 @@ impl OperationState {
 pub struct OperationUpdate<'a> {
     pub state: OperationState,
     /// Replaces the stored result when given.
-    pub result: Option<&'a Value>,
+    pub result: Option<&'a OperationResult>,
     /// Replaces the stored error (`None` clears it).
-    pub error: Option<&'a Value>,
+    pub error: Option<&'a OperationError>,
     pub next_attempt_ms: i64,
     /// Whether this step was an attempt at the provider (for backoff).
     pub count_attempt: bool,
 }
 
-/// A stored operation.
-#[derive(Debug, Clone, Serialize)]
-pub struct OperationRecord {
+/// A stored operation, read into its types.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// The row's key, as stored (a UUID for every operation the API records).
     pub id: String,
     pub provider: String,
+    /// The kind as stored (`create`, `delete`, `power_off`, ...).
     pub kind: String,
-    pub request: Value,
+    /// The id and request, or why they cannot be read.
+    pub request: Result<(OperationId, OperationRequest), Unreadable>,
     pub state: OperationState,
-    pub result: Option<Value>,
-    pub error: Option<Value>,
+    /// What it has learned from the provider (`None` also when a stored result is unreadable,
+    /// which `request` then says).
+    pub result: Option<OperationResult>,
+    pub error: Option<OperationError>,
     pub principal: String,
     pub attempts: i64,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
     /// Until when a server holds it (epoch ms); `None` when nobody does.
-    #[serde(skip)]
     pub lease_until_ms: Option<i64>,
 }
 
 /// What to record. The operation is born leased to `lease_owner`, so the process that records
 /// it runs its first step and no worker can take it until the lease runs out.
 pub struct NewOperation<'a> {
-    pub id: &'a str,
+    pub id: OperationId,
     pub provider: &'a str,
-    pub kind: &'a str,
-    pub request: &'a Value,
+    pub request: &'a OperationRequest,
     pub principal: &'a str,
     pub lease_owner: &'a str,
     pub lease_ms: i64,
+    /// When it is recorded.
+    pub at: OffsetDateTime,
 }
 
-fn read(row: &AnyRow) -> Result<OperationRecord, StoreError> {
+impl NewOperation<'_> {
+    /// The operation as it stands once recorded (what reading its row back would give).
+    pub fn recorded(&self) -> Operation {
+        let at = self.at;
+        Operation {
+            id: self.id.to_string(),
+            provider: self.provider.to_owned(),
+            kind: self.request.kind().as_str().to_owned(),
+            request: Ok((self.id, self.request.clone())),
+            state: OperationState::Pending,
+            result: None,
+            error: None,
+            principal: self.principal.to_owned(),
+            attempts: 0,
+            created_at: at,
+            updated_at: at,
+            lease_until_ms: Some(unix_ms(at) + self.lease_ms),
+        }
+    }
+}
+
+fn unix_ms(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_unix_ms(ms: i64) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| e.to_string())
+}
+
+/// The typed request of a row, or why it cannot be read.
+fn typed_request(id: &str, kind: &str, raw: &str) -> Result<(OperationId, OperationRequest), Unreadable> {
+    let operation_id = uuid::Uuid::parse_str(id)
+        .map(OperationId)
+        .map_err(|_| Unreadable(format!("the id {id:?} is not a UUID")))?;
+    let request: Value =
+        serde_json::from_str(raw).map_err(|e| Unreadable(format!("the request is not JSON: {e}")))?;
+    OperationRequest::from_stored(operation_id, kind, &request)
+        .map(|request| (operation_id, request))
+        .map_err(Unreadable)
+}
+
+fn read(row: &AnyRow) -> Result<Operation, StoreError> {
+    let id: String = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
     let state: String = row.try_get("state")?;
-    Ok(OperationRecord {
-        id: row.try_get("id")?,
+    let raw_request: String = row.try_get("request")?;
+    let mut request = typed_request(&id, &kind, &raw_request);
+    let result = match json_column(row.try_get("result")?) {
+        Ok(None) => None,
+        Ok(Some(stored)) => match OperationResult::from_stored(&stored) {
+            Ok(result) => Some(result),
+            Err(e) => {
+                request = request.and(Err(Unreadable(e)));
+                None
+            }
+        },
+        Err(e) => {
+            request = request.and(Err(Unreadable(format!("the result is not JSON: {e}"))));
+            None
+        }
+    };
+    let error = json_column(row.try_get("error")?)
+        .map(|stored| stored.map(|e| OperationError::from_stored(&e)))
+        .unwrap_or_else(|e| {
+            Some(OperationError::new(
+                nephele_core::ErrorCode::OperationUnreadable,
+                format!("the stored error is not JSON: {e}"),
+            ))
+        });
+    let created_ms: i64 = row.try_get("created_ms")?;
+    let created_at = from_unix_ms(created_ms)
+        .map_err(|e| StoreError::Corrupt(format!("operation {id} created_ms: {e}")))?;
+    let updated: String = row.try_get("updated_at")?;
+    let updated_at = OffsetDateTime::parse(&updated, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("operation {id} updated_at: {e}")))?;
+    Ok(Operation {
         provider: row.try_get("provider")?,
-        kind: row.try_get("kind")?,
-        request: json_column(Some(row.try_get("request")?))?.unwrap_or(Value::Null),
+        kind,
+        request,
         state: OperationState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("state {state:?}")))?,
-        result: json_column(row.try_get("result")?)?,
-        error: json_column(row.try_get("error")?)?,
+            .ok_or_else(|| StoreError::Corrupt(format!("operation {id} state {state:?}")))?,
+        result,
+        error,
         principal: row.try_get("principal")?,
         attempts: row.try_get("attempts")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at,
+        updated_at,
         lease_until_ms: row.try_get("lease_until_ms")?,
+        id,
     })
 }
+
+const COLUMNS: &str = "id, provider, kind, request, state, result, error, principal, attempts, created_ms, updated_at, lease_until_ms";
 
 impl Store {
     /// Records a new pending operation.
@@ -122,30 +209,29 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         op: NewOperation<'_>,
     ) -> Result<(), StoreError> {
-        let now = now_text();
+        let at = op.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| now_text());
+        let at_ms = unix_ms(op.at);
         sqlx::query(
             "INSERT INTO operations (id, provider, kind, request, state, principal, attempts, created_at, updated_at, created_ms, next_attempt_ms, lease_owner, lease_until_ms) VALUES ($1, $2, $3, $4, 'pending', $5, 0, $6, $6, $7, 0, $8, $9)",
         )
-        .bind(op.id)
+        .bind(op.id.to_string())
         .bind(op.provider)
-        .bind(op.kind)
-        .bind(op.request.to_string())
+        .bind(op.request.kind().as_str())
+        .bind(op.request.to_stored().to_string())
         .bind(op.principal)
-        .bind(now)
-        .bind(now_ms())
+        .bind(at)
+        .bind(at_ms)
         .bind(op.lease_owner)
-        .bind(now_ms() + op.lease_ms)
+        .bind(at_ms + op.lease_ms)
         .execute(&mut **tx)
         .await?;
         Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
-    pub async fn get_operation(&self, id: &str) -> Result<Option<OperationRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at, lease_until_ms FROM operations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn get_operation(&self, id: &str) -> Result<Option<Operation>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM operations WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(read).transpose()
     }
 
@@ -156,7 +242,7 @@ impl Store {
         state: Option<OperationState>,
         providers: Option<&[String]>,
         limit: i64,
-    ) -> Result<Vec<OperationRecord>, StoreError> {
+    ) -> Result<Vec<Operation>, StoreError> {
         if providers.is_some_and(<[String]>::is_empty) {
             return Ok(Vec::new());
         }
@@ -166,7 +252,7 @@ impl Store {
             conditions.push(format!("provider IN ({})", super::placeholders(3, list.len())));
         }
         let sql = format!(
-            "SELECT id, provider, kind, request, state, result, error, principal, attempts, created_at, updated_at, lease_until_ms FROM operations WHERE {} ORDER BY created_ms DESC, id LIMIT $1",
+            "SELECT {COLUMNS} FROM operations WHERE {} ORDER BY created_ms DESC, id LIMIT $1",
             conditions.join(" AND ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -287,8 +373,8 @@ impl Store {
             "UPDATE operations SET state = $1, result = COALESCE($2, result), error = $3, updated_at = $4, next_attempt_ms = $5, attempts = attempts + $6, lease_owner = NULL, lease_until_ms = NULL WHERE id = $7 AND lease_owner = $8",
         )
         .bind(state.as_str())
-        .bind(result.map(Value::to_string))
-        .bind(error.map(Value::to_string))
+        .bind(result.map(|r| r.to_stored().to_string()))
+        .bind(error.map(|e| e.to_stored().to_string()))
         .bind(now_text())
         .bind(next_attempt_ms)
         .bind(i64::from(count_attempt))

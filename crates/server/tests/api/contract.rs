@@ -70,15 +70,16 @@ async fn the_document_names_every_route_its_role_and_every_problem_code() {
         .iter()
         .filter_map(|c| c.as_str())
         .collect();
-    for code in [
-        "invalid_input",
-        "unauthorized",
-        "forbidden",
-        "unknown_provider",
-        "provider_rate_limited",
-        "idempotency_key_reused",
-    ] {
-        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    // Every code of the one vocabulary, and nothing else.
+    let all: Vec<&str> = nephele_core::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(codes, all, "the document lists exactly the codes of ErrorCode");
+    // Wherever a code is shown — problems, operation errors, fleet errors — it is that enum.
+    let schemas = &document["components"]["schemas"];
+    for (schema, field) in [("Problem", "code"), ("OperationErrorView", "code"), ("ProviderFailure", "code")] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["$ref"], "#/components/schemas/ErrorCode",
+            "{schema}.{field}"
+        );
     }
     // Request bodies are named types.
     assert_eq!(

@@ -151,7 +151,7 @@ async fn a_failing_provider_serves_the_last_good_copy_marked_stale() {
     let body = json(stale).await;
     assert_eq!(body["stale"], true, "{body}");
     assert_eq!(body["instances"].as_array().expect("list").len(), 3, "the last good copy");
-    assert_eq!(body["errors"][0]["code"], "unavailable", "and the failure, reported");
+    assert_eq!(body["errors"][0]["code"], "provider_unavailable", "and the failure, reported");
     let fleet = json(app.get("/api/v1/instances").await).await;
     assert_eq!(fleet["stale"], true);
     assert_eq!(fleet["instances"].as_array().expect("list").len(), 3);

@@ -186,7 +186,10 @@ async fn an_upstream_error_quoting_the_token_reaches_no_caller() {
     assert_eq!(problem["upstream"]["request_id"], "hostile-req-1", "and its request id");
 
     let fleet = json(app.get("/api/v1/instances").await).await;
-    assert_eq!(fleet["errors"][0]["code"], "unauthorized", "{fleet}");
+    assert_eq!(
+        fleet["errors"][0]["code"], "provider_unauthorized",
+        "the same code as the list alone: {fleet}"
+    );
     assert_no_token("the fleet's errors", &fleet);
     assert_no_token("readiness", &json(app.get("/readyz").await).await);
     assert_no_token("the provider list", &json(app.get("/api/v1/providers").await).await);
