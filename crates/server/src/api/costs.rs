@@ -32,8 +32,10 @@ const MAX_COUNT: u32 = 1000;
 #[serde(deny_unknown_fields)]
 pub struct EstimateBody {
     /// An instance type's id (`s-1vcpu-1gb`).
+    #[schema(min_length = 1)]
     instance_type: String,
     /// A region's id; the provider's default region when absent.
+    #[schema(min_length = 1)]
     region: Option<String>,
     /// How long: `1d`, `12h`, `90min`, `2w`, `1mo` (720 h), `1y`, or ISO 8601 (`P1DT12H`).
     #[schema(example = "1d")]
@@ -256,7 +258,7 @@ async fn priced_type(
 /// whole answer (a long estimate's monthly breakdown runs to many kilobytes).
 #[utoipa::path(post, path = "/api/v1/providers/{provider}/cost-estimate", tag = "costs",
     params(("provider" = String, Path, description = "A configured provider's name"),
-        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^([!#-~][!-~]{0,254}|\"[!#-\\[\\]-~]{1,255}\")$", description = "Makes a retried request answer what the first did: 1-255 visible ASCII characters, bare or as a structured-field string in double quotes")),
     request_body = EstimateBody,
     responses((status = 200, description = "The estimate", body = Estimate)))]
 #[tracing::instrument(skip_all)]

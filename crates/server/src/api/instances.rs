@@ -203,10 +203,13 @@ pub struct CreateBody {
     name: String,
     /// An instance type's id (`s-1vcpu-1gb`).
     #[serde(rename = "type")]
+    #[schema(min_length = 1)]
     instance_type: String,
     /// A region's id; the provider's default region when absent.
+    #[schema(min_length = 1)]
     region: Option<String>,
     /// An image's slug or id.
+    #[schema(min_length = 1)]
     image_id: String,
     /// SSH keys by id or fingerprint.
     #[serde(default)]
@@ -422,7 +425,7 @@ async fn run_operation(
 
 #[utoipa::path(post, path = "/api/v1/providers/{provider}/instances", tag = "instances",
     params(("provider" = String, Path, description = "A configured provider's name"),
-        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^([!#-~][!-~]{0,254}|\"[!#-\\[\\]-~]{1,255}\")$", description = "Makes a retried request answer what the first did: 1-255 visible ASCII characters, bare or as a structured-field string in double quotes")),
     request_body = CreateBody,
     responses((status = 202, description = "Being created: follow the operation", body = Created,
         headers(("Location" = String, description = "The (first) instance")))))]
@@ -522,7 +525,7 @@ pub async fn get(
 #[utoipa::path(delete, path = "/api/v1/providers/{provider}/instances/{id}", tag = "instances",
     params(("provider" = String, Path, description = "A configured provider's name"),
         ("id" = String, Path, description = "The instance's id at the provider"),
-        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^([!#-~][!-~]{0,254}|\"[!#-\\[\\]-~]{1,255}\")$", description = "Makes a retried request answer what the first did: 1-255 visible ASCII characters, bare or as a structured-field string in double quotes")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 202, description = "Being deleted: follow the operation", body = Accepted)))]
@@ -656,7 +659,7 @@ fn action_view(name: &str, action: ProviderAction) -> ActionView {
 #[utoipa::path(post, path = "/api/v1/providers/{provider}/instances/{id}/actions", tag = "instances",
     params(("provider" = String, Path, description = "A configured provider's name"),
         ("id" = String, Path, description = "The instance's id at the provider"),
-        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!#-~][!-~]{0,254}$", description = "Makes a retried request answer what the first did (1-255 visible ASCII characters)")),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^([!#-~][!-~]{0,254}|\"[!#-\\[\\]-~]{1,255}\")$", description = "Makes a retried request answer what the first did: 1-255 visible ASCII characters, bare or as a structured-field string in double quotes")),
     request_body = ActionBody,
     responses((status = 202, description = "Started: follow the operation", body = ActionAccepted)))]
 #[tracing::instrument(skip_all)]

@@ -19,17 +19,30 @@ use crate::store::{KeyRequest, NewOperation, Reservation};
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(20);
 const MAX_KEY_LEN: usize = 255;
 
-/// An `Idempotency-Key` header, checked.
+/// An `Idempotency-Key` header, checked against exactly what the document allows: a bare key
+/// of 1-255 visible ASCII characters not starting with `"`, or the draft's structured-field
+/// string, `"` + 1-255 visible characters other than `"` and `\\` + `"` (the key is what is
+/// inside the quotes). Anything else is refused, never trimmed or guessed at.
 pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = raw.to_str().map(str::trim).unwrap_or_default();
-    // The draft sends the key as a structured-field string: accept it quoted or bare.
-    let key = key.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(key);
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::invalid_field(
+    let refused = || {
+        ApiError::invalid_field(
             "Idempotency-Key",
-            format!("must be 1..{MAX_KEY_LEN} visible ASCII characters"),
-        ));
+            format!(
+                "must be 1 to {MAX_KEY_LEN} visible ASCII characters not starting with a double quote, or such characters (without double quotes or backslashes) inside double quotes"
+            ),
+        )
+    };
+    let raw = raw.to_str().map_err(|_| refused())?;
+    let key = match raw.strip_prefix('"') {
+        Some(quoted) => quoted
+            .strip_suffix('"')
+            .filter(|inner| inner.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+            .ok_or_else(refused)?,
+        None => raw.bytes().all(|b| b.is_ascii_graphic()).then_some(raw).ok_or_else(refused)?,
+    };
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(refused());
     }
     Ok(Some(key.to_owned()))
 }

@@ -75,7 +75,8 @@ async fn the_document_names_every_route_its_role_and_every_problem_code() {
     assert_eq!(codes, all, "the document lists exactly the codes of ErrorCode");
     // Wherever a code is shown — problems, operation errors, fleet errors — it is that enum.
     let schemas = &document["components"]["schemas"];
-    for (schema, field) in [("Problem", "code"), ("OperationErrorView", "code"), ("ProviderFailure", "code")] {
+    for (schema, field) in [("Problem", "code"), ("OperationErrorView", "code"), ("ProviderFailure", "code")]
+    {
         assert_eq!(
             schemas[schema]["properties"][field]["$ref"], "#/components/schemas/ErrorCode",
             "{schema}.{field}"

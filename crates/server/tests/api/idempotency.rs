@@ -121,3 +121,28 @@ async fn a_refused_create_fails_with_the_providers_reason() {
     assert_eq!(op["kind"], "create");
     assert!(op["error"]["message"].as_str().expect("reason").contains("key"), "{op}");
 }
+
+/// The header takes exactly what the document's pattern allows: a bare key, or the draft's
+/// quoted form (the same key); anything else is a 422 naming the header, before anything runs.
+#[tokio::test]
+async fn an_idempotency_key_is_held_to_its_documented_grammar() {
+    let app = spawn_app().await;
+    let estimate = |key: &str| {
+        app.http
+            .post(app.url("/api/v1/providers/digitalocean/cost-estimate"))
+            .header("Idempotency-Key", key)
+            .json(&json!({"instance_type": "s-1vcpu-1gb", "region": "nyc1", "duration": "1d"}))
+            .send()
+    };
+    let too_long = "k".repeat(256);
+    for bad in ["\"", "\"\"", "\"abc", "\"a\"b\"", "\"a\\b\"", too_long.as_str()] {
+        let refused = estimate(bad).await.expect("sent");
+        assert_eq!(refused.status(), 422, "{bad:?}");
+        let problem = json(refused).await;
+        assert_eq!(problem["errors"][0]["field"], "Idempotency-Key", "{bad:?}: {problem}");
+    }
+    assert_eq!(estimate("quoted-1").await.expect("sent").status(), 200);
+    let quoted = estimate("\"quoted-1\"").await.expect("sent");
+    assert_eq!(quoted.status(), 200);
+    assert_eq!(quoted.headers()["idempotent-replayed"], "true", "quoted and bare are one key");
+}
