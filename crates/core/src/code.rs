@@ -59,6 +59,7 @@ error_codes! {
     ActionErrored,
     UnexpectedAnswer,
     OperationUnreadable,
+    NotSupported,
 }
 
 impl ErrorCode {
@@ -72,7 +73,7 @@ impl ErrorCode {
             UnsupportedMediaType => 415,
             Unauthorized => 401,
             Forbidden => 403,
-            NotFound | UnknownProvider => 404,
+            NotFound | UnknownProvider | NotSupported => 404,
             MethodNotAllowed => 405,
             Conflict | InvalidConfiguration | IdempotencyKeyInUse => 409,
             IdempotencyQuotaExceeded => 429,
@@ -115,6 +116,7 @@ impl ErrorCode {
             ActionErrored => "The provider's action errored",
             UnexpectedAnswer => "Unexpected answer from the provider",
             OperationUnreadable => "Stored operation unreadable",
+            NotSupported => "Not supported by this provider",
         }
     }
 
@@ -159,6 +161,9 @@ impl ErrorCode {
             OperationUnreadable => {
                 "The stored operation could not be read, so nothing was sent to the provider."
             }
+            NotSupported => {
+                "The provider does not offer this kind of resource or action; `detail` names what it does offer."
+            }
         }
     }
 
@@ -195,6 +200,7 @@ impl ErrorCode {
             ActionErrored => "action_errored",
             UnexpectedAnswer => "unexpected_answer",
             OperationUnreadable => "operation_unreadable",
+            NotSupported => "not_supported",
         }
     }
 

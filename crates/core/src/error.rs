@@ -64,6 +64,9 @@ pub enum ProviderError {
     /// a pagination link to another origin, a list that never ends.
     #[error("unusable answer from the provider: {message}")]
     InvalidResponse { message: String, detail: UpstreamDetail },
+    /// The provider does not offer this at all (a resource kind it has no capability for).
+    #[error("not supported: {message}")]
+    NotSupported { message: String, detail: UpstreamDetail },
 }
 
 impl ProviderError {
@@ -82,6 +85,7 @@ impl ProviderError {
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::Unavailable { .. } => ErrorCode::ProviderUnavailable,
             Self::InvalidResponse { .. } => ErrorCode::ProviderBadResponse,
+            Self::NotSupported { .. } => ErrorCode::NotSupported,
         }
     }
 
@@ -95,7 +99,8 @@ impl ProviderError {
             Self::NotFound { message, .. }
             | Self::InvalidInput { message, .. }
             | Self::Conflict { message, .. }
-            | Self::InvalidResponse { message, .. } => message.clone(),
+            | Self::InvalidResponse { message, .. }
+            | Self::NotSupported { message, .. } => message.clone(),
             Self::RateLimited { retry_after, .. } => format!(
                 "the provider's rate limit is exhausted; retry after {} seconds",
                 retry_after.after.as_secs().max(1)
@@ -118,7 +123,8 @@ impl ProviderError {
             | Self::RateLimited { detail, .. }
             | Self::Conflict { detail, .. }
             | Self::Unavailable { detail, .. }
-            | Self::InvalidResponse { detail, .. } => detail,
+            | Self::InvalidResponse { detail, .. }
+            | Self::NotSupported { detail, .. } => detail,
         }
     }
 
@@ -136,6 +142,14 @@ impl ProviderError {
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::Unavailable { message: message.into(), detail: UpstreamDetail::default() }
+    }
+
+    /// The provider has no `capability` (`volumes`, `firewalls`, ...).
+    pub fn not_supported(capability: &str) -> Self {
+        Self::NotSupported {
+            message: format!("this provider does not support {capability}"),
+            detail: UpstreamDetail::default(),
+        }
     }
 
     pub fn invalid_response(message: impl Into<String>) -> Self {

@@ -15,7 +15,9 @@ pub mod duration;
 pub mod error;
 pub mod instance;
 pub mod operation;
+pub mod pricing;
 pub mod provider;
+pub mod resource;
 pub mod secret;
 
 pub use catalog::{Image, InstanceType, Region, RegionalPrice};
@@ -28,5 +30,11 @@ pub use instance::{
     MAX_USER_DATA_BYTES, PowerAction, is_valid_tag,
 };
 pub use operation::{ActionId, ActionStatus, OperationId, ProviderAction};
+pub use pricing::{Billable, Grade, PriceUnit, ResourcePrice};
 pub use provider::{Provider, ProviderInfo};
+pub use resource::{
+    ActionStarted, AssociatedResources, CreateResource, Firewall, FirewallRule, Ports, Protocol, ReservedIp,
+    Resource, ResourceAction, ResourceId, ResourceKind, ResourceName, RuleTargets, Snapshot,
+    SnapshotSourceKind, SnapshotStatus, SshKey, Volume, VolumeStatus, Vpc, VpcMember,
+};
 pub use secret::{REDACTED, Secret, redact, upstream_text};

@@ -16,6 +16,11 @@ use crate::cost::BillingPolicy;
 use crate::error::ProviderError;
 use crate::instance::{CreateInstances, Instance, InstanceFilter, InstanceId, PowerAction};
 use crate::operation::{ActionId, OperationId, ProviderAction};
+use crate::pricing::ResourcePrice;
+use crate::resource::{
+    ActionStarted, AssociatedResources, CreateResource, Resource, ResourceAction, ResourceId, ResourceKind,
+    VpcMember,
+};
 
 /// What a provider says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,4 +123,66 @@ pub trait Provider: Send + Sync + 'static {
     async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError>;
 
     async fn list_images(&self) -> Result<Vec<Image>, ProviderError>;
+
+    // Resources beyond instances (see [`crate::resource`]). Each kind is a capability: a provider
+    // lists the ones it supports in `ProviderInfo::capabilities` (by `ResourceKind::capability`)
+    // and keeps these defaults, which refuse, for the others.
+
+    /// Every resource of `kind`, across all pages and regions.
+    async fn list_resources(&self, kind: ResourceKind) -> Result<Vec<Resource>, ProviderError> {
+        Err(ProviderError::not_supported(kind.capability()))
+    }
+
+    async fn get_resource(&self, kind: ResourceKind, _id: &ResourceId) -> Result<Resource, ProviderError> {
+        Err(ProviderError::not_supported(kind.capability()))
+    }
+
+    /// Creates one resource, exactly once for its operation id: what an earlier call with the
+    /// same id made is adopted where the cloud keeps a record of it (a tag, or a name it holds
+    /// unique). Where it keeps none, the provider's documentation says so.
+    async fn create_resource(&self, request: &CreateResource) -> Result<Resource, ProviderError> {
+        Err(ProviderError::not_supported(request.kind().capability()))
+    }
+
+    /// Deletes one resource; `NotFound` when it does not exist.
+    async fn delete_resource(
+        &self,
+        kind: ResourceKind,
+        _id: &ResourceId,
+        _operation_id: OperationId,
+    ) -> Result<(), ProviderError> {
+        Err(ProviderError::not_supported(kind.capability()))
+    }
+
+    /// Starts `action`. The caller checks [`ResourceAction::is_done`] against the resource before
+    /// calling again after a lost answer, so this need not be idempotent itself.
+    async fn resource_action(
+        &self,
+        action: &ResourceAction,
+        _operation_id: OperationId,
+    ) -> Result<ActionStarted, ProviderError> {
+        Err(ProviderError::not_supported(action.target().0.capability()))
+    }
+
+    /// What is inside a VPC.
+    async fn vpc_members(&self, _vpc_id: &ResourceId) -> Result<Vec<VpcMember>, ProviderError> {
+        Err(ProviderError::not_supported(ResourceKind::Vpc.capability()))
+    }
+
+    /// Deletes an instance together with `associated` resources in one call, where the cloud
+    /// offers that (DigitalOcean's selective destroy). The default refuses, and the caller then
+    /// deletes them one after the other.
+    async fn delete_instance_with(
+        &self,
+        _id: &InstanceId,
+        _associated: &AssociatedResources,
+        _operation_id: OperationId,
+    ) -> Result<(), ProviderError> {
+        Err(ProviderError::not_supported("delete_with_associated_resources"))
+    }
+
+    /// What resources cost, with where each figure comes from. None by default.
+    async fn resource_prices(&self) -> Result<Vec<ResourcePrice>, ProviderError> {
+        Ok(Vec::new())
+    }
 }

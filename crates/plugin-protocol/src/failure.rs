@@ -65,6 +65,9 @@ fn parts(error: &ProviderError) -> (Kind, Code, &str, &UpstreamDetail) {
         ProviderError::InvalidResponse { message, detail } => {
             (Kind::InvalidResponse, Code::DataLoss, message, detail)
         }
+        ProviderError::NotSupported { message, detail } => {
+            (Kind::NotSupported, Code::Unimplemented, message, detail)
+        }
     }
 }
 
@@ -110,6 +113,7 @@ fn from_failure(failure: Failure) -> ProviderError {
         },
         Kind::Conflict => ProviderError::Conflict { message, detail },
         Kind::Unavailable => ProviderError::Unavailable { message, detail },
+        Kind::NotSupported => ProviderError::NotSupported { message, detail },
         Kind::InvalidResponse | Kind::Unspecified => ProviderError::InvalidResponse { message, detail },
     }
 }
@@ -130,6 +134,8 @@ fn from_code(status: &Status, plugin: &str) -> ProviderError {
         Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded => {
             ProviderError::Unavailable { message, detail }
         }
+        // A plugin built before a call existed answers UNIMPLEMENTED for it.
+        Code::Unimplemented => ProviderError::NotSupported { message, detail },
         _ => ProviderError::InvalidResponse { message, detail },
     }
 }

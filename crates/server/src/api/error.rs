@@ -222,6 +222,7 @@ impl From<ProviderError> for ApiError {
                 ..Self::new(ErrorCode::ProviderUnavailable, message)
             },
             ProviderError::InvalidResponse { .. } => Self::new(ErrorCode::ProviderBadResponse, message),
+            ProviderError::NotSupported { .. } => Self::new(ErrorCode::NotSupported, message),
         };
         Self { upstream, ..api }
     }

@@ -1,0 +1,194 @@
+//! What resources other than instances cost: a price list a provider hands over, each figure
+//! with its source, date and how sure it is, and the one rule that turns a resource and that
+//! list into a price per hour.
+//!
+//! Pure arithmetic in `Decimal`, checked: a figure too large to compute with is an error, never
+//! a panic.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::resource::{Resource, ResourceKind, VolumeStatus};
+
+/// Hours in the month a per-month price is spread over (DigitalOcean and AWS both bill a
+/// monthly figure as 730 hours: 8,760 / 12).
+pub const HOURS_PER_MONTH: Decimal = Decimal::from_parts(730, 0, 0, false, 0);
+
+/// What a price is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceUnit {
+    /// Per GiB of size per month (volumes, snapshots).
+    GibMonth,
+    /// Per resource per hour (EC2 public IPv4).
+    Hour,
+    /// Per resource per month (DigitalOcean's unassigned reserved IP).
+    Month,
+}
+
+/// When a price applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Billable {
+    /// Whenever the resource exists.
+    Always,
+    /// Only while it is attached or assigned to nothing (a reserved IP on DigitalOcean).
+    Unassigned,
+}
+
+/// How sure a figure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grade {
+    /// The vendor's own page or API.
+    Primary,
+    /// A third party quoting or deriving the vendor's figure.
+    Secondary,
+    /// No source found: an assumption, said so wherever it is used.
+    Assumed,
+}
+
+/// One price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcePrice {
+    pub kind: ResourceKind,
+    /// `None`: every region.
+    pub region: Option<String>,
+    /// A variant of the kind (EBS `gp3`, `gp2`); `None`: any.
+    pub variant: Option<String>,
+    pub unit: PriceUnit,
+    pub amount: Decimal,
+    pub billable: Billable,
+    pub currency: String,
+    /// Where the figure comes from (a URL or a document), and when it was read (`2026-12-02`).
+    pub source: String,
+    pub as_of: String,
+    pub grade: Grade,
+}
+
+/// The price of `resource`, per hour, from `prices`: `Ok(None)` when nothing in the list applies
+/// to it (free, or unknown: the list says which by having no entry), an error when the figures
+/// cannot be computed with.
+pub fn hourly_price<'a>(
+    resource: &Resource,
+    prices: &'a [ResourcePrice],
+) -> Result<Option<(Decimal, &'a ResourcePrice)>, String> {
+    let (region, variant, size_gib, unassigned) = match resource {
+        Resource::Volume(v) => (
+            Some(v.region.as_str()),
+            v.volume_type.as_deref(),
+            Some(Decimal::from(v.size_gib)),
+            v.attached_to.is_empty() && v.status != VolumeStatus::InUse,
+        ),
+        Resource::Snapshot(s) => (s.regions.first().map(String::as_str), None, Some(s.size_gib), true),
+        Resource::ReservedIp(ip) => (Some(ip.region.as_str()), None, None, ip.assigned_to.is_none()),
+        Resource::SshKey(_) | Resource::Firewall(_) => (None, None, None, false),
+        Resource::Vpc(v) => (Some(v.region.as_str()), None, None, false),
+    };
+    // The most specific entry wins: region and variant, then region, then variant, then any.
+    let applies = |p: &&ResourcePrice| {
+        p.kind == resource.kind()
+            && p.region.as_deref().is_none_or(|r| Some(r) == region)
+            && p.variant.as_deref().is_none_or(|v| Some(v) == variant)
+            && (p.billable == Billable::Always || unassigned)
+    };
+    let Some(price) = prices.iter().filter(applies).max_by_key(|p| (p.region.is_some(), p.variant.is_some()))
+    else {
+        return Ok(None);
+    };
+    if price.amount.is_sign_negative() {
+        return Err(format!("a negative price for {} ({})", resource.kind(), price.amount));
+    }
+    let too_large = || format!("the price of {} {} is too large to compute", resource.kind(), resource.id());
+    let hourly = match price.unit {
+        PriceUnit::Hour => price.amount,
+        PriceUnit::Month => price.amount.checked_div(HOURS_PER_MONTH).ok_or_else(too_large)?,
+        PriceUnit::GibMonth => {
+            let size = size_gib.ok_or_else(|| format!("{} has no size to price per GiB", resource.kind()))?;
+            price
+                .amount
+                .checked_mul(size)
+                .ok_or_else(too_large)?
+                .checked_div(HOURS_PER_MONTH)
+                .ok_or_else(too_large)?
+        }
+    };
+    Ok(Some((hourly, price)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::resource::{ReservedIp, ResourceId, Volume};
+
+    fn price(kind: ResourceKind, unit: PriceUnit, amount: &str, billable: Billable) -> ResourcePrice {
+        ResourcePrice {
+            kind,
+            region: None,
+            variant: None,
+            unit,
+            amount: amount.parse().expect("decimal"),
+            billable,
+            currency: "USD".into(),
+            source: "test".into(),
+            as_of: "2026-12-02".into(),
+            grade: Grade::Secondary,
+        }
+    }
+
+    fn volume(size: u64, attached: bool) -> Resource {
+        Resource::Volume(Volume {
+            id: ResourceId("v".into()),
+            name: "v".into(),
+            region: "nyc1".into(),
+            size_gib: size,
+            status: if attached { VolumeStatus::InUse } else { VolumeStatus::Available },
+            provider_status: String::new(),
+            attached_to: if attached { vec![crate::InstanceId("1".into())] } else { vec![] },
+            volume_type: None,
+            description: None,
+            tags: vec![],
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        })
+    }
+
+    #[test]
+    fn a_volume_costs_its_size_per_gib_month_attached_or_not() {
+        let prices = [price(ResourceKind::Volume, PriceUnit::GibMonth, "0.10", Billable::Always)];
+        let (hourly, _) = hourly_price(&volume(100, false), &prices).expect("priced").expect("a price");
+        // $10 a month over 730 hours.
+        assert_eq!(hourly * HOURS_PER_MONTH, "10".parse::<Decimal>().expect("decimal"));
+        assert!(hourly_price(&volume(100, true), &prices).expect("priced").is_some());
+    }
+
+    #[test]
+    fn an_unassigned_price_applies_only_to_what_is_unassigned() {
+        let prices = [price(ResourceKind::ReservedIp, PriceUnit::Month, "5.00", Billable::Unassigned)];
+        let ip = |assigned: Option<&str>| {
+            Resource::ReservedIp(ReservedIp {
+                id: ResourceId("203.0.113.7".into()),
+                address: "203.0.113.7".parse::<IpAddr>().expect("ip"),
+                region: "nyc1".into(),
+                assigned_to: assigned.map(|i| crate::InstanceId(i.into())),
+                locked: false,
+                tags: vec![],
+                created_at: None,
+            })
+        };
+        assert!(hourly_price(&ip(None), &prices).expect("priced").is_some());
+        assert!(hourly_price(&ip(Some("1")), &prices).expect("priced").is_none(), "assigned IPs are free");
+    }
+
+    #[test]
+    fn figures_too_large_or_negative_are_errors_not_panics() {
+        let huge =
+            [price(ResourceKind::Volume, PriceUnit::GibMonth, &Decimal::MAX.to_string(), Billable::Always)];
+        assert!(hourly_price(&volume(16_384, false), &huge).is_err());
+        let negative = [price(ResourceKind::Volume, PriceUnit::GibMonth, "-1", Billable::Always)];
+        assert!(hourly_price(&volume(1, false), &negative).is_err());
+    }
+}
