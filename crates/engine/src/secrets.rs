@@ -216,7 +216,7 @@ impl Keyring {
     /// Opens `sealed` for `binding`: the plaintext, zeroized when dropped.
     pub fn open(&self, binding: &Binding<'_>, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
         let data_key = self.unwrap_key(binding, sealed)?;
-        open_with(&data_key, &binding.bytes("credentials", &sealed.key_id), &sealed.ciphertext)
+        open_with(&data_key, &binding.bytes("credentials", ""), &sealed.ciphertext)
     }
 
     /// The same credentials with their data key wrapped by the current master key: what a
@@ -324,6 +324,7 @@ mod tests {
         assert!(during.open(&binding("a"), &sealed).is_ok(), "the old key still opens");
         let rewrapped = during.rewrap(&binding("a"), &sealed).expect("rewrap");
         assert_eq!(rewrapped.key_id, during.current_id());
+        assert_eq!(rewrapped.ciphertext, sealed.ciphertext, "only the data key is re-wrapped");
         let after = Keyring::new(MasterKey::from_base64(&new_text).expect("new"));
         assert_eq!(
             after.open(&binding("a"), &rewrapped).expect("opens").as_slice(),
