@@ -207,7 +207,7 @@ impl Keyring {
         let mut data_key = Zeroizing::new([0u8; KEY_LEN]);
         SystemRandom::new().fill(data_key.as_mut()).map_err(|_| SecretsError::Random)?;
         let key_id = self.current.id.clone();
-        let ciphertext = seal_with(&data_key, &binding.bytes("credentials", &key_id), plaintext)?;
+        let ciphertext = seal_with(&data_key, &binding.bytes("credentials", ""), plaintext)?;
         let wrapped_key =
             seal_with(&self.current.bytes, &binding.bytes("data-key", &key_id), data_key.as_ref())?;
         Ok(Sealed { key_id, wrapped_key, ciphertext })
@@ -223,17 +223,15 @@ impl Keyring {
     /// rotation writes. The credentials' ciphertext is unchanged.
     pub fn rewrap(&self, binding: &Binding<'_>, sealed: &Sealed) -> Result<Sealed, SecretsError> {
         let data_key = self.unwrap_key(binding, sealed)?;
-        // The credentials are bound to the key id too: check they open before re-binding them.
-        let plaintext =
-            open_with(&data_key, &binding.bytes("credentials", &sealed.key_id), &sealed.ciphertext)?;
+        // Only what opens is re-wrapped: a damaged row stays damaged, and says so.
+        open_with(&data_key, &binding.bytes("credentials", ""), &sealed.ciphertext)?;
         if sealed.key_id == self.current.id {
             return Ok(sealed.clone());
         }
         let key_id = self.current.id.clone();
-        let ciphertext = seal_with(&data_key, &binding.bytes("credentials", &key_id), &plaintext)?;
         let wrapped_key =
             seal_with(&self.current.bytes, &binding.bytes("data-key", &key_id), data_key.as_ref())?;
-        Ok(Sealed { key_id, wrapped_key, ciphertext })
+        Ok(Sealed { key_id, wrapped_key, ciphertext: sealed.ciphertext.clone() })
     }
 
     fn unwrap_key(
