@@ -35,11 +35,30 @@
 //! TLS is rustls with the `ring` provider, as everywhere in Nephele; nothing here writes
 //! cryptography of its own (HMAC and randomness are `ring`'s).
 
+pub mod address;
+pub mod excerpt;
+pub mod guard;
+pub mod resolver;
 pub mod schedule;
 pub mod secret;
+pub mod sender;
 pub mod signature;
 
+pub use address::{AddressClass, ForbiddenAddress, Ipv4Embedding, classify};
+pub use excerpt::{RESPONSE_EXCERPT_LIMIT, ResponseExcerpt};
+pub use guard::{Guard, GuardError, GuardedResolver, LookupError, Refusal, TargetPolicy};
+pub use resolver::{Lookup, NameResolver, SystemResolver};
 pub use schedule::{Jitter, RetrySchedule, ScheduleError};
 pub use secret::{SecretError, SigningSecret};
+pub use sender::{Attempt, Failure, Message, Outcome, Sender, SenderConfig, SenderError, USER_AGENT};
 pub use signature::{MessageId, MessageIdError, SigningKeys, sign};
 
+/// Re-exported so callers name URLs with the same type the sender takes.
+pub use reqwest::Url;
+
+/// Installs the `ring` TLS backend for rustls once per process; later calls do nothing.
+///
+/// [`Sender::new`] calls it; it is public for processes that build other rustls clients first.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
