@@ -1,10 +1,11 @@
 //! The webhook sender tested over real HTTP: fake endpoints at the process boundary
-//! (`endpoint.rs`), the SSRF guard's refusals (`ssrf.rs`), and how an attempt classifies what it
-//! got (`attempt.rs`).
+//! (`endpoint.rs`), the SSRF guard's refusals (`ssrf.rs`), how an attempt classifies what it got
+//! (`attempt.rs`), and every delivery verified by the stock Python verifier (`stock_verifier.rs`).
 
 mod attempt;
 mod endpoint;
 mod ssrf;
+mod stock_verifier;
 
 use std::collections::HashMap;
 use std::io;
