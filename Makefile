@@ -7,7 +7,7 @@ SPEC    := spec/digitalocean/openapi-subset.yaml
 # nextest is faster and clearer; plain `cargo test` runs the same tests where it is missing.
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
-.PHONY: run sim test unit unit-plugin plugins python-plugin aws-peer ec2-prices conformance api-conformance browser openapi lint fmt bench clean
+.PHONY: run sim test unit unit-plugin plugins python-plugin aws-peer webhooks-peer ec2-prices conformance api-conformance browser openapi lint fmt bench clean
 
 ## run: start Nephele on 127.0.0.1:8080 (demo mode against the built-in simulator without a token)
 run:
@@ -21,7 +21,7 @@ sim:
 ## OpenAPI conformance run, then Nephele's own API fuzzed against its own document
 test: unit unit-plugin conformance api-conformance browser
 
-unit: plugins python-plugin aws-peer
+unit: plugins python-plugin aws-peer webhooks-peer
 	$(CARGO) $(NEXTEST) --workspace
 
 ## unit-plugin: the API suite with DigitalOcean out of process (nephele-provider-digitalocean)
@@ -40,6 +40,16 @@ $(VENV)/.aws-installed: scripts/requirements-aws.txt
 
 ## aws-peer: moto (EC2 emulator, with boto3) in .venv, for the AWS plugin's tests
 aws-peer: $(VENV)/.aws-installed
+
+# `python -m pip`, not `bin/pip`: pip's script names the interpreter it was installed with, so a
+# copied .venv (a second worktree) would install into the original one.
+$(VENV)/.webhooks-installed: scripts/requirements-webhooks.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-webhooks.txt
+	touch $@
+
+## webhooks-peer: the stock Standard Webhooks verifier (standardwebhooks) in .venv, for the webhook tests
+webhooks-peer: $(VENV)/.webhooks-installed
 
 $(VENV)/.prices-installed: scripts/requirements-prices.txt
 	test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
