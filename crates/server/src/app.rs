@@ -56,6 +56,10 @@ pub struct AppState {
 
 /// Bytes of rendered list answers kept (a 10,000-instance list is about 5 MB).
 const RENDERED_LISTS_BYTES: usize = 64 * 1024 * 1024;
+/// The largest list answer kept (about 30,000 instances); larger ones are streamed as they are sent.
+const RENDERED_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// List answers rendered whole at once; more wait their turn.
+const RENDERS_AT_ONCE: usize = 2;
 
 /// Sources tracked at once by the failed-authentication sampler; more are pooled.
 const MAX_TRACKED_SOURCES: usize = 4096;
@@ -102,11 +106,16 @@ impl App {
             &providers,
             Duration::from_secs(config.inventory.max_age_secs),
             config.inventory.max_refresh_share,
+            Duration::from_millis(config.inventory.read_budget_ms),
         ));
         crate::inventory::spawn_refreshers(inventory.clone());
         let state = Arc::new(AppState {
             inventory,
-            rendered_lists: crate::api::rendered::RenderedCache::new(RENDERED_LISTS_BYTES),
+            rendered_lists: crate::api::rendered::RenderedCache::new(
+                RENDERED_LISTS_BYTES,
+                RENDERED_ANSWER_BYTES,
+                RENDERS_AT_ONCE,
+            ),
             providers,
             http_metrics: Default::default(),
             catalog: CatalogCache::new(Duration::from_secs(config.server.catalog_ttl_secs)),
