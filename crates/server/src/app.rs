@@ -151,6 +151,8 @@ impl App {
         let limits = ConnectionLimits {
             max_connections: config.server.max_connections,
             header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(config.server.body_read_timeout_secs),
+            body_min_bytes_per_sec: config.server.body_min_bytes_per_sec,
         };
         Ok(Self { listener, router, addr, state, limits, stop_worker, worker })
     }

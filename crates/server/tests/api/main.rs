@@ -17,4 +17,5 @@ mod inventory;
 mod lifecycle;
 mod operations_engine;
 mod seed;
+mod slow_clients;
 mod upstream_attacks;
