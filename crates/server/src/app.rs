@@ -54,10 +54,6 @@ pub struct AppState {
     pub startup_config: Config,
 }
 
-/// Bytes of rendered list answers kept (a 10,000-instance list is about 5 MB).
-const RENDERED_LISTS_BYTES: usize = 64 * 1024 * 1024;
-/// The largest list answer kept (about 30,000 instances); larger ones are streamed as they are sent.
-const RENDERED_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// List answers rendered whole at once; more wait their turn.
 const RENDERS_AT_ONCE: usize = 2;
 
@@ -112,8 +108,9 @@ impl App {
         let state = Arc::new(AppState {
             inventory,
             rendered_lists: crate::api::rendered::RenderedCache::new(
-                RENDERED_LISTS_BYTES,
-                RENDERED_ANSWER_BYTES,
+                config.server.list_cache_bytes,
+                // A larger answer is streamed as it is sent, and never kept.
+                config.server.list_cache_bytes / 4,
                 RENDERS_AT_ONCE,
             ),
             providers,

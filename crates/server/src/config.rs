@@ -274,6 +274,10 @@ pub struct ServerConfig {
     /// `body_read_timeout_secs`.
     #[serde(default = "default_body_min_rate")]
     pub body_min_bytes_per_sec: u64,
+    /// Bytes of rendered instance lists kept for the clients that ask for them again; a single
+    /// answer larger than a quarter of this is never kept, but written out as it is sent.
+    #[serde(default = "default_list_cache_bytes")]
+    pub list_cache_bytes: usize,
     /// Seconds between two readiness checks of the providers; `/readyz` answers from the last.
     #[serde(default = "default_readiness_interval")]
     pub readiness_interval_secs: u64,
@@ -285,6 +289,11 @@ fn default_max_connections() -> usize {
 
 fn default_header_read_timeout() -> u64 {
     10
+}
+
+fn default_list_cache_bytes() -> usize {
+    // Sixteen lists of 10,000 instances (about 5 MB each); a list of up to about 30,000 is kept.
+    64 * 1024 * 1024
 }
 
 fn default_body_read_timeout() -> u64 {
@@ -322,6 +331,7 @@ impl Default for ServerConfig {
             header_read_timeout_secs: default_header_read_timeout(),
             body_read_timeout_secs: default_body_read_timeout(),
             body_min_bytes_per_sec: default_body_min_rate(),
+            list_cache_bytes: default_list_cache_bytes(),
             readiness_interval_secs: default_readiness_interval(),
         }
     }
@@ -565,6 +575,9 @@ impl Config {
                 "server",
                 "body_read_timeout_secs and body_min_bytes_per_sec must be at least 1".to_owned(),
             ));
+        }
+        if self.server.list_cache_bytes < 64 * 1024 {
+            return Err(invalid("server.list_cache_bytes", "must be at least 65536".to_owned()));
         }
         if self.inventory.read_budget_ms == 0 {
             return Err(invalid("inventory.read_budget_ms", "must be at least 1".to_owned()));

@@ -334,8 +334,8 @@ mod tests {
         let first = collect(cache.body("a", answer(10, InstanceFilter::default())).await).await;
         // The same key is not rendered again: a different answer under it still gets the first.
         assert_eq!(collect(cache.body("a", answer(3, InstanceFilter::default())).await).await, first);
-        cache.body("b", answer(10, InstanceFilter::default())).await;
-        cache.body("c", answer(10, InstanceFilter::default())).await;
+        collect(cache.body("b", answer(10, InstanceFilter::default())).await).await;
+        collect(cache.body("c", answer(10, InstanceFilter::default())).await).await;
         // Three answers do not fit: "a" went, and is rendered anew.
         let again = collect(cache.body("a", answer(3, InstanceFilter::default())).await).await;
         assert_ne!(again, first);
