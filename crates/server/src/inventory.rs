@@ -184,7 +184,7 @@ struct ProviderInventory {
     writes: Mutex<Vec<(u64, Write)>>,
     /// Provider requests the last refresh took.
     refresh_cost: AtomicU64,
-    /// How long the last refresh took, in milliseconds: a live read may wait twice that.
+    /// How long the last successful refresh took, in milliseconds: a live read may wait twice that.
     refresh_ms: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -256,8 +256,12 @@ impl ProviderInventory {
         {
             self.refresh_cost.store(after.saturating_sub(before), Ordering::Relaxed);
         }
-        let took = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.refresh_ms.store(took, Ordering::Relaxed);
+        // What a refresh takes when the provider answers (a hang that ended in a failure is not
+        // how long the next one should be waited for).
+        if fetched.is_ok() {
+            let took = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.refresh_ms.store(took, Ordering::Relaxed);
+        }
         let stored = self.store(fetched, first_write, began);
         if !stored.as_ref().is_ok_and(|s| s.error.is_none()) {
             self.failed_refreshes.fetch_add(1, Ordering::Relaxed);
@@ -313,11 +317,19 @@ impl ProviderInventory {
     /// The answer for a reader that waited `budget` for the refresh that began at `began`: the
     /// last good copy, marked overdue, or (with none) the time-out.
     fn overdue(&self, budget: Duration, began: Instant) -> Result<Snapshot, ReadError> {
+        // Every read during an outage comes here: most find the copy marked already.
+        let marked =
+            |copy: &Snapshot| copy.checked >= began || matches!(copy.error, Some(ReadError::TimedOut { .. }));
+        match self.current() {
+            None => return Err(ReadError::TimedOut { budget }),
+            Some(copy) if marked(&copy) => return Ok(copy),
+            Some(_) => {}
+        }
         let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(copy) = current.as_mut() else { return Err(ReadError::TimedOut { budget }) };
         // Marked once per outage, so that its answers keep one version (and `ETag`) while it
         // lasts; and never when the refresh has just brought its copy after all.
-        if copy.checked < began && !matches!(copy.error, Some(ReadError::TimedOut { .. })) {
+        if !marked(copy) {
             tracing::warn!(
                 provider = %self.name,
                 budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),

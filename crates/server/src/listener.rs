@@ -275,10 +275,13 @@ impl Body for ArrivingBody {
 /// status line and its shape (no `content-type`: every answer the router makes has one): 414
 /// for a URI too long, 431 for a head too large, 400 for one that is malformed.
 fn automatic_answer(written: &[u8]) -> Option<StatusCode> {
-    let status =
-        [StatusCode::URI_TOO_LONG, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, StatusCode::BAD_REQUEST]
-            .into_iter()
-            .find(|status| written.starts_with(format!("HTTP/1.1 {} ", status.as_u16()).as_bytes()))?;
+    const STATUS_LINES: [(&[u8], StatusCode); 3] = [
+        (b"HTTP/1.1 414 ", StatusCode::URI_TOO_LONG),
+        (b"HTTP/1.1 431 ", StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        (b"HTTP/1.1 400 ", StatusCode::BAD_REQUEST),
+    ];
+    // Checked on every write: the common case (not one of these) costs a comparison or three.
+    let (_, status) = STATUS_LINES.into_iter().find(|(line, _)| written.starts_with(line))?;
     let head_end = written.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&written[..head_end]).to_ascii_lowercase();
     (!head.contains("\r\ncontent-type:")).then_some(status)

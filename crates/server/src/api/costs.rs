@@ -497,17 +497,18 @@ pub async fn fleet(
         // Within the inventory's read budget, as the lists are: a provider that does not answer
         // is priced from its last good copy and its last loaded prices, and reported.
         let budget = state.inventory.read_budget();
+        let deadline = tokio::time::Instant::now() + budget;
         let loaded = async {
             let snapshot = state.inventory.snapshot(name, Freshness::Cached).await?;
-            let types =
-                match tokio::time::timeout(budget, state.catalog.instance_types(name, provider.as_ref()))
-                    .await
-                {
-                    Ok(types) => types?,
-                    Err(_) => {
-                        state.catalog.last_instance_types(name).ok_or(ReadError::TimedOut { budget })?
-                    }
-                };
+            let types = match tokio::time::timeout_at(
+                deadline,
+                state.catalog.instance_types(name, provider.as_ref()),
+            )
+            .await
+            {
+                Ok(types) => types?,
+                Err(_) => state.catalog.last_instance_types(name).ok_or(ReadError::TimedOut { budget })?,
+            };
             Ok::<_, ReadError>((snapshot, types))
         };
         let (instances, types) = match loaded.await {
