@@ -146,3 +146,22 @@ auth:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.kill_hard()
+
+
+class NepheleWithServerKeys(Nephele):
+    """A `Nephele` whose `server:` section has `server_keys` (YAML lines, unindented) beside
+    `listen`: connection limits, body deadlines and the like."""
+
+    def __init__(self, binary, upstream, server_keys, **kwargs):
+        self.server_keys = server_keys
+        super().__init__(binary, upstream, **kwargs)
+
+    def start(self):
+        with open(self.config) as f:
+            text = f.read()
+        listen = f"  listen: 127.0.0.1:{self.port}\n"
+        keys = "".join(f"  {line}\n" for line in self.server_keys.splitlines())
+        if keys and listen + keys not in text:
+            with open(self.config, "w") as f:
+                f.write(text.replace(listen, listen + keys, 1))
+        super().start()

@@ -36,6 +36,8 @@ error_codes! {
     BadRequest,
     BadPath,
     BodyTooLarge,
+    UriTooLong,
+    HeadersTooLarge,
     UnsupportedMediaType,
     Unauthorized,
     Forbidden,
@@ -51,6 +53,7 @@ error_codes! {
     ProviderUnavailable,
     ProviderUnauthorized,
     ProviderBadResponse,
+    ProviderTimedOut,
     StoreUnavailable,
     InternalError,
     NoPrice,
@@ -70,6 +73,8 @@ impl ErrorCode {
             InvalidInput | IdempotencyKeyReused | NoPrice => 422,
             MalformedJson | UnreadableBody | BadRequest | BadPath => 400,
             BodyTooLarge => 413,
+            UriTooLong => 414,
+            HeadersTooLarge => 431,
             UnsupportedMediaType => 415,
             Unauthorized => 401,
             Forbidden => 403,
@@ -79,7 +84,7 @@ impl ErrorCode {
             IdempotencyQuotaExceeded => 429,
             ProviderRateLimited | ProviderUnavailable | StoreUnavailable | AttemptsExhausted => 503,
             ProviderUnauthorized | ProviderBadResponse | ActionErrored | UnexpectedAnswer => 502,
-            DeadlineExceeded => 504,
+            DeadlineExceeded | ProviderTimedOut => 504,
             InternalError | OperationUnreadable => 500,
         }
     }
@@ -93,6 +98,8 @@ impl ErrorCode {
             BadRequest => "Bad request",
             BadPath => "Malformed path",
             BodyTooLarge => "Request body too large",
+            UriTooLong => "URI too long",
+            HeadersTooLarge => "Request headers too large",
             UnsupportedMediaType => "Unsupported media type",
             Unauthorized => "Authentication required",
             Forbidden => "Forbidden",
@@ -108,6 +115,7 @@ impl ErrorCode {
             ProviderUnavailable => "Provider unavailable",
             ProviderUnauthorized => "Provider refused Nephele's credentials",
             ProviderBadResponse => "Provider sent an unusable answer",
+            ProviderTimedOut => "Provider did not answer in time",
             StoreUnavailable => "Store unavailable",
             InternalError => "Internal error",
             NoPrice => "No price known",
@@ -130,6 +138,8 @@ impl ErrorCode {
             BadRequest => "The request is malformed in another way (query, headers, URI).",
             BadPath => "A path parameter is malformed.",
             BodyTooLarge => "The body is larger than `server.max_body_bytes`.",
+            UriTooLong => "The request's URI is longer than the server reads.",
+            HeadersTooLarge => "The request's headers are larger than the server reads.",
             UnsupportedMediaType => "The body is not `application/json`.",
             Unauthorized => "No API key, or one that is unknown, revoked or expired.",
             Forbidden => "The key's role or provider scope does not cover this.",
@@ -148,6 +158,9 @@ impl ErrorCode {
             ProviderUnauthorized => "The provider refused Nephele's credentials; an operator must fix them.",
             ProviderBadResponse => {
                 "The provider answered something Nephele will not use (malformed, too large, out of range)."
+            }
+            ProviderTimedOut => {
+                "The provider did not answer within the read budget; its last good copy is shown, marked stale, while the read goes on."
             }
             StoreUnavailable => "Nephele's database cannot be reached; nothing was changed.",
             InternalError => "A fault of Nephele's own; quote the request id.",
@@ -177,6 +190,8 @@ impl ErrorCode {
             BadRequest => "bad_request",
             BadPath => "bad_path",
             BodyTooLarge => "body_too_large",
+            UriTooLong => "uri_too_long",
+            HeadersTooLarge => "headers_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             Unauthorized => "unauthorized",
             Forbidden => "forbidden",
@@ -192,6 +207,7 @@ impl ErrorCode {
             ProviderUnavailable => "provider_unavailable",
             ProviderUnauthorized => "provider_unauthorized",
             ProviderBadResponse => "provider_bad_response",
+            ProviderTimedOut => "provider_timed_out",
             StoreUnavailable => "store_unavailable",
             InternalError => "internal_error",
             NoPrice => "no_price",

@@ -54,8 +54,8 @@ pub struct AppState {
     pub startup_config: Config,
 }
 
-/// Bytes of rendered list answers kept (a 10,000-instance list is about 5 MB).
-const RENDERED_LISTS_BYTES: usize = 64 * 1024 * 1024;
+/// List answers rendered whole at once; more wait their turn.
+const RENDERS_AT_ONCE: usize = 2;
 
 /// Sources tracked at once by the failed-authentication sampler; more are pooled.
 const MAX_TRACKED_SOURCES: usize = 4096;
@@ -102,11 +102,17 @@ impl App {
             &providers,
             Duration::from_secs(config.inventory.max_age_secs),
             config.inventory.max_refresh_share,
+            Duration::from_millis(config.inventory.read_budget_ms),
         ));
         crate::inventory::spawn_refreshers(inventory.clone());
         let state = Arc::new(AppState {
             inventory,
-            rendered_lists: crate::api::rendered::RenderedCache::new(RENDERED_LISTS_BYTES),
+            rendered_lists: crate::api::rendered::RenderedCache::new(
+                config.server.list_cache_bytes,
+                // A larger answer is streamed as it is sent, and never kept.
+                config.server.list_cache_bytes / 4,
+                RENDERS_AT_ONCE,
+            ),
             providers,
             http_metrics: Default::default(),
             catalog: CatalogCache::new(Duration::from_secs(config.server.catalog_ttl_secs)),
@@ -142,6 +148,8 @@ impl App {
         let limits = ConnectionLimits {
             max_connections: config.server.max_connections,
             header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(config.server.body_read_timeout_secs),
+            body_min_bytes_per_sec: config.server.body_min_bytes_per_sec,
         };
         Ok(Self { listener, router, addr, state, limits, stop_worker, worker })
     }

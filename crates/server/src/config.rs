@@ -48,6 +48,16 @@ pub struct InventoryConfig {
     /// refreshed less often than `max_age_secs`, and their `Age` says so.
     #[serde(default = "default_max_refresh_share")]
     pub max_refresh_share: f64,
+    /// Milliseconds a read waits for a provider that is being refreshed before it is answered
+    /// from the last good copy, marked stale (or, with none, with the failure); the refresh goes
+    /// on in the background. A live read (`?fresh=true`) may wait this plus twice the last
+    /// refresh's duration.
+    #[serde(default = "default_read_budget_ms")]
+    pub read_budget_ms: u64,
+}
+
+fn default_read_budget_ms() -> u64 {
+    3000
 }
 
 fn default_max_refresh_share() -> f64 {
@@ -60,7 +70,11 @@ fn default_inventory_max_age() -> u64 {
 
 impl Default for InventoryConfig {
     fn default() -> Self {
-        Self { max_age_secs: default_inventory_max_age(), max_refresh_share: default_max_refresh_share() }
+        Self {
+            max_age_secs: default_inventory_max_age(),
+            max_refresh_share: default_max_refresh_share(),
+            read_budget_ms: default_read_budget_ms(),
+        }
     }
 }
 
@@ -251,6 +265,19 @@ pub struct ServerConfig {
     /// connection is closed after the same time.
     #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout_secs: u64,
+    /// Seconds a request body may take to arrive, plus one second for every
+    /// `body_min_bytes_per_sec` bytes received: a body slower than that is cut off (400), and
+    /// while a body is arriving its connection counts as idle at `max_connections`.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_secs: u64,
+    /// The slowest rate, in bytes per second, at which a request body earns more time than
+    /// `body_read_timeout_secs`.
+    #[serde(default = "default_body_min_rate")]
+    pub body_min_bytes_per_sec: u64,
+    /// Bytes of rendered instance lists kept for the clients that ask for them again; a single
+    /// answer larger than a quarter of this is never kept, but written out as it is sent.
+    #[serde(default = "default_list_cache_bytes")]
+    pub list_cache_bytes: usize,
     /// Seconds between two readiness checks of the providers; `/readyz` answers from the last.
     #[serde(default = "default_readiness_interval")]
     pub readiness_interval_secs: u64,
@@ -262,6 +289,19 @@ fn default_max_connections() -> usize {
 
 fn default_header_read_timeout() -> u64 {
     10
+}
+
+fn default_list_cache_bytes() -> usize {
+    // Sixteen lists of 10,000 instances (about 5 MB each); a list of up to about 30,000 is kept.
+    64 * 1024 * 1024
+}
+
+fn default_body_read_timeout() -> u64 {
+    10
+}
+
+fn default_body_min_rate() -> u64 {
+    1024
 }
 
 fn default_readiness_interval() -> u64 {
@@ -289,6 +329,9 @@ impl Default for ServerConfig {
             max_body_bytes: default_body_limit(),
             max_connections: default_max_connections(),
             header_read_timeout_secs: default_header_read_timeout(),
+            body_read_timeout_secs: default_body_read_timeout(),
+            body_min_bytes_per_sec: default_body_min_rate(),
+            list_cache_bytes: default_list_cache_bytes(),
             readiness_interval_secs: default_readiness_interval(),
         }
     }
@@ -526,6 +569,18 @@ impl Config {
                 "server",
                 "header_read_timeout_secs and readiness_interval_secs must be at least 1".to_owned(),
             ));
+        }
+        if self.server.body_read_timeout_secs == 0 || self.server.body_min_bytes_per_sec == 0 {
+            return Err(invalid(
+                "server",
+                "body_read_timeout_secs and body_min_bytes_per_sec must be at least 1".to_owned(),
+            ));
+        }
+        if self.server.list_cache_bytes < 64 * 1024 {
+            return Err(invalid("server.list_cache_bytes", "must be at least 65536".to_owned()));
+        }
+        if self.inventory.read_budget_ms == 0 {
+            return Err(invalid("inventory.read_budget_ms", "must be at least 1".to_owned()));
         }
         if self.inventory.max_age_secs == 0 {
             return Err(invalid("inventory.max_age_secs", "must be at least 1".to_owned()));

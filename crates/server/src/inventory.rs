@@ -1,30 +1,68 @@
 //! Every provider's instances, in memory: lists and filters are answered from here, never by
-//! waiting for the cloud while a fresh-enough copy exists.
+//! waiting long for the cloud while a copy exists.
 //!
 //! - A copy is refreshed in the background so it is never older than `inventory.max_age_secs`
 //!   (each provider on its own timer, just before its copy would pass that age). One refresh of
 //!   10,000 droplets costs its 50 requests once per interval, whatever the number of clients.
-//! - Concurrent misses (no copy yet, a copy too old, or `fresh` asked) share one fetch.
+//! - Concurrent misses (no copy yet, a copy too old, or `fresh` asked) share one fetch. The fetch
+//!   runs on a task of its own: a reader that stops waiting for it does not cancel it, and the
+//!   readers after it get what it brings.
+//! - A reader waits for that fetch at most `inventory.read_budget_ms` (a live read: that plus
+//!   twice what the last refresh took). Then it is answered from the last good copy, marked stale
+//!   because the provider is overdue ([`ReadError::TimedOut`]), or, with no copy, with that
+//!   failure. A hung provider or plugin costs a reader the budget, not the minutes its client's
+//!   own deadlines allow, and once the budget is spent on a fetch, later readers do not wait again.
 //! - Changes made through Nephele (creates, deletes, power actions) are written in at once, so a
 //!   caller always sees their own change; a write made while a refresh is under way is applied
 //!   again on top of what that refresh brings, so the refresh cannot undo it.
-//! - A refresh that fails keeps the last good copy, marked stale, with the failure reported.
+//! - A refresh that fails keeps the last good copy, marked stale, with the failure reported; a
+//!   provider that panics while listing has failed that refresh, nothing more.
+//! - The background refreshers are supervised: after a failed refresh the next one is tried with
+//!   backoff (1 s, doubling, up to the refresh interval), and a refresher that dies is started
+//!   again after a pause (1 s, doubling, up to a minute); both are logged and counted (`/metrics`),
+//!   so a copy never ages for good.
 //! - Refreshes never take more than `inventory.max_refresh_share` (25%) of the provider's rate
 //!   limit: a refresh that cost R requests is not followed by another sooner than
 //!   R / (share x limit per minute) minutes, even when that is longer than `max_age` (the
 //!   copy's `Age` then says how old it is).
 //!
-//! Each copy has a version, which changes with every refresh and write: the API's `ETag`.
+//! Each copy has a version, which changes with every refresh and write, and when it is first
+//! marked overdue: the API's `ETag`. Nothing here holds a lock across an `await`.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use nephele_core::{Instance, InstanceFilter, InstanceId, InstanceStatus, Provider, ProviderError};
 use time::OffsetDateTime;
 
 use crate::providers::ProviderRegistry;
+
+/// The longest the rate-limit share may space refreshes: the counters it is computed from may
+/// come from a plugin, and no count it reports may push a refresh out of sight.
+const MAX_REFRESH_SPACING: Duration = Duration::from_secs(3600);
+/// How long before a copy passes `max_age` its refresh begins.
+const REFRESH_AHEAD: Duration = Duration::from_millis(100);
+/// The first pause before a failed refresh is tried again; it doubles with each failure.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// The pauses before a refresher that died is started again: from the first, doubling, to the last.
+const RESTART_PAUSE_MIN: Duration = Duration::from_secs(1);
+const RESTART_PAUSE_MAX: Duration = Duration::from_secs(60);
+
+/// Why a read was not answered with a fresh copy.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadError {
+    /// The provider failed (or refused).
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The provider did not answer within the read budget; its fetch goes on in the background.
+    #[error("the provider did not answer within {} ms", budget.as_millis())]
+    TimedOut { budget: Duration },
+}
 
 /// One provider's instances at one moment.
 #[derive(Debug, Clone)]
@@ -34,12 +72,12 @@ pub struct Snapshot {
     pub as_of: OffsetDateTime,
     fetched: Instant,
     /// When the provider was last asked, successfully or not: a failing provider is asked
-    /// again only after `max_age`, not by every request.
+    /// again only after `max_age` by readers (the refresher tries sooner, with backoff).
     checked: Instant,
     /// Changes with every refresh and every write.
     pub version: u64,
-    /// The last refresh's failure, when it failed: the copy is then stale.
-    pub error: Option<ProviderError>,
+    /// Why the copy is stale, when it is: the last refresh failed, or the one under way is overdue.
+    pub error: Option<ReadError>,
 }
 
 impl Snapshot {
@@ -50,11 +88,6 @@ impl Snapshot {
 
     pub fn is_stale(&self) -> bool {
         self.error.is_some()
-    }
-
-    /// The instances that pass `filter`.
-    pub fn matching(&self, filter: &InstanceFilter) -> Vec<Instance> {
-        self.instances.iter().filter(|i| filter.matches(i)).cloned().collect()
     }
 }
 
@@ -109,31 +142,213 @@ pub enum Freshness {
     Live,
 }
 
-/// A refresh that failed while there was no copy to fall back on.
+/// What a refresh brings: the new copy (or the last good one, marked stale), or, with no copy to
+/// fall back on, the failure.
+type Fetched = Result<Snapshot, ProviderError>;
+
+/// A refresh under way, shared by everyone who waits for it.
 #[derive(Clone)]
-struct Failure {
+struct Refresh {
     began: Instant,
-    ended: Instant,
-    error: ProviderError,
+    done: Shared<BoxFuture<'static, Fetched>>,
+}
+
+/// What a reader found: a copy good enough, or the refresh to wait for.
+enum Joined {
+    Ready(Snapshot),
+    Waiting(Refresh),
+}
+
+/// Reads and refreshes of one provider, as `/metrics` counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InventoryCounts {
+    /// Reads answered from memory.
+    pub hits: u64,
+    /// Reads that had to wait for the provider.
+    pub misses: u64,
+    /// Refreshes that failed (a provider that panicked included).
+    pub failed_refreshes: u64,
+    /// Times the background refresher died and was started again.
+    pub refresher_restarts: u64,
 }
 
 struct ProviderInventory {
+    name: String,
     provider: Arc<dyn Provider>,
+    /// Shared by every provider: a version is never reused across them.
+    versions: Arc<AtomicU64>,
     current: RwLock<Option<Snapshot>>,
-    /// The last refresh's failure while there is no copy: callers that waited for that refresh
-    /// share its failure instead of each trying again.
-    failure: Mutex<Option<Failure>>,
-    /// Held by the one refresh under way; waiters then take its result.
-    refreshing: tokio::sync::Mutex<()>,
+    /// The refresh under way, if any; cleared by the refresh itself as it ends, however it ends.
+    in_flight: Mutex<Option<Refresh>>,
     /// Writes, numbered, since the oldest refresh under way began.
     writes: Mutex<Vec<(u64, Write)>>,
     /// Provider requests the last refresh took.
     refresh_cost: AtomicU64,
-    /// How long the last refresh took, in milliseconds.
+    /// How long the last successful refresh took, in milliseconds: a live read may wait twice that.
     refresh_ms: AtomicU64,
-    /// Reads answered from memory, and reads that had to wait for the provider.
     hits: AtomicU64,
     misses: AtomicU64,
+    failed_refreshes: AtomicU64,
+    refresher_restarts: AtomicU64,
+}
+
+/// Clears a provider's refresh under way when that refresh ends: normally, or by a panic.
+struct EndsRefresh<'a>(&'a ProviderInventory);
+
+impl Drop for EndsRefresh<'_> {
+    fn drop(&mut self) {
+        *self.0.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+impl ProviderInventory {
+    fn current(&self) -> Option<Snapshot> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn next_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The copy, when it is `good_enough` and no refresh is under way; else the refresh under
+    /// way, or a new one.
+    fn join_or_start(self: &Arc<Self>, good_enough: impl Fn(&Snapshot) -> bool) -> Joined {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(refresh) = in_flight.as_ref() {
+            return Joined::Waiting(refresh.clone());
+        }
+        if let Some(snapshot) = self.current().filter(|s| good_enough(s)) {
+            return Joined::Ready(snapshot);
+        }
+        let began = Instant::now();
+        // On its own task: nobody waiting for it can cancel it by giving up.
+        let task = tokio::spawn(self.clone().refresh(began));
+        let done = async move {
+            task.await.unwrap_or_else(|_| {
+                Err(ProviderError::unavailable("the inventory's refresh was stopped before it finished"))
+            })
+        }
+        .boxed()
+        .shared();
+        let refresh = Refresh { began, done };
+        *in_flight = Some(refresh.clone());
+        Joined::Waiting(refresh)
+    }
+
+    /// Reads the provider and stores what it brings (see [`Fetched`]).
+    async fn refresh(self: Arc<Self>, began: Instant) -> Fetched {
+        let _ends = EndsRefresh(&self);
+        let first_write = self.next_version();
+        let sent_before = self.provider.counters().get("requests_sent").copied();
+        let listed =
+            AssertUnwindSafe(self.provider.list_instances(&InstanceFilter::default())).catch_unwind().await;
+        let fetched = listed.unwrap_or_else(|_| {
+            tracing::error!(
+                provider = %self.name,
+                "the provider panicked while listing its instances (the panic's message is on stderr); \
+                 this refresh failed"
+            );
+            Err(ProviderError::unavailable("the provider failed unexpectedly while listing its instances"))
+        });
+        // What the refresh cost (other traffic meanwhile makes this an overestimate: safe).
+        if let (Some(before), Some(after)) =
+            (sent_before, self.provider.counters().get("requests_sent").copied())
+        {
+            self.refresh_cost.store(after.saturating_sub(before), Ordering::Relaxed);
+        }
+        // What a refresh takes when the provider answers (a hang that ended in a failure is not
+        // how long the next one should be waited for).
+        if fetched.is_ok() {
+            let took = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.refresh_ms.store(took, Ordering::Relaxed);
+        }
+        let stored = self.store(fetched, first_write, began);
+        if !stored.as_ref().is_ok_and(|s| s.error.is_none()) {
+            self.failed_refreshes.fetch_add(1, Ordering::Relaxed);
+        }
+        stored
+    }
+
+    /// Keeps what a refresh that began at `began` brought: the new copy, with the writes made
+    /// since `first_write` applied on top; or the failure, on the last good copy.
+    fn store(
+        &self,
+        fetched: Result<Vec<Instance>, ProviderError>,
+        first_write: u64,
+        began: Instant,
+    ) -> Fetched {
+        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match fetched {
+            Ok(mut instances) => {
+                let mut writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // What was written while this refresh was under way is applied on top of it.
+                for (_, write) in writes.iter().filter(|(at, _)| *at > first_write) {
+                    write.apply(&mut instances);
+                }
+                writes.retain(|(at, _)| *at > first_write);
+                instances.sort_by(|a, b| a.id.cmp(&b.id));
+                let snapshot = Snapshot {
+                    instances: Arc::new(instances),
+                    as_of: OffsetDateTime::now_utc(),
+                    fetched: Instant::now(),
+                    checked: began,
+                    version: self.next_version(),
+                    error: None,
+                };
+                *current = Some(snapshot.clone());
+                Ok(snapshot)
+            }
+            Err(error) => match current.as_mut() {
+                Some(last_good) => {
+                    tracing::warn!(provider = %self.name, %error, "refreshing the inventory failed; serving the last good copy, marked stale");
+                    last_good.error = Some(ReadError::Provider(error));
+                    last_good.checked = began;
+                    last_good.version = self.next_version();
+                    Ok(last_good.clone())
+                }
+                None => {
+                    tracing::warn!(provider = %self.name, %error, "loading the inventory failed");
+                    Err(error)
+                }
+            },
+        }
+    }
+
+    /// The answer for a reader that waited `budget` for the refresh that began at `began`: the
+    /// last good copy, marked overdue, or (with none) the time-out.
+    fn overdue(&self, budget: Duration, began: Instant) -> Result<Snapshot, ReadError> {
+        // Every read during an outage comes here: most find the copy marked already.
+        let marked =
+            |copy: &Snapshot| copy.checked >= began || matches!(copy.error, Some(ReadError::TimedOut { .. }));
+        match self.current() {
+            None => return Err(ReadError::TimedOut { budget }),
+            Some(copy) if marked(&copy) => return Ok(copy),
+            Some(_) => {}
+        }
+        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(copy) = current.as_mut() else { return Err(ReadError::TimedOut { budget }) };
+        // Marked once per outage, so that its answers keep one version (and `ETag`) while it
+        // lasts; and never when the refresh has just brought its copy after all.
+        if !marked(copy) {
+            tracing::warn!(
+                provider = %self.name,
+                budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+                "the provider has not answered within the read budget; serving the last good copy, marked stale"
+            );
+            copy.error = Some(ReadError::TimedOut { budget });
+            copy.version = self.next_version();
+        }
+        Ok(copy.clone())
+    }
+
+    fn counts(&self) -> InventoryCounts {
+        InventoryCounts {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            failed_refreshes: self.failed_refreshes.load(Ordering::Relaxed),
+            refresher_restarts: self.refresher_restarts.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Every provider's inventory.
@@ -141,30 +356,40 @@ pub struct Inventory {
     max_age: Duration,
     /// Part of the provider's rate limit refreshes may take.
     max_share: f64,
-    versions: AtomicU64,
+    /// How long a read waits for a refresh before it is answered without it.
+    read_budget: Duration,
     providers: HashMap<String, Arc<ProviderInventory>>,
 }
 
 impl Inventory {
-    pub fn new(providers: &ProviderRegistry, max_age: Duration, max_share: f64) -> Self {
+    pub fn new(
+        providers: &ProviderRegistry,
+        max_age: Duration,
+        max_share: f64,
+        read_budget: Duration,
+    ) -> Self {
+        let versions = Arc::new(AtomicU64::new(1));
         let providers = providers
             .all()
             .map(|(name, provider)| {
                 let inventory = ProviderInventory {
+                    name: name.clone(),
                     provider: provider.clone(),
+                    versions: versions.clone(),
                     current: RwLock::new(None),
-                    failure: Mutex::new(None),
-                    refreshing: tokio::sync::Mutex::new(()),
+                    in_flight: Mutex::new(None),
                     writes: Mutex::new(Vec::new()),
                     refresh_cost: AtomicU64::new(0),
                     refresh_ms: AtomicU64::new(0),
                     hits: AtomicU64::new(0),
                     misses: AtomicU64::new(0),
+                    failed_refreshes: AtomicU64::new(0),
+                    refresher_restarts: AtomicU64::new(0),
                 };
                 (name.clone(), Arc::new(inventory))
             })
             .collect();
-        Self { max_age, max_share: max_share.clamp(0.01, 1.0), versions: AtomicU64::new(1), providers }
+        Self { max_age, max_share: max_share.clamp(0.01, 1.0), read_budget, providers }
     }
 
     /// How old `entry`'s copy may get: `max_age`, or longer when refreshing that often would
@@ -173,144 +398,107 @@ impl Inventory {
         let cost = entry.refresh_cost.load(Ordering::Relaxed);
         let spacing = match entry.provider.rate_limit_per_minute() {
             Some(per_minute) if cost > 0 && per_minute > 0 => {
-                Duration::from_secs_f64(cost as f64 * 60.0 / (self.max_share * f64::from(per_minute)))
+                let seconds = cost as f64 * 60.0 / (self.max_share * f64::from(per_minute));
+                Duration::try_from_secs_f64(seconds).unwrap_or(MAX_REFRESH_SPACING).min(MAX_REFRESH_SPACING)
             }
             _ => Duration::ZERO,
         };
         self.max_age.max(spacing)
     }
 
+    /// When `entry`'s refresher refreshes a good copy: just before it would pass `max_age`, so
+    /// that there is one refresh per `max_age` (a reader who finds the copy past that age while
+    /// the refresh is under way waits for it, within the read budget), unless that would take
+    /// more than the refreshes' share of the rate limit.
+    fn refresh_due(&self, entry: &ProviderInventory) -> Duration {
+        let allowed = self.allowed_age(entry);
+        if allowed > self.max_age {
+            return allowed;
+        }
+        self.max_age.saturating_sub(REFRESH_AHEAD).max(self.max_age / 2)
+    }
+
     pub fn max_age(&self) -> Duration {
         self.max_age
     }
 
-    fn next_version(&self) -> u64 {
-        self.versions.fetch_add(1, Ordering::Relaxed)
+    /// How long a read waits for a provider before it is answered without it.
+    pub fn read_budget(&self) -> Duration {
+        self.read_budget
     }
 
-    fn current(entry: &ProviderInventory) -> Option<Snapshot> {
-        entry.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    /// Reads of `provider` answered from memory and reads that waited for the provider.
-    pub fn reads(&self, provider: &str) -> (u64, u64) {
-        self.providers.get(provider).map_or((0, 0), |entry| {
-            (entry.hits.load(Ordering::Relaxed), entry.misses.load(Ordering::Relaxed))
-        })
+    /// Reads and refreshes of `provider` so far.
+    pub fn counts(&self, provider: &str) -> InventoryCounts {
+        self.providers.get(provider).map(|entry| entry.counts()).unwrap_or_default()
     }
 
     /// `provider`'s copy as it is, without asking the provider (for `/metrics`).
     pub fn peek(&self, provider: &str) -> Option<Snapshot> {
-        Self::current(self.providers.get(provider)?)
+        self.providers.get(provider)?.current()
     }
 
-    /// `provider`'s instances: from memory when fresh enough, else from one shared fetch. When
-    /// that fetch fails, a `Cached` read gets the last good copy marked stale (if there is one)
-    /// and a `Live` read gets the failure.
-    pub async fn snapshot(&self, provider: &str, freshness: Freshness) -> Result<Snapshot, ProviderError> {
+    /// `provider`'s instances: from memory when fresh enough, else from one shared fetch,
+    /// waited for within the read budget (see the module's notes). When that fetch fails or is
+    /// overdue, a `Cached` read gets the last good copy marked stale (if there is one) and a
+    /// `Live` read gets the failure.
+    pub async fn snapshot(&self, provider: &str, freshness: Freshness) -> Result<Snapshot, ReadError> {
         let Some(entry) = self.providers.get(provider) else {
-            return Err(ProviderError::not_found(format!("no provider named {provider:?} is configured")));
+            return Err(
+                ProviderError::not_found(format!("no provider named {provider:?} is configured")).into()
+            );
         };
-        let asked_at = Instant::now();
+        match freshness {
+            Freshness::Cached => self.cached(entry).await,
+            Freshness::Live => self.live(entry).await,
+        }
+    }
+
+    async fn cached(&self, entry: &Arc<ProviderInventory>) -> Result<Snapshot, ReadError> {
         let allowed_age = self.allowed_age(entry);
-        let usable = |snapshot: &Snapshot| match freshness {
-            Freshness::Cached => snapshot.checked.elapsed() < allowed_age,
-            // A live read is one that began after the caller asked.
-            Freshness::Live => snapshot.checked >= asked_at,
-        };
-        if let Some(snapshot) = Self::current(entry).filter(|s| usable(s)) {
+        let fresh_enough = |s: &Snapshot| s.checked.elapsed() < allowed_age;
+        if let Some(snapshot) = entry.current().filter(fresh_enough) {
             entry.hits.fetch_add(1, Ordering::Relaxed);
-            return answer(freshness, snapshot);
+            return Ok(snapshot);
         }
         entry.misses.fetch_add(1, Ordering::Relaxed);
-        let _refresh = entry.refreshing.lock().await;
-        // Someone else's refresh may have just brought what we need: a copy fresh enough, or,
-        // for a cached read, one that arrived while this caller waited (however long the
-        // fetch took, it is newer than anything the caller could have had when it asked)...
-        let arrived_meanwhile = |s: &Snapshot| freshness == Freshness::Cached && s.fetched >= asked_at;
-        if let Some(snapshot) = Self::current(entry).filter(|s| usable(s) || arrived_meanwhile(s)) {
-            return answer(freshness, snapshot);
+        let refresh = match entry.join_or_start(fresh_enough) {
+            Joined::Ready(snapshot) => return Ok(snapshot),
+            Joined::Waiting(refresh) => refresh,
+        };
+        // The budget runs from the refresh's start: once it is spent, nobody waits again.
+        let wait = self.read_budget.saturating_sub(refresh.began.elapsed());
+        match tokio::time::timeout(wait, refresh.done).await {
+            Ok(fetched) => Ok(fetched?),
+            Err(_) => entry.overdue(self.read_budget, refresh.began),
         }
-        // ...or failed while this caller waited for it: one fetch, one answer for all.
-        let failure = entry.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        if let Some(failure) = failure {
-            let waited_for_it = match freshness {
-                Freshness::Cached => failure.ended >= asked_at,
-                Freshness::Live => failure.began >= asked_at,
+    }
+
+    async fn live(&self, entry: &Arc<ProviderInventory>) -> Result<Snapshot, ReadError> {
+        let asked_at = Instant::now();
+        // A live read of a large fleet takes as long as a refresh does: the budget is stretched
+        // by what the last one took.
+        let last = Duration::from_millis(entry.refresh_ms.load(Ordering::Relaxed));
+        let budget = self.read_budget.saturating_add(last.saturating_mul(2));
+        let deadline = tokio::time::Instant::from_std(asked_at) + budget;
+        loop {
+            // A live read is one that began after the caller asked.
+            let refresh = match entry.join_or_start(|s| s.checked >= asked_at) {
+                Joined::Ready(snapshot) => return live_answer(snapshot),
+                Joined::Waiting(refresh) => refresh,
             };
-            if waited_for_it {
-                return Err(failure.error);
+            let Ok(fetched) = tokio::time::timeout_at(deadline, refresh.done).await else {
+                return Err(ReadError::TimedOut { budget });
+            };
+            if refresh.began >= asked_at {
+                return live_answer(fetched?);
             }
-        }
-        answer(freshness, self.refresh_locked(entry).await?)
-    }
-
-    /// Reads the provider and stores the result; the caller holds `entry.refreshing`.
-    async fn refresh_locked(&self, entry: &ProviderInventory) -> Result<Snapshot, ProviderError> {
-        let began = self.next_version();
-        let asked = Instant::now();
-        let sent_before = entry.provider.counters().get("requests_sent").copied();
-        let fetched = entry.provider.list_instances(&InstanceFilter::default()).await;
-        // What the refresh cost (other traffic meanwhile makes this an overestimate: safe).
-        if let (Some(before), Some(after)) =
-            (sent_before, entry.provider.counters().get("requests_sent").copied())
-        {
-            entry.refresh_cost.store(after.saturating_sub(before), Ordering::Relaxed);
-        }
-        let mut current = entry.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match fetched {
-            Ok(mut instances) => {
-                let mut writes = entry.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                // What was written while this refresh was under way is applied on top of it.
-                for (_, write) in writes.iter().filter(|(at, _)| *at > began) {
-                    write.apply(&mut instances);
-                }
-                writes.retain(|(at, _)| *at > began);
-                instances.sort_by(|a, b| a.id.cmp(&b.id));
-                let snapshot = Snapshot {
-                    instances: Arc::new(instances),
-                    as_of: OffsetDateTime::now_utc(),
-                    fetched: Instant::now(),
-                    checked: asked,
-                    version: self.next_version(),
-                    error: None,
-                };
-                *current = Some(snapshot.clone());
-                *entry.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-                Ok(snapshot)
-            }
-            Err(error) => match current.as_mut() {
-                Some(last_good) => {
-                    tracing::warn!(%error, "refreshing the inventory failed; serving the last good copy, marked stale");
-                    last_good.error = Some(error);
-                    last_good.checked = asked;
-                    last_good.version = self.next_version();
-                    Ok(last_good.clone())
-                }
-                None => {
-                    let failure = Failure { began: asked, ended: Instant::now(), error: error.clone() };
-                    *entry.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(failure);
-                    Err(error)
-                }
-            },
-        }
-    }
-
-    /// Refreshes `provider` now, unless a copy younger than `younger_than` exists.
-    async fn refresh_if_older(&self, provider: &str, younger_than: Duration) {
-        let Some(entry) = self.providers.get(provider) else { return };
-        let _refresh = entry.refreshing.lock().await;
-        if Self::current(entry).is_some_and(|s| s.checked.elapsed() < younger_than) {
-            return;
-        }
-        if let Err(error) = self.refresh_locked(entry).await {
-            tracing::warn!(provider, %error, "refreshing the inventory failed");
+            // That fetch began before the caller asked: the next one is theirs.
         }
     }
 
     fn write(&self, provider: &str, write: Write) {
         let Some(entry) = self.providers.get(provider) else { return };
-        let version = self.next_version();
+        let version = entry.next_version();
         entry.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((version, write.clone()));
         let mut current = entry.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         // The write is logged all the same: a refresh in flight may have read an older state.
@@ -346,44 +534,74 @@ impl Inventory {
 
 /// A live read whose fetch failed is that failure, not the last good copy: the cloud's answer
 /// was asked for.
-fn answer(freshness: Freshness, snapshot: Snapshot) -> Result<Snapshot, ProviderError> {
-    match (freshness, &snapshot.error) {
-        (Freshness::Live, Some(error)) => Err(error.clone()),
-        _ => Ok(snapshot),
+fn live_answer(snapshot: Snapshot) -> Result<Snapshot, ReadError> {
+    match snapshot.error {
+        Some(error) => Err(error),
+        None => Ok(snapshot),
     }
 }
 
-/// Keeps every provider's copy younger than `max_age`: each provider is refreshed a little
-/// before its copy would get too old, on its own timer (replicas and providers start at
-/// different moments, so their refreshes are spread), once per `max_age`.
+/// Keeps every provider's copy younger than `max_age`, each provider on its own supervised
+/// refresher (see the module's notes).
 pub fn spawn_refreshers(inventory: Arc<Inventory>) {
-    for name in inventory.providers.keys() {
-        let (inventory, name) = (inventory.clone(), name.clone());
-        tokio::spawn(async move {
-            // The first load starts at once, so the first list need not wait for it; later
-            // ones are spread by their jitter.
-            loop {
-                // One refresh per max_age: each starts just before the copy would pass it, with
-                // twice the last refresh's duration to spare (and never sooner than half of it),
-                // unless that would take more than the refreshes' share of the budget.
-                let Some(entry) = inventory.providers.get(&name) else { return };
-                let allowed = inventory.allowed_age(entry);
-                let took = Duration::from_millis(entry.refresh_ms.load(Ordering::Relaxed));
-                let spare = took * 2 + Duration::from_millis(100);
-                let due = if allowed > inventory.max_age {
-                    allowed
-                } else {
-                    inventory.max_age.saturating_sub(spare).max(inventory.max_age / 2)
-                };
-                inventory.refresh_if_older(&name, due).await;
-                let age = inventory
-                    .providers
-                    .get(&name)
-                    .and_then(|e| Inventory::current(e))
-                    .map(|s| s.checked.elapsed())
-                    .unwrap_or_default();
-                tokio::time::sleep(due.saturating_sub(age).max(Duration::from_millis(100))).await;
-            }
-        });
+    for entry in inventory.providers.values() {
+        tokio::spawn(supervise(inventory.clone(), entry.clone()));
+    }
+}
+
+/// Runs `entry`'s refresher, and starts it again whenever it dies.
+async fn supervise(inventory: Arc<Inventory>, entry: Arc<ProviderInventory>) {
+    let mut pause = RESTART_PAUSE_MIN;
+    loop {
+        let started = Instant::now();
+        let Err(ended) = tokio::spawn(keep_fresh(inventory.clone(), entry.clone())).await else { return };
+        if ended.is_cancelled() {
+            // The runtime is shutting down.
+            return;
+        }
+        entry.refresher_restarts.fetch_add(1, Ordering::Relaxed);
+        if started.elapsed() > RESTART_PAUSE_MAX {
+            // It ran a good while: this is a new failure, not the same one again.
+            pause = RESTART_PAUSE_MIN;
+        }
+        tracing::error!(
+            provider = %entry.name,
+            restart_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+            "the inventory's refresher died (its panic's message is on stderr); starting it again"
+        );
+        tokio::time::sleep(pause).await;
+        pause = pause.saturating_mul(2).min(RESTART_PAUSE_MAX);
+    }
+}
+
+/// Refreshes `entry` whenever it is due, and after a failure again with backoff.
+async fn keep_fresh(inventory: Arc<Inventory>, entry: Arc<ProviderInventory>) {
+    // The first load starts at once, so the first list need not wait for it; later ones are
+    // spread by when each provider started.
+    let mut failures_in_a_row: u32 = 0;
+    loop {
+        let due = inventory.refresh_due(&entry);
+        // A stale copy is refreshed at once (the pause below spaces the tries), whatever its age.
+        let good = |s: &Snapshot| s.error.is_none() && s.checked.elapsed() < due;
+        let refreshed = match entry.join_or_start(good) {
+            Joined::Ready(_) => true,
+            Joined::Waiting(refresh) => refresh.done.await.is_ok_and(|s| s.error.is_none()),
+        };
+        let pause = if refreshed {
+            failures_in_a_row = 0;
+            let age = entry.current().map(|s| s.checked.elapsed()).unwrap_or_default();
+            due.saturating_sub(age)
+        } else {
+            failures_in_a_row = failures_in_a_row.saturating_add(1);
+            let backoff = RETRY_PAUSE.saturating_mul(1 << failures_in_a_row.min(16).saturating_sub(1));
+            tracing::info!(
+                provider = %entry.name,
+                failures_in_a_row,
+                retry_in_ms = u64::try_from(backoff.min(due).as_millis()).unwrap_or(u64::MAX),
+                "the inventory's refresh failed; trying again"
+            );
+            backoff.min(due)
+        };
+        tokio::time::sleep(pause.max(Duration::from_millis(100))).await;
     }
 }

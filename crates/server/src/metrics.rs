@@ -191,6 +191,8 @@ pub async fn render(state: &AppState) -> String {
     let run_rate = Family::<ProviderLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let (hits, misses) =
         (Family::<ProviderLabel, Counter>::default(), Family::<ProviderLabel, Counter>::default());
+    let (failed_refreshes, refresher_restarts) =
+        (Family::<ProviderLabel, Counter>::default(), Family::<ProviderLabel, Counter>::default());
     for (name, provider) in state.providers.all() {
         let label = ProviderLabel { provider: name.clone() };
         for (counter, value) in provider.counters() {
@@ -199,9 +201,11 @@ pub async fn render(state: &AppState) -> String {
         for (gauge, value) in provider.gauges() {
             gauges.entry(gauge).or_default().get_or_create(&label).set(value);
         }
-        let (hit, miss) = state.inventory.reads(name);
-        hits.get_or_create(&label).inc_by(hit);
-        misses.get_or_create(&label).inc_by(miss);
+        let counts = state.inventory.counts(name);
+        hits.get_or_create(&label).inc_by(counts.hits);
+        misses.get_or_create(&label).inc_by(counts.misses);
+        failed_refreshes.get_or_create(&label).inc_by(counts.failed_refreshes);
+        refresher_restarts.get_or_create(&label).inc_by(counts.refresher_restarts);
         if let Some(snapshot) = state.inventory.peek(name) {
             instances.get_or_create(&label).set(snapshot.instances.len() as i64);
             age.get_or_create(&label).set(snapshot.age().as_secs_f64());
@@ -221,6 +225,16 @@ pub async fn render(state: &AppState) -> String {
     now.register("nephele_inventory_instances", "Instances in the inventory's copy", instances);
     now.register("nephele_inventory_hits", "Instance lists answered from memory", hits);
     now.register("nephele_inventory_misses", "Instance lists that waited for the provider", misses);
+    now.register(
+        "nephele_inventory_failed_refreshes",
+        "Inventory refreshes that failed (a provider that panicked included)",
+        failed_refreshes,
+    );
+    now.register(
+        "nephele_inventory_refresher_restarts",
+        "Times an inventory refresher died and was started again",
+        refresher_restarts,
+    );
     now.register(
         "nephele_run_rate_hourly_dollars",
         "What the provider's instances cost per hour at list price (as GET /api/v1/costs counts them)",

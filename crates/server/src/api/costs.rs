@@ -22,7 +22,7 @@ use super::json::ApiJson;
 use super::validation::unknown;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::inventory::Freshness;
+use crate::inventory::{Freshness, ReadError};
 use crate::operations::idempotency::{self, Begin, Reply};
 
 const MAX_COUNT: u32 = 1000;
@@ -496,15 +496,32 @@ pub async fn fleet(
     let mut errors = Vec::new();
     let mut assumptions: Vec<String> = Vec::new();
     for (name, provider) in state.providers.all().filter(|(name, _)| principal.may_use(name)) {
+        // Within the inventory's read budget, as the lists are: a provider that does not answer
+        // is priced from its last good copy and its last loaded prices, and reported.
+        let budget = state.inventory.read_budget();
+        let deadline = tokio::time::Instant::now() + budget;
         let loaded = async {
-            let instances = state.inventory.snapshot(name, Freshness::Cached).await?.instances;
-            let types = state.catalog.instance_types(name, provider.as_ref()).await?;
-            Ok::<_, nephele_core::ProviderError>((instances, types))
+            let snapshot = state.inventory.snapshot(name, Freshness::Cached).await?;
+            let types = match tokio::time::timeout_at(
+                deadline,
+                state.catalog.instance_types(name, provider.as_ref()),
+            )
+            .await
+            {
+                Ok(types) => types?,
+                Err(_) => state.catalog.last_instance_types(name).ok_or(ReadError::TimedOut { budget })?,
+            };
+            Ok::<_, ReadError>((snapshot, types))
         };
         let (instances, types) = match loaded.await {
-            Ok(pair) => pair,
+            Ok((snapshot, types)) => {
+                if let Some(e) = &snapshot.error {
+                    errors.push(super::instances::read_failure(name, e));
+                }
+                (snapshot.instances, types)
+            }
             Err(e) => {
-                errors.push(super::error::provider_failure(name, &e));
+                errors.push(super::instances::read_failure(name, &e));
                 continue;
             }
         };

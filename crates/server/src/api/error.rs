@@ -329,6 +329,8 @@ pub async fn problems_only(request: axum::extract::Request, next: axum::middlewa
         StatusCode::NOT_FOUND => ErrorCode::NotFound,
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+        StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorCode::HeadersTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
         s if s.is_client_error() => ErrorCode::BadRequest,
         _ => ErrorCode::InternalError,
@@ -346,4 +348,50 @@ pub async fn problems_only(request: axum::extract::Request, next: axum::middlewa
     }
     *problem.extensions_mut() = parts.extensions;
     problem
+}
+
+/// The whole HTTP answer (head and problem document) to a request head hyper could not read and
+/// answered `status` on its own, without the router (see [`crate::listener`]); the connection
+/// closes after it.
+pub fn unreadable_head(status: StatusCode, request_id: &str) -> Vec<u8> {
+    let (code, detail) = match status {
+        StatusCode::URI_TOO_LONG => {
+            (ErrorCode::UriTooLong, "the request's URI is longer than the server reads")
+        }
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            ErrorCode::HeadersTooLarge,
+            "the request's head is larger than the server reads (too many or too large headers)",
+        ),
+        _ => (ErrorCode::BadRequest, "the request's head is not valid HTTP/1.1"),
+    };
+    let mut problem = ApiError::new(code, detail).problem();
+    problem.request_id = Some(request_id.to_owned());
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let mut answer = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nx-request-id: {request_id}\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
+        body.len(),
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    answer
+}
+
+/// Answers a request whose handling panicked with 500 `internal_error`, like any other fault of
+/// ours: the caller gets a problem document with the request's id (never the panic's text,
+/// which goes to stderr), and the connection stays usable.
+pub async fn panics_as_problems(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("answering a request panicked (its message is on stderr); answered 500");
+            ApiError::new(
+                ErrorCode::InternalError,
+                "Nephele failed on its side while answering; quote the request id to find it in its log",
+            )
+            .into_response()
+        }
+    }
 }

@@ -14,13 +14,14 @@ use nephele_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, ErrorCode, FieldError, ProviderFailure};
 use super::json::ApiJson;
+use super::rendered::ListAnswer;
 use super::validation::unknown;
 use super::views::{Accepted, InstanceList, InstanceView, OperationRef};
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::inventory::Freshness;
+use crate::inventory::{Freshness, ReadError};
 use crate::operations::idempotency::{self, Begin, Reply};
 use crate::operations::record::OperationRequest;
 use crate::operations::{self as ops};
@@ -29,13 +30,22 @@ use crate::store::{NewOperation, OperationState};
 /// Most instances one request may create (DigitalOcean's multi-create limit).
 pub const MAX_COUNT: u32 = 10;
 
-/// `?region=&status=&tag=&name=&fresh=`; any other key is refused so typos do not pass silently.
+/// `?region=&status=&tag=&name=&fresh=`; any other key is refused so typos do not pass silently,
+/// and so is a key given twice (which of two values would count is anyone's guess).
 /// Returns the filter and whether a live read was asked for.
 fn parse_filter(raw: Option<&str>) -> Result<(InstanceFilter, bool), ApiError> {
     let mut filter = InstanceFilter::default();
     let mut fresh = false;
     let mut errors = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if seen.iter().any(|k| *k == key) {
+            if !errors.iter().any(|e: &FieldError| e.field == key) {
+                errors.push(FieldError::new(key.as_ref(), "is given more than once; give it once"));
+            }
+            continue;
+        }
+        seen.push(key.clone().into_owned());
         match key.as_ref() {
             "region" => filter.region = Some(value.into_owned()),
             "tag" => filter.tag = Some(value.into_owned()),
@@ -65,23 +75,27 @@ fn freshness(fresh: bool, headers: &HeaderMap) -> Freshness {
     if fresh || no_cache { Freshness::Live } else { Freshness::Cached }
 }
 
-/// The `ETag` of a list: which copies it was made from, and how it was filtered.
-fn etag(versions: &[(&str, u64)], query: Option<&str>) -> String {
-    let mut tagged: String =
-        versions.iter().map(|(provider, version)| format!("{provider}:{version};")).collect();
-    tagged.push_str(query.unwrap_or_default());
+/// The `ETag` of a list: which copies it was made from, and the filter as parsed (never the raw
+/// query: `?region=a&name=b`, `?name=b&region=a` and `?region=%61&name=b` are one list, and one
+/// rendered answer).
+fn etag(scope: &str, versions: &[(&str, u64)], filter: &InstanceFilter) -> String {
+    let mut tagged: String = scope.to_owned();
+    for (provider, version) in versions {
+        tagged.push_str(&format!("{provider}:{version};"));
+    }
+    tagged.push_str(&serde_json::to_string(filter).unwrap_or_default());
     format!("W/\"{}\"", &crate::digest::sha256_hex(tagged.as_bytes())[..24])
 }
 
 /// The answer to a list: 304 when the caller's `If-None-Match` names this version, else the
-/// body (rendered once per `ETag`, see [`super::rendered`]), with `ETag` and `Age` (seconds
-/// since the oldest copy was read) either way.
+/// body (see [`super::rendered`]), with `ETag` and `Age` (seconds since the oldest copy was
+/// read) either way.
 async fn list_response(
     state: &AppState,
     headers: &HeaderMap,
     etag: String,
     age: std::time::Duration,
-    render: impl FnOnce() -> InstanceList + Send + 'static,
+    answer: ListAnswer,
 ) -> Response {
     let matches = headers
         .get(header::IF_NONE_MATCH)
@@ -90,10 +104,7 @@ async fn list_response(
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let body = state
-            .rendered_lists
-            .get_or_render(&etag, || serde_json::to_vec(&render()).unwrap_or_default())
-            .await;
+        let body = state.rendered_lists.body(&etag, answer).await;
         ([(header::CONTENT_TYPE, "application/json")], body).into_response()
     };
     let headers = response.headers_mut();
@@ -106,6 +117,43 @@ async fn list_response(
 
 fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
     at.format(&time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Why a provider's copy could not be read fresh, as a list or the costs report it in `errors`.
+pub(crate) fn read_failure(provider: &str, error: &ReadError) -> ProviderFailure {
+    match error {
+        ReadError::Provider(error) => super::error::provider_failure(provider, error),
+        ReadError::TimedOut { budget } => ProviderFailure {
+            provider: provider.to_owned(),
+            code: nephele_core::ErrorCode::ProviderTimedOut,
+            message: format!(
+                "the provider did not answer within {} ms; its last good copy is shown when there is one, and it is still being read",
+                budget.as_millis()
+            ),
+            instance: None,
+            upstream: None,
+        },
+    }
+}
+
+/// A read that had to be answered without the provider: its failure, or 503 when it is overdue
+/// (its fetch goes on, and a retry shortly after may find its result).
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Provider(error) => error.into(),
+            ReadError::TimedOut { budget } => Self {
+                retry_after: Some(budget.as_secs().max(1)),
+                ..Self::new(
+                    ErrorCode::ProviderUnavailable,
+                    format!(
+                        "the provider did not answer within {} ms and Nephele has no copy of its instances yet; it is still being read, retry shortly",
+                        budget.as_millis()
+                    ),
+                )
+            },
+        }
+    }
 }
 
 /// `GET /api/v1/providers/{p}/instances`: from the inventory (see [`crate::inventory`]).
@@ -125,20 +173,20 @@ pub async fn list(
     super::provider(&state, &name)?;
     let (filter, fresh) = parse_filter(raw.as_deref())?;
     let snapshot = state.inventory.snapshot(&name, freshness(fresh, &headers)).await?;
-    let tag = etag(&[(&name, snapshot.version)], raw.as_deref());
-    let age = snapshot.age();
-    Ok(list_response(&state, &headers, tag, age, move || InstanceList {
-        instances: snapshot.matching(&filter).into_iter().map(|i| InstanceView::new(&name, i)).collect(),
-        as_of: rfc3339(snapshot.as_of),
+    let tag = etag("provider", &[(&name, snapshot.version)], &filter);
+    let answer = ListAnswer {
+        errors: snapshot.error.iter().map(|e| read_failure(&name, e)).collect(),
         stale: snapshot.is_stale(),
-        errors: snapshot.error.iter().map(|e| super::error::provider_failure(&name, e)).collect(),
-    })
-    .await)
+        as_of: rfc3339(snapshot.as_of),
+        copies: vec![(name, snapshot.instances.clone())],
+        filter,
+    };
+    Ok(list_response(&state, &headers, tag, snapshot.age(), answer).await)
 }
 
 /// `GET /api/v1/instances`: the instances of every provider this key may use, from the
-/// inventory; a provider that fails is reported (with its last good copy, marked stale, when
-/// there is one), not fatal.
+/// inventory; a provider that fails (or is overdue) is reported, with its last good copy,
+/// marked stale, when there is one; never fatal.
 #[utoipa::path(get, path = "/api/v1/instances", tag = "instances", params(ListFilter),
     responses(
         (status = 200, description = "Every provider's instances", body = InstanceList,
@@ -161,28 +209,29 @@ pub async fn fleet(
     // The fleet answer is keyed by every copy it shows, and by which providers the key sees.
     let versions: Vec<(&str, u64)> =
         results.iter().map(|(name, r)| (name.as_str(), r.as_ref().map(|s| s.version).unwrap_or(0))).collect();
-    let tag = etag(&versions, Some(&format!("fleet?{}", raw.as_deref().unwrap_or_default())));
+    let tag = etag("fleet", &versions, &filter);
     let oldest = results.iter().filter_map(|(_, r)| r.as_ref().ok()).max_by_key(|s| s.age());
     let age = oldest.map(|s| s.age()).unwrap_or_default();
-    let as_of = oldest.and_then(|s| rfc3339(s.as_of));
-    Ok(list_response(&state, &headers, tag, age, move || {
-        let mut list = InstanceList { instances: Vec::new(), as_of, stale: false, errors: Vec::new() };
-        for (name, result) in &results {
-            match result {
-                Ok(snapshot) => {
-                    list.instances
-                        .extend(snapshot.matching(&filter).into_iter().map(|i| InstanceView::new(name, i)));
-                    if let Some(e) = &snapshot.error {
-                        list.stale = true;
-                        list.errors.push(super::error::provider_failure(name, e));
-                    }
+    let mut answer = ListAnswer {
+        copies: Vec::new(),
+        filter,
+        as_of: oldest.and_then(|s| rfc3339(s.as_of)),
+        stale: false,
+        errors: Vec::new(),
+    };
+    for (name, result) in &results {
+        match result {
+            Ok(snapshot) => {
+                answer.copies.push((name.clone(), snapshot.instances.clone()));
+                if let Some(e) = &snapshot.error {
+                    answer.stale = true;
+                    answer.errors.push(read_failure(name, e));
                 }
-                Err(e) => list.errors.push(super::error::provider_failure(name, e)),
             }
+            Err(e) => answer.errors.push(read_failure(name, e)),
         }
-        list
-    })
-    .await)
+    }
+    Ok(list_response(&state, &headers, tag, age, answer).await)
 }
 
 /// A string or a number (SSH keys may be given by id or fingerprint).

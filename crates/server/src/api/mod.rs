@@ -88,6 +88,8 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(error::problems_only))
+        // Inside the request's log line and id, so a panic is logged and answered as the request's.
+        .layer(axum::middleware::from_fn(error::panics_as_problems))
         .layer(axum::middleware::from_fn_with_state(state.clone(), log_requests))
         .with_state(state)
 }

@@ -11,8 +11,12 @@ use crate::helpers::{Extra, TestApp, json, spawn_app_configured, spawn_app_extra
 
 const LIST: &str = "/api/v1/providers/digitalocean/instances";
 
+/// The first read waits for the first load however long it takes (10,000 droplets on a busy debug
+/// build can take longer than the 3 s a read waits by default).
 async fn app(droplets: usize, max_age_secs: u64) -> TestApp {
-    let extra = format!("auth:\n  required: false\ninventory:\n  max_age_secs: {max_age_secs}\n");
+    let extra = format!(
+        "auth:\n  required: false\ninventory:\n  max_age_secs: {max_age_secs}\n  read_budget_ms: 60000\n"
+    );
     spawn_app_configured(droplets, Duration::from_millis(100), &extra).await
 }
 
@@ -163,7 +167,7 @@ async fn refreshes_keep_to_their_share_of_the_rate_limit() {
     // every 50 s, though max_age asks for one every 2 s.
     let extra = Extra {
         provider: "rate_limit_per_minute: 240\nrate_limit_burst: 60",
-        rest: "auth:\n  required: false\ninventory:\n  max_age_secs: 2\n",
+        rest: "auth:\n  required: false\ninventory:\n  max_age_secs: 2\n  read_budget_ms: 60000\n",
         ..Extra::default()
     };
     let app = spawn_app_extra(10_000, Duration::from_millis(100), extra).await;

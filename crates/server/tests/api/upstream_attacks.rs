@@ -150,21 +150,33 @@ async fn the_call_deadline_ends_a_list_that_keeps_going() {
     assert!(hostile.droplet_lists() <= pages + 1, "reading went on past the deadline");
 }
 
+/// A fetch is not the caller's: it goes on when they leave (later readers get what it brings),
+/// but callers that leave one after another never start a second one beside it, and it ends at
+/// the call deadline.
 #[tokio::test]
-async fn a_caller_that_leaves_ends_the_upstream_work() {
+async fn callers_that_leave_share_one_fetch_that_ends_at_its_deadline() {
     let behaviour = Behaviour::EndlessPages { fresh: true, delay: Duration::from_millis(50) };
-    let (app, hostile) = turning_hostile(behaviour, "").await;
+    let (app, hostile) = turning_hostile(behaviour, "call_deadline_secs: 2").await;
 
-    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(400)).build().expect("client");
-    assert!(
-        impatient.get(app.url(&format!("{LIST}?fresh=true"))).send().await.is_err(),
-        "the caller gives up"
-    );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let when_left = hostile.droplet_lists();
+    let started = Instant::now();
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().expect("client");
+    for _ in 0..5 {
+        assert!(
+            impatient.get(app.url(&format!("{LIST}?fresh=true"))).send().await.is_err(),
+            "the caller gives up"
+        );
+    }
+    // Five callers, 1.5 s: one fetch reads a page every 50 ms or so; five would read five times
+    // as many.
+    let pages = hostile.droplet_lists();
+    let one_fetch = usize::try_from(started.elapsed().as_millis() / 50).expect("small") + 5;
+    assert!(pages <= one_fetch, "{pages} pages in {:?}: more than one fetch", started.elapsed());
+    // And it ends at its deadline, 2 s after it began.
+    tokio::time::sleep(Duration::from_millis(2500).saturating_sub(started.elapsed())).await;
+    let at_deadline = hostile.droplet_lists();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let later = hostile.droplet_lists();
-    assert!(later <= when_left + 1, "{when_left} pages when the caller left, {later} a second later");
+    assert!(later <= at_deadline + 1, "{at_deadline} pages at the deadline, {later} a second later");
 }
 
 fn assert_no_token(what: &str, body: &Value) {
