@@ -1,5 +1,6 @@
 //! What happens to every `/v2` request before and after its handler: counting it under its
-//! operationId, bearer auth, the rate limits and their headers, and fault injection.
+//! operationId, bearer auth (which also says whose account the request is about: the handler
+//! finds it in the request's extensions), the rate limits and their headers, and fault injection.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::DoError;
 use crate::faults::happens;
-use crate::rate_limit::{RateHeaders, Verdict};
+use crate::rate_limit::{RateHeaders, Verdict, headers_for_unknown};
 use crate::sim::Sim;
 
 /// Marks a response whose connection must be closed instead of answered.
@@ -58,7 +59,7 @@ fn with_rate_headers(mut response: Response, headers: RateHeaders) -> Response {
 }
 
 /// The middleware in front of every DigitalOcean route.
-pub async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
+pub async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next: Next) -> Response {
     let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let operation = operation_id(request.method(), &path);
     *sim.stats().requests.entry(operation).or_default() += 1;
@@ -73,25 +74,26 @@ pub async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> 
         tokio::time::sleep(delay).await;
     }
 
-    let known_token = bearer_token(request.headers())
-        .filter(|t| sim.tokens.iter().any(|known| known == t))
-        .map(str::to_owned);
-    let Some(token) = known_token else {
-        let headers = sim.limiter().headers_for_unknown();
-        return with_rate_headers(DoError::unauthorized().into_response(), headers);
+    let known = bearer_token(request.headers())
+        .and_then(|token| sim.account_for(token).map(|account| (token.to_owned(), account.clone())));
+    let Some((token, account)) = known else {
+        return with_rate_headers(DoError::unauthorized().into_response(), headers_for_unknown(sim.limits()));
     };
+    account.count_request();
 
-    let verdict = sim.limiter().check(&token, operation == "sshKeys_list", Instant::now());
+    let verdict = account.limiter().check(&token, operation == "sshKeys_list", Instant::now());
     let headers = match verdict {
         Verdict::Allowed(headers) => headers,
         Verdict::Refused { headers, retry_after } => {
             sim.stats().rate_limited += 1;
+            account.count_rate_limited();
             return with_rate_headers(DoError::too_many_requests(retry_after).into_response(), headers);
         }
     };
 
     if happens(faults.rate_limit_rate) {
         sim.stats().rate_limited += 1;
+        account.count_rate_limited();
         return with_rate_headers(DoError::too_many_requests(Some(1)).into_response(), headers);
     }
     if happens(faults.error_rate) {
@@ -102,6 +104,7 @@ pub async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> 
         return with_rate_headers(DoError::server_side(status).into_response(), headers);
     }
 
+    request.extensions_mut().insert(account);
     let mut response = next.run(request).await;
     if happens(faults.drop_rate) {
         sim.stats().dropped_connections += 1;

@@ -2,8 +2,9 @@
 //!
 //! It implements every operation of `shared/digitalocean/openapi-subset.yaml` with DigitalOcean's
 //! shapes, status codes, pagination, bearer auth and per-token rate limits, keeps droplets,
-//! actions, images and SSH keys in memory, and adds fault injection and a `/_sim` control API
-//! for tests. Nephele's tests, benchmarks and demo mode talk to it; nothing else should.
+//! actions, images and SSH keys in memory for one or many accounts kept apart (see [`account`]),
+//! and adds fault injection and a `/_sim` control API for tests. Nephele's tests, benchmarks and
+//! demo mode talk to it; nothing else should.
 //!
 //! It shares no code with Nephele's DigitalOcean client on purpose: see [`wire`].
 //!
@@ -16,10 +17,12 @@
 //! # Ok(()) }
 //! ```
 
+mod account;
 pub mod catalog;
 mod error;
 pub mod faults;
 mod gate;
+mod ids;
 mod pagination;
 pub mod rate_limit;
 mod render;
@@ -29,6 +32,7 @@ mod sim;
 mod state;
 pub mod wire;
 
+pub use account::{AccountSpec, AccountStats, DEFAULT_ACCOUNT};
 pub use faults::Faults;
 pub use rate_limit::Limits;
 pub use server::{RunningSim, Simulator};

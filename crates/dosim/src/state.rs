@@ -5,12 +5,14 @@
 //! keeps 100,000 droplets cheap and makes every read consistent with the clock.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
 use crate::catalog::{self, PublicImageSpec, RegionSpec, SizeSpec};
 use crate::error::DoError;
+use crate::ids::Ids;
 use crate::wire::{DropletCreateBody, StringOrId};
 
 /// DigitalOcean's droplet statuses.
@@ -126,14 +128,14 @@ pub struct SshKey {
     pub fingerprint: String,
 }
 
-/// Everything the simulated account holds.
+/// Everything one simulated account holds.
 pub struct World {
     /// How long boots, power actions and image imports take.
     pub transition: Duration,
-    next_droplet_id: u64,
-    next_action_id: u64,
-    next_image_id: u64,
-    next_key_id: u64,
+    /// Where ids come from; shared by every account so that none is handed out twice.
+    ids: Arc<Ids>,
+    /// Seeds the ids of this account's default VPCs, so that each account has its own.
+    vpc_seed: String,
     pub droplets: BTreeMap<u64, Droplet>,
     pub actions: HashMap<u64, Action>,
     pub private_images: BTreeMap<u64, PrivateImage>,
@@ -183,13 +185,11 @@ pub fn check_tag(tag: &str) -> Result<(), DoError> {
 }
 
 impl World {
-    pub fn new(transition: Duration) -> Self {
+    pub fn new(transition: Duration, ids: Arc<Ids>, vpc_seed: &str) -> Self {
         Self {
             transition,
-            next_droplet_id: 500_000_001,
-            next_action_id: 2_000_000_001,
-            next_image_id: 170_000_001,
-            next_key_id: 41_000_001,
+            ids,
+            vpc_seed: vpc_seed.to_owned(),
             droplets: BTreeMap::new(),
             actions: HashMap::new(),
             private_images: BTreeMap::new(),
@@ -205,9 +205,7 @@ impl World {
         let now = OffsetDateTime::now_utc();
         let image = &catalog::PUBLIC_IMAGES[0];
         self.known_tags.insert("dosim".to_owned());
-        for i in 0..count {
-            let id = self.next_droplet_id;
-            self.next_droplet_id += 1;
+        for (i, id) in self.ids.droplets(count).enumerate() {
             let region = &catalog::REGIONS[i % catalog::REGIONS.len()];
             self.droplets.insert(
                 id,
@@ -224,7 +222,7 @@ impl World {
                     backups: false,
                     ipv6: false,
                     monitoring: false,
-                    vpc_uuid: default_vpc(region.slug),
+                    vpc_uuid: default_vpc(&self.vpc_seed, region.slug),
                     snapshot_ids: Vec::new(),
                     action_ids: Vec::new(),
                 },
@@ -325,8 +323,7 @@ impl World {
         }
         let mut made = Vec::with_capacity(create.names.len());
         for name in create.names {
-            let id = self.next_droplet_id;
-            self.next_droplet_id += 1;
+            let id = self.ids.droplet();
             let mut droplet = Droplet {
                 id,
                 name,
@@ -340,7 +337,10 @@ impl World {
                 backups: create.backups,
                 ipv6: create.ipv6,
                 monitoring: create.monitoring,
-                vpc_uuid: create.vpc_uuid.clone().unwrap_or_else(|| default_vpc(create.region.slug)),
+                vpc_uuid: create
+                    .vpc_uuid
+                    .clone()
+                    .unwrap_or_else(|| default_vpc(&self.vpc_seed, create.region.slug)),
                 snapshot_ids: Vec::new(),
                 action_ids: Vec::new(),
             };
@@ -353,8 +353,7 @@ impl World {
     }
 
     fn record_action(&mut self, kind: &str, droplet: Option<&mut Droplet>, now: Instant) -> u64 {
-        let id = self.next_action_id;
-        self.next_action_id += 1;
+        let id = self.ids.action();
         let (droplet_id, region_slug) = match droplet {
             Some(d) => {
                 d.action_ids.push(id);
@@ -509,8 +508,7 @@ impl World {
         now: Instant,
         min_disk_size: u64,
     ) -> u64 {
-        let id = self.next_image_id;
-        self.next_image_id += 1;
+        let id = self.ids.image();
         self.private_images.insert(
             id,
             PrivateImage {
@@ -549,8 +547,7 @@ impl World {
         if self.ssh_keys.values().any(|k| k.public_key == public_key) {
             return Err(DoError::unprocessable("SSH Key is already in use on your account"));
         }
-        let id = self.next_key_id;
-        self.next_key_id += 1;
+        let id = self.ids.ssh_key();
         let fingerprint = fingerprint(&public_key);
         self.ssh_keys.insert(id, SshKey { id, name, public_key, fingerprint });
         Ok(id)
@@ -564,10 +561,11 @@ fn image_distribution(image: &ImageRef) -> String {
     }
 }
 
-/// Every region has one default VPC; its id is derived from the region so it stays stable.
-fn default_vpc(region: &str) -> String {
+/// Every region has one default VPC per account; its id is derived from the account and the
+/// region so it stays stable.
+fn default_vpc(seed: &str, region: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in region.bytes() {
+    for b in seed.bytes().chain([b'/']).chain(region.bytes()) {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     uuid::Uuid::from_u64_pair(hash, hash.rotate_left(17)).to_string()

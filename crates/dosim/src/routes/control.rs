@@ -23,7 +23,7 @@ pub fn router() -> Router<Arc<Sim>> {
 }
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Json<Stats> {
-    Json(sim.stats().clone())
+    Json(sim.snapshot())
 }
 
 async fn reset(State(sim): State<Arc<Sim>>) -> StatusCode {

@@ -18,6 +18,7 @@ use axum::http::request::Parts;
 use axum::routing::get;
 use serde::de::DeserializeOwned;
 
+use crate::account::Account;
 use crate::error::DoError;
 use crate::gate::gate;
 use crate::sim::Sim;
@@ -41,6 +42,18 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .fallback(|| async { DoError::not_found() })
         .method_not_allowed_fallback(|| async { DoError::method_not_allowed() })
         .with_state(sim)
+}
+
+/// The account whose token the request carries, as the gate found it.
+pub struct Tenant(pub Arc<Account>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = DoError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Every `/v2` route is behind the gate, which always puts the account there.
+        parts.extensions.get::<Arc<Account>>().cloned().map(Tenant).ok_or_else(DoError::unauthorized)
+    }
 }
 
 /// `http://host:port` as the client addressed us, for absolute pagination links.

@@ -38,3 +38,35 @@ async fn the_binary_with_10000_droplets_serves_page_50_of_200() {
     assert!(pages["prev"].as_str().expect("prev").contains("page=49"));
     assert!(pages["first"].as_str().expect("first").contains("page=1"));
 }
+
+#[tokio::test]
+async fn the_binary_starts_100_accounts_of_100_droplets_in_well_under_a_second() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dosim"));
+    command.args(["--listen", "127.0.0.1:0"]);
+    for i in 0..100 {
+        command.args(["--account", &format!("team-{i:03}:token-{i:03}:100")]);
+    }
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("start dosim");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut banner).expect("banner");
+    let ready_ms: u64 = banner
+        .split("ready in ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .expect("ready time in the banner");
+    let addr =
+        banner.split("listening on ").nth(1).and_then(|s| s.split_whitespace().next()).expect("address");
+    let http = crate::helpers::http_client();
+    let list = |token: &'static str| {
+        http.get(format!("http://{addr}/v2/droplets?per_page=1")).bearer_auth(token).send()
+    };
+    let team_57 = list("token-057").await.expect("request");
+    let default_token = list("dosim-token").await.expect("request");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(banner.contains("10000 droplets in 100 accounts"), "{banner}");
+    assert!(ready_ms < 500, "100 x 100 droplets took {ready_ms} ms to build");
+    assert_eq!(team_57.json::<Value>().await.expect("json")["meta"]["total"], 100);
+    assert_eq!(default_token.status(), 401, "with --account only, there is no default account");
+}

@@ -52,6 +52,19 @@ impl TestSim {
         self.http.post(self.url(path)).bearer_auth(TOKEN).json(&body).send().await.expect("request sent")
     }
 
+    /// A request made with another account's (or no known account's) token.
+    pub async fn get_as(&self, token: &str, path: &str) -> Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> Response {
+        self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.expect("request sent")
+    }
+
+    pub async fn delete_as(&self, token: &str, path: &str) -> Response {
+        self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.http.delete(self.url(path)).bearer_auth(TOKEN).send().await.expect("request sent")
     }

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod accounts;
 mod binary;
 mod catalogue;
 mod droplets;
