@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::ids::Ids;
 use crate::rate_limit::{Limits, RateLimiter};
-use crate::state::World;
+use crate::state::{Fixtures, World};
 
 /// The name of the account that `--token` and `--droplets` describe.
 pub const DEFAULT_ACCOUNT: &str = "default";
@@ -60,6 +60,13 @@ pub struct AccountStats {
     /// 429 answers sent to this account's tokens.
     pub rate_limited: u64,
     pub droplets: usize,
+    pub volumes: usize,
+    /// Droplet and volume snapshots.
+    pub snapshots: usize,
+    pub reserved_ips: usize,
+    pub firewalls: usize,
+    /// Resources deleted so far, whose lifetimes are kept for usage.
+    pub retired: usize,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,10 +87,17 @@ pub struct Account {
 }
 
 impl Account {
-    pub fn new(spec: &AccountSpec, transition: Duration, limits: Limits, ids: Arc<Ids>) -> Self {
+    pub fn new(
+        spec: &AccountSpec,
+        transition: Duration,
+        limits: Limits,
+        fixtures: Fixtures,
+        ids: Arc<Ids>,
+    ) -> Self {
         let uuid = account_uuid(&spec.name);
-        let mut world = World::new(transition, ids, &uuid);
+        let mut world = World::new(transition, ids);
         world.prepopulate(spec.droplets);
+        world.add_fixtures(fixtures);
         Self {
             name: spec.name.clone(),
             uuid,
@@ -123,6 +137,12 @@ impl Account {
             requests: self.requests.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             droplets: world.droplets.len(),
+            volumes: world.volumes.len(),
+            snapshots: world.private_images.values().filter(|i| i.kind == "snapshot").count()
+                + world.volume_snapshots.len(),
+            reserved_ips: world.reserved_ips.len(),
+            firewalls: world.firewalls.len(),
+            retired: world.retired.len(),
         }
     }
 }

@@ -19,7 +19,8 @@ use crate::sim::Sim;
 #[derive(Clone, Copy, Debug)]
 pub struct DropConnection;
 
-/// The spec's operationId for a routed request.
+/// The spec's operationId for a routed request (every operation of `openapi-resources.yaml`
+/// but billing's, which the simulator does not serve yet).
 pub fn operation_id(method: &Method, path: &str) -> &'static str {
     let method = if method == Method::HEAD { &Method::GET } else { method };
     match (method.as_str(), path) {
@@ -42,6 +43,81 @@ pub fn operation_id(method: &Method, path: &str) -> &'static str {
         ("GET", "/v2/account") => "account_get",
         ("GET", "/v2/account/keys") => "sshKeys_list",
         ("POST", "/v2/account/keys") => "sshKeys_create",
+        ("GET", "/v2/account/keys/{ssh_key_identifier}") => "sshKeys_get",
+        ("PUT", "/v2/account/keys/{ssh_key_identifier}") => "sshKeys_update",
+        ("DELETE", "/v2/account/keys/{ssh_key_identifier}") => "sshKeys_delete",
+        ("GET", "/v2/volumes") => "volumes_list",
+        ("POST", "/v2/volumes") => "volumes_create",
+        ("DELETE", "/v2/volumes") => "volumes_delete_byName",
+        ("POST", "/v2/volumes/actions") => "volumeActions_post",
+        ("GET", "/v2/volumes/{volume_id}") => "volumes_get",
+        ("DELETE", "/v2/volumes/{volume_id}") => "volumes_delete",
+        ("GET", "/v2/volumes/{volume_id}/actions") => "volumeActions_list",
+        ("POST", "/v2/volumes/{volume_id}/actions") => "volumeActions_post_byId",
+        ("GET", "/v2/volumes/{volume_id}/actions/{action_id}") => "volumeActions_get",
+        ("GET", "/v2/volumes/{volume_id}/snapshots") => "volumeSnapshots_list",
+        ("POST", "/v2/volumes/{volume_id}/snapshots") => "volumeSnapshots_create",
+        ("GET", "/v2/volumes/snapshots/{snapshot_id}") => "volumeSnapshots_get_byId",
+        ("DELETE", "/v2/volumes/snapshots/{snapshot_id}") => "volumeSnapshots_delete_byId",
+        ("GET", "/v2/snapshots") => "snapshots_list",
+        ("GET", "/v2/snapshots/{snapshot_id}") => "snapshots_get",
+        ("DELETE", "/v2/snapshots/{snapshot_id}") => "snapshots_delete",
+        ("GET", "/v2/droplets/{droplet_id}/snapshots") => "droplets_list_snapshots",
+        ("GET", "/v2/droplets/{droplet_id}/backups") => "droplets_list_backups",
+        ("GET", "/v2/droplets/{droplet_id}/destroy_with_associated_resources") => {
+            "droplets_list_associatedResources"
+        }
+        ("DELETE", "/v2/droplets/{droplet_id}/destroy_with_associated_resources/selective") => {
+            "droplets_destroy_withAssociatedResourcesSelective"
+        }
+        ("DELETE", "/v2/droplets/{droplet_id}/destroy_with_associated_resources/dangerous") => {
+            "droplets_destroy_withAssociatedResourcesDangerous"
+        }
+        ("GET", "/v2/droplets/{droplet_id}/destroy_with_associated_resources/status") => {
+            "droplets_get_DestroyAssociatedResourcesStatus"
+        }
+        ("POST", "/v2/droplets/{droplet_id}/destroy_with_associated_resources/retry") => {
+            "droplets_destroy_retryWithAssociatedResources"
+        }
+        ("GET", "/v2/firewalls") => "firewalls_list",
+        ("POST", "/v2/firewalls") => "firewalls_create",
+        ("GET", "/v2/firewalls/{firewall_id}") => "firewalls_get",
+        ("PUT", "/v2/firewalls/{firewall_id}") => "firewalls_update",
+        ("DELETE", "/v2/firewalls/{firewall_id}") => "firewalls_delete",
+        ("POST", "/v2/firewalls/{firewall_id}/droplets") => "firewalls_assign_droplets",
+        ("DELETE", "/v2/firewalls/{firewall_id}/droplets") => "firewalls_delete_droplets",
+        ("POST", "/v2/firewalls/{firewall_id}/tags") => "firewalls_add_tags",
+        ("DELETE", "/v2/firewalls/{firewall_id}/tags") => "firewalls_delete_tags",
+        ("POST", "/v2/firewalls/{firewall_id}/rules") => "firewalls_add_rules",
+        ("DELETE", "/v2/firewalls/{firewall_id}/rules") => "firewalls_delete_rules",
+        ("GET", "/v2/reserved_ips") => "reservedIPs_list",
+        ("POST", "/v2/reserved_ips") => "reservedIPs_create",
+        ("GET", "/v2/reserved_ips/{reserved_ip}") => "reservedIPs_get",
+        ("DELETE", "/v2/reserved_ips/{reserved_ip}") => "reservedIPs_delete",
+        ("GET", "/v2/reserved_ips/{reserved_ip}/actions") => "reservedIPsActions_list",
+        ("POST", "/v2/reserved_ips/{reserved_ip}/actions") => "reservedIPsActions_post",
+        ("GET", "/v2/reserved_ips/{reserved_ip}/actions/{action_id}") => "reservedIPsActions_get",
+        ("GET", "/v2/vpcs") => "vpcs_list",
+        ("POST", "/v2/vpcs") => "vpcs_create",
+        ("GET", "/v2/vpcs/{vpc_id}") => "vpcs_get",
+        ("PUT", "/v2/vpcs/{vpc_id}") => "vpcs_update",
+        ("PATCH", "/v2/vpcs/{vpc_id}") => "vpcs_patch",
+        ("DELETE", "/v2/vpcs/{vpc_id}") => "vpcs_delete",
+        ("GET", "/v2/vpcs/{vpc_id}/members") => "vpcs_list_members",
+        ("GET", "/v2/projects") => "projects_list",
+        ("POST", "/v2/projects") => "projects_create",
+        ("GET", "/v2/projects/{project_id}") => "projects_get",
+        ("PUT", "/v2/projects/{project_id}") => "projects_update",
+        ("PATCH", "/v2/projects/{project_id}") => "projects_patch",
+        ("DELETE", "/v2/projects/{project_id}") => "projects_delete",
+        ("GET", "/v2/projects/{project_id}/resources") => "projects_list_resources",
+        ("POST", "/v2/projects/{project_id}/resources") => "projects_assign_resources",
+        ("GET", "/v2/tags") => "tags_list",
+        ("POST", "/v2/tags") => "tags_create",
+        ("GET", "/v2/tags/{tag_id}") => "tags_get",
+        ("DELETE", "/v2/tags/{tag_id}") => "tags_delete",
+        ("POST", "/v2/tags/{tag_id}/resources") => "tags_assign_resources",
+        ("DELETE", "/v2/tags/{tag_id}/resources") => "tags_unassign_resources",
         _ => "unknown",
     }
 }

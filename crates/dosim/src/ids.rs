@@ -15,6 +15,10 @@ pub struct Ids {
     action: AtomicU64,
     image: AtomicU64,
     ssh_key: AtomicU64,
+    /// Reserved IPv4 addresses, numbered; see [`Ids::reserved_ip`].
+    address: AtomicU64,
+    /// Creation order of resources keyed by strings (volumes, snapshots, firewalls, ...).
+    sequence: AtomicU64,
 }
 
 impl Default for Ids {
@@ -24,6 +28,8 @@ impl Default for Ids {
             action: AtomicU64::new(2_000_000_001),
             image: AtomicU64::new(170_000_001),
             ssh_key: AtomicU64::new(41_000_001),
+            address: AtomicU64::new(0),
+            sequence: AtomicU64::new(1),
         }
     }
 }
@@ -55,11 +61,34 @@ impl Ids {
     pub fn ssh_key(&self) -> u64 {
         take(&self.ssh_key, 1)
     }
+
+    pub fn sequence(&self) -> u64 {
+        take(&self.sequence, 1)
+    }
+
+    /// A public IPv4 address no account has been given before, in `45.55.0.0` upwards (never one
+    /// of the droplets' own `164.x` addresses).
+    pub fn reserved_ip(&self) -> std::net::Ipv4Addr {
+        let n = take(&self.address, 1);
+        let host = n % 254 + 1;
+        let third = (n / 254) % 256;
+        let second = 55 + (n / (254 * 256)) % 200;
+        std::net::Ipv4Addr::new(45, second as u8, third as u8, host as u8)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_addresses_do_not_repeat_over_a_large_block() {
+        let ids = Ids::default();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200_000 {
+            assert!(seen.insert(ids.reserved_ip()));
+        }
+    }
 
     #[test]
     fn blocks_of_droplet_ids_do_not_overlap_single_ids() {

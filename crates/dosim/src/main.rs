@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use dosim::{AccountSpec, Faults, Limits, SimConfig, Simulator};
+use dosim::{AccountSpec, Faults, Fixtures, Limits, SimConfig, Simulator};
 
 /// A stateful simulator of DigitalOcean's API v2.
 #[derive(Parser, Debug)]
@@ -27,6 +27,18 @@ struct Args {
     /// Droplets of the default account, created already active before serving.
     #[arg(long, default_value_t = 0)]
     droplets: usize,
+    /// Volumes to create in every account before serving (three in four attached to a droplet
+    /// of their region while it has room, the rest attached to nothing).
+    #[arg(long, default_value_t = 0)]
+    volumes: usize,
+    /// Snapshots to create in every account (half of droplets, half of volumes; one in five of
+    /// a source that no longer exists).
+    #[arg(long, default_value_t = 0)]
+    snapshots: usize,
+    /// Reserved IPs to create in every account (two in three assigned to a droplet of their
+    /// region, while droplets last; the rest assigned to nothing).
+    #[arg(long, default_value_t = 0)]
+    reserved_ips: usize,
     /// Requests per token per sliding minute.
     #[arg(long, default_value_t = 250)]
     rate_per_minute: usize,
@@ -84,6 +96,11 @@ async fn main() {
     let config = SimConfig {
         tokens,
         accounts: args.accounts,
+        fixtures: Fixtures {
+            volumes: args.volumes,
+            snapshots: args.snapshots,
+            reserved_ips: args.reserved_ips,
+        },
         transition: Duration::from_millis(args.boot_ms),
         droplets: args.droplets,
         limits: Limits {

@@ -12,6 +12,7 @@ use crate::account::{Account, AccountSpec, AccountStats, DEFAULT_ACCOUNT, lock};
 use crate::faults::Faults;
 use crate::ids::Ids;
 use crate::rate_limit::Limits;
+use crate::state::Fixtures;
 
 /// How a simulator starts.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct SimConfig {
     /// Further accounts, each with its own resources and tokens, kept apart as DigitalOcean
     /// keeps accounts apart.
     pub accounts: Vec<AccountSpec>,
+    /// Volumes, snapshots and reserved IPs to create in every account before serving.
+    pub fixtures: Fixtures,
     pub limits: Limits,
     pub faults: Faults,
 }
@@ -37,6 +40,7 @@ impl Default for SimConfig {
             transition: Duration::from_millis(1000),
             droplets: 0,
             accounts: Vec::new(),
+            fixtures: Fixtures::default(),
             limits: Limits::default(),
             faults: Faults::default(),
         }
@@ -115,7 +119,8 @@ impl Sim {
         let mut accounts = Vec::new();
         let mut by_token = HashMap::new();
         for spec in config.account_specs() {
-            let account = Arc::new(Account::new(&spec, config.transition, config.limits, ids.clone()));
+            let account =
+                Arc::new(Account::new(&spec, config.transition, config.limits, config.fixtures, ids.clone()));
             for token in &spec.tokens {
                 by_token.entry(token.clone()).or_insert_with(|| account.clone());
             }
@@ -134,6 +139,10 @@ impl Sim {
     /// The account a bearer token belongs to.
     pub fn account_for(&self, token: &str) -> Option<&Arc<Account>> {
         self.by_token.get(token)
+    }
+
+    pub fn account_named(&self, name: &str) -> Option<&Arc<Account>> {
+        self.accounts.iter().find(|a| a.name == name)
     }
 
     pub fn limits(&self) -> Limits {

@@ -1,8 +1,8 @@
-//! `/v2/account` and the account's SSH keys (`/v2/account/keys`).
+//! `/v2/account` and the account's SSH keys (`/v2/account/keys`, by id or fingerprint).
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::RawQuery;
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -11,7 +11,7 @@ use super::{BaseUrl, Tenant, parse_required_body};
 use crate::error::DoError;
 use crate::pagination::{Page, Query, list_body};
 use crate::render;
-use crate::wire::{AccountJson, AccountTeam, SshKeyCreateBody};
+use crate::wire::{AccountJson, AccountTeam, SshKeyCreateBody, SshKeyUpdateBody};
 
 /// The account the token belongs to: each simulated account has its own name and uuid.
 pub async fn get(Tenant(account): Tenant) -> Json<serde_json::Value> {
@@ -55,4 +55,46 @@ pub async fn create_key(Tenant(account): Tenant, body: Bytes) -> Result<Response
     let id = world.add_ssh_key(name, public_key)?;
     let key = world.ssh_keys.get(&id).ok_or_else(DoError::not_found)?;
     Ok((StatusCode::CREATED, Json(json!({ "ssh_key": render::ssh_key(key) }))).into_response())
+}
+
+fn key_answer(world: &crate::state::World, id: u64) -> Result<Response, DoError> {
+    let key = world.ssh_keys.get(&id).ok_or_else(DoError::not_found)?;
+    Ok(Json(json!({ "ssh_key": render::ssh_key(key) })).into_response())
+}
+
+/// A key by id or by fingerprint.
+pub async fn get_key(Tenant(account): Tenant, Path(identifier): Path<String>) -> Result<Response, DoError> {
+    let world = account.world();
+    let id = world.ssh_key_id(&identifier).ok_or_else(DoError::not_found)?;
+    key_answer(&world, id)
+}
+
+/// Renames a key; a body without `name` changes nothing.
+pub async fn update_key(
+    Tenant(account): Tenant,
+    Path(identifier): Path<String>,
+    body: Bytes,
+) -> Result<Response, DoError> {
+    let mut world = account.world();
+    let id = world.ssh_key_id(&identifier).ok_or_else(DoError::not_found)?;
+    let request: SshKeyUpdateBody = parse_required_body(&body)?;
+    if let Some(name) = request.name {
+        if name.trim().is_empty() {
+            return Err(DoError::unprocessable("Name must not be empty."));
+        }
+        if let Some(key) = world.ssh_keys.get_mut(&id) {
+            key.name = name;
+        }
+    }
+    key_answer(&world, id)
+}
+
+pub async fn delete_key(
+    Tenant(account): Tenant,
+    Path(identifier): Path<String>,
+) -> Result<Response, DoError> {
+    let mut world = account.world();
+    let id = world.ssh_key_id(&identifier).ok_or_else(DoError::not_found)?;
+    world.ssh_keys.remove(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -62,7 +62,7 @@ pub async fn get_for_droplet(
     let action = world
         .actions
         .get(&action_id)
-        .filter(|a| a.droplet_id == Some(droplet_id))
+        .filter(|a| a.is_for_droplet(droplet_id))
         .ok_or_else(DoError::not_found)?;
     Ok(Json(json!({ "action": render::action(action, Instant::now()) })))
 }

@@ -169,6 +169,6 @@ pub async fn update(
 pub async fn delete(Tenant(account): Tenant, Path(id): Path<String>) -> Result<Response, DoError> {
     let id = parse_id(&id)?;
     refuse_public(id)?;
-    account.world().private_images.remove(&id).ok_or_else(DoError::not_found)?;
+    account.world().delete_private_image(id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

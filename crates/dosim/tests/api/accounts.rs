@@ -161,3 +161,71 @@ fn a_token_or_a_name_given_to_two_accounts_is_refused() {
     let orphan_droplets = SimConfig { tokens: vec![], droplets: 5, ..config() };
     assert!(orphan_droplets.validate().is_err());
 }
+
+#[tokio::test]
+async fn volumes_firewalls_reserved_ips_vpcs_and_projects_belong_to_one_account() {
+    let app = spawn_sim(two_accounts()).await;
+    let volume = app
+        .post_as(ALPHA, "/v2/volumes", json!({"name": "data", "size_gigabytes": 10, "region": "nyc1"}))
+        .await;
+    let volume = json(volume).await["volume"]["id"].as_str().expect("id").to_owned();
+    let firewall = json!({"name": "fw", "inbound_rules": [{"protocol": "tcp", "ports": "22", "sources": {"addresses": ["0.0.0.0/0"]}}]});
+    let firewall = json(app.post_as(ALPHA, "/v2/firewalls", firewall).await).await["firewall"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ip = json(app.post_as(ALPHA, "/v2/reserved_ips", json!({"region": "nyc1"})).await).await["reserved_ip"]["ip"]
+        .as_str()
+        .expect("ip")
+        .to_owned();
+    let vpc = json(app.post_as(ALPHA, "/v2/vpcs", json!({"name": "net", "region": "nyc1"})).await).await["vpc"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for path in [
+        format!("/v2/volumes/{volume}"),
+        format!("/v2/firewalls/{firewall}"),
+        format!("/v2/reserved_ips/{ip}"),
+        format!("/v2/vpcs/{vpc}"),
+    ] {
+        assert_eq!(app.get_as(ALPHA, &path).await.status(), 200, "{path}");
+        assert_eq!(app.get_as(BETA, &path).await.status(), 404, "{path} is alpha's");
+        assert_eq!(app.delete_as(BETA, &path).await.status(), 404, "{path} is alpha's");
+    }
+    // The same names are free in another account, and each account has its own defaults.
+    let same_name = app
+        .post_as(BETA, "/v2/volumes", json!({"name": "data", "size_gigabytes": 10, "region": "nyc1"}))
+        .await;
+    assert_eq!(same_name.status(), 201);
+    assert_eq!(app.post_as(BETA, "/v2/vpcs", json!({"name": "net", "region": "nyc1"})).await.status(), 201);
+    let vpcs = |token| {
+        let app = &app;
+        async move { json(app.get_as(token, "/v2/vpcs?per_page=200").await).await }
+    };
+    let (alpha_vpcs, beta_vpcs) = (vpcs(ALPHA).await, vpcs(BETA).await);
+    let default_of = |list: &Value| {
+        list["vpcs"].as_array().expect("vpcs").iter().find(|v| v["name"] == "default-nyc1").expect("default")
+            ["id"]
+            .clone()
+    };
+    assert_ne!(default_of(&alpha_vpcs), default_of(&beta_vpcs));
+    let project = |token| {
+        let app = &app;
+        async move { json(app.get_as(token, "/v2/projects").await).await["projects"][0]["id"].clone() }
+    };
+    assert_ne!(project(ALPHA).await, project(BETA).await);
+    assert_eq!(json(app.get_as(BETA, "/v2/firewalls").await).await["meta"]["total"], 0);
+    // Volume attach across accounts: beta cannot reach alpha's droplet.
+    let alpha_droplet = droplet_ids(&app, ALPHA).await[0];
+    let beta_volume =
+        json(app.get_as(BETA, "/v2/volumes?name=data&region=nyc1").await).await["volumes"][0]["id"].clone();
+    let beta_volume = beta_volume.as_str().expect("id");
+    let attach = app
+        .post_as(
+            BETA,
+            &format!("/v2/volumes/{beta_volume}/actions"),
+            json!({"type": "attach", "droplet_id": alpha_droplet}),
+        )
+        .await;
+    assert_eq!(attach.status(), 422, "a droplet of another account is no droplet here");
+}
