@@ -1,9 +1,11 @@
 //! Identifiers handed out across every simulated account.
 //!
 //! DigitalOcean numbers droplets, actions, images and SSH keys across the whole cloud, so a
-//! droplet id names one droplet whichever account asks. Every account's world draws from the
-//! one `Ids`, which keeps ids unique across accounts without the accounts sharing any state
-//! beyond these counters. Nothing here may depend on which account asks.
+//! droplet id names one droplet whichever account asks, and a reserved IP address belongs to one
+//! account at a time. Every account's world draws from the one `Ids`, which keeps ids and
+//! addresses unique across accounts without the accounts sharing any state beyond these
+//! counters. (Volumes, firewalls and the like have random v4 uuids, unique without help.)
+//! Nothing here may depend on which account asks.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};

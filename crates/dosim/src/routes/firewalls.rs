@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{BaseUrl, Tenant, parse_body};
+use crate::account::Account;
 use crate::error::DoError;
 use crate::pagination::{Page, Query, list_body};
 use crate::render;
@@ -53,12 +54,7 @@ fn spec(body: FirewallBody) -> Result<FirewallSpec, DoError> {
     Ok(FirewallSpec { name, droplet_ids: body.droplet_ids, tags: body.tags, inbound, outbound })
 }
 
-fn answer(
-    account: &crate::account::Account,
-    id: &str,
-    status: StatusCode,
-    now: Instant,
-) -> Result<Response, DoError> {
+fn answer(account: &Account, id: &str, status: StatusCode, now: Instant) -> Result<Response, DoError> {
     let world = account.world();
     let firewall = world.firewalls.get(id).ok_or_else(DoError::not_found)?;
     Ok((status, Json(json!({ "firewall": render::firewall(firewall, now) }))).into_response())
@@ -109,12 +105,7 @@ pub async fn delete(Tenant(account): Tenant, Path(id): Path<String>) -> Result<R
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn droplets(
-    account: &crate::account::Account,
-    id: &str,
-    body: &Bytes,
-    remove: bool,
-) -> Result<Response, DoError> {
+fn droplets(account: &Account, id: &str, body: &Bytes, remove: bool) -> Result<Response, DoError> {
     if !account.world().firewalls.contains(id) {
         return Err(DoError::not_found());
     }
@@ -139,12 +130,7 @@ pub async fn remove_droplets(
     droplets(&account, &id, &body, true)
 }
 
-fn tags(
-    account: &crate::account::Account,
-    id: &str,
-    body: &Bytes,
-    remove: bool,
-) -> Result<Response, DoError> {
+fn tags(account: &Account, id: &str, body: &Bytes, remove: bool) -> Result<Response, DoError> {
     if !account.world().firewalls.contains(id) {
         return Err(DoError::not_found());
     }
@@ -170,12 +156,7 @@ pub async fn remove_tags(
     tags(&account, &id, &body, true)
 }
 
-fn change_rules(
-    account: &crate::account::Account,
-    id: &str,
-    body: &Bytes,
-    remove: bool,
-) -> Result<Response, DoError> {
+fn change_rules(account: &Account, id: &str, body: &Bytes, remove: bool) -> Result<Response, DoError> {
     if !account.world().firewalls.contains(id) {
         return Err(DoError::not_found());
     }

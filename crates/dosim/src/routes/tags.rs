@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{BaseUrl, Tenant, parse_required_body};
+use crate::account::Account;
 use crate::error::DoError;
 use crate::pagination::{Page, Query, list_body};
 use crate::render;
@@ -97,12 +98,7 @@ fn targets(body: &Bytes) -> Result<Vec<TagTarget>, DoError> {
         .collect()
 }
 
-fn tag_or_untag(
-    account: &crate::account::Account,
-    name: &str,
-    body: &Bytes,
-    on: bool,
-) -> Result<Response, DoError> {
+fn tag_or_untag(account: &Account, name: &str, body: &Bytes, on: bool) -> Result<Response, DoError> {
     if !account.world().known_tags.contains(name) {
         return Err(DoError::not_found());
     }

@@ -30,15 +30,10 @@ pub async fn list(
         .volumes
         .values()
         .filter(|v| name.is_none_or(|n| v.name == n))
-        .filter(|v| region.is_none_or(|r| v.region.slug == r));
-    let (total, items) = if name.is_none() && region.is_none() {
-        let total = world.volumes.len();
-        (total, page.take(matching, total).map(render::volume).collect::<Vec<_>>())
-    } else {
-        let matching = matching.collect::<Vec<_>>();
-        let total = matching.len();
-        (total, page.take(matching.into_iter(), total).map(render::volume).collect())
-    };
+        .filter(|v| region.is_none_or(|r| v.region.slug == r))
+        .collect::<Vec<_>>();
+    let total = matching.len();
+    let items = page.take(matching.into_iter(), total).map(render::volume).collect::<Vec<_>>();
     Ok(Json(list_body("volumes", items, page, total, &base, "/v2/volumes", &query)).into_response())
 }
 

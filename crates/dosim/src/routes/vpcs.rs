@@ -8,13 +8,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{BaseUrl, Tenant, parse_required_body};
+use crate::account::Account;
 use crate::error::DoError;
 use crate::pagination::{Page, Query, list_body};
 use crate::render;
 use crate::state::{NewVpc, VpcChange};
 use crate::wire::{VpcCreateBody, VpcUpdateBody};
 
-fn answer(account: &crate::account::Account, id: &str, status: StatusCode) -> Result<Response, DoError> {
+fn answer(account: &Account, id: &str, status: StatusCode) -> Result<Response, DoError> {
     let world = account.world();
     let vpc = world.vpcs.get(id).ok_or_else(DoError::not_found)?;
     Ok((status, Json(json!({ "vpc": render::vpc(vpc) }))).into_response())
@@ -50,12 +51,7 @@ pub async fn get(Tenant(account): Tenant, Path(id): Path<String>) -> Result<Resp
 }
 
 /// PUT (`name` required) and PATCH (anything) both change only what they give.
-fn change(
-    account: &crate::account::Account,
-    id: &str,
-    body: &Bytes,
-    name_required: bool,
-) -> Result<Response, DoError> {
+fn change(account: &Account, id: &str, body: &Bytes, name_required: bool) -> Result<Response, DoError> {
     if !account.world().vpcs.contains(id) {
         return Err(DoError::not_found());
     }
