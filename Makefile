@@ -3,7 +3,9 @@
 CARGO   ?= cargo
 PYTHON  ?= python3
 VENV    := .venv
-SPEC    := spec/digitalocean/openapi-subset.yaml
+# DigitalOcean's documents the simulator is checked against: today's droplet subset, and the
+# resources cut (volumes, snapshots, keys, firewalls, reserved IPs, VPCs, projects, tags).
+SPECS   := spec/digitalocean/openapi-subset.yaml spec/digitalocean/openapi-resources.yaml
 # nextest is faster and clearer; plain `cargo test` runs the same tests where it is missing.
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "nextest run" || echo "test")
 
@@ -77,10 +79,10 @@ $(VENV)/.installed: scripts/requirements-conformance.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-conformance.txt
 	touch $@
 
-## conformance: check dosim against DigitalOcean's OpenAPI document with schemathesis
+## conformance: check dosim against DigitalOcean's OpenAPI documents with schemathesis
 conformance: $(VENV)/.installed
 	$(CARGO) build -p dosim
-	$(VENV)/bin/python scripts/conformance.py target/debug/dosim $(SPEC)
+	$(VENV)/bin/python scripts/conformance.py target/debug/dosim $(SPECS)
 
 ## api-conformance: schemathesis against Nephele's own API and its /api/v1/openapi.json
 api-conformance: $(VENV)/.installed

@@ -1,8 +1,19 @@
-//! The simulator's fixed catalogue: regions, sizes and public images.
+//! The simulator's fixed catalogue: regions, sizes, public images, and the monthly prices of
+//! what can outlive a droplet (volumes, snapshots, reserved IPs).
 //!
 //! Prices are DigitalOcean's current Basic prices (see `shared/digitalocean/README.md`), not the
 //! 2020 figures in the spec's examples. Hourly prices go out the way the real API sends them:
 //! `monthly / 672`, rounded, then stored as an `f32` (`0.008930000...`), so clients must round.
+
+/// What a volume costs: $0.10 per GiB-month (secondary sources quoting DigitalOcean's volume
+/// pricing page; see `spec/digitalocean/README.md`).
+pub const VOLUME_CENTS_PER_GIB_MONTH: u64 = 10;
+/// What a droplet or volume snapshot costs: $0.06 per GiB-month, at least $0.01 (DigitalOcean's
+/// snapshot pricing page).
+pub const SNAPSHOT_CENTS_PER_GIB_MONTH: u64 = 6;
+/// What a reserved IPv4 address assigned to nothing costs: $5.00 per month (secondary sources
+/// quoting DigitalOcean's reserved IP pricing, 2025-06). Assigned, it is free.
+pub const UNASSIGNED_RESERVED_IP_CENTS_PER_MONTH: u64 = 500;
 
 /// A data-centre region.
 #[derive(Debug)]
@@ -22,6 +33,13 @@ pub const REGIONS: &[RegionSpec] = &[
     RegionSpec { slug: "tor1", name: "Toronto 1" },
     RegionSpec { slug: "blr1", name: "Bangalore 1" },
     RegionSpec { slug: "syd1", name: "Sydney 1" },
+];
+
+/// The region slugs the spec's `region_slug` enum allows (more than the catalogue has: a slug
+/// outside the enum is malformed, one in it but not in the catalogue is merely unavailable).
+pub const SPEC_REGION_SLUGS: &[&str] = &[
+    "ams1", "ams2", "ams3", "blr1", "fra1", "lon1", "nyc1", "nyc2", "nyc3", "sfo1", "sfo2", "sfo3", "sgp1",
+    "tor1", "syd1",
 ];
 
 pub const REGION_FEATURES: &[&str] =

@@ -1,5 +1,6 @@
 //! What happens to every `/v2` request before and after its handler: counting it under its
-//! operationId, bearer auth, the rate limits and their headers, and fault injection.
+//! operationId, bearer auth (which also says whose account the request is about: the handler
+//! finds it in the request's extensions), the rate limits and their headers, and fault injection.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,14 +12,15 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::DoError;
 use crate::faults::happens;
-use crate::rate_limit::{RateHeaders, Verdict};
+use crate::rate_limit::{RateHeaders, Verdict, headers_for_unknown};
 use crate::sim::Sim;
 
 /// Marks a response whose connection must be closed instead of answered.
 #[derive(Clone, Copy, Debug)]
 pub struct DropConnection;
 
-/// The spec's operationId for a routed request.
+/// The spec's operationId for a routed request (every operation of `openapi-resources.yaml`
+/// but billing's, which the simulator does not serve yet).
 pub fn operation_id(method: &Method, path: &str) -> &'static str {
     let method = if method == Method::HEAD { &Method::GET } else { method };
     match (method.as_str(), path) {
@@ -41,6 +43,81 @@ pub fn operation_id(method: &Method, path: &str) -> &'static str {
         ("GET", "/v2/account") => "account_get",
         ("GET", "/v2/account/keys") => "sshKeys_list",
         ("POST", "/v2/account/keys") => "sshKeys_create",
+        ("GET", "/v2/account/keys/{ssh_key_identifier}") => "sshKeys_get",
+        ("PUT", "/v2/account/keys/{ssh_key_identifier}") => "sshKeys_update",
+        ("DELETE", "/v2/account/keys/{ssh_key_identifier}") => "sshKeys_delete",
+        ("GET", "/v2/volumes") => "volumes_list",
+        ("POST", "/v2/volumes") => "volumes_create",
+        ("DELETE", "/v2/volumes") => "volumes_delete_byName",
+        ("POST", "/v2/volumes/actions") => "volumeActions_post",
+        ("GET", "/v2/volumes/{volume_id}") => "volumes_get",
+        ("DELETE", "/v2/volumes/{volume_id}") => "volumes_delete",
+        ("GET", "/v2/volumes/{volume_id}/actions") => "volumeActions_list",
+        ("POST", "/v2/volumes/{volume_id}/actions") => "volumeActions_post_byId",
+        ("GET", "/v2/volumes/{volume_id}/actions/{action_id}") => "volumeActions_get",
+        ("GET", "/v2/volumes/{volume_id}/snapshots") => "volumeSnapshots_list",
+        ("POST", "/v2/volumes/{volume_id}/snapshots") => "volumeSnapshots_create",
+        ("GET", "/v2/volumes/snapshots/{snapshot_id}") => "volumeSnapshots_get_byId",
+        ("DELETE", "/v2/volumes/snapshots/{snapshot_id}") => "volumeSnapshots_delete_byId",
+        ("GET", "/v2/snapshots") => "snapshots_list",
+        ("GET", "/v2/snapshots/{snapshot_id}") => "snapshots_get",
+        ("DELETE", "/v2/snapshots/{snapshot_id}") => "snapshots_delete",
+        ("GET", "/v2/droplets/{droplet_id}/snapshots") => "droplets_list_snapshots",
+        ("GET", "/v2/droplets/{droplet_id}/backups") => "droplets_list_backups",
+        ("GET", "/v2/droplets/{droplet_id}/destroy_with_associated_resources") => {
+            "droplets_list_associatedResources"
+        }
+        ("DELETE", "/v2/droplets/{droplet_id}/destroy_with_associated_resources/selective") => {
+            "droplets_destroy_withAssociatedResourcesSelective"
+        }
+        ("DELETE", "/v2/droplets/{droplet_id}/destroy_with_associated_resources/dangerous") => {
+            "droplets_destroy_withAssociatedResourcesDangerous"
+        }
+        ("GET", "/v2/droplets/{droplet_id}/destroy_with_associated_resources/status") => {
+            "droplets_get_DestroyAssociatedResourcesStatus"
+        }
+        ("POST", "/v2/droplets/{droplet_id}/destroy_with_associated_resources/retry") => {
+            "droplets_destroy_retryWithAssociatedResources"
+        }
+        ("GET", "/v2/firewalls") => "firewalls_list",
+        ("POST", "/v2/firewalls") => "firewalls_create",
+        ("GET", "/v2/firewalls/{firewall_id}") => "firewalls_get",
+        ("PUT", "/v2/firewalls/{firewall_id}") => "firewalls_update",
+        ("DELETE", "/v2/firewalls/{firewall_id}") => "firewalls_delete",
+        ("POST", "/v2/firewalls/{firewall_id}/droplets") => "firewalls_assign_droplets",
+        ("DELETE", "/v2/firewalls/{firewall_id}/droplets") => "firewalls_delete_droplets",
+        ("POST", "/v2/firewalls/{firewall_id}/tags") => "firewalls_add_tags",
+        ("DELETE", "/v2/firewalls/{firewall_id}/tags") => "firewalls_delete_tags",
+        ("POST", "/v2/firewalls/{firewall_id}/rules") => "firewalls_add_rules",
+        ("DELETE", "/v2/firewalls/{firewall_id}/rules") => "firewalls_delete_rules",
+        ("GET", "/v2/reserved_ips") => "reservedIPs_list",
+        ("POST", "/v2/reserved_ips") => "reservedIPs_create",
+        ("GET", "/v2/reserved_ips/{reserved_ip}") => "reservedIPs_get",
+        ("DELETE", "/v2/reserved_ips/{reserved_ip}") => "reservedIPs_delete",
+        ("GET", "/v2/reserved_ips/{reserved_ip}/actions") => "reservedIPsActions_list",
+        ("POST", "/v2/reserved_ips/{reserved_ip}/actions") => "reservedIPsActions_post",
+        ("GET", "/v2/reserved_ips/{reserved_ip}/actions/{action_id}") => "reservedIPsActions_get",
+        ("GET", "/v2/vpcs") => "vpcs_list",
+        ("POST", "/v2/vpcs") => "vpcs_create",
+        ("GET", "/v2/vpcs/{vpc_id}") => "vpcs_get",
+        ("PUT", "/v2/vpcs/{vpc_id}") => "vpcs_update",
+        ("PATCH", "/v2/vpcs/{vpc_id}") => "vpcs_patch",
+        ("DELETE", "/v2/vpcs/{vpc_id}") => "vpcs_delete",
+        ("GET", "/v2/vpcs/{vpc_id}/members") => "vpcs_list_members",
+        ("GET", "/v2/projects") => "projects_list",
+        ("POST", "/v2/projects") => "projects_create",
+        ("GET", "/v2/projects/{project_id}") => "projects_get",
+        ("PUT", "/v2/projects/{project_id}") => "projects_update",
+        ("PATCH", "/v2/projects/{project_id}") => "projects_patch",
+        ("DELETE", "/v2/projects/{project_id}") => "projects_delete",
+        ("GET", "/v2/projects/{project_id}/resources") => "projects_list_resources",
+        ("POST", "/v2/projects/{project_id}/resources") => "projects_assign_resources",
+        ("GET", "/v2/tags") => "tags_list",
+        ("POST", "/v2/tags") => "tags_create",
+        ("GET", "/v2/tags/{tag_id}") => "tags_get",
+        ("DELETE", "/v2/tags/{tag_id}") => "tags_delete",
+        ("POST", "/v2/tags/{tag_id}/resources") => "tags_assign_resources",
+        ("DELETE", "/v2/tags/{tag_id}/resources") => "tags_unassign_resources",
         _ => "unknown",
     }
 }
@@ -58,7 +135,7 @@ fn with_rate_headers(mut response: Response, headers: RateHeaders) -> Response {
 }
 
 /// The middleware in front of every DigitalOcean route.
-pub async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
+pub async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next: Next) -> Response {
     let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let operation = operation_id(request.method(), &path);
     *sim.stats().requests.entry(operation).or_default() += 1;
@@ -73,25 +150,26 @@ pub async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> 
         tokio::time::sleep(delay).await;
     }
 
-    let known_token = bearer_token(request.headers())
-        .filter(|t| sim.tokens.iter().any(|known| known == t))
-        .map(str::to_owned);
-    let Some(token) = known_token else {
-        let headers = sim.limiter().headers_for_unknown();
-        return with_rate_headers(DoError::unauthorized().into_response(), headers);
+    let known = bearer_token(request.headers())
+        .and_then(|token| sim.account_for(token).map(|account| (token.to_owned(), account.clone())));
+    let Some((token, account)) = known else {
+        return with_rate_headers(DoError::unauthorized().into_response(), headers_for_unknown(sim.limits()));
     };
+    account.count_request();
 
-    let verdict = sim.limiter().check(&token, operation == "sshKeys_list", Instant::now());
+    let verdict = account.limiter().check(&token, operation == "sshKeys_list", Instant::now());
     let headers = match verdict {
         Verdict::Allowed(headers) => headers,
         Verdict::Refused { headers, retry_after } => {
             sim.stats().rate_limited += 1;
+            account.count_rate_limited();
             return with_rate_headers(DoError::too_many_requests(retry_after).into_response(), headers);
         }
     };
 
     if happens(faults.rate_limit_rate) {
         sim.stats().rate_limited += 1;
+        account.count_rate_limited();
         return with_rate_headers(DoError::too_many_requests(Some(1)).into_response(), headers);
     }
     if happens(faults.error_rate) {
@@ -102,6 +180,7 @@ pub async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> 
         return with_rate_headers(DoError::server_side(status).into_response(), headers);
     }
 
+    request.extensions_mut().insert(account);
     let mut response = next.run(request).await;
     if happens(faults.drop_rate) {
         sim.stats().dropped_connections += 1;

@@ -1,9 +1,11 @@
 //! `dosim`: a faithful, stateful simulator of DigitalOcean's API v2 over real HTTP.
 //!
-//! It implements every operation of `shared/digitalocean/openapi-subset.yaml` with DigitalOcean's
-//! shapes, status codes, pagination, bearer auth and per-token rate limits, keeps droplets,
-//! actions, images and SSH keys in memory, and adds fault injection and a `/_sim` control API
-//! for tests. Nephele's tests, benchmarks and demo mode talk to it; nothing else should.
+//! It implements every operation of `shared/digitalocean/openapi-resources.yaml` but billing's
+//! with DigitalOcean's shapes, status codes, pagination, bearer auth and per-token rate limits;
+//! keeps droplets, actions, images, SSH keys, volumes, snapshots, firewalls, reserved IPs, VPCs,
+//! projects and tags in memory, consistent with each other, for one or many accounts kept apart
+//! (see [`account`]); and adds fault injection and a `/_sim` control API for tests. Nephele's
+//! tests, benchmarks and demo mode talk to it; nothing else should.
 //!
 //! It shares no code with Nephele's DigitalOcean client on purpose: see [`wire`].
 //!
@@ -16,10 +18,12 @@
 //! # Ok(()) }
 //! ```
 
+mod account;
 pub mod catalog;
 mod error;
 pub mod faults;
 mod gate;
+mod ids;
 mod pagination;
 pub mod rate_limit;
 mod render;
@@ -29,7 +33,9 @@ mod sim;
 mod state;
 pub mod wire;
 
+pub use account::{AccountSpec, AccountStats, DEFAULT_ACCOUNT};
 pub use faults::Faults;
 pub use rate_limit::Limits;
 pub use server::{RunningSim, Simulator};
 pub use sim::{SimConfig, Stats};
+pub use state::Fixtures;

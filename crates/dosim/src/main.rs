@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use dosim::{Faults, Limits, SimConfig, Simulator};
+use dosim::{AccountSpec, Faults, Fixtures, Limits, SimConfig, Simulator};
 
 /// A stateful simulator of DigitalOcean's API v2.
 #[derive(Parser, Debug)]
@@ -13,15 +13,32 @@ struct Args {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
-    /// A bearer token to accept (repeat for several). Defaults to `dosim-token`.
+    /// A bearer token of the default account (repeat for several: they share its droplets but
+    /// each has its own rate-limit windows). Defaults to `dosim-token` unless `--account` is given.
     #[arg(long = "token")]
     tokens: Vec<String>,
+    /// A further account, `NAME:TOKEN[:DROPLETS]` (repeatable): its own droplets, ids, actions,
+    /// resources and rate-limit windows, invisible to every other account's tokens.
+    #[arg(long = "account", value_parser = AccountSpec::parse)]
+    accounts: Vec<AccountSpec>,
     /// Milliseconds a droplet takes to boot and a power action to complete.
     #[arg(long, default_value_t = 1000)]
     boot_ms: u64,
-    /// Droplets to create, already active, before serving.
+    /// Droplets of the default account, created already active before serving.
     #[arg(long, default_value_t = 0)]
     droplets: usize,
+    /// Volumes to create in every account before serving (three in four attached to a droplet
+    /// of their region while it has room, the rest attached to nothing).
+    #[arg(long, default_value_t = 0)]
+    volumes: usize,
+    /// Snapshots to create in every account (half of droplets, half of volumes; one in five of
+    /// a source that no longer exists).
+    #[arg(long, default_value_t = 0)]
+    snapshots: usize,
+    /// Reserved IPs to create in every account (two in three assigned to a droplet of their
+    /// region, while droplets last; the rest assigned to nothing).
+    #[arg(long, default_value_t = 0)]
+    reserved_ips: usize,
     /// Requests per token per sliding minute.
     #[arg(long, default_value_t = 250)]
     rate_per_minute: usize,
@@ -71,9 +88,19 @@ async fn main() {
         eprintln!("dosim: {problem}");
         std::process::exit(2);
     }
-    let tokens = if args.tokens.is_empty() { vec!["dosim-token".to_owned()] } else { args.tokens };
+    let tokens = if args.tokens.is_empty() && args.accounts.is_empty() {
+        vec!["dosim-token".to_owned()]
+    } else {
+        args.tokens
+    };
     let config = SimConfig {
         tokens,
+        accounts: args.accounts,
+        fixtures: Fixtures {
+            volumes: args.volumes,
+            snapshots: args.snapshots,
+            reserved_ips: args.reserved_ips,
+        },
         transition: Duration::from_millis(args.boot_ms),
         droplets: args.droplets,
         limits: Limits {
@@ -83,6 +110,16 @@ async fn main() {
             ..Limits::default()
         },
         faults,
+    };
+    if let Err(problem) = config.validate() {
+        eprintln!("dosim: {problem}");
+        std::process::exit(2);
+    }
+    let specs = config.account_specs();
+    let droplets: usize = specs.iter().map(|a| a.droplets).sum();
+    let accounts = match specs.len() {
+        1 => String::new(),
+        n => format!(" in {n} accounts"),
     };
     let started = Instant::now();
     let simulator = Simulator::new(config);
@@ -95,9 +132,8 @@ async fn main() {
     };
     // Tests and scripts wait for this exact line to learn the port.
     println!(
-        "dosim listening on {} ({} droplets, ready in {} ms)",
+        "dosim listening on {} ({droplets} droplets{accounts}, ready in {} ms)",
         running.addr(),
-        args.droplets,
         started.elapsed().as_millis()
     );
     tokio::select! {

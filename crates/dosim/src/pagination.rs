@@ -34,11 +34,18 @@ fn positive(query: &Query, key: &str, default: usize, max: usize) -> Result<usiz
         None => Ok(default),
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
+            // `page` has no upper bound in the spec: a page number past what fits is simply a
+            // page past the end.
+            Err(_) if max == usize::MAX && is_positive_integer(raw) => Ok(usize::MAX),
             _ => Err(DoError::bad_request(format!(
                 "{key} must be an integer between 1 and {max}, got {raw:?}"
             ))),
         },
     }
+}
+
+fn is_positive_integer(raw: &str) -> bool {
+    !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) && raw.bytes().any(|b| b != b'0')
 }
 
 impl Page {
@@ -54,6 +61,12 @@ impl Page {
         let start = (self.page - 1).saturating_mul(self.per_page).min(total);
         let end = start.saturating_add(self.per_page).min(total);
         start..end
+    }
+
+    /// This page's items out of `items`, which holds `total` in all.
+    pub fn take<I: Iterator>(&self, items: I, total: usize) -> impl Iterator<Item = I::Item> {
+        let range = self.range(total);
+        items.skip(range.start).take(range.len())
     }
 
     fn last_page(&self, total: usize) -> usize {
@@ -140,6 +153,8 @@ mod tests {
             Page::from_query(&Query::parse(Some("per_page=200&page=3"))).ok(),
             Some(Page { page: 3, per_page: 200 })
         );
+        let far = Page::from_query(&Query::parse(Some("page=530840661228591251456"))).ok();
+        assert_eq!(far.map(|p| p.range(10)), Some(10..10), "a page past what fits is past the end");
     }
 
     #[test]

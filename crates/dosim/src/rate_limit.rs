@@ -72,7 +72,12 @@ fn seconds_until_free(window: &VecDeque<Instant>, span: Duration, now: Instant) 
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
-/// Rate-limit windows for every token.
+/// The headers for a token no account knows, without counting a request (for 401s).
+pub fn headers_for_unknown(limits: Limits) -> RateHeaders {
+    RateHeaders { limit: limits.per_hour, remaining: limits.per_hour, reset: epoch_secs(SystemTime::now()) }
+}
+
+/// Rate-limit windows for every token of one account.
 pub struct RateLimiter {
     limits: Limits,
     tokens: HashMap<String, Windows>,
@@ -90,15 +95,6 @@ impl RateLimiter {
     /// Forgets every request counted so far.
     pub fn clear(&mut self) {
         self.tokens.clear();
-    }
-
-    /// The headers for a token without counting a request (for 401s and the like).
-    pub fn headers_for_unknown(&self) -> RateHeaders {
-        RateHeaders {
-            limit: self.limits.per_hour,
-            remaining: self.limits.per_hour,
-            reset: epoch_secs(SystemTime::now()),
-        }
     }
 
     /// Counts one request by `token` if the limits allow it.

@@ -36,7 +36,7 @@ impl std::fmt::Display for DroppedOnPurpose {
 impl std::error::Error for DroppedOnPurpose {}
 
 impl Simulator {
-    /// Builds the account (pre-creating `config.droplets` droplets) without serving yet.
+    /// Builds every account (pre-creating their droplets) without serving yet.
     pub fn new(config: SimConfig) -> Self {
         Self { sim: Arc::new(Sim::new(config)) }
     }
@@ -106,8 +106,9 @@ impl RunningSim {
         format!("http://{}", self.addr)
     }
 
+    /// The counters, with each account's own figures.
     pub fn stats(&self) -> Stats {
-        self.sim.stats().clone()
+        self.sim.snapshot()
     }
 
     pub fn set_faults(&self, faults: Faults) {

@@ -1,26 +1,34 @@
-//! The simulator's shared state: the account, the rate limiter, the fault settings and the
-//! counters that `/_sim/stats` reports.
+//! The simulator's shared state: the accounts, which token belongs to which, the fault
+//! settings and the counters that `/_sim/stats` reports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::account::{Account, AccountSpec, AccountStats, DEFAULT_ACCOUNT, lock};
 use crate::faults::Faults;
-use crate::rate_limit::{Limits, RateLimiter};
-use crate::state::World;
+use crate::ids::Ids;
+use crate::rate_limit::Limits;
+use crate::state::Fixtures;
 
 /// How a simulator starts.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Bearer tokens the simulator accepts; each has its own rate-limit windows.
+    /// Bearer tokens of the account named `default`; each has its own rate-limit windows, all
+    /// share its resources. Empty: there is no default account (only `accounts`).
     pub tokens: Vec<String>,
     /// How long a droplet takes to boot, and a power action or image import to complete.
     pub transition: Duration,
-    /// Droplets to create, already `active`, before serving.
+    /// Droplets of the default account, created already `active` before serving.
     pub droplets: usize,
+    /// Further accounts, each with its own resources and tokens, kept apart as DigitalOcean
+    /// keeps accounts apart.
+    pub accounts: Vec<AccountSpec>,
+    /// Volumes, snapshots and reserved IPs to create in every account before serving.
+    pub fixtures: Fixtures,
     pub limits: Limits,
     pub faults: Faults,
 }
@@ -31,9 +39,48 @@ impl Default for SimConfig {
             tokens: vec!["dosim-token".to_owned()],
             transition: Duration::from_millis(1000),
             droplets: 0,
+            accounts: Vec::new(),
+            fixtures: Fixtures::default(),
             limits: Limits::default(),
             faults: Faults::default(),
         }
+    }
+}
+
+impl SimConfig {
+    /// Every account this configuration describes: the default one first, when it has tokens.
+    pub fn account_specs(&self) -> Vec<AccountSpec> {
+        let mut specs = Vec::with_capacity(self.accounts.len() + 1);
+        if !self.tokens.is_empty() {
+            specs.push(AccountSpec {
+                name: DEFAULT_ACCOUNT.to_owned(),
+                tokens: self.tokens.clone(),
+                droplets: self.droplets,
+            });
+        }
+        specs.extend(self.accounts.iter().cloned());
+        specs
+    }
+
+    /// Refuses what would make accounts ambiguous: a name or a token used twice, or droplets
+    /// for a default account that has no token.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.tokens.is_empty() && self.droplets > 0 {
+            return Err("--droplets fills the default account, which needs a --token".to_owned());
+        }
+        let mut names = HashSet::new();
+        let mut tokens = HashSet::new();
+        for spec in self.account_specs() {
+            if !names.insert(spec.name.clone()) {
+                return Err(format!("account {:?} is named twice", spec.name));
+            }
+            for token in &spec.tokens {
+                if !tokens.insert(token.clone()) {
+                    return Err(format!("account {:?}: a token is given to two accounts", spec.name));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -50,62 +97,83 @@ pub struct Stats {
     pub dropped_connections: u64,
     /// The most requests being served at one time.
     pub max_in_flight: usize,
+    /// Each account's own figures, by account name.
+    pub accounts: BTreeMap<String, AccountStats>,
 }
 
 /// Everything the handlers share.
 pub struct Sim {
-    pub tokens: Vec<String>,
-    world: Mutex<World>,
-    limiter: Mutex<RateLimiter>,
+    accounts: Vec<Arc<Account>>,
+    by_token: HashMap<String, Arc<Account>>,
+    limits: Limits,
     faults: RwLock<Faults>,
     stats: Mutex<Stats>,
     in_flight: AtomicUsize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A handler that panicked mid-update cannot leave a half-made droplet (updates are single
-    // statements), so a poisoned lock is safe to keep using.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Sim {
+    /// Builds every account. A token given to two accounts stays with the first (`validate`
+    /// refuses such a configuration before it gets here).
     pub fn new(config: SimConfig) -> Self {
-        let mut world = World::new(config.transition);
-        world.prepopulate(config.droplets);
+        let ids = Arc::new(Ids::default());
+        let mut accounts = Vec::new();
+        let mut by_token = HashMap::new();
+        for spec in config.account_specs() {
+            let account =
+                Arc::new(Account::new(&spec, config.transition, config.limits, config.fixtures, ids.clone()));
+            for token in &spec.tokens {
+                by_token.entry(token.clone()).or_insert_with(|| account.clone());
+            }
+            accounts.push(account);
+        }
         Self {
-            tokens: config.tokens,
-            world: Mutex::new(world),
-            limiter: Mutex::new(RateLimiter::new(config.limits)),
+            accounts,
+            by_token,
+            limits: config.limits,
             faults: RwLock::new(config.faults),
             stats: Mutex::new(Stats::default()),
             in_flight: AtomicUsize::new(0),
         }
     }
 
-    pub fn world(&self) -> MutexGuard<'_, World> {
-        lock(&self.world)
+    /// The account a bearer token belongs to.
+    pub fn account_for(&self, token: &str) -> Option<&Arc<Account>> {
+        self.by_token.get(token)
     }
 
-    pub fn limiter(&self) -> MutexGuard<'_, RateLimiter> {
-        lock(&self.limiter)
+    pub fn account_named(&self, name: &str) -> Option<&Arc<Account>> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     pub fn stats(&self) -> MutexGuard<'_, Stats> {
         lock(&self.stats)
     }
 
+    /// The counters with each account's figures filled in.
+    pub fn snapshot(&self) -> Stats {
+        let mut stats = self.stats().clone();
+        stats.accounts = self.accounts.iter().map(|a| (a.name.clone(), a.stats())).collect();
+        stats
+    }
+
     pub fn faults(&self) -> Faults {
-        self.faults.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.faults.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     pub fn set_faults(&self, faults: Faults) {
-        *self.faults.write().unwrap_or_else(PoisonError::into_inner) = faults;
+        *self.faults.write().unwrap_or_else(std::sync::PoisonError::into_inner) = faults;
     }
 
-    /// Clears the counters and the rate-limit windows (not the account).
+    /// Clears the counters and the rate-limit windows (not the accounts' resources).
     pub fn reset(&self) {
         *self.stats() = Stats::default();
-        self.limiter().clear();
+        for account in &self.accounts {
+            account.reset();
+        }
     }
 
     /// Marks a request as started; the guard marks it finished when dropped.

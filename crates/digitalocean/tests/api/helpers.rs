@@ -23,6 +23,7 @@ pub fn sim_config(droplets: usize) -> SimConfig {
         droplets,
         limits: Limits { per_minute: 1_000_000, per_hour: 1_000_000, ..Limits::default() },
         faults: Faults::default(),
+        ..SimConfig::default()
     }
 }
 

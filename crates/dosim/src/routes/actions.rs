@@ -1,24 +1,22 @@
 //! Droplet actions (`/v2/droplets/{id}/actions`) and the global `/v2/actions/{id}`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{BaseUrl, parse_body, parse_id};
+use super::{BaseUrl, Tenant, parse_body, parse_id};
 use crate::error::DoError;
 use crate::pagination::{Page, Query, list_body};
 use crate::render;
-use crate::sim::Sim;
 use crate::wire::DropletActionBody;
 
 pub async fn list_for_droplet(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     BaseUrl(base): BaseUrl,
     Path(droplet_id): Path<String>,
     RawQuery(raw): RawQuery,
@@ -27,7 +25,7 @@ pub async fn list_for_droplet(
     let query = Query::parse(raw.as_deref());
     let page = Page::from_query(&query)?;
     let now = Instant::now();
-    let world = sim.world();
+    let world = account.world();
     let droplet = world.droplets.get(&droplet_id).ok_or_else(DoError::not_found)?;
     let range = page.range(droplet.action_ids.len());
     let actions = droplet.action_ids[range]
@@ -41,40 +39,40 @@ pub async fn list_for_droplet(
 }
 
 pub async fn post(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     Path(droplet_id): Path<String>,
     body: Bytes,
 ) -> Result<Response, DoError> {
     let droplet_id = parse_id(&droplet_id)?;
     let request: DropletActionBody = parse_body(&body)?;
     let now = Instant::now();
-    let mut world = sim.world();
+    let mut world = account.world();
     let action_id = world.start_action(droplet_id, request, now)?;
     let action = world.actions.get(&action_id).ok_or_else(DoError::not_found)?;
     Ok((StatusCode::CREATED, Json(json!({ "action": render::action(action, now) }))).into_response())
 }
 
 pub async fn get_for_droplet(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     Path((droplet_id, action_id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, DoError> {
     let droplet_id = parse_id(&droplet_id)?;
     let action_id = parse_id(&action_id)?;
-    let world = sim.world();
+    let world = account.world();
     let action = world
         .actions
         .get(&action_id)
-        .filter(|a| a.droplet_id == Some(droplet_id))
+        .filter(|a| a.is_for_droplet(droplet_id))
         .ok_or_else(DoError::not_found)?;
     Ok(Json(json!({ "action": render::action(action, Instant::now()) })))
 }
 
 pub async fn get(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     Path(action_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, DoError> {
     let action_id = parse_id(&action_id)?;
-    let world = sim.world();
+    let world = account.world();
     let action = world.actions.get(&action_id).ok_or_else(DoError::not_found)?;
     Ok(Json(json!({ "action": render::action(action, Instant::now()) })))
 }

@@ -1,20 +1,18 @@
 //! `/v2/droplets`: list, create (single and multi), get, delete, delete by tag.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{BaseUrl, parse_body, parse_id};
+use super::{BaseUrl, Tenant, parse_body, parse_id};
 use crate::error::DoError;
 use crate::pagination::{Page, Query, list_body};
 use crate::render;
-use crate::sim::Sim;
 use crate::wire::{ActionLink, DropletCreateBody};
 
 /// DigitalOcean answers deletes with 204, no body, but a JSON content type.
@@ -27,7 +25,7 @@ pub fn no_content_with_content_type() -> Response {
 }
 
 pub async fn list(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     BaseUrl(base): BaseUrl,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, DoError> {
@@ -44,7 +42,7 @@ pub async fn list(
         }
     };
     let now = Instant::now();
-    let world = sim.world();
+    let world = account.world();
     let unfiltered = tag.is_none() && name.is_none() && gpus_only.is_none();
     let (total, droplets) = if unfiltered {
         let range = page.range(world.droplets.len());
@@ -73,14 +71,14 @@ pub async fn list(
 }
 
 pub async fn create(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     BaseUrl(base): BaseUrl,
     body: Bytes,
 ) -> Result<Response, DoError> {
     let request: DropletCreateBody = parse_body(&body)?;
     let multi = request.names.is_some();
     let now = Instant::now();
-    let mut world = sim.world();
+    let mut world = account.world();
     let checked = world.check_create(request)?;
     let made = world.create_droplets(checked, now);
     let links = made
@@ -105,29 +103,26 @@ pub async fn create(
 }
 
 pub async fn get(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, DoError> {
     let id = parse_id(&id)?;
-    let world = sim.world();
+    let world = account.world();
     let droplet = world.droplets.get(&id).ok_or_else(DoError::not_found)?;
     Ok(Json(json!({ "droplet": render::droplet(droplet, Instant::now()) })))
 }
 
-pub async fn destroy(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Result<Response, DoError> {
+pub async fn destroy(Tenant(account): Tenant, Path(id): Path<String>) -> Result<Response, DoError> {
     let id = parse_id(&id)?;
-    sim.world().delete_droplet(id)?;
+    account.world().delete_droplet(id)?;
     Ok(no_content_with_content_type())
 }
 
-pub async fn destroy_by_tag(
-    State(sim): State<Arc<Sim>>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, DoError> {
+pub async fn destroy_by_tag(Tenant(account): Tenant, RawQuery(raw): RawQuery) -> Result<Response, DoError> {
     let query = Query::parse(raw.as_deref());
     let tag = query
         .get("tag_name")
         .ok_or_else(|| DoError::bad_request("tag_name is required to delete Droplets by tag."))?;
-    sim.world().delete_droplets_by_tag(tag)?;
+    account.world().delete_droplets_by_tag(tag)?;
     Ok(no_content_with_content_type())
 }

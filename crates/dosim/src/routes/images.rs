@@ -1,21 +1,19 @@
 //! `/v2/images`: public distribution and application images plus the account's private ones.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{BaseUrl, parse_id, parse_required_body};
+use super::{BaseUrl, Tenant, parse_id, parse_required_body};
 use crate::catalog::{self, PUBLIC_IMAGES};
 use crate::error::DoError;
 use crate::pagination::{Page, Query, list_body};
 use crate::render;
-use crate::sim::Sim;
 use crate::state::{ImageRef, check_tag};
 use crate::wire::{CustomImageBody, ImageJson, ImageUpdateBody, StringOrId};
 
@@ -46,7 +44,7 @@ fn check_distribution(distribution: Option<&str>) -> Result<(), DoError> {
 }
 
 pub async fn list(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     BaseUrl(base): BaseUrl,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, DoError> {
@@ -71,7 +69,7 @@ pub async fn list(
     };
     let tag = query.get("tag_name");
     let now = Instant::now();
-    let world = sim.world();
+    let world = account.world();
     let public = PUBLIC_IMAGES
         .iter()
         .filter(|_| private != Some(true) && tag.is_none())
@@ -89,7 +87,7 @@ pub async fn list(
     Ok(Json(list_body("images", items, page, total, &base, "/v2/images", &query)).into_response())
 }
 
-pub async fn create_custom(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<Response, DoError> {
+pub async fn create_custom(Tenant(account): Tenant, body: Bytes) -> Result<Response, DoError> {
     let request: CustomImageBody = parse_required_body(&body)?;
     let name = request
         .name
@@ -109,7 +107,7 @@ pub async fn create_custom(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<R
         check_tag(tag)?;
     }
     let now = Instant::now();
-    let mut world = sim.world();
+    let mut world = account.world();
     let distribution = request.distribution.unwrap_or_else(|| "Unknown".to_owned());
     let id = world.add_private_image(name, "custom", distribution, vec![region], tags, now, 20);
     if let Some(image) = world.private_images.get_mut(&id) {
@@ -120,10 +118,10 @@ pub async fn create_custom(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<R
 }
 
 pub async fn get(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     Path(reference): Path<String>,
 ) -> Result<Json<serde_json::Value>, DoError> {
-    let world = sim.world();
+    let world = account.world();
     let reference = match reference.parse::<u64>() {
         Ok(id) => StringOrId::Id(id),
         Err(_) => StringOrId::Text(reference),
@@ -143,7 +141,7 @@ fn refuse_public(id: u64) -> Result<(), DoError> {
 }
 
 pub async fn update(
-    State(sim): State<Arc<Sim>>,
+    Tenant(account): Tenant,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, DoError> {
@@ -151,7 +149,7 @@ pub async fn update(
     refuse_public(id)?;
     let request: ImageUpdateBody = parse_required_body(&body)?;
     check_distribution(request.distribution.as_deref())?;
-    let mut world = sim.world();
+    let mut world = account.world();
     let image = world.private_images.get_mut(&id).ok_or_else(DoError::not_found)?;
     if let Some(name) = request.name {
         if name.trim().is_empty() {
@@ -168,9 +166,9 @@ pub async fn update(
     Ok(Json(json!({ "image": render::private_image(image, Instant::now()) })))
 }
 
-pub async fn delete(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Result<Response, DoError> {
+pub async fn delete(Tenant(account): Tenant, Path(id): Path<String>) -> Result<Response, DoError> {
     let id = parse_id(&id)?;
     refuse_public(id)?;
-    sim.world().private_images.remove(&id).ok_or_else(DoError::not_found)?;
+    account.world().delete_private_image(id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -74,3 +74,23 @@ async fn ssh_keys_are_created_once_and_listing_them_has_its_own_limit() {
     assert_eq!(statuses[10], 429, "the 11th listing within a minute is refused");
     assert_eq!(app.get("/v2/account").await.status(), 200, "other endpoints are unaffected");
 }
+
+#[tokio::test]
+async fn an_ssh_key_is_found_by_id_or_fingerprint_renamed_and_deleted() {
+    let app = spawn_sim(config()).await;
+    let created = app
+        .post(
+            "/v2/account/keys",
+            json!({"name": "laptop", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeyBody me@laptop"}),
+        )
+        .await;
+    let key = json(created).await["ssh_key"].clone();
+    let id = key["id"].as_u64().expect("id");
+    let fingerprint = key["fingerprint"].as_str().expect("fingerprint");
+    assert_eq!(json(app.get(&format!("/v2/account/keys/{fingerprint}")).await).await["ssh_key"]["id"], id);
+    let renamed = app.put(&format!("/v2/account/keys/{id}"), json!({"name": "desktop"})).await;
+    assert_eq!(json(renamed).await["ssh_key"]["name"], "desktop");
+    assert_eq!(app.put(&format!("/v2/account/keys/{id}"), json!({"name": " "})).await.status(), 422);
+    assert_eq!(app.delete(&format!("/v2/account/keys/{fingerprint}")).await.status(), 204);
+    assert_eq!(app.get(&format!("/v2/account/keys/{id}")).await.status(), 404);
+}

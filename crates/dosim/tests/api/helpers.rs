@@ -52,6 +52,79 @@ impl TestSim {
         self.http.post(self.url(path)).bearer_auth(TOKEN).json(&body).send().await.expect("request sent")
     }
 
+    /// A request made with another account's (or no known account's) token.
+    pub async fn get_as(&self, token: &str, path: &str) -> Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> Response {
+        self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.expect("request sent")
+    }
+
+    pub async fn delete_as(&self, token: &str, path: &str) -> Response {
+        self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Response {
+        self.http.put(self.url(path)).bearer_auth(TOKEN).json(&body).send().await.expect("request sent")
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.http.patch(self.url(path)).bearer_auth(TOKEN).json(&body).send().await.expect("request sent")
+    }
+
+    /// A DELETE with a JSON body, as the firewall, tag and destroy operations take.
+    pub async fn delete_with(&self, path: &str, body: Value) -> Response {
+        self.http.delete(self.url(path)).bearer_auth(TOKEN).json(&body).send().await.expect("request sent")
+    }
+
+    /// GETs `path` until `done` holds for its JSON body, or panics after ten seconds.
+    pub async fn wait_until(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = json(self.get(path).await).await;
+            if done(&body) {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "{path} never showed {what}: {body}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Creates a droplet in `region` and waits until it is active; returns its id.
+    pub async fn active_droplet(&self, name: &str, region: &str) -> u64 {
+        let response = self
+            .post(
+                "/v2/droplets",
+                json!({"name": name, "size": "s-1vcpu-1gb", "region": region, "image": "ubuntu-24-04-x64"}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let id = json(response).await["droplet"]["id"].as_u64().expect("id");
+        self.wait_until(&format!("/v2/droplets/{id}"), "active", |b| b["droplet"]["status"] == "active")
+            .await;
+        id
+    }
+
+    /// Creates a volume and returns its id.
+    pub async fn volume(&self, name: &str, gib: u64, region: &str) -> String {
+        let response =
+            self.post("/v2/volumes", json!({"name": name, "size_gigabytes": gib, "region": region})).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create volume {name}");
+        json(response).await["volume"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Starts an action on a volume and returns the answer.
+    pub async fn volume_action(&self, volume_id: &str, body: Value) -> Response {
+        self.post(&format!("/v2/volumes/{volume_id}/actions"), body).await
+    }
+
+    /// The deleted resources of the default account, from `/_sim/lifetimes`.
+    pub async fn retired(&self) -> Vec<Value> {
+        let body = json(self.http.get(self.url("/_sim/lifetimes")).send().await.expect("sent")).await;
+        body["retired"].as_array().expect("retired").clone()
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.http.delete(self.url(path)).bearer_auth(TOKEN).send().await.expect("request sent")
     }

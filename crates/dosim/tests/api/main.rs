@@ -2,9 +2,19 @@
 
 mod helpers;
 
+mod accounts;
 mod binary;
 mod catalogue;
+mod destroy;
 mod droplets;
 mod faults;
+mod firewalls;
 mod lifecycle;
+mod lifetimes;
+mod operations;
+mod projects_tags;
 mod rate_limits;
+mod reserved_ips;
+mod snapshots;
+mod volumes;
+mod vpcs;

@@ -1,5 +1,13 @@
 //! Turns the simulated account into DigitalOcean's JSON objects.
 
+mod networking;
+mod organising;
+mod storage;
+
+pub use networking::*;
+pub use organising::*;
+pub use storage::*;
+
 use std::time::Instant;
 
 use time::OffsetDateTime;
@@ -11,6 +19,16 @@ use crate::wire::{
     ActionJson, DiskInfo, DiskSize, DropletJson, GpuInfo, GpuVram, ImageJson, NetworkV4, NetworkV6, Networks,
     RegionJson, SizeJson, SshKeyJson,
 };
+
+/// Hundredths of a GiB as the spec's float `size_gigabytes`.
+pub fn centi_gib(centi: u64) -> f64 {
+    centi as f64 / 100.0
+}
+
+/// Whole cents as the spec's money strings (`"10.00"`).
+pub fn dollars(cents: u64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
 
 /// RFC 3339 in UTC, seconds precision, as DigitalOcean writes it (`2020-07-21T18:37:44Z`).
 pub fn timestamp(t: OffsetDateTime) -> String {
@@ -94,7 +112,7 @@ pub fn private_image(image: &PrivateImage, now: Instant) -> ImageJson {
         regions: image.regions.clone(),
         created_at: timestamp(image.created_at),
         min_disk_size: Some(image.min_disk_size),
-        size_gigabytes: ready.then_some(image.size_gigabytes),
+        size_gigabytes: ready.then_some(centi_gib(image.size_centi_gib)),
         description: image.description.clone(),
         tags: image.tags.clone(),
         status: if ready { "available" } else { "NEW" },
@@ -169,13 +187,13 @@ pub fn droplet(droplet: &Droplet, now: Instant) -> DropletJson {
         next_backup_window: None,
         snapshot_ids: droplet.snapshot_ids.clone(),
         image: image_of(&droplet.image, now),
-        volume_ids: Vec::new(),
+        volume_ids: droplet.volume_ids.clone(),
         size: size(droplet.size),
         size_slug: droplet.size.slug,
         networks: networks(droplet),
         region: region(droplet.region),
         tags: droplet.tags.clone(),
-        vpc_uuid: droplet.vpc_uuid.clone(),
+        vpc_uuid: droplet.vpc_uuid.to_string(),
         gpu_info: gpu_info(droplet.size),
     }
 }
@@ -188,10 +206,11 @@ pub fn action(action: &Action, now: Instant) -> ActionJson {
         kind: action.kind.clone(),
         started_at: timestamp(action.started_at),
         completed_at: completed_at.map(timestamp),
-        resource_id: action.droplet_id,
+        resource_id: action.resource_id,
         resource_type: action.resource_type,
         region: action.region_slug.and_then(catalog::region).map(region),
         region_slug: action.region_slug.map(str::to_owned),
+        project_id: None,
     }
 }
 

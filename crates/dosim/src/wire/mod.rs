@@ -4,6 +4,14 @@
 //! reads the spec on its own, so a misreading on either side shows up as a failing test rather
 //! than as two halves that agree with each other. Do not share them.
 
+mod networking;
+mod organising;
+mod storage;
+
+pub use networking::*;
+pub use organising::*;
+pub use storage::*;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
@@ -154,6 +162,9 @@ pub struct ActionJson {
     pub resource_type: &'static str,
     pub region: Option<RegionJson>,
     pub region_slug: Option<String>,
+    /// Reserved IP actions also name the project the address is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -243,7 +254,7 @@ pub struct DropletCreateBody {
 
 /// Reads an optional field the spec does not mark `nullable`: absent is `None`, but an explicit
 /// `null` is refused, as DigitalOcean refuses it.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -301,6 +312,12 @@ pub struct ImageUpdateBody {
     pub distribution: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub description: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SshKeyUpdateBody {
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -1,17 +1,20 @@
-//! The simulated account: droplets, actions, private images and SSH keys, and how they change.
+//! Droplets and their actions: create, power changes, resize, snapshot, delete.
 //!
-//! Time-driven changes (a droplet booting, an action completing) are not run by a timer: every
-//! object keeps the instant its pending change lands, and its state is read *as of now*. That
-//! keeps 100,000 droplets cheap and makes every read consistent with the clock.
+//! Deleting a droplet is where the other resources meet it, so it goes through one place,
+//! [`World::retire_droplet`]: its volumes are detached, its reserved IP unassigned, its firewall
+//! memberships and project assignment dropped, and a [`Retired`] record kept. Its snapshots stay.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::catalog::{self, PublicImageSpec, RegionSpec, SizeSpec};
+use super::images::{ImageRef, image_distribution};
+use super::lifetime::{Change, History, Measure, Retired, size_at_creation};
+use super::{World, check_tag};
+use crate::catalog::{self, RegionSpec, SizeSpec};
 use crate::error::DoError;
-use crate::wire::{DropletCreateBody, StringOrId};
+use crate::wire::{DropletActionBody, DropletCreateBody, StringOrId};
 
 /// DigitalOcean's droplet statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,13 +41,6 @@ pub struct Pending {
     pub ready_at: Instant,
 }
 
-/// The image a droplet was made from.
-#[derive(Debug, Clone)]
-pub enum ImageRef {
-    Public(&'static PublicImageSpec),
-    Private(Box<PrivateImage>),
-}
-
 #[derive(Debug, Clone)]
 pub struct Droplet {
     pub id: u64,
@@ -59,9 +55,13 @@ pub struct Droplet {
     pub backups: bool,
     pub ipv6: bool,
     pub monitoring: bool,
-    pub vpc_uuid: String,
+    /// Shared with every droplet of the same VPC: 100,000 droplets hold ten strings.
+    pub vpc_uuid: Arc<str>,
     pub snapshot_ids: Vec<u64>,
     pub action_ids: Vec<u64>,
+    /// Volumes attached, in the order they were attached.
+    pub volume_ids: Vec<String>,
+    pub history: History,
 }
 
 impl Droplet {
@@ -78,9 +78,19 @@ impl Droplet {
         self.pending.is_some_and(|p| now < p.ready_at)
     }
 
+    /// Starts a change to `target`, landing after `takes`; a power change goes in the history
+    /// with the moment it lands.
     fn begin_change(&mut self, target: Status, now: Instant, takes: Duration) {
         self.status = self.status_at(now);
         self.pending = Some(Pending { target, ready_at: now + takes });
+        let change = match (self.status, target) {
+            (Status::Active, Status::Off) => Some(Change::PoweredOff),
+            (Status::Off, Status::Active) => Some(Change::PoweredOn),
+            _ => None,
+        };
+        if let Some(change) = change {
+            self.history.push((OffsetDateTime::now_utc() + takes, change));
+        }
     }
 }
 
@@ -88,7 +98,8 @@ impl Droplet {
 pub struct Action {
     pub id: u64,
     pub kind: String,
-    pub droplet_id: Option<u64>,
+    pub resource_id: Option<u64>,
+    /// `droplet`, `volume`, `reserved_ip` or `backend`.
     pub resource_type: &'static str,
     pub region_slug: Option<&'static str>,
     pub started_at: OffsetDateTime,
@@ -100,46 +111,10 @@ impl Action {
     pub fn completed_at(&self, now: Instant) -> Option<OffsetDateTime> {
         (now >= self.done_at).then(|| self.started_at + self.takes)
     }
-}
 
-#[derive(Debug, Clone)]
-pub struct PrivateImage {
-    pub id: u64,
-    pub name: String,
-    /// `custom` (uploaded) or `snapshot` (taken from a droplet).
-    pub kind: &'static str,
-    pub distribution: String,
-    pub description: String,
-    pub regions: Vec<String>,
-    pub tags: Vec<String>,
-    pub created_at: OffsetDateTime,
-    pub ready_at: Instant,
-    pub min_disk_size: u64,
-    pub size_gigabytes: f64,
-}
-
-#[derive(Debug, Clone)]
-pub struct SshKey {
-    pub id: u64,
-    pub name: String,
-    pub public_key: String,
-    pub fingerprint: String,
-}
-
-/// Everything the simulated account holds.
-pub struct World {
-    /// How long boots, power actions and image imports take.
-    pub transition: Duration,
-    next_droplet_id: u64,
-    next_action_id: u64,
-    next_image_id: u64,
-    next_key_id: u64,
-    pub droplets: BTreeMap<u64, Droplet>,
-    pub actions: HashMap<u64, Action>,
-    pub private_images: BTreeMap<u64, PrivateImage>,
-    pub ssh_keys: BTreeMap<u64, SshKey>,
-    /// Every tag a droplet has carried; DigitalOcean keeps tags as objects of their own.
-    known_tags: HashSet<String>,
+    pub fn is_for_droplet(&self, droplet_id: u64) -> bool {
+        self.resource_type == "droplet" && self.resource_id == Some(droplet_id)
+    }
 }
 
 /// The fields of a droplet create that have been checked.
@@ -152,13 +127,16 @@ pub struct CheckedCreate {
     pub backups: bool,
     pub ipv6: bool,
     pub monitoring: bool,
-    pub vpc_uuid: Option<String>,
+    pub vpc_uuid: Arc<str>,
+    pub volume_ids: Vec<String>,
 }
 
 const MAX_USER_DATA_BYTES: usize = 64 * 1024;
 const MAX_NAMES_PER_CREATE: usize = 10;
+/// "Up to fifteen volumes may be attached to a Droplet at a time" (the spec's volume actions).
+pub const MAX_VOLUMES_PER_DROPLET: usize = 15;
 
-fn check_name(name: &str) -> Result<(), DoError> {
+pub fn check_name(name: &str) -> Result<(), DoError> {
     let valid_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     let valid_ends = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
@@ -170,45 +148,19 @@ fn check_name(name: &str) -> Result<(), DoError> {
     Ok(())
 }
 
-pub fn check_tag(tag: &str) -> Result<(), DoError> {
-    let valid = !tag.is_empty()
-        && tag.len() <= 255
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_'));
-    if !valid {
-        return Err(DoError::unprocessable(
-            "Tag names can only contain letters, numbers, colons, dashes and underscores, and be at most 255 characters long.",
-        ));
-    }
-    Ok(())
-}
-
 impl World {
-    pub fn new(transition: Duration) -> Self {
-        Self {
-            transition,
-            next_droplet_id: 500_000_001,
-            next_action_id: 2_000_000_001,
-            next_image_id: 170_000_001,
-            next_key_id: 41_000_001,
-            droplets: BTreeMap::new(),
-            actions: HashMap::new(),
-            private_images: BTreeMap::new(),
-            ssh_keys: BTreeMap::new(),
-            known_tags: HashSet::new(),
-        }
-    }
-
     /// Fills the account with `count` running droplets spread over the catalogue.
     pub fn prepopulate(&mut self, count: usize) {
         let basic: Vec<&'static SizeSpec> =
             catalog::SIZES.iter().filter(|s| s.description == "Basic").collect();
         let now = OffsetDateTime::now_utc();
         let image = &catalog::PUBLIC_IMAGES[0];
-        self.known_tags.insert("dosim".to_owned());
-        for i in 0..count {
-            let id = self.next_droplet_id;
-            self.next_droplet_id += 1;
+        if count > 0 {
+            self.known_tags.insert("dosim".to_owned());
+        }
+        for (i, id) in self.ids.droplets(count).enumerate() {
             let region = &catalog::REGIONS[i % catalog::REGIONS.len()];
+            let vpc_uuid = self.default_vpc(region.slug);
             self.droplets.insert(
                 id,
                 Droplet {
@@ -224,26 +176,13 @@ impl World {
                     backups: false,
                     ipv6: false,
                     monitoring: false,
-                    vpc_uuid: default_vpc(region.slug),
+                    vpc_uuid,
                     snapshot_ids: Vec::new(),
                     action_ids: Vec::new(),
+                    volume_ids: Vec::new(),
+                    history: Vec::new(),
                 },
             );
-        }
-    }
-
-    /// Resolves an image by id or slug, as droplet create and `GET /v2/images/{id}` do.
-    pub fn find_image(&self, reference: &StringOrId) -> Option<ImageRef> {
-        match reference {
-            StringOrId::Id(id) => catalog::PUBLIC_IMAGES
-                .iter()
-                .find(|i| i.id == *id)
-                .map(ImageRef::Public)
-                .or_else(|| self.private_images.get(id).map(|p| ImageRef::Private(Box::new(p.clone())))),
-            StringOrId::Text(text) => match text.parse::<u64>() {
-                Ok(id) => self.find_image(&StringOrId::Id(id)),
-                Err(_) => catalog::PUBLIC_IMAGES.iter().find(|i| i.slug == text).map(ImageRef::Public),
-            },
         }
     }
 
@@ -301,9 +240,19 @@ impl World {
                 return Err(DoError::unprocessable("Invalid key identifiers for Droplet creation."));
             }
         }
-        if !body.volumes.is_empty() {
-            return Err(DoError::unprocessable("You specified an invalid volume for Droplet creation."));
-        }
+        let vpc_uuid = match body.vpc_uuid {
+            None => self.default_vpc(region.slug),
+            Some(id) => match self.vpcs.get(&id) {
+                Some(vpc) if vpc.region.slug == region.slug => Arc::from(id),
+                Some(_) => {
+                    return Err(DoError::unprocessable("The VPC must be in the same region as the Droplet."));
+                }
+                None => {
+                    return Err(DoError::unprocessable("You specified an invalid VPC for Droplet creation."));
+                }
+            },
+        };
+        self.check_volumes_for_create(&body.volumes, region, names.len())?;
         Ok(CheckedCreate {
             names,
             size,
@@ -313,8 +262,40 @@ impl World {
             backups: body.backups,
             ipv6: body.ipv6,
             monitoring: body.monitoring,
-            vpc_uuid: body.vpc_uuid,
+            vpc_uuid,
+            volume_ids: body.volumes,
         })
+    }
+
+    /// Volumes named in a create must exist here, be free and be in the droplet's region; a
+    /// volume attaches to one droplet, so a multi-create cannot name any.
+    fn check_volumes_for_create(
+        &self,
+        volume_ids: &[String],
+        region: &RegionSpec,
+        droplets: usize,
+    ) -> Result<(), DoError> {
+        if volume_ids.is_empty() {
+            return Ok(());
+        }
+        if droplets > 1 {
+            return Err(DoError::unprocessable("A volume can be attached to one Droplet only."));
+        }
+        if volume_ids.len() > MAX_VOLUMES_PER_DROPLET {
+            return Err(DoError::unprocessable("A Droplet can have at most 15 volumes attached."));
+        }
+        for id in volume_ids {
+            let volume = self.volumes.get(id).ok_or_else(|| {
+                DoError::unprocessable("You specified an invalid volume for Droplet creation.")
+            })?;
+            if volume.region.slug != region.slug {
+                return Err(DoError::unprocessable("The volume must be in the same region as the Droplet."));
+            }
+            if volume.droplet_id.is_some() {
+                return Err(DoError::unprocessable("The volume is already attached to another Droplet."));
+            }
+        }
+        Ok(())
     }
 
     /// Creates droplets in status `new`, each with a `create` action; returns (droplet, action) ids.
@@ -325,8 +306,7 @@ impl World {
         }
         let mut made = Vec::with_capacity(create.names.len());
         for name in create.names {
-            let id = self.next_droplet_id;
-            self.next_droplet_id += 1;
+            let id = self.ids.droplet();
             let mut droplet = Droplet {
                 id,
                 name,
@@ -340,35 +320,43 @@ impl World {
                 backups: create.backups,
                 ipv6: create.ipv6,
                 monitoring: create.monitoring,
-                vpc_uuid: create.vpc_uuid.clone().unwrap_or_else(|| default_vpc(create.region.slug)),
+                vpc_uuid: create.vpc_uuid.clone(),
                 snapshot_ids: Vec::new(),
                 action_ids: Vec::new(),
+                volume_ids: Vec::new(),
+                history: Vec::new(),
             };
             droplet.begin_change(Status::Active, now, self.transition);
-            let action_id = self.record_action("create", Some(&mut droplet), now);
+            let action_id = self.record_action("create", "droplet", Some(id), Some(create.region.slug), now);
+            droplet.action_ids.push(action_id);
             self.droplets.insert(id, droplet);
             made.push((id, action_id));
+        }
+        if let [(droplet_id, _)] = made.as_slice() {
+            for volume_id in &create.volume_ids {
+                self.attach_volume_unchecked(volume_id, *droplet_id, wall);
+            }
         }
         made
     }
 
-    fn record_action(&mut self, kind: &str, droplet: Option<&mut Droplet>, now: Instant) -> u64 {
-        let id = self.next_action_id;
-        self.next_action_id += 1;
-        let (droplet_id, region_slug) = match droplet {
-            Some(d) => {
-                d.action_ids.push(id);
-                (Some(d.id), Some(d.region.slug))
-            }
-            None => (None, None),
-        };
+    /// Records an action that completes after the transition time.
+    pub(super) fn record_action(
+        &mut self,
+        kind: &str,
+        resource_type: &'static str,
+        resource_id: Option<u64>,
+        region_slug: Option<&'static str>,
+        now: Instant,
+    ) -> u64 {
+        let id = self.ids.action();
         self.actions.insert(
             id,
-            Action {
+            super::Action {
                 id,
                 kind: kind.to_owned(),
-                droplet_id,
-                resource_type: if droplet_id.is_some() { "droplet" } else { "backend" },
+                resource_id,
+                resource_type,
                 region_slug,
                 started_at: OffsetDateTime::now_utc(),
                 done_at: now + self.transition,
@@ -379,23 +367,57 @@ impl World {
     }
 
     pub fn delete_droplet(&mut self, id: u64) -> Result<(), DoError> {
-        self.droplets.remove(&id).map(|_| ()).ok_or_else(DoError::not_found)
+        self.retire_droplet(id).map(|_| ()).ok_or_else(DoError::not_found)
     }
 
     pub fn delete_droplets_by_tag(&mut self, tag: &str) -> Result<usize, DoError> {
         if !self.known_tags.contains(tag) {
             return Err(DoError::not_found());
         }
-        let before = self.droplets.len();
-        self.droplets.retain(|_, d| !d.tags.iter().any(|t| t == tag));
-        Ok(before - self.droplets.len())
+        let doomed: Vec<u64> =
+            self.droplets.values().filter(|d| d.tags.iter().any(|t| t == tag)).map(|d| d.id).collect();
+        for id in &doomed {
+            self.retire_droplet(*id);
+        }
+        Ok(doomed.len())
+    }
+
+    /// Removes a droplet and undoes what tied other resources to it; its snapshots stay.
+    pub(super) fn retire_droplet(&mut self, id: u64) -> Option<Droplet> {
+        let droplet = self.droplets.remove(&id)?;
+        let wall = OffsetDateTime::now_utc();
+        for volume_id in &droplet.volume_ids {
+            if let Some(volume) = self.volumes.get_mut(volume_id) {
+                volume.droplet_id = None;
+                volume.history.push((wall, Change::Detached));
+            }
+        }
+        for ip in self.reserved_ips.values_mut().filter(|ip| ip.droplet_id == Some(id)) {
+            ip.droplet_id = None;
+            ip.history.push((wall, Change::Detached));
+        }
+        for firewall in self.firewalls.values_mut() {
+            firewall.droplet_ids.retain(|d| *d != id);
+        }
+        self.assignments.remove(&format!("do:droplet:{id}"));
+        self.retired.push(Retired {
+            kind: "droplet",
+            id: id.to_string(),
+            name: droplet.name.clone(),
+            region: droplet.region.slug.to_owned(),
+            measure: Measure::Size(size_at_creation(&droplet.history, droplet.size.slug)),
+            created_at: droplet.created_at,
+            deleted_at: wall,
+            history: droplet.history.clone(),
+        });
+        Some(droplet)
     }
 
     /// Starts a droplet action, with DigitalOcean's rules for when it is refused.
     pub fn start_action(
         &mut self,
         droplet_id: u64,
-        body: crate::wire::DropletActionBody,
+        body: DropletActionBody,
         now: Instant,
     ) -> Result<u64, DoError> {
         const KNOWN: &[&str] = &[
@@ -420,10 +442,16 @@ impl World {
         }
         let transition = self.transition;
         let mut droplet = self.droplets.remove(&droplet_id).ok_or_else(DoError::not_found)?;
-        let result = Self::apply_action(&mut droplet, &body, now, transition);
-        let outcome = match result {
+        let outcome = match Self::apply_action(&mut droplet, &body, now, transition) {
             Ok(snapshot_name) => {
-                let action_id = self.record_action(&body.kind, Some(&mut droplet), now);
+                let action_id = self.record_action(
+                    &body.kind,
+                    "droplet",
+                    Some(droplet_id),
+                    Some(droplet.region.slug),
+                    now,
+                );
+                droplet.action_ids.push(action_id);
                 if let Some(name) = snapshot_name {
                     let image_id = self.add_private_image(
                         name,
@@ -434,6 +462,9 @@ impl World {
                         now,
                         droplet.size.disk_gb,
                     );
+                    if let Some(image) = self.private_images.get_mut(&image_id) {
+                        image.source_droplet = Some(droplet_id);
+                    }
                     droplet.snapshot_ids.push(image_id);
                 }
                 Ok(action_id)
@@ -447,7 +478,7 @@ impl World {
     /// Applies an action's effect; returns a snapshot name when one must be taken.
     fn apply_action(
         droplet: &mut Droplet,
-        body: &crate::wire::DropletActionBody,
+        body: &DropletActionBody,
         now: Instant,
         transition: Duration,
     ) -> Result<Option<String>, DoError> {
@@ -472,7 +503,11 @@ impl World {
                 if current != Status::Off {
                     return Err(DoError::unprocessable("Droplet must be powered off to resize."));
                 }
+                let from = droplet.size.slug;
                 droplet.size = size;
+                droplet
+                    .history
+                    .push((OffsetDateTime::now_utc() + transition, Change::Resized { from, to: size.slug }));
                 droplet.begin_change(current, now, transition);
             }
             "snapshot" => {
@@ -497,88 +532,4 @@ impl World {
         }
         Ok(None)
     }
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_private_image(
-        &mut self,
-        name: String,
-        kind: &'static str,
-        distribution: String,
-        regions: Vec<String>,
-        tags: Vec<String>,
-        now: Instant,
-        min_disk_size: u64,
-    ) -> u64 {
-        let id = self.next_image_id;
-        self.next_image_id += 1;
-        self.private_images.insert(
-            id,
-            PrivateImage {
-                id,
-                name,
-                kind,
-                distribution,
-                description: String::new(),
-                regions,
-                tags,
-                created_at: OffsetDateTime::now_utc(),
-                ready_at: now + self.transition,
-                min_disk_size,
-                size_gigabytes: min_disk_size as f64 * 0.1,
-            },
-        );
-        id
-    }
-
-    pub fn add_ssh_key(&mut self, name: String, public_key: String) -> Result<u64, DoError> {
-        let mut parts = public_key.split_whitespace();
-        let kind_ok = parts
-            .next()
-            .is_some_and(|k| k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-"));
-        let body_ok = parts.next().is_some_and(|b| {
-            b.len() >= 16 && b.chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))
-        });
-        if !(kind_ok && body_ok) {
-            return Err(DoError::unprocessable(
-                "Key invalid, key should be of the form 'type key [comment]'",
-            ));
-        }
-        if name.trim().is_empty() {
-            return Err(DoError::unprocessable("Name is required."));
-        }
-        if self.ssh_keys.values().any(|k| k.public_key == public_key) {
-            return Err(DoError::unprocessable("SSH Key is already in use on your account"));
-        }
-        let id = self.next_key_id;
-        self.next_key_id += 1;
-        let fingerprint = fingerprint(&public_key);
-        self.ssh_keys.insert(id, SshKey { id, name, public_key, fingerprint });
-        Ok(id)
-    }
-}
-
-fn image_distribution(image: &ImageRef) -> String {
-    match image {
-        ImageRef::Public(p) => p.distribution.to_owned(),
-        ImageRef::Private(p) => p.distribution.clone(),
-    }
-}
-
-/// Every region has one default VPC; its id is derived from the region so it stays stable.
-fn default_vpc(region: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in region.bytes() {
-        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    uuid::Uuid::from_u64_pair(hash, hash.rotate_left(17)).to_string()
-}
-
-/// A fingerprint in DigitalOcean's colon-separated hex form. DigitalOcean uses MD5; the spec
-/// only promises a string, so a 128-bit FNV-1a hash stands in for it.
-fn fingerprint(public_key: &str) -> String {
-    let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    for b in public_key.bytes() {
-        hash = (hash ^ u128::from(b)).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
-    }
-    hash.to_be_bytes().iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
