@@ -11,14 +11,16 @@
 pub mod catalog;
 pub mod cost;
 pub mod duration;
+pub mod endpoint;
 pub mod error;
 pub mod instance;
+pub mod money;
 pub mod operation;
 pub mod provider;
 pub mod secret;
 
 pub use catalog::{Image, InstanceType, Region, RegionalPrice};
-pub use cost::{BackupPlan, BillingPolicy, CostEstimate, CostQuery};
+pub use cost::{BackupPlan, BillingPolicy, CostError, CostEstimate, CostQuery};
 pub use duration::BillingDuration;
 pub use error::{ProviderError, RetryAfter};
 pub use instance::{
