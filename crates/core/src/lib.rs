@@ -29,4 +29,4 @@ pub use instance::{
 };
 pub use operation::{ActionId, ActionStatus, OperationId, ProviderAction};
 pub use provider::{Provider, ProviderInfo};
-pub use secret::{REDACTED, Secret, redact, upstream_text};
+pub use secret::{REDACTED, Secret, redact, scrub_bytes, upstream_text};

@@ -115,23 +115,6 @@ async fn read_capped(
     Ok(Some((body, held)))
 }
 
-/// `body` with every copy of `secret` replaced by `[redacted]`, so no answer (an error message
-/// that quotes the token, say) can carry it further.
-fn scrub(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
-    if secret.len() < 8 || memchr::memmem::find(&body, secret).is_none() {
-        return body;
-    }
-    let mut out = Vec::with_capacity(body.len());
-    let mut rest = body.as_slice();
-    while let Some(at) = memchr::memmem::find(rest, secret) {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(nephele_core::REDACTED.as_bytes());
-        rest = &rest[at + secret.len()..];
-    }
-    out.extend_from_slice(rest);
-    out
-}
-
 /// Describes a transport failure without the URL's query or any header (so never the token).
 fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
@@ -275,7 +258,7 @@ impl Transport {
                     match read_capped(response, self.max_response_bytes, &self.body_budget).await {
                         Ok(Some((bytes, held))) => Ok(Reply {
                             status,
-                            body: scrub(bytes, self.token.expose().as_bytes()),
+                            body: nephele_core::scrub_bytes(bytes, &[self.token.expose().as_bytes()]),
                             retry_after,
                             after_ambiguous_failure: ambiguous,
                             _held: held,
@@ -385,13 +368,5 @@ mod tests {
             wait_from_headers(&headers(&[("ratelimit-reset", "1")]), longest),
             Some(Duration::from_secs(1))
         );
-    }
-
-    #[test]
-    fn scrub_replaces_every_copy_of_the_token() {
-        let body = br#"{"message":"bad token dop_v1_secret99 (dop_v1_secret99)"}"#.to_vec();
-        let scrubbed = String::from_utf8(scrub(body, b"dop_v1_secret99")).expect("utf8");
-        assert_eq!(scrubbed, r#"{"message":"bad token [redacted] ([redacted])"}"#);
-        assert_eq!(scrub(b"nothing here".to_vec(), b"dop_v1_secret99"), b"nothing here");
     }
 }
