@@ -624,14 +624,14 @@ impl Provider for Aws {
         let mut types: Vec<InstanceType> = described
             .into_iter()
             .map(|t| {
-                let prices = PRICES.regional(&t.instance_type);
+                let prices = PRICES.regional(&t.instance_type)?;
                 let here = prices.get(home).copied();
                 let gpus = t
                     .gpu_info
                     .as_ref()
                     .map(|g| g.gpus.items.iter().filter_map(|g| g.count).sum())
                     .unwrap_or(0);
-                InstanceType {
+                Ok(InstanceType {
                     description: if t.current_generation == Some(false) {
                         "Previous generation"
                     } else {
@@ -650,9 +650,9 @@ impl Provider for Aws {
                     gpus,
                     regional_prices: Some(prices),
                     id: t.instance_type,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, ProviderError>>()?;
         types.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(types)
     }
