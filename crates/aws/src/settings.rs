@@ -76,10 +76,12 @@ pub struct ClientSettings {
     pub max_retry_after: Duration,
 }
 
+/// A setting that cannot be used. The message names the key too: the host shows an operator
+/// the message alone ("refused its configuration: ...").
 fn invalid(field: &str, message: impl Into<String>) -> ProviderError {
     ProviderError::InvalidInput {
         field: Some(field.to_owned()),
-        message: message.into(),
+        message: format!("{field} {}", message.into()),
         detail: Default::default(),
     }
 }
