@@ -356,7 +356,7 @@ fn parse_action_id(id: &ActionId) -> Option<(String, InstanceId, PowerAction, Of
     let instance = InstanceId(parts.next()?.to_owned());
     let action: PowerAction = parts.next()?.parse().ok()?;
     let millis: i128 = parts.next()?.parse().ok()?;
-    let started = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()?;
+    let started = OffsetDateTime::from_unix_timestamp_nanos(millis.checked_mul(1_000_000)?).ok()?;
     if parts.next().is_some() || !is_instance_id(&instance.0) {
         return None;
     }
@@ -704,6 +704,8 @@ mod tests {
             ("eu-west-1", "i-0123456789abcdef0", PowerAction::PowerOff, started)
         );
         assert!(parse_action_id(&ActionId("eu-west-1/i-1/power_off".into())).is_none());
+        let huge = format!("eu-west-1/i-0123456789abcdef0/power_off/{}", i128::MAX);
+        assert!(parse_action_id(&ActionId(huge)).is_none(), "a time past the calendar is no action");
     }
 
     #[test]
