@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::money::{self, FigureRefused, MAX_PRICE_HOURLY, MAX_PRICE_MONTHLY};
-
 /// A data-centre region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {
@@ -56,19 +54,6 @@ pub struct RegionalPrice {
 }
 
 impl InstanceType {
-    /// Checks every price of this type against [`crate::money`]'s ceilings, as a provider must
-    /// before it hands the type on: the error names the field (`price_hourly`,
-    /// `regional_prices.us-east-1.monthly`).
-    pub fn check_prices(&self) -> Result<(), FigureRefused> {
-        money::check("price_hourly", self.price_hourly, MAX_PRICE_HOURLY)?;
-        money::check("price_monthly", self.price_monthly, MAX_PRICE_MONTHLY)?;
-        for (region, price) in self.regional_prices.iter().flatten() {
-            money::check(format!("regional_prices.{region}.hourly"), price.hourly, MAX_PRICE_HOURLY)?;
-            money::check(format!("regional_prices.{region}.monthly"), price.monthly, MAX_PRICE_MONTHLY)?;
-        }
-        Ok(())
-    }
-
     /// This type as priced in `region`: itself when its prices are the same everywhere, `None`
     /// when they vary by region and `region`'s is not known.
     pub fn priced_in(&self, region: &str) -> Option<InstanceType> {

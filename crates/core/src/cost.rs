@@ -54,7 +54,7 @@ fn div(a: Decimal, b: Decimal, figure: &'static str) -> Result<Decimal, CostErro
 }
 
 /// The sum of `figures`, checked.
-pub fn checked_sum(
+fn checked_sum(
     figures: impl IntoIterator<Item = Decimal>,
     figure: &'static str,
 ) -> Result<Decimal, CostError> {
