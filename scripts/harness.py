@@ -165,3 +165,127 @@ class NepheleWithServerKeys(Nephele):
             with open(self.config, "w") as f:
                 f.write(text.replace(listen, listen + keys, 1))
         super().start()
+
+
+class NepheleProviders(Nephele):
+    """A `nephele serve` process whose `providers:` section is given whole (`providers`: YAML
+    lines indented two spaces, one provider or several), on a fresh SQLite file, open unless
+    `auth_required`; `server` lines (indented two spaces) join `listen` in the server section,
+    `extra` is appended at the top level."""
+
+    def __init__(self, binary, providers, extra="", directory=None, auth_required=False, server=""):
+        self.binary = binary
+        self.directory = directory or tempfile.mkdtemp(prefix="nephele-harness-")
+        self.port = free_port()
+        self.database = os.path.join(self.directory, "nephele.db")
+        self.config = os.path.join(self.directory, "config.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"""server:
+  listen: 127.0.0.1:{self.port}
+{server}providers:
+{providers}database:
+  url: sqlite://{self.database}
+auth:
+  required: {"true" if auth_required else "false"}
+{extra}""")
+        self.start()
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def log_text(self):
+        self.log.flush()
+        with open(os.path.join(self.directory, "nephele.log")) as f:
+            return f.read()
+
+
+class Moto:
+    """moto's EC2 (`.venv/bin/moto_server`, from `make aws-peer`) on a free port."""
+
+    def __init__(self, repo_root):
+        program = os.path.join(repo_root, ".venv", "bin", "moto_server")
+        if not os.path.exists(program):
+            raise RuntimeError(f"{program} is missing: `make aws-peer` installs moto")
+        self.port = free_port()
+        self.process = subprocess.Popen([program, "-H", "127.0.0.1", "-p", str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("moto_server did not listen within 30 s")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+class TamperingProxy:
+    """An HTTP proxy on 127.0.0.1 in front of `upstream` that a script can turn hostile.
+
+    `before(method, path, headers, body)` may answer a request itself: it returns None (pass it
+    on) or `(status, headers, body)`. `after(method, path, status, body)` may rewrite what the
+    upstream answered and returns the new body. Both run on the proxy's threads; `seen` lists
+    `(method, path, headers, body)` of every request."""
+
+    def __init__(self, upstream):
+        import http.server
+        import threading
+        import urllib.error
+        import urllib.request
+        self.upstream = upstream
+        self.before = lambda method, path, headers, body: None
+        self.after = lambda method, path, status, body: body
+        self.seen = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                proxy.seen.append((self.command, self.path, headers, body))
+                mine = proxy.before(self.command, self.path, headers, body)
+                if mine is None:
+                    request = urllib.request.Request(proxy.upstream + self.path, data=body if body else None,
+                                                     method=self.command)
+                    for name in ("authorization", "content-type", "x-amz-date", "x-amz-security-token",
+                                 "x-amz-content-sha256"):
+                        if name in headers:
+                            request.add_header(name, headers[name])
+                    try:
+                        with urllib.request.urlopen(request, timeout=60) as upstream:
+                            status, answer = upstream.status, upstream.read()
+                            kind = upstream.headers.get("Content-Type", "application/json")
+                    except urllib.error.HTTPError as e:
+                        status, answer = e.code, e.read()
+                        kind = e.headers.get("Content-Type", "application/json")
+                    answer = proxy.after(self.command, self.path, status, answer)
+                    mine = (status, {"Content-Type": kind}, answer)
+                status, extra, answer = mine
+                self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_POST = do_PUT = do_DELETE = answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

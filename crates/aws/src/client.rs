@@ -6,6 +6,14 @@
 //! only after throttling or a refused connection, which both mean EC2 did nothing. Any other
 //! failure of a change is left to the caller, which looks up what happened (by tag) before it
 //! tries again.
+//!
+//! Whatever answers at the endpoint is read strictly and as untrusted: every credential this
+//! client sends (the access key id, the secret, the session token, the request's signature and
+//! whole `Authorization` header) is scrubbed from an answer's bytes before anything reads them;
+//! a 2xx answer must be the action's own XML document (`<DescribeInstancesResponse>`), so an HTML
+//! page or any other garbage is an unusable answer, never an empty list; a redirect is never
+//! followed and is an unusable answer too; a throttling answer's `Retry-After` is cut to
+//! `max_retry_after_secs`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +64,9 @@ pub struct Ec2Client {
 
 /// How one attempt ended.
 enum Attempt {
-    Answered(u16, Vec<u8>),
+    /// An answer: its status, its body (credentials scrubbed) and the wait its `Retry-After` asks
+    /// for (already cut to `max_retry_after`).
+    Answered(u16, Vec<u8>, Option<Duration>),
     /// Never reached EC2: safe to send again, whatever the action.
     NotSent(String),
     /// Sent, with no answer: EC2 may or may not have acted.
@@ -146,20 +156,25 @@ impl Ec2Client {
                     });
                 }
             }
+            let mut asked_wait = None;
             let failure = match self.attempt(region, &body, deadline).await {
-                Attempt::Answered(status, bytes) if (200..300).contains(&status) => {
-                    return quick_xml::de::from_reader(bytes.as_slice()).map_err(|e| {
-                        ProviderError::InvalidResponse {
-                            message: format!("{action}: unreadable answer: {e}"),
-                            detail: UpstreamDetail { status: Some(status), ..Default::default() },
-                        }
+                Attempt::Answered(status, bytes, _) if (200..300).contains(&status) => {
+                    return read_answer(action, status, &bytes);
+                }
+                Attempt::Answered(status, _, _) if (300..400).contains(&status) => {
+                    return Err(ProviderError::InvalidResponse {
+                        message: format!(
+                            "{action}: the endpoint answered with a redirect (HTTP {status}); Nephele does not follow redirects"
+                        ),
+                        detail: UpstreamDetail { status: Some(status), ..Default::default() },
                     });
                 }
-                Attempt::Answered(status, bytes) => {
-                    let error = self.error_from(status, &bytes);
+                Attempt::Answered(status, bytes, retry_after) => {
+                    let error = self.error_from(status, &bytes, retry_after);
                     let throttled = matches!(error, ProviderError::RateLimited { .. });
                     if throttled {
                         self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                        asked_wait = retry_after;
                     }
                     let retry = throttled || (class == ActionClass::Describe && status >= 500);
                     if !retry {
@@ -182,10 +197,12 @@ impl Ec2Client {
                     });
                 }
             };
-            // Exponential backoff with full jitter, as AWS asks, within the call's deadline.
+            // Exponential backoff with full jitter, as AWS asks, within the call's deadline; never
+            // sooner than a throttling answer's (already bounded) `Retry-After`.
             let cap = (FIRST_BACKOFF * 2u32.pow(attempt.min(10))).min(MAX_BACKOFF);
-            let pause = Duration::from_millis(fastrand::u64(0..=cap.as_millis() as u64));
-            if attempt >= MAX_ATTEMPTS || Instant::now() + pause >= deadline {
+            let pause = Duration::from_millis(fastrand::u64(0..=cap.as_millis() as u64))
+                .max(asked_wait.unwrap_or_default());
+            if attempt >= MAX_ATTEMPTS || Instant::now().checked_add(pause).is_none_or(|at| at >= deadline) {
                 return Err(failure);
             }
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -199,6 +216,7 @@ impl Ec2Client {
             Ok(headers) => headers,
             Err(reason) => return Attempt::NotSent(reason),
         };
+        let credentials = self.credentials_in(&headers);
         let mut request = self.http.post(&url).header("content-type", FORM).body(body.to_owned());
         for (name, value) in headers {
             request = request.header(name, value);
@@ -218,12 +236,20 @@ impl Ec2Client {
             if response.content_length().is_some_and(|n| n > limit as u64) {
                 return Attempt::TooLarge;
             }
+            let retry_after = retry_after(response.headers(), self.settings.max_retry_after);
             let mut bytes = Vec::new();
             loop {
                 match response.chunk().await {
                     Ok(Some(chunk)) if bytes.len() + chunk.len() > limit => return Attempt::TooLarge,
                     Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-                    Ok(None) => return Attempt::Answered(status, bytes),
+                    Ok(None) => {
+                        let secrets: Vec<&[u8]> = credentials.iter().map(|c| c.as_bytes()).collect();
+                        return Attempt::Answered(
+                            status,
+                            nephele_core::scrub_bytes(bytes, &secrets),
+                            retry_after,
+                        );
+                    }
                     Err(e) => return Attempt::Lost(format!("answer cut short: {}", without_url(&e))),
                 }
             }
@@ -266,16 +292,105 @@ impl Ec2Client {
         Ok(instructions.headers().map(|(name, value)| (name.to_owned(), value.to_owned())).collect())
     }
 
-    fn error_from(&self, status: u16, bytes: &[u8]) -> ProviderError {
-        let secret = self.settings.secret_access_key.expose().as_str();
+    /// Every credential an answer to a request signed with `headers` could echo: the settings'
+    /// three, and this request's `Authorization` header and signature, each also as a URL would
+    /// encode it (a session token holds `/`, `+` and `=`).
+    fn credentials_in(&self, headers: &[(String, String)]) -> Vec<String> {
+        let s = &self.settings;
+        let mut credentials = vec![s.secret_access_key.expose().clone(), s.access_key_id.clone()];
+        credentials.extend(s.session_token.as_ref().map(|t| t.expose().clone()));
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("authorization") {
+                credentials.push(value.clone());
+                if let Some((_, signature)) = value.rsplit_once("Signature=") {
+                    credentials.push(signature.trim().to_owned());
+                }
+            }
+        }
+        let encoded: Vec<String> = credentials
+            .iter()
+            .map(|c| form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>())
+            .filter(|e| !credentials.contains(e))
+            .collect();
+        credentials.extend(encoded);
+        // Longest first: a whole header is replaced before the signature inside it.
+        credentials.sort_by_key(|c| std::cmp::Reverse(c.len()));
+        credentials
+    }
+
+    /// The error for a non-2xx, non-3xx answer (already scrubbed of credentials). EC2's words are
+    /// untrusted text: cleaned and bounded (and scrubbed again, in case an echo was encoded
+    /// differently in the bytes than in the text).
+    fn error_from(&self, status: u16, bytes: &[u8], retry_after: Option<Duration>) -> ProviderError {
+        let s = &self.settings;
+        let mut secrets = vec![s.secret_access_key.expose().as_str(), s.access_key_id.as_str()];
+        secrets.extend(s.session_token.as_ref().map(|t| t.expose().as_str()));
         let text = String::from_utf8_lossy(bytes);
         match quick_xml::de::from_str::<wire::ErrorResponse>(&text) {
             Ok(answer) if !answer.errors.errors.is_empty() => {
                 let first = &answer.errors.errors[0];
-                let message = upstream_text(&first.message, &[secret]);
-                errors::from_code(status, &first.code, message, answer.request_id)
+                let message = upstream_text(&first.message, &secrets);
+                let code = upstream_text(&first.code, &secrets);
+                let request_id = answer.request_id.map(|r| upstream_text(&r, &secrets));
+                errors::from_code(status, &code, message, request_id, retry_after)
             }
-            _ => errors::from_code(status, "", format!("HTTP {status} without an EC2 error"), None),
+            _ if status >= 500 => ProviderError::Unavailable {
+                message: format!("HTTP {status} without an EC2 error"),
+                detail: UpstreamDetail { status: Some(status), ..Default::default() },
+            },
+            // Not EC2 speaking (a proxy's page, say): nothing about the caller's request.
+            _ => ProviderError::InvalidResponse {
+                message: format!("HTTP {status} without an EC2 error"),
+                detail: UpstreamDetail { status: Some(status), ..Default::default() },
+            },
+        }
+    }
+}
+
+/// How long a `Retry-After` (in seconds) asks to wait, cut to `longest`; a number too large for
+/// `u64` is the longest wait.
+fn retry_after(headers: &reqwest::header::HeaderMap, longest: Duration) -> Option<Duration> {
+    let text = headers.get("retry-after")?.to_str().ok()?.trim();
+    let seconds = match text.parse::<u64>() {
+        Ok(n) => n,
+        Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => u64::MAX,
+        Err(_) => return None,
+    };
+    Some(Duration::from_secs(seconds).min(longest))
+}
+
+/// A 2xx answer to `action`, read strictly: its root element must be `<{action}Response>`, as
+/// every EC2 Query answer's is. Anything else (an HTML page from whatever answers at the
+/// endpoint, an empty body, another action's answer) is unusable: reading it leniently would
+/// make garbage look like an empty list, and an empty list of instances tagged with an operation
+/// would make the exactly-once create send `RunInstances` again.
+fn read_answer<T: DeserializeOwned>(action: &str, status: u16, bytes: &[u8]) -> Result<T, ProviderError> {
+    let unusable = |why: String| ProviderError::InvalidResponse {
+        message: format!("{action}: unusable answer: {}", upstream_text(&why, &[])),
+        detail: UpstreamDetail { status: Some(status), ..Default::default() },
+    };
+    let expected = format!("{action}Response");
+    match root_element(bytes) {
+        Some(root) if root == expected => {}
+        Some(root) => return Err(unusable(format!("the document is <{root}>, not <{expected}>"))),
+        None => return Err(unusable(format!("not an XML document (expected <{expected}>)"))),
+    }
+    quick_xml::de::from_reader(bytes).map_err(|e| unusable(e.to_string()))
+}
+
+/// The local name of a document's root element, past its declaration, comments, processing
+/// instructions, doctype and blank text; `None` when it does not start with an element.
+fn root_element(bytes: &[u8]) -> Option<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(element) | Event::Empty(element) => {
+                return Some(element.local_name().as_ref().to_owned());
+            }
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
+            Event::Text(text) if text.trim().is_empty() => {}
+            _ => return None,
         }
     }
 }
@@ -304,4 +419,42 @@ fn without_url(error: &reqwest::Error) -> String {
         source = e.source();
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_must_be_the_actions_own_document() {
+        let html = b"<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1></body></html>";
+        let refused =
+            read_answer::<wire::DescribeInstances>("DescribeInstances", 200, html).expect_err("html");
+        assert_eq!(refused.code(), nephele_core::ErrorCode::ProviderBadResponse);
+        assert!(refused.to_string().contains("<html>"), "{refused}");
+        for garbage in
+            [&b""[..], b"not xml at all", b"{\"reservationSet\": []}", b"<DescribeRegionsResponse/>"]
+        {
+            assert!(read_answer::<wire::DescribeInstances>("DescribeInstances", 200, garbage).is_err());
+        }
+        let moto = br#"<?xml version="1.0" encoding="utf-8"?>
+<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15"><reservationSet/><requestId>r</requestId></DescribeInstancesResponse>"#;
+        let read: wire::DescribeInstances =
+            read_answer("DescribeInstances", 200, moto).expect("moto's answer");
+        assert!(read.reservation_set.items.is_empty());
+    }
+
+    #[test]
+    fn a_retry_after_of_any_size_is_cut_to_the_longest_wait() {
+        let longest = Duration::from_secs(60);
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (value, wait) in
+            [("10000000000", 60), ("18446744073709551615", 60), ("99999999999999999999999", 60), ("3", 3)]
+        {
+            headers.insert("retry-after", value.parse().expect("value"));
+            assert_eq!(retry_after(&headers, longest), Some(Duration::from_secs(wait)), "{value}");
+        }
+        headers.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("value"));
+        assert_eq!(retry_after(&headers, longest), None);
+    }
 }

@@ -23,12 +23,19 @@ fn field_of(code: &str) -> Option<&'static str> {
     Some(field)
 }
 
-/// Maps one error answer. `message` has been cleaned of secrets by the caller.
-pub fn from_code(status: u16, code: &str, message: String, request_id: Option<String>) -> ProviderError {
+/// Maps one error answer. `code`, `message` and `request_id` have been cleaned of secrets by the
+/// caller, and `retry_after` (the answer's own `Retry-After`, if any) bounded.
+pub fn from_code(
+    status: u16,
+    code: &str,
+    message: String,
+    request_id: Option<String>,
+    retry_after: Option<Duration>,
+) -> ProviderError {
     let detail = UpstreamDetail { status: Some(status), code: Some(code.to_owned()), request_id };
     if is_throttling(code) {
         return ProviderError::RateLimited {
-            retry_after: RetryAfter::from_now(Duration::from_secs(1)),
+            retry_after: RetryAfter::from_now(retry_after.unwrap_or(Duration::from_secs(1))),
             detail,
         };
     }
@@ -67,14 +74,14 @@ mod tests {
 
     #[test]
     fn codes_become_kinds() {
-        let kind = |status, code: &str| from_code(status, code, "m".into(), None).code();
+        let kind = |status, code: &str| from_code(status, code, "m".into(), None, None).code();
         assert_eq!(kind(400, "InvalidInstanceID.NotFound").as_str(), "not_found");
         assert_eq!(kind(400, "RequestLimitExceeded").as_str(), "provider_rate_limited");
         assert_eq!(kind(401, "AuthFailure").as_str(), "provider_unauthorized");
         assert_eq!(kind(400, "IncorrectInstanceState").as_str(), "conflict");
         assert_eq!(kind(503, "Unavailable").as_str(), "provider_unavailable");
         assert_eq!(kind(400, "InvalidParameterValue").as_str(), "invalid_input");
-        let ami = from_code(400, "InvalidAMIID.NotFound", "no such image".into(), Some("r-1".into()));
+        let ami = from_code(400, "InvalidAMIID.NotFound", "no such image".into(), Some("r-1".into()), None);
         assert!(matches!(ami, ProviderError::InvalidInput { field: Some(f), .. } if f == "image_id"));
     }
 }

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use nephele_core::{BillingPolicy, RegionalPrice};
+use nephele_core::money::{self, FigureRefused, MAX_PRICE_HOURLY, MAX_PRICE_MONTHLY, OutOfRange};
+use nephele_core::{BillingPolicy, ProviderError, RegionalPrice};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -39,18 +40,27 @@ pub static PRICES: LazyLock<Catalogue> = LazyLock::new(|| {
 });
 
 impl Catalogue {
-    /// Every known price of `instance_type`, by region.
-    pub fn regional(&self, instance_type: &str) -> BTreeMap<String, RegionalPrice> {
-        self.prices
-            .get(instance_type)
-            .into_iter()
-            .flatten()
-            .map(|(region, hourly)| {
-                let price =
-                    RegionalPrice { hourly: *hourly, monthly: *hourly * Decimal::from(HOURS_PER_MONTH) };
-                (region.clone(), price)
-            })
-            .collect()
+    /// Every known price of `instance_type`, by region. The file is ours, but it is still data
+    /// read at run time: a price outside the money ceilings is refused, naming type and region,
+    /// rather than computed with.
+    pub fn regional(&self, instance_type: &str) -> Result<BTreeMap<String, RegionalPrice>, ProviderError> {
+        let mut prices = BTreeMap::new();
+        for (region, hourly) in self.prices.get(instance_type).into_iter().flatten() {
+            let field = |what: &str| format!("prices.{instance_type}.{region}.{what}");
+            let refused = |e: FigureRefused| {
+                ProviderError::invalid_response(format!("the EC2 price catalogue is unusable: {e}"))
+            };
+            let hourly = money::check(field("hourly"), *hourly, MAX_PRICE_HOURLY).map_err(refused)?;
+            let monthly = hourly.checked_mul(Decimal::from(HOURS_PER_MONTH)).ok_or_else(|| {
+                refused(FigureRefused {
+                    field: field("monthly"),
+                    reason: OutOfRange { value: hourly, max: MAX_PRICE_MONTHLY },
+                })
+            })?;
+            let monthly = money::check(field("monthly"), monthly, MAX_PRICE_MONTHLY).map_err(refused)?;
+            prices.insert(region.clone(), RegionalPrice { hourly, monthly });
+        }
+        Ok(prices)
     }
 }
 
@@ -79,11 +89,32 @@ mod tests {
     #[test]
     fn the_catalogue_parses_and_knows_t3_micro() {
         assert!(PRICES.prices.len() > 900, "{} types", PRICES.prices.len());
-        let t3 = PRICES.regional("t3.micro");
+        let t3 = PRICES.regional("t3.micro").expect("in range");
         assert_eq!(t3["us-east-1"].hourly, Decimal::from_str("0.0104").expect("decimal"));
         assert_eq!(t3["us-east-1"].monthly, Decimal::from_str("7.592").expect("decimal"));
         assert!(!t3.contains_key("eu-central-1"), "0.0 in Libcloud means unknown, and is left out");
         assert_eq!(PRICES.source.updated, "2025-03-02");
+    }
+
+    #[test]
+    fn every_catalogue_price_is_within_the_money_ceilings() {
+        for instance_type in PRICES.prices.keys() {
+            assert!(PRICES.regional(instance_type).is_ok(), "{instance_type}");
+        }
+        assert!(billing_policy().check_figures().is_ok());
+    }
+
+    #[test]
+    fn a_catalogue_price_out_of_range_is_refused_naming_type_and_region() {
+        let broken: Catalogue = serde_json::from_str(
+            r#"{"source": {"version": "x", "updated": "x"}, "prices": {"t3.micro": {"us-east-1": "-0.5"}, "x1.huge": {"eu-west-1": "79228162514264337593543950335"}}}"#,
+        )
+        .expect("parses");
+        let negative = broken.regional("t3.micro").expect_err("negative");
+        assert!(negative.to_string().contains("prices.t3.micro.us-east-1.hourly"), "{negative}");
+        assert_eq!(negative.code(), nephele_core::ErrorCode::ProviderBadResponse);
+        assert!(broken.regional("x1.huge").is_err());
+        assert_eq!(broken.regional("unknown").map(|p| p.len()), Ok(0));
     }
 
     #[test]

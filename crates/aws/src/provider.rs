@@ -356,7 +356,7 @@ fn parse_action_id(id: &ActionId) -> Option<(String, InstanceId, PowerAction, Of
     let instance = InstanceId(parts.next()?.to_owned());
     let action: PowerAction = parts.next()?.parse().ok()?;
     let millis: i128 = parts.next()?.parse().ok()?;
-    let started = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()?;
+    let started = OffsetDateTime::from_unix_timestamp_nanos(millis.checked_mul(1_000_000)?).ok()?;
     if parts.next().is_some() || !is_instance_id(&instance.0) {
         return None;
     }
@@ -624,14 +624,14 @@ impl Provider for Aws {
         let mut types: Vec<InstanceType> = described
             .into_iter()
             .map(|t| {
-                let prices = PRICES.regional(&t.instance_type);
+                let prices = PRICES.regional(&t.instance_type)?;
                 let here = prices.get(home).copied();
                 let gpus = t
                     .gpu_info
                     .as_ref()
                     .map(|g| g.gpus.items.iter().filter_map(|g| g.count).sum())
                     .unwrap_or(0);
-                InstanceType {
+                Ok(InstanceType {
                     description: if t.current_generation == Some(false) {
                         "Previous generation"
                     } else {
@@ -650,9 +650,9 @@ impl Provider for Aws {
                     gpus,
                     regional_prices: Some(prices),
                     id: t.instance_type,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, ProviderError>>()?;
         types.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(types)
     }
@@ -704,6 +704,8 @@ mod tests {
             ("eu-west-1", "i-0123456789abcdef0", PowerAction::PowerOff, started)
         );
         assert!(parse_action_id(&ActionId("eu-west-1/i-1/power_off".into())).is_none());
+        let huge = format!("eu-west-1/i-0123456789abcdef0/power_off/{}", i128::MAX);
+        assert!(parse_action_id(&ActionId(huge)).is_none(), "a time past the calendar is no action");
     }
 
     #[test]

@@ -40,7 +40,21 @@ pub struct Settings {
     /// buckets refill at about 20 and 5 per second for most accounts).
     pub describe_per_second: Option<u32>,
     pub mutate_per_second: Option<u32>,
+    /// The longest wait a throttling answer's `Retry-After` may impose (default 60, at most
+    /// 3,600); a longer one is cut to it.
+    pub max_retry_after_secs: Option<u64>,
+    /// Allows a plain `http://` `endpoint_url` that is not loopback (the signature, access key id
+    /// and session token would cross the network in clear). Off by default; loopback (moto)
+    /// never needs it.
+    pub allow_insecure_http: Option<bool>,
 }
+
+/// The longest any of the `*_secs` timeouts may be: a day.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// The most `max_retry_after_secs` may be: an hour.
+const MAX_RETRY_AFTER_SECS: u64 = 3_600;
+/// Default of `max_retry_after_secs`.
+const DEFAULT_MAX_RETRY_AFTER_SECS: u64 = 60;
 
 /// What the client is built from, with every default filled in.
 #[derive(Debug, Clone)]
@@ -59,12 +73,15 @@ pub struct ClientSettings {
     pub max_list_pages: usize,
     pub describe_per_second: u32,
     pub mutate_per_second: u32,
+    pub max_retry_after: Duration,
 }
 
+/// A setting that cannot be used. The message names the key too: the host shows an operator
+/// the message alone ("refused its configuration: ...").
 fn invalid(field: &str, message: impl Into<String>) -> ProviderError {
     ProviderError::InvalidInput {
         field: Some(field.to_owned()),
-        message: message.into(),
+        message: format!("{field} {}", message.into()),
         detail: Default::default(),
     }
 }
@@ -115,10 +132,30 @@ impl Settings {
         if regions.len() > 32 {
             return Err(invalid("regions", "at most 32 regions"));
         }
-        if let Some(url) = &self.endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(invalid("endpoint_url", format!("must be an http(s) URL, got {url:?}")));
+        if let Some(url) = &self.endpoint_url {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|_| invalid("endpoint_url", format!("must be an http(s) URL, got {url:?}")))?;
+            nephele_core::endpoint::check(
+                parsed.scheme(),
+                parsed.host_str(),
+                self.allow_insecure_http.unwrap_or(false),
+            )
+            .map_err(|e| invalid("endpoint_url", e.to_string()))?;
+        }
+        for (key, value) in [
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("call_deadline_secs", self.call_deadline_secs),
+        ] {
+            if value.is_some_and(|secs| secs > MAX_TIMEOUT_SECS) {
+                return Err(invalid(key, format!("must be at most {MAX_TIMEOUT_SECS} (a day)")));
+            }
+        }
+        if self.max_retry_after_secs.is_some_and(|secs| !(1..=MAX_RETRY_AFTER_SECS).contains(&secs)) {
+            return Err(invalid(
+                "max_retry_after_secs",
+                format!("must be between 1 and {MAX_RETRY_AFTER_SECS}"),
+            ));
         }
         for (key, value) in [
             ("describe_per_second", self.describe_per_second),
@@ -147,6 +184,9 @@ impl Settings {
             max_list_pages: self.max_list_pages.unwrap_or(1000),
             describe_per_second: self.describe_per_second.unwrap_or(20),
             mutate_per_second: self.mutate_per_second.unwrap_or(5),
+            max_retry_after: Duration::from_secs(
+                self.max_retry_after_secs.unwrap_or(DEFAULT_MAX_RETRY_AFTER_SECS),
+            ),
         })
     }
 }
@@ -190,5 +230,51 @@ mod tests {
             json!({"region": "us-east-1", "access_key_id": "a", "secret_access_key": "wJalrXUtnFEMI"});
         let resolved = Settings::from_json(section, none).expect("settings");
         assert!(!format!("{resolved:?}").contains("wJalrXUtnFEMI"));
+    }
+
+    fn refused_field(section: Value) -> Option<String> {
+        match Settings::from_json(section, none) {
+            Err(ProviderError::InvalidInput { field, message, .. }) => {
+                Some(format!("{} {message}", field.unwrap_or_default()))
+            }
+            _ => None,
+        }
+    }
+
+    fn with(extra: Value) -> Value {
+        let mut section = json!({"region": "us-east-1", "access_key_id": "a", "secret_access_key": "s"});
+        if let (Some(section), Some(extra)) = (section.as_object_mut(), extra.as_object()) {
+            section.extend(extra.clone());
+        }
+        section
+    }
+
+    #[test]
+    fn plain_http_off_this_machine_is_refused_unless_allowed() {
+        let refused = refused_field(with(json!({"endpoint_url": "http://ec2.internal.example:5000"})));
+        let refused = refused.expect("refused");
+        assert!(refused.starts_with("endpoint_url ") && refused.contains("allow_insecure_http"), "{refused}");
+        for fine in [
+            json!({"endpoint_url": "https://ec2.us-east-1.amazonaws.com"}),
+            json!({"endpoint_url": "http://127.0.0.1:5000"}),
+            json!({"endpoint_url": "http://localhost:5000"}),
+            json!({"endpoint_url": "http://[::1]:5000"}),
+            json!({"endpoint_url": "http://10.1.1.1:5000", "allow_insecure_http": true}),
+        ] {
+            assert_eq!(refused_field(with(fine.clone())), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn the_retry_after_ceiling_defaults_to_a_minute_and_is_bounded() {
+        let resolved = Settings::from_json(with(json!({})), none).expect("settings");
+        assert_eq!(resolved.max_retry_after, Duration::from_secs(60));
+        let resolved = Settings::from_json(with(json!({"max_retry_after_secs": 5})), none).expect("settings");
+        assert_eq!(resolved.max_retry_after, Duration::from_secs(5));
+        for bad in [json!({"max_retry_after_secs": 0}), json!({"max_retry_after_secs": 3601})] {
+            assert!(refused_field(with(bad)).is_some_and(|e| e.starts_with("max_retry_after_secs")));
+        }
+        let refused = refused_field(with(json!({"request_timeout_secs": 18446744073709551615u64})));
+        assert!(refused.is_some_and(|e| e.starts_with("request_timeout_secs")));
     }
 }

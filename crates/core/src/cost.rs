@@ -4,12 +4,62 @@
 //! month by calendar month (UTC), because caps apply per month. Which policy applies is the
 //! provider's business ([`crate::Provider::billing_policy`]); the policy also carries the
 //! assumptions an estimate must state.
+//!
+//! Prices and policies come from outside. Providers check them against [`crate::money`]'s
+//! ceilings on the way in, but this engine must never panic whatever it is handed: every sum and
+//! product is checked, and a figure too large to compute is a [`CostError`], never an overflow.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime, Time};
 
 use crate::duration::{BillingDuration, add_months};
+use crate::error::ProviderError;
+use crate::money::{self, FigureRefused, MAX_BACKUP_RATE, MAX_MINIMUM_CHARGE};
+
+/// Why an estimate could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CostError {
+    /// A sum or product passed what a `Decimal` holds: the prices (or the policy's minimum) are
+    /// out of any real range.
+    #[error("the {figure} is too large to compute: the provider's prices are out of range")]
+    TooLarge { figure: &'static str },
+    /// The span ends past the last date Nephele can write (the year 9999).
+    #[error("the span ends past the year 9999")]
+    PastTheCalendar,
+}
+
+impl From<CostError> for ProviderError {
+    /// Figures too large to compute come from the provider's price list: an unusable answer.
+    fn from(error: CostError) -> Self {
+        ProviderError::invalid_response(error.to_string())
+    }
+}
+
+/// Checked decimal arithmetic that names the figure it was computing when it overflows.
+fn add(a: Decimal, b: Decimal, figure: &'static str) -> Result<Decimal, CostError> {
+    a.checked_add(b).ok_or(CostError::TooLarge { figure })
+}
+
+fn sub(a: Decimal, b: Decimal, figure: &'static str) -> Result<Decimal, CostError> {
+    a.checked_sub(b).ok_or(CostError::TooLarge { figure })
+}
+
+fn mul(a: Decimal, b: Decimal, figure: &'static str) -> Result<Decimal, CostError> {
+    a.checked_mul(b).ok_or(CostError::TooLarge { figure })
+}
+
+fn div(a: Decimal, b: Decimal, figure: &'static str) -> Result<Decimal, CostError> {
+    a.checked_div(b).ok_or(CostError::TooLarge { figure })
+}
+
+/// The sum of `figures`, checked.
+fn checked_sum(
+    figures: impl IntoIterator<Item = Decimal>,
+    figure: &'static str,
+) -> Result<Decimal, CostError> {
+    figures.into_iter().try_fold(Decimal::ZERO, |total, f| add(total, f, figure))
+}
 
 /// How usage is metered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +161,15 @@ impl BillingPolicy {
         self
     }
 
+    /// Checks the policy's money against [`crate::money`]'s ceilings, as a provider must before
+    /// it hands a policy on; the error names the field.
+    pub fn check_figures(&self) -> Result<(), FigureRefused> {
+        money::check("minimum_charge", self.minimum_charge, MAX_MINIMUM_CHARGE)?;
+        money::check("weekly_backup_rate", self.weekly_backup_rate, MAX_BACKUP_RATE)?;
+        money::check("daily_backup_rate", self.daily_backup_rate, MAX_BACKUP_RATE)?;
+        Ok(())
+    }
+
     fn backup_rate(&self, plan: BackupPlan) -> Decimal {
         match plan {
             BackupPlan::None => Decimal::ZERO,
@@ -190,25 +249,38 @@ fn month_label(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}", t.year(), u8::from(t.month()))
 }
 
+/// The first moment of the month after the one `t` is in; `None` past the calendar's end.
+fn next_month(t: OffsetDateTime) -> Option<OffsetDateTime> {
+    add_months(first_of_month(t), 1)
+}
+
 /// Estimates `query` under the policy `policy_at` gives for each month's start.
-pub fn estimate(query: &CostQuery, policy_at: impl Fn(OffsetDateTime) -> BillingPolicy) -> CostEstimate {
+pub fn estimate(
+    query: &CostQuery,
+    policy_at: impl Fn(OffsetDateTime) -> BillingPolicy,
+) -> Result<CostEstimate, CostError> {
     let start = query.start.to_offset(time::UtcOffset::UTC);
-    let end = query.duration.end_from(start);
+    let end = query.duration.end_from(start).ok_or(CostError::PastTheCalendar)?;
     let count = Decimal::from(query.count);
 
     let mut months = Vec::new();
     let mut policies: Vec<BillingPolicy> = Vec::new();
     let mut cursor = start;
     while cursor < end {
-        let next_month = add_months(first_of_month(cursor), 1);
-        let until = next_month.min(end);
-        let seconds = (until - cursor).whole_seconds().max(0) as u64;
+        let until = next_month(cursor).map_or(end, |next| next.min(end));
+        let seconds = u64::try_from((until - cursor).whole_seconds()).unwrap_or(0);
         let policy = policy_at(cursor);
         let metered = match policy.metering {
             // Multiply before dividing: hourly / 3600 rarely terminates, hourly * seconds / 3600
             // usually does, so figures like 408 h come out exact.
-            Metering::PerSecond => query.price_hourly * Decimal::from(seconds) / SECONDS_PER_HOUR,
-            Metering::PerStartedHour => query.price_hourly * Decimal::from(seconds.div_ceil(3600)),
+            Metering::PerSecond => div(
+                mul(query.price_hourly, Decimal::from(seconds), "metered charge")?,
+                SECONDS_PER_HOUR,
+                "metered charge",
+            )?,
+            Metering::PerStartedHour => {
+                mul(query.price_hourly, Decimal::from(seconds.div_ceil(3600)), "metered charge")?
+            }
         };
         let capped = policy.monthly_cap && metered > query.price_monthly;
         let compute = if capped { query.price_monthly } else { metered };
@@ -231,24 +303,29 @@ pub fn estimate(query: &CostQuery, policy_at: impl Fn(OffsetDateTime) -> Billing
 
     // The minimum applies per instance over its whole life, under the policy it started with.
     let first_policy = policy_at(start);
-    let total_seconds: u64 = months.iter().map(|m| m.billed_seconds).sum();
-    let compute_total: Decimal = months.iter().map(|m| m.compute).sum();
-    let minimum = (query.price_hourly * Decimal::from(first_policy.minimum_seconds) / SECONDS_PER_HOUR)
-        .max(first_policy.minimum_charge);
+    let total_seconds =
+        months.iter().try_fold(0u64, |sum, m| sum.checked_add(m.billed_seconds)).unwrap_or(u64::MAX);
+    let compute_total = checked_sum(months.iter().map(|m| m.compute), "compute charge")?;
+    let minimum = div(
+        mul(query.price_hourly, Decimal::from(first_policy.minimum_seconds), "minimum charge")?,
+        SECONDS_PER_HOUR,
+        "minimum charge",
+    )?
+    .max(first_policy.minimum_charge);
     let mut billed_seconds = total_seconds;
     if compute_total < minimum
         && let Some(first) = months.first_mut()
     {
-        first.compute += minimum - compute_total;
+        first.compute = add(first.compute, sub(minimum, compute_total, "minimum charge")?, "minimum charge")?;
         first.minimum_applied = true;
         billed_seconds = billed_seconds.max(first_policy.minimum_seconds);
     }
 
     for (month, policy) in months.iter_mut().zip(months_policies(start, end, &policy_at)) {
-        month.backups = month.compute * policy.backup_rate(query.backups);
-        month.subtotal = (month.compute + month.backups) * count;
+        month.backups = mul(month.compute, policy.backup_rate(query.backups), "backup charge")?;
+        month.subtotal = mul(add(month.compute, month.backups, "subtotal")?, count, "subtotal")?;
     }
-    let total_exact: Decimal = months.iter().map(|m| m.subtotal).sum();
+    let total_exact = checked_sum(months.iter().map(|m| m.subtotal), "total")?;
     let mut assumptions: Vec<String> = Vec::new();
     for policy in &policies {
         for assumption in &policy.assumptions {
@@ -257,7 +334,7 @@ pub fn estimate(query: &CostQuery, policy_at: impl Fn(OffsetDateTime) -> Billing
             }
         }
     }
-    CostEstimate {
+    Ok(CostEstimate {
         start,
         end,
         billed_seconds,
@@ -266,7 +343,7 @@ pub fn estimate(query: &CostQuery, policy_at: impl Fn(OffsetDateTime) -> Billing
         months,
         policy: policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join("+"),
         assumptions,
-    }
+    })
 }
 
 /// The policy of each month in order (re-derived so the months and policies line up).
@@ -279,22 +356,22 @@ fn months_policies(
     let mut cursor = start;
     while cursor < end {
         out.push(policy_at(cursor));
-        cursor = add_months(first_of_month(cursor), 1).min(end);
+        cursor = next_month(cursor).map_or(end, |next| next.min(end));
     }
     out
 }
 
 /// The instants [`estimate`] asks `policy_at` about, in order: the start, then the first moment
 /// of each later month the span reaches. A caller whose policies take a call to learn (a plugin)
-/// fetches these first.
+/// fetches these first. A span past the calendar's end has only its start (its estimate fails).
 pub fn policy_instants(query: &CostQuery) -> Vec<OffsetDateTime> {
     let start = query.start.to_offset(time::UtcOffset::UTC);
-    let end = query.duration.end_from(start);
     let mut out = vec![start];
-    let mut cursor = add_months(first_of_month(start), 1);
-    while cursor < end {
-        out.push(cursor);
-        cursor = add_months(cursor, 1);
+    let Some(end) = query.duration.end_from(start) else { return out };
+    let mut cursor = next_month(start);
+    while let Some(at) = cursor.filter(|at| *at < end) {
+        out.push(at);
+        cursor = add_months(at, 1);
     }
     out
 }
@@ -331,7 +408,7 @@ mod tests {
             start,
             duration: BillingDuration::parse(duration).expect("duration"),
         };
-        estimate(&query, digitalocean_cpu)
+        estimate(&query, digitalocean_cpu).expect("estimate")
     }
 
     const MID_MARCH: OffsetDateTime = datetime!(2026-03-10 12:00 UTC);
@@ -386,12 +463,12 @@ mod tests {
             start: datetime!(2026-03-01 00:00 UTC),
             duration: BillingDuration::parse("1mo").expect("duration"),
         };
-        let e = estimate(&query, |_| BillingPolicy::per_second(60));
+        let e = estimate(&query, |_| BillingPolicy::per_second(60)).expect("estimate");
         assert_eq!(e.total_exact, dec("7.7376"));
         assert!(!e.months[0].capped);
         // 30 s is billed as the 60-second minimum: 60 * 0.0104 / 3600.
         let short = CostQuery { duration: BillingDuration::parse("30s").expect("duration"), ..query };
-        assert_eq!(estimate(&short, |_| BillingPolicy::per_second(60)).billed_seconds, 60);
+        assert_eq!(estimate(&short, |_| BillingPolicy::per_second(60)).expect("estimate").billed_seconds, 60);
     }
 
     #[test]
@@ -427,7 +504,7 @@ mod tests {
             start: MID_MARCH,
             duration: BillingDuration::parse("1d").expect("1d"),
         };
-        let e = estimate(&query, digitalocean_cpu);
+        let e = estimate(&query, digitalocean_cpu).expect("estimate");
         // 5 * 0.21432 = 1.0716 -> 1.07 (rounding each instance first would give 5 * 0.21 = 1.05).
         assert_eq!(e.total_exact, dec("1.0716"));
         assert_eq!(e.total, dec("1.07"));
@@ -443,6 +520,184 @@ mod tests {
             start: MID_MARCH,
             duration: BillingDuration::parse("90min").expect("90min"),
         };
-        assert_eq!(estimate(&query, |_| BillingPolicy::per_started_hour()).total, dec("6.78"));
+        assert_eq!(
+            estimate(&query, |_| BillingPolicy::per_started_hour()).expect("estimate").total,
+            dec("6.78")
+        );
+    }
+
+    #[test]
+    fn a_price_near_decimal_max_is_an_error_not_a_panic() {
+        let query = CostQuery {
+            price_hourly: Decimal::MAX,
+            price_monthly: Decimal::MAX,
+            count: 1000,
+            backups: BackupPlan::Daily,
+            start: MID_MARCH,
+            duration: BillingDuration::parse("1mo").expect("1mo"),
+        };
+        let refused = estimate(&query, digitalocean_cpu).expect_err("overflow");
+        assert!(matches!(refused, CostError::TooLarge { .. }), "{refused:?}");
+        let as_provider_error = ProviderError::from(refused);
+        assert_eq!(as_provider_error.code(), crate::ErrorCode::ProviderBadResponse);
+        // A huge minimum charge alone does the same.
+        let policy = |_| {
+            BillingPolicy::per_second_with_monthly_cap(60, Decimal::MAX)
+                .with_backup_rates(dec("0.2"), dec("0.3"))
+        };
+        let tiny = CostQuery { price_hourly: dec("0.01"), price_monthly: dec("1"), count: 5, ..query };
+        assert!(estimate(&tiny, policy).is_err());
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Any decimal, with the extremes (MAX, MIN, the tiniest, the largest scale) often.
+        fn any_decimal() -> impl Strategy<Value = Decimal> {
+            prop_oneof![
+                Just(Decimal::MAX),
+                Just(Decimal::MIN),
+                Just(Decimal::ZERO),
+                Just(Decimal::new(1, 28)),
+                Just(Decimal::from_parts(u32::MAX, u32::MAX, u32::MAX, false, 28)),
+                (any::<u32>(), any::<u32>(), any::<u32>(), any::<bool>(), 0u32..=28).prop_map(
+                    |(lo, mid, hi, negative, scale)| Decimal::from_parts(lo, mid, hi, negative, scale)
+                ),
+            ]
+        }
+
+        /// A decimal in `0..=max` (the ceilings' range), with its ends often.
+        fn in_range(max: Decimal) -> impl Strategy<Value = Decimal> {
+            prop_oneof![
+                Just(Decimal::ZERO),
+                Just(max),
+                (0u64..=u64::MAX, 0u32..=28).prop_map(move |(n, scale)| {
+                    let value = Decimal::from_i128_with_scale(i128::from(n), scale);
+                    if value > max { max } else { value }
+                }),
+            ]
+        }
+
+        /// Any duration, hand-made (its fields are public), or a parsed one's size.
+        fn any_duration() -> impl Strategy<Value = BillingDuration> {
+            let months = prop_oneof![0u32..=1200, any::<u32>()];
+            let seconds = prop_oneof![0u64..=3_200_000_000, any::<u64>()];
+            (months, seconds).prop_map(|(months, seconds)| BillingDuration { months, seconds })
+        }
+
+        fn any_time(from: i64, to: i64) -> impl Strategy<Value = OffsetDateTime> {
+            (from..=to)
+                .prop_map(|t| OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH))
+        }
+
+        fn any_policy(money: BoxedStrategy<Decimal>) -> impl Strategy<Value = BillingPolicy> {
+            (
+                any::<bool>(),
+                any::<bool>(),
+                prop_oneof![0u64..=3600, any::<u64>()],
+                money.clone(),
+                money.clone(),
+                money,
+            )
+                .prop_map(|(per_second, cap, minimum_seconds, minimum_charge, weekly, daily)| {
+                    let base = if per_second {
+                        BillingPolicy::per_second(60)
+                    } else {
+                        BillingPolicy::per_started_hour()
+                    };
+                    BillingPolicy {
+                        monthly_cap: cap,
+                        minimum_seconds,
+                        minimum_charge,
+                        ..base.with_backup_rates(weekly, daily)
+                    }
+                })
+        }
+
+        fn any_backups() -> impl Strategy<Value = BackupPlan> {
+            prop_oneof![Just(BackupPlan::None), Just(BackupPlan::Weekly), Just(BackupPlan::Daily)]
+        }
+
+        // 1970 to 2300: spans of any length from there end in the calendar or are refused,
+        // without walking hundreds of thousands of months.
+        const FROM_1970: i64 = 0;
+        const TO_2300: i64 = 10_413_792_000;
+        // The calendar's ends (years -9999 and 9999).
+        const FIRST: i64 = -377_705_116_800;
+        const LAST: i64 = 253_402_300_799;
+
+        proptest! {
+            #[test]
+            fn no_figure_and_no_span_panics_the_engine(
+                price_hourly in any_decimal(),
+                price_monthly in any_decimal(),
+                count in any::<u32>(),
+                backups in any_backups(),
+                start in any_time(FROM_1970, TO_2300),
+                duration in any_duration(),
+                policy in any_policy(any_decimal().boxed()),
+            ) {
+                let query = CostQuery { price_hourly, price_monthly, count, backups, start, duration };
+                let _ = policy_instants(&query);
+                if let Ok(e) = estimate(&query, |_| policy.clone()) {
+                    let _ = to_cents(e.total_exact);
+                }
+            }
+
+            #[test]
+            fn the_calendar_ends_are_reached_without_a_panic_or_an_endless_walk(
+                start in any_time(FIRST, LAST),
+                months in 0u32..=3,
+                seconds in 0u64..=10_000_000,
+                price in any_decimal(),
+            ) {
+                let query = CostQuery {
+                    price_hourly: price,
+                    price_monthly: price,
+                    count: 1,
+                    backups: BackupPlan::Weekly,
+                    start,
+                    duration: BillingDuration { months, seconds },
+                };
+                // At most 3 months and 116 days: eight months touched, at most.
+                prop_assert!(policy_instants(&query).len() <= 8);
+                if let Ok(e) = estimate(&query, digitalocean_cpu) {
+                    prop_assert!(e.months.len() <= 8);
+                }
+            }
+
+            #[test]
+            fn cents_of_any_decimal_are_a_decimal(amount in any_decimal()) {
+                let _ = to_cents(amount);
+            }
+
+            /// The ceilings are low enough: in-range prices, policies that pass their check, up
+            /// to 1,000 instances and 100 years from 2000-2200 always give an estimate.
+            #[test]
+            fn figures_within_the_ceilings_always_compute(
+                price_hourly in in_range(money::MAX_PRICE_HOURLY),
+                price_monthly in in_range(money::MAX_PRICE_MONTHLY),
+                count in 1u32..=1000,
+                backups in any_backups(),
+                start in any_time(946_684_800, 7_258_118_400),
+                months in 0u32..=1200,
+                seconds in 0u64..=3_155_760_000,
+                minimum_charge in in_range(money::MAX_MINIMUM_CHARGE),
+                rate in in_range(money::MAX_BACKUP_RATE),
+            ) {
+                let policy = BillingPolicy {
+                    minimum_charge,
+                    ..BillingPolicy::per_second(60).with_backup_rates(rate, rate)
+                };
+                prop_assert!(policy.check_figures().is_ok());
+                let duration = BillingDuration { months, seconds: if months == 0 { seconds.max(1) } else { seconds } };
+                let query = CostQuery { price_hourly, price_monthly, count, backups, start, duration };
+                let estimate = estimate(&query, |_| policy.clone());
+                prop_assert!(estimate.is_ok(), "{:?}", estimate);
+                prop_assert!(estimate.map(|e| e.total_exact >= Decimal::ZERO).unwrap_or(false));
+            }
+        }
     }
 }

@@ -67,23 +67,23 @@ impl BillingDuration {
         Ok(Self { months: months as u32, seconds })
     }
 
-    /// Where a span of this length that begins at `start` ends.
-    pub fn end_from(&self, start: OffsetDateTime) -> OffsetDateTime {
-        add_months(start, self.months) + time::Duration::seconds(self.seconds as i64)
+    /// Where a span of this length that begins at `start` ends; `None` when that is past the
+    /// calendar (the year 9999). Parsed durations from 2200 or earlier always have an end, but
+    /// the fields are public and a duration may be made by hand.
+    pub fn end_from(&self, start: OffsetDateTime) -> Option<OffsetDateTime> {
+        let seconds = time::Duration::seconds(i64::try_from(self.seconds).ok()?);
+        add_months(start, self.months)?.checked_add(seconds)
     }
 }
 
 /// `start` plus `months` calendar months, the day clamped to the target month's length
-/// (31 January + 1 month = 28 or 29 February).
-pub fn add_months(start: OffsetDateTime, months: u32) -> OffsetDateTime {
-    let total = start.year() as i64 * 12 + (start.month() as i64 - 1) + months as i64;
-    let (year, month0) = (total.div_euclid(12) as i32, total.rem_euclid(12) as u8);
-    let month = Month::try_from(month0 + 1).unwrap_or(Month::January);
+/// (31 January + 1 month = 28 or 29 February); `None` past the calendar (the year 9999).
+pub fn add_months(start: OffsetDateTime, months: u32) -> Option<OffsetDateTime> {
+    let total = i64::from(start.year()) * 12 + (i64::from(u8::from(start.month())) - 1) + i64::from(months);
+    let year = i32::try_from(total.div_euclid(12)).ok()?;
+    let month = Month::try_from(u8::try_from(total.rem_euclid(12)).ok()? + 1).ok()?;
     let day = start.day().min(month.length(year));
-    match Date::from_calendar_date(year, month, day) {
-        Ok(date) => start.replace_date(date),
-        Err(_) => start,
-    }
+    Date::from_calendar_date(year, month, day).ok().map(|date| start.replace_date(date))
 }
 
 /// Months and seconds added up with checked arithmetic: a sum past `u64` is "too long", never a
@@ -314,11 +314,29 @@ mod tests {
     #[test]
     fn months_are_calendar_months_with_the_day_clamped() {
         let one_month = BillingDuration { months: 1, seconds: 0 };
-        assert_eq!(one_month.end_from(datetime!(2026-01-15 00:00 UTC)), datetime!(2026-02-15 00:00 UTC));
-        assert_eq!(one_month.end_from(datetime!(2026-01-31 10:00 UTC)), datetime!(2026-02-28 10:00 UTC));
-        assert_eq!(one_month.end_from(datetime!(2028-01-31 10:00 UTC)), datetime!(2028-02-29 10:00 UTC));
+        assert_eq!(
+            one_month.end_from(datetime!(2026-01-15 00:00 UTC)),
+            Some(datetime!(2026-02-15 00:00 UTC))
+        );
+        assert_eq!(
+            one_month.end_from(datetime!(2026-01-31 10:00 UTC)),
+            Some(datetime!(2026-02-28 10:00 UTC))
+        );
+        assert_eq!(
+            one_month.end_from(datetime!(2028-01-31 10:00 UTC)),
+            Some(datetime!(2028-02-29 10:00 UTC))
+        );
         let year = BillingDuration { months: 12, seconds: 0 };
-        assert_eq!(year.end_from(datetime!(2026-12-01 00:00 UTC)), datetime!(2027-12-01 00:00 UTC));
+        assert_eq!(year.end_from(datetime!(2026-12-01 00:00 UTC)), Some(datetime!(2027-12-01 00:00 UTC)));
+    }
+
+    #[test]
+    fn an_end_past_the_calendar_is_none_not_a_wrong_date() {
+        let late = datetime!(9999-12-15 00:00 UTC);
+        assert_eq!(BillingDuration { months: 1, seconds: 0 }.end_from(late), None);
+        assert_eq!(BillingDuration { months: u32::MAX, seconds: 0 }.end_from(late), None);
+        assert_eq!(BillingDuration { months: 0, seconds: u64::MAX }.end_from(late), None);
+        assert_eq!(BillingDuration { months: 0, seconds: 86_400 * 365 }.end_from(late), None);
     }
 
     #[test]

@@ -22,8 +22,13 @@ pub struct RetryAfter {
 }
 
 impl RetryAfter {
+    /// `after` from now. The wait usually comes from outside (a `Retry-After` header, a plugin's
+    /// answer), so the time is computed saturating: a wait of centuries gives the calendar's
+    /// last instant, never an overflow. Providers clamp the wait itself to their own maximum
+    /// before it gets here.
     pub fn from_now(after: Duration) -> Self {
-        Self { after, at: OffsetDateTime::now_utc() + after }
+        let wait = time::Duration::try_from(after).unwrap_or(time::Duration::MAX);
+        Self { after, at: OffsetDateTime::now_utc().saturating_add(wait) }
     }
 }
 
@@ -173,6 +178,17 @@ mod tests {
         );
         assert!(!ProviderError::not_found("gone").is_retryable());
         assert!(!ProviderError::invalid("name", "bad").is_retryable());
+    }
+
+    #[test]
+    fn a_wait_of_any_length_has_a_time_and_no_overflow() {
+        for seconds in [10_000_000_000, 1_000_000_000_000, u64::MAX] {
+            let retry = RetryAfter::from_now(Duration::from_secs(seconds));
+            assert_eq!(retry.after, Duration::from_secs(seconds));
+            assert!(retry.at > OffsetDateTime::now_utc(), "{seconds}: {}", retry.at);
+        }
+        let huge = RetryAfter::from_now(Duration::MAX);
+        assert!(huge.at.year() >= 9999, "{}", huge.at);
     }
 
     #[test]

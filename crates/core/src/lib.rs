@@ -12,8 +12,10 @@ pub mod catalog;
 pub mod code;
 pub mod cost;
 pub mod duration;
+pub mod endpoint;
 pub mod error;
 pub mod instance;
+pub mod money;
 pub mod operation;
 pub mod pricing;
 pub mod provider;
@@ -22,7 +24,7 @@ pub mod secret;
 
 pub use catalog::{Image, InstanceType, Region, RegionalPrice};
 pub use code::ErrorCode;
-pub use cost::{BackupPlan, BillingPolicy, CostEstimate, CostQuery};
+pub use cost::{BackupPlan, BillingPolicy, CostError, CostEstimate, CostQuery};
 pub use duration::BillingDuration;
 pub use error::{ProviderError, RetryAfter};
 pub use instance::{
@@ -37,4 +39,4 @@ pub use resource::{
     Resource, ResourceAction, ResourceId, ResourceKind, ResourceName, RuleTargets, Snapshot,
     SnapshotSourceKind, SnapshotStatus, SshKey, Volume, VolumeStatus, Vpc, VpcMember,
 };
-pub use secret::{REDACTED, Secret, redact, upstream_text};
+pub use secret::{REDACTED, Secret, redact, scrub_bytes, upstream_text};

@@ -61,6 +61,30 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// `body` with every copy of each secret replaced by `[redacted]`, before anything else reads
+/// it: an answer that echoes a credential (an error quoting the `Authorization` header, a
+/// session token sent back) cannot carry it further, into a message, a log or a caller's answer.
+///
+/// Secrets shorter than 8 bytes are not searched for, as in [`redact`].
+pub fn scrub_bytes(body: Vec<u8>, secrets: &[&[u8]]) -> Vec<u8> {
+    let mut body = body;
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        if memchr::memmem::find(&body, secret).is_none() {
+            continue;
+        }
+        let mut out = Vec::with_capacity(body.len());
+        let mut rest = body.as_slice();
+        while let Some(at) = memchr::memmem::find(rest, secret) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(REDACTED.as_bytes());
+            rest = &rest[at + secret.len()..];
+        }
+        out.extend_from_slice(rest);
+        body = out;
+    }
+    body
+}
+
 /// Longest piece of a provider's free text that is shown to a caller or logged.
 pub const MAX_UPSTREAM_TEXT: usize = 300;
 
@@ -85,6 +109,18 @@ mod tests {
         let text = "token dop_v1_abcdef12 was refused; dop_v1_abcdef12 again";
         assert_eq!(redact(text, &["dop_v1_abcdef12"]), "token [redacted] was refused; [redacted] again");
         assert_eq!(redact("short abc stays", &["abc"]), "short abc stays");
+    }
+
+    #[test]
+    fn scrubbed_bytes_hold_no_copy_of_any_secret() {
+        let body = br#"{"message":"bad token dop_v1_secret99 (dop_v1_secret99), session IQoJb3JpZ2luX2Vj"}"#
+            .to_vec();
+        let scrubbed = scrub_bytes(body, &[b"dop_v1_secret99", b"IQoJb3JpZ2luX2Vj", b"short"]);
+        assert_eq!(
+            String::from_utf8(scrubbed).expect("utf8"),
+            r#"{"message":"bad token [redacted] ([redacted]), session [redacted]"}"#
+        );
+        assert_eq!(scrub_bytes(b"nothing here".to_vec(), &[b"dop_v1_secret99"]), b"nothing here");
     }
 
     #[test]

@@ -151,7 +151,8 @@ impl RateBudget {
             detail: UpstreamDetail::default(),
         })?;
         if !wait.is_zero() {
-            let booking = Booking { budget: self, at: Some(now + wait) };
+            // `reserve` booked `now + wait`, so it adds up.
+            let booking = Booking { budget: self, at: now.checked_add(wait) };
             tracing::warn!(
                 wait_ms = wait.as_millis() as u64,
                 per_minute = self.config.per_minute,
@@ -200,13 +201,12 @@ impl RateBudget {
             .max(paced)
             .max(wait_for_room(&w.minute, per_minute, minute, now))
             .max(wait_for_room(&w.hour, per_hour, hour, now));
-        if now + wait > deadline {
-            return Err(wait);
-        }
-        w.due = Some(due.max(now + wait) + interval);
+        // A wait no clock can add up to is past any deadline.
+        let at = now.checked_add(wait).filter(|at| *at <= deadline).ok_or(wait)?;
+        w.due = Some(due.max(at) + interval);
         // Booked times only grow, so both windows stay in order.
-        w.minute.push_back(now + wait);
-        w.hour.push_back(now + wait);
+        w.minute.push_back(at);
+        w.hour.push_back(at);
         Ok(wait)
     }
 

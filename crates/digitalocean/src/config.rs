@@ -35,6 +35,9 @@ pub struct ClientConfig {
     pub max_in_flight_response_bytes: usize,
     /// Most pages one list may take, whatever `meta.total` or the links claim.
     pub max_list_pages: usize,
+    /// The longest a 429's `retry-after` (or `ratelimit-reset`) may hold every request back: a
+    /// longer one is cut to this, so one answer cannot silence the provider for long.
+    pub max_retry_after: Duration,
     pub budget: BudgetConfig,
 }
 
@@ -47,6 +50,8 @@ impl ClientConfig {
     pub const DEFAULT_MAX_IN_FLIGHT_RESPONSE_BYTES: usize = 48 * 1024 * 1024;
     /// 1,000 pages of 200: 200,000 droplets, far above any account's droplet limit.
     pub const DEFAULT_MAX_LIST_PAGES: usize = 1000;
+    /// 60 s: DigitalOcean's own windows are a minute long, so no honest 429 asks for longer.
+    pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
     /// Production defaults for `token`.
     pub fn new(token: Secret<String>) -> Self {
@@ -64,6 +69,7 @@ impl ClientConfig {
             max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
             max_in_flight_response_bytes: Self::DEFAULT_MAX_IN_FLIGHT_RESPONSE_BYTES,
             max_list_pages: Self::DEFAULT_MAX_LIST_PAGES,
+            max_retry_after: Self::DEFAULT_MAX_RETRY_AFTER,
             budget: BudgetConfig::default(),
         }
     }

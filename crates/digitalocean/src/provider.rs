@@ -371,7 +371,7 @@ impl Provider for DigitalOcean {
 
     async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError> {
         let list = ListOf { path: "/v2/sizes", filters: &[], what: "size list" };
-        self.list_all(list, |s: wire::Size| Ok(mapping::instance_type(s))).await
+        self.list_all(list, mapping::instance_type).await
     }
 
     async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {

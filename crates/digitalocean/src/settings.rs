@@ -36,7 +36,18 @@ pub struct Settings {
     pub max_in_flight_response_bytes: Option<usize>,
     /// Most pages one list may take (default 1,000 of 200 items).
     pub max_list_pages: Option<usize>,
+    /// The longest wait a 429's `retry-after` or `ratelimit-reset` may impose (default 60,
+    /// at most 3,600); a longer one is cut to it.
+    pub max_retry_after_secs: Option<u64>,
+    /// Allows a plain `http://` `base_url` that is not loopback (the token would cross the
+    /// network in clear). Off by default; loopback (a simulator) never needs it.
+    pub allow_insecure_http: Option<bool>,
 }
+
+/// The longest any of the `*_secs` timeouts may be: a day.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// The most `max_retry_after_secs` may be: an hour.
+const MAX_RETRY_AFTER_SECS: u64 = 3_600;
 
 /// A setting that cannot be used: `key` is its name within `providers.digitalocean`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,10 +69,29 @@ impl Settings {
         if self.max_response_bytes.is_some_and(|n| n < 64 * 1024) {
             return invalid("max_response_bytes", "must be at least 65536".to_owned());
         }
-        if let Some(url) = &self.base_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return invalid("base_url", format!("must be an http(s) URL, got {url:?}"));
+        if let Some(url) = &self.base_url {
+            let parsed = reqwest::Url::parse(url).map_err(|_| SettingsError {
+                key: "base_url",
+                message: format!("must be an http(s) URL, got {url:?}"),
+            })?;
+            nephele_core::endpoint::check(
+                parsed.scheme(),
+                parsed.host_str(),
+                self.allow_insecure_http.unwrap_or(false),
+            )
+            .map_err(|e| SettingsError { key: "base_url", message: e.to_string() })?;
+        }
+        for (key, value) in [
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("call_deadline_secs", self.call_deadline_secs),
+        ] {
+            if value.is_some_and(|secs| secs > MAX_TIMEOUT_SECS) {
+                return invalid(key, format!("must be at most {MAX_TIMEOUT_SECS} (a day)"));
+            }
+        }
+        if self.max_retry_after_secs.is_some_and(|secs| !(1..=MAX_RETRY_AFTER_SECS).contains(&secs)) {
+            return invalid("max_retry_after_secs", format!("must be between 1 and {MAX_RETRY_AFTER_SECS}"));
         }
         if let Some(region) = &self.region
             && (region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
@@ -106,6 +136,9 @@ impl Settings {
         if let Some(n) = self.max_list_pages {
             client.max_list_pages = n;
         }
+        if let Some(s) = self.max_retry_after_secs {
+            client.max_retry_after = Duration::from_secs(s);
+        }
         client.budget = BudgetConfig {
             per_minute: self.rate_limit_per_minute.unwrap_or(client.budget.per_minute),
             per_hour: self.rate_limit_per_hour.unwrap_or(client.budget.per_hour),
@@ -136,6 +169,8 @@ impl Settings {
         put("max_response_bytes", json!(self.max_response_bytes));
         put("max_in_flight_response_bytes", json!(self.max_in_flight_response_bytes));
         put("max_list_pages", json!(self.max_list_pages));
+        put("max_retry_after_secs", json!(self.max_retry_after_secs));
+        put("allow_insecure_http", json!(self.allow_insecure_http));
         Value::Object(map)
     }
 
@@ -177,6 +212,7 @@ mod tests {
             base_url: Some("http://127.0.0.1:1".into()),
             rate_limit_per_minute: Some(100),
             max_list_pages: Some(5),
+            max_retry_after_secs: Some(7),
             ..Settings::default()
         };
         let back = Settings::from_json(settings.to_json()).expect("reads back");
@@ -184,8 +220,60 @@ mod tests {
         assert_eq!(back.region.as_deref(), Some("ams3"));
         assert_eq!(back.rate_limit_per_minute, Some(100));
         assert_eq!(back.max_list_pages, Some(5));
+        assert_eq!(back.max_retry_after_secs, Some(7));
         let err = Settings::from_json(json!({"region": "New York"})).expect_err("bad region");
         assert!(matches!(err, ProviderError::InvalidInput { field: Some(f), .. } if f == "region"));
         assert!(Settings::from_json(json!({"colour": "red"})).is_err());
+    }
+
+    fn refusal(section: Value) -> Option<String> {
+        match Settings::from_json(section) {
+            Err(ProviderError::InvalidInput { field, message, .. }) => {
+                Some(format!("{} {message}", field.unwrap_or_default()))
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn plain_http_off_this_machine_is_refused_unless_allowed() {
+        let refused = refusal(json!({"base_url": "http://10.0.0.7:8080"})).expect("refused");
+        assert!(refused.starts_with("base_url "), "{refused}");
+        assert!(refused.contains("allow_insecure_http"), "{refused}");
+        assert!(
+            refusal(json!({"base_url": "http://api.example.com@10.0.0.7/"})).is_some(),
+            "userinfo is not the host"
+        );
+        for fine in [
+            json!({"base_url": "https://api.digitalocean.com"}),
+            json!({"base_url": "http://127.0.0.1:8090"}),
+            json!({"base_url": "http://[::1]:8090"}),
+            json!({"base_url": "http://localhost:8090"}),
+            json!({"base_url": "http://10.0.0.7:8080", "allow_insecure_http": true}),
+        ] {
+            assert_eq!(refusal(fine.clone()), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn the_retry_after_ceiling_and_timeouts_are_bounded() {
+        assert!(
+            refusal(json!({"max_retry_after_secs": 0}))
+                .is_some_and(|e| e.starts_with("max_retry_after_secs"))
+        );
+        assert!(refusal(json!({"max_retry_after_secs": 3601})).is_some());
+        assert!(
+            refusal(json!({"call_deadline_secs": 18446744073709551615u64}))
+                .is_some_and(|e| e.starts_with("call_deadline_secs"))
+        );
+        assert_eq!(refusal(json!({"max_retry_after_secs": 5})), None);
+        let client =
+            Settings { max_retry_after_secs: Some(5), ..test_settings() }.client_config().expect("client");
+        assert_eq!(client.max_retry_after, Duration::from_secs(5));
+        assert_eq!(test_settings().client_config().expect("client").max_retry_after, Duration::from_secs(60));
+    }
+
+    fn test_settings() -> Settings {
+        Settings { api_token: Some(Secret::new("dop_v1_x".to_owned())), ..Settings::default() }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Nothing DigitalOcean (or whatever answers at `base_url`) sends is trusted: requests go only to
 //! paths under the configured `base_url`, redirects are never followed, an answer body is read
-//! only up to `max_response_bytes`, and the token is scrubbed from every body before anything
-//! else sees it.
+//! only up to `max_response_bytes`, the token is scrubbed from every body before anything
+//! else sees it, and a 429's `retry-after` holds requests back for at most `max_retry_after`
+//! (an answer cannot silence the provider for centuries, nor overflow a clock).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,15 +64,25 @@ fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 500 | 502 | 503 | 504)
 }
 
-/// How long a 429 asks us to wait: `retry-after`, else until `ratelimit-reset`.
-fn wait_from_headers(headers: &HeaderMap) -> Option<Duration> {
-    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
-    if let Some(seconds) = number("retry-after") {
-        return Some(Duration::from_secs(seconds));
-    }
-    let reset = number("ratelimit-reset")?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
+/// How long a 429 asks us to wait: `retry-after`, else until `ratelimit-reset`, never longer
+/// than `longest`. A number too large for `u64` is the longest wait, not no wait.
+fn wait_from_headers(headers: &HeaderMap, longest: Duration) -> Option<Duration> {
+    let number = |name: &str| {
+        let text = headers.get(name)?.to_str().ok()?.trim();
+        match text.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => Some(u64::MAX),
+            Err(_) => None,
+        }
+    };
+    let asked = if let Some(seconds) = number("retry-after") {
+        seconds
+    } else {
+        let reset = number("ratelimit-reset")?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+        reset.saturating_sub(now).max(1)
+    };
+    Some(Duration::from_secs(asked).min(longest))
 }
 
 /// Reads a body of at most `limit` bytes; `Ok(None)` when it is larger (read no further).
@@ -104,23 +115,6 @@ async fn read_capped(
     Ok(Some((body, held)))
 }
 
-/// `body` with every copy of `secret` replaced by `[redacted]`, so no answer (an error message
-/// that quotes the token, say) can carry it further.
-fn scrub(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
-    if secret.len() < 8 || memchr::memmem::find(&body, secret).is_none() {
-        return body;
-    }
-    let mut out = Vec::with_capacity(body.len());
-    let mut rest = body.as_slice();
-    while let Some(at) = memchr::memmem::find(rest, secret) {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(nephele_core::REDACTED.as_bytes());
-        rest = &rest[at + secret.len()..];
-    }
-    out.extend_from_slice(rest);
-    out
-}
-
 /// Describes a transport failure without the URL's query or any header (so never the token).
 fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
@@ -146,6 +140,7 @@ pub struct Transport {
     request_timeout: Duration,
     call_deadline: Duration,
     max_response_bytes: usize,
+    max_retry_after: Duration,
     /// Answer bytes all calls may hold at once (permits are bytes).
     body_budget: Arc<Semaphore>,
     pub metrics: Arc<ClientMetrics>,
@@ -173,6 +168,7 @@ impl Transport {
             request_timeout: config.request_timeout,
             call_deadline: config.call_deadline,
             max_response_bytes: config.max_response_bytes,
+            max_retry_after: config.max_retry_after,
             body_budget: Arc::new(Semaphore::new(
                 config
                     .max_in_flight_response_bytes
@@ -223,6 +219,7 @@ impl Transport {
         body: Option<&serde_json::Value>,
         retry: Retry,
     ) -> Result<Reply, ProviderError> {
+        // The deadline is configured (a day at most), never from outside.
         let deadline = Instant::now() + self.call_deadline;
         let url = self.url(path)?;
         let mut ambiguous = false;
@@ -257,11 +254,11 @@ impl Transport {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let retry_after = wait_from_headers(response.headers());
+                    let retry_after = wait_from_headers(response.headers(), self.max_retry_after);
                     match read_capped(response, self.max_response_bytes, &self.body_budget).await {
                         Ok(Some((bytes, held))) => Ok(Reply {
                             status,
-                            body: scrub(bytes, self.token.expose().as_bytes()),
+                            body: nephele_core::scrub_bytes(bytes, &[self.token.expose().as_bytes()]),
                             retry_after,
                             after_ambiguous_failure: ambiguous,
                             _held: held,
@@ -289,12 +286,16 @@ impl Transport {
                 Ok(reply) if reply.status == StatusCode::TOO_MANY_REQUESTS => {
                     self.metrics.response_429();
                     let wait = reply.retry_after.unwrap_or(Duration::from_secs(1));
-                    self.budget.block_until(Instant::now() + wait);
+                    // `wait` is at most `max_retry_after` (an hour at most), so this always adds up.
+                    let until = Instant::now().checked_add(wait);
+                    if let Some(until) = until {
+                        self.budget.block_until(until);
+                    }
                     tracing::warn!(
                         wait_ms = wait.as_millis() as u64,
                         "DigitalOcean answered 429; holding all requests"
                     );
-                    if !attempts_left || Instant::now() + wait > deadline {
+                    if !attempts_left || until.is_none_or(|until| until > deadline) {
                         return Err(ProviderError::RateLimited {
                             retry_after: RetryAfter::from_now(wait),
                             detail: UpstreamDetail { status: Some(429), ..Default::default() },
@@ -325,7 +326,7 @@ impl Transport {
         why: &str,
     ) -> Result<(), ProviderError> {
         let delay = self.backoff.delay(attempt - 1);
-        if Instant::now() + delay > deadline {
+        if Instant::now().checked_add(delay).is_none_or(|at| at > deadline) {
             return Err(ProviderError::unavailable(format!("{why}; no time left to retry")));
         }
         tracing::info!(attempt, delay_ms = delay.as_millis() as u64, why, "retrying DigitalOcean request");
@@ -338,11 +339,34 @@ impl Transport {
 mod tests {
     use super::*;
 
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().expect("header value"));
+        }
+        map
+    }
+
     #[test]
-    fn scrub_replaces_every_copy_of_the_token() {
-        let body = br#"{"message":"bad token dop_v1_secret99 (dop_v1_secret99)"}"#.to_vec();
-        let scrubbed = String::from_utf8(scrub(body, b"dop_v1_secret99")).expect("utf8");
-        assert_eq!(scrubbed, r#"{"message":"bad token [redacted] ([redacted])"}"#);
-        assert_eq!(scrub(b"nothing here".to_vec(), b"dop_v1_secret99"), b"nothing here");
+    fn a_retry_after_of_any_size_is_cut_to_the_longest_wait() {
+        let longest = Duration::from_secs(60);
+        for huge in ["10000000000", "1000000000000", "18446744073709551615", "99999999999999999999999"] {
+            assert_eq!(
+                wait_from_headers(&headers(&[("retry-after", huge)]), longest),
+                Some(longest),
+                "{huge}"
+            );
+        }
+        assert_eq!(
+            wait_from_headers(&headers(&[("retry-after", "7")]), longest),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(wait_from_headers(&headers(&[("retry-after", "soon")]), longest), None);
+        let reset = headers(&[("ratelimit-reset", "18446744073709551615")]);
+        assert_eq!(wait_from_headers(&reset, longest), Some(longest));
+        assert_eq!(
+            wait_from_headers(&headers(&[("ratelimit-reset", "1")]), longest),
+            Some(Duration::from_secs(1))
+        );
     }
 }

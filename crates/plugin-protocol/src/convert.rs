@@ -7,6 +7,7 @@
 use std::str::FromStr;
 
 use nephele_core::cost::Metering;
+use nephele_core::money::{MAX_BACKUP_RATE, MAX_MINIMUM_CHARGE, MAX_PRICE_HOURLY, MAX_PRICE_MONTHLY};
 use nephele_core::{
     ActionId, ActionStatus, BillingPolicy, CreateInstances, Image, Instance, InstanceFilter, InstanceId,
     InstanceName, InstanceStatus, InstanceType, OperationId, PowerAction, ProviderAction, ProviderError,
@@ -82,6 +83,12 @@ fn non_negative_decimal(text: &str, field: &'static str) -> Read<Decimal> {
         return Err(Malformed::new(field, "must not be negative"));
     }
     Ok(value)
+}
+
+/// Money from the other side: a decimal in `0..=max` (see [`nephele_core::money`] for the
+/// ceilings), so no figure a plugin sends can overflow the host's cost arithmetic.
+fn money(text: &str, field: &'static str, max: Decimal) -> Read<Decimal> {
+    nephele_core::money::within(decimal(text, field)?, max).map_err(|e| Malformed::new(field, e.to_string()))
 }
 
 pub fn operation_id(text: &str, field: &'static str) -> Read<OperationId> {
@@ -368,8 +375,8 @@ pub fn read_instance_type(t: wire::InstanceType) -> Read<InstanceType> {
     let mut prices = std::collections::BTreeMap::new();
     for (region, price) in t.regional_prices {
         let price = RegionalPrice {
-            hourly: non_negative_decimal(&price.hourly, "instance_type.regional_prices.hourly")?,
-            monthly: non_negative_decimal(&price.monthly, "instance_type.regional_prices.monthly")?,
+            hourly: money(&price.hourly, "instance_type.regional_prices.hourly", MAX_PRICE_HOURLY)?,
+            monthly: money(&price.monthly, "instance_type.regional_prices.monthly", MAX_PRICE_MONTHLY)?,
         };
         prices.insert(non_empty(region, "instance_type.regional_prices")?, price);
     }
@@ -377,8 +384,8 @@ pub fn read_instance_type(t: wire::InstanceType) -> Read<InstanceType> {
         regional_prices: t.regional_pricing.then_some(prices),
         id: non_empty(t.id, "instance_type.id")?,
         transfer_tib: non_negative_decimal(&t.transfer_tib, "instance_type.transfer_tib")?,
-        price_hourly: non_negative_decimal(&t.price_hourly, "instance_type.price_hourly")?,
-        price_monthly: non_negative_decimal(&t.price_monthly, "instance_type.price_monthly")?,
+        price_hourly: money(&t.price_hourly, "instance_type.price_hourly", MAX_PRICE_HOURLY)?,
+        price_monthly: money(&t.price_monthly, "instance_type.price_monthly", MAX_PRICE_MONTHLY)?,
         currency: non_empty(t.currency, "instance_type.currency")?,
         description: t.description,
         vcpus: t.vcpus,
@@ -451,9 +458,13 @@ pub fn read_billing_policy(p: wire::BillingPolicy) -> Read<BillingPolicy> {
         metering,
         monthly_cap: p.monthly_cap,
         minimum_seconds: p.minimum_seconds,
-        minimum_charge: non_negative_decimal(&p.minimum_charge, "billing_policy.minimum_charge")?,
-        weekly_backup_rate: non_negative_decimal(&p.weekly_backup_rate, "billing_policy.weekly_backup_rate")?,
-        daily_backup_rate: non_negative_decimal(&p.daily_backup_rate, "billing_policy.daily_backup_rate")?,
+        minimum_charge: money(&p.minimum_charge, "billing_policy.minimum_charge", MAX_MINIMUM_CHARGE)?,
+        weekly_backup_rate: money(
+            &p.weekly_backup_rate,
+            "billing_policy.weekly_backup_rate",
+            MAX_BACKUP_RATE,
+        )?,
+        daily_backup_rate: money(&p.daily_backup_rate, "billing_policy.daily_backup_rate", MAX_BACKUP_RATE)?,
         free_when_stopped: p.free_when_stopped,
         assumptions: p.assumptions,
     })
@@ -555,8 +566,55 @@ mod tests {
         price.price_hourly = "1e400".into();
         assert_eq!(read_instance_type(price.clone()).map_err(|e| e.field), Err("instance_type.price_hourly"));
         price.price_hourly = "-1".into();
-        assert_eq!(read_instance_type(price).map_err(|e| e.field), Err("instance_type.price_hourly"));
+        assert_eq!(read_instance_type(price.clone()).map_err(|e| e.field), Err("instance_type.price_hourly"));
         assert!(read_power_action(0).is_err());
         assert_eq!(operation_id("nope", "operation_id").map_err(|e| e.field), Err("operation_id"));
+    }
+
+    #[test]
+    fn money_past_the_ceilings_is_refused_by_field() {
+        let mut price = instance_type(&InstanceType {
+            id: "x".into(),
+            description: String::new(),
+            vcpus: 1,
+            memory_mib: 1,
+            disk_gib: 1,
+            transfer_tib: Decimal::ONE,
+            price_hourly: Decimal::ONE,
+            price_monthly: Decimal::ONE,
+            currency: "USD".into(),
+            regions: vec![],
+            available: true,
+            gpus: 0,
+            regional_prices: None,
+        });
+        price.price_hourly = Decimal::MAX.to_string();
+        let refused = read_instance_type(price.clone()).expect_err("too large");
+        assert_eq!(refused.field, "instance_type.price_hourly");
+        assert!(refused.message.contains("0 to 10000"), "{}", refused.message);
+        price.price_hourly = "10000".into();
+        price.price_monthly = "10000000.01".into();
+        assert_eq!(
+            read_instance_type(price.clone()).map_err(|e| e.field),
+            Err("instance_type.price_monthly")
+        );
+        price.price_monthly = "7300000".into();
+        price
+            .regional_prices
+            .insert("r".into(), wire::RegionalPrice { hourly: "1".into(), monthly: "1e20".into() });
+        assert_eq!(
+            read_instance_type(price).map_err(|e| e.field),
+            Err("instance_type.regional_prices.monthly")
+        );
+
+        let mut policy = billing_policy(&BillingPolicy::per_second(60));
+        policy.minimum_charge = "79228162514264337593543950335".into();
+        assert_eq!(
+            read_billing_policy(policy.clone()).map_err(|e| e.field),
+            Err("billing_policy.minimum_charge")
+        );
+        policy.minimum_charge = "0.01".into();
+        policy.daily_backup_rate = "1000".into();
+        assert_eq!(read_billing_policy(policy).map_err(|e| e.field), Err("billing_policy.daily_backup_rate"));
     }
 }

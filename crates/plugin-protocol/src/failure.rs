@@ -17,6 +17,11 @@ pub const FAILURE_TRAILER: &str = "nephele-failure-bin";
 /// Longest message kept from the other side.
 const MAX_MESSAGE_CHARS: usize = 500;
 
+/// The longest wait a plugin's rate-limit answer can ask of the host: an hour. The plugin keeps
+/// its own cloud's ceiling (DigitalOcean's `max_retry_after_secs`, 60 s by default); this one is
+/// the host's, against a plugin that asks for more.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// The status a plugin answers for `error`.
 pub fn to_status(error: &ProviderError) -> Status {
     let (kind, code, message, detail) = parts(error);
@@ -107,8 +112,9 @@ fn from_failure(failure: Failure) -> ProviderError {
         }
         Kind::Unauthorized => ProviderError::Unauthorized { message, detail },
         Kind::RateLimited => ProviderError::RateLimited {
-            // A plugin cannot make the host wait longer than an hour.
-            retry_after: RetryAfter::from_now(Duration::from_millis(failure.retry_after_ms.min(3_600_000))),
+            retry_after: RetryAfter::from_now(
+                Duration::from_millis(failure.retry_after_ms).min(MAX_RETRY_AFTER),
+            ),
             detail,
         },
         Kind::Conflict => ProviderError::Conflict { message, detail },
@@ -176,6 +182,21 @@ mod tests {
         let back = from_status(&to_status(&limited), "p");
         let ProviderError::RateLimited { retry_after, .. } = back else { panic!("{back:?}") };
         assert_eq!(retry_after.after, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn a_plugin_asking_for_centuries_gets_an_hour_and_no_overflow() {
+        for ms in [10_000_000_000_000, 1_000_000_000_000_000, u64::MAX] {
+            let limited = ProviderError::RateLimited {
+                retry_after: RetryAfter::from_now(Duration::from_millis(ms)),
+                detail: UpstreamDetail::default(),
+            };
+            let ProviderError::RateLimited { retry_after, .. } = from_status(&to_status(&limited), "p")
+            else {
+                panic!("rate limited")
+            };
+            assert_eq!(retry_after.after, MAX_RETRY_AFTER, "{ms}");
+        }
     }
 
     #[test]

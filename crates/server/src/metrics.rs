@@ -157,17 +157,22 @@ impl HttpMetrics {
 }
 
 /// The hourly run-rate of `instances`, counted as `GET /api/v1/costs` counts it (one rule,
-/// [`crate::api::costs::billed`]); an instance that cannot be priced adds nothing.
-async fn hourly_run_rate(provider: &dyn Provider, instances: &[Instance], types: &[InstanceType]) -> Decimal {
+/// [`crate::api::costs::billed`]); an instance that cannot be priced adds nothing. `None` when
+/// the sum is too large to compute (prices out of any real range): no figure rather than a panic.
+async fn hourly_run_rate(
+    provider: &dyn Provider,
+    instances: &[Instance],
+    types: &[InstanceType],
+) -> Option<Decimal> {
     use crate::api::costs::{Billed, billed};
     let now = time::OffsetDateTime::now_utc();
     let mut total = Decimal::ZERO;
     for instance in instances {
         if let Ok(Billed::At(price)) = billed(provider, instance, types, now).await {
-            total += price.price_hourly;
+            total = total.checked_add(price.price_hourly)?;
         }
     }
-    total
+    Some(total)
 }
 
 /// The whole text of `/metrics`.
@@ -210,8 +215,15 @@ pub async fn render(state: &AppState) -> String {
             instances.get_or_create(&label).set(snapshot.instances.len() as i64);
             age.get_or_create(&label).set(snapshot.age().as_secs_f64());
             if let Some(types) = state.catalog.last_instance_types(name) {
-                let hourly = hourly_run_rate(provider.as_ref(), &snapshot.instances, &types).await;
-                run_rate.get_or_create(&label).set(hourly.to_f64().unwrap_or(f64::NAN));
+                match hourly_run_rate(provider.as_ref(), &snapshot.instances, &types).await {
+                    Some(hourly) => {
+                        run_rate.get_or_create(&label).set(hourly.to_f64().unwrap_or(f64::NAN));
+                    }
+                    None => tracing::warn!(
+                        provider = %name,
+                        "the run-rate is too large to compute (prices out of range); left out of /metrics"
+                    ),
+                }
             }
         }
     }

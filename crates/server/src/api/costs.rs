@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use nephele_core::cost::{self, BackupPlan, CostQuery, month_start};
+use nephele_core::cost::{self, BackupPlan, CostError, CostQuery, month_start};
 use nephele_core::duration::DurationError;
 use nephele_core::{BillingDuration, InstanceType, Provider};
 use rust_decimal::Decimal;
@@ -327,7 +327,7 @@ async fn compute_estimate(
         duration,
     };
     let policies = MonthlyPolicies::fetch(provider.as_ref(), &instance_type, &query).await?;
-    let estimate = cost::estimate(&query, |at| policies.at(at));
+    let estimate = cost::estimate(&query, |at| policies.at(at)).map_err(cost_failure)?;
     let backups_name = match backups {
         BackupPlan::None => "none",
         BackupPlan::Weekly => "weekly",
@@ -357,7 +357,16 @@ async fn compute_estimate(
     })
 }
 
-#[derive(Default)]
+/// An estimate that cannot be computed: prices too large are the provider's (502), a span past
+/// the calendar the caller's (which `parse_inputs` already keeps out).
+fn cost_failure(error: CostError) -> ApiError {
+    match error {
+        CostError::TooLarge { .. } => nephele_core::ProviderError::from(error).into(),
+        CostError::PastTheCalendar => ApiError::invalid(vec![FieldError::new("duration", error.to_string())]),
+    }
+}
+
+#[derive(Default, Clone, Copy)]
 struct Tally {
     instances: u64,
     hourly: Decimal,
@@ -365,12 +374,36 @@ struct Tally {
     month_to_date: Decimal,
 }
 
+/// What one instance adds to a tally.
+struct Charge {
+    hourly: Decimal,
+    monthly: Decimal,
+    month_to_date: Decimal,
+}
+
 impl Tally {
-    fn add(&mut self, hourly: Decimal, monthly: Decimal, month_to_date: Decimal) {
-        self.instances += 1;
-        self.hourly += hourly;
-        self.monthly += monthly;
-        self.month_to_date += month_to_date;
+    /// This tally with `charge` added, or the figure that would overflow.
+    fn plus(&self, charge: &Charge) -> Result<Tally, CostError> {
+        let sum = |a: Decimal, b: Decimal, figure| a.checked_add(b).ok_or(CostError::TooLarge { figure });
+        Ok(Tally {
+            instances: self.instances.saturating_add(1),
+            hourly: sum(self.hourly, charge.hourly, "hourly run-rate")?,
+            monthly: sum(self.monthly, charge.monthly, "monthly run-rate")?,
+            month_to_date: sum(self.month_to_date, charge.month_to_date, "month-to-date spend")?,
+        })
+    }
+
+    /// Adds `charge` to every tally, or to none of them when any would overflow: the subtotals
+    /// always add up to the total.
+    fn add_to_all(tallies: [&mut Tally; 4], charge: &Charge) -> Result<(), CostError> {
+        let mut added = [Tally::default(); 4];
+        for (new, old) in added.iter_mut().zip(tallies.iter()) {
+            *new = old.plus(charge)?;
+        }
+        for (tally, new) in tallies.into_iter().zip(added) {
+            *tally = new;
+        }
+        Ok(())
     }
 
     fn view(&self) -> Subtotal {
@@ -568,7 +601,13 @@ pub async fn fleet(
                         continue;
                     }
                 };
-                let estimate = cost::estimate(&query, |at| policies.at(at));
+                let estimate = match cost::estimate(&query, |at| policies.at(at)) {
+                    Ok(estimate) => estimate,
+                    Err(e) => {
+                        errors.push(super::error::provider_failure(name, &e.into()));
+                        continue;
+                    }
+                };
                 for a in estimate.assumptions {
                     if !assumptions.contains(&a) {
                         assumptions.push(a);
@@ -576,18 +615,16 @@ pub async fn fleet(
                 }
                 estimate.total_exact
             };
-            total.add(price.price_hourly, price.price_monthly, month_to_date);
-            provider_tally.add(price.price_hourly, price.price_monthly, month_to_date);
-            by_region.entry(instance.region.clone()).or_default().add(
-                price.price_hourly,
-                price.price_monthly,
-                month_to_date,
-            );
-            by_type.entry(instance.instance_type.clone()).or_default().add(
-                price.price_hourly,
-                price.price_monthly,
-                month_to_date,
-            );
+            let charge = Charge { hourly: price.price_hourly, monthly: price.price_monthly, month_to_date };
+            let tallies = [
+                &mut total,
+                &mut *provider_tally,
+                by_region.entry(instance.region.clone()).or_default(),
+                by_type.entry(instance.instance_type.clone()).or_default(),
+            ];
+            if let Err(e) = Tally::add_to_all(tallies, &charge) {
+                errors.push(super::error::provider_failure(name, &e.into()));
+            }
         }
     }
     assumptions.push(

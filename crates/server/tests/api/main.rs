@@ -6,6 +6,7 @@ mod hostile;
 mod auth;
 mod bad_input;
 mod caller_attacks;
+mod cloud_figures;
 mod contract;
 mod costs;
 mod dashboard;

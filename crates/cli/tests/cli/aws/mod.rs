@@ -2,8 +2,11 @@
 //! next to DigitalOcean (dosim): the fleet across regions, the lifecycle, exactly-once creates,
 //! prices, the fleet views with both providers, the CLI and `nephele plugin check`.
 
+mod answers;
 mod moto;
 mod proxy;
+mod secrets;
+mod tamper;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
