@@ -75,9 +75,34 @@ pub struct AuditConfig {
     /// with the number of attempts.
     #[serde(default = "default_failed_auth_window")]
     pub failed_auth_window_secs: u64,
+    /// Source addresses whose failed authentication is written on its own per window; failures
+    /// from further addresses share one "other sources" entry. Bounds what anonymous callers
+    /// write, however many addresses they come from.
+    #[serde(default = "default_max_failed_auth_sources")]
+    pub max_failed_auth_sources: usize,
+    /// Refused or failed requests of one API key (or of every caller together while the API runs
+    /// open) written one by one per window; past it they are counted and written as one entry per
+    /// status when the window ends.
+    #[serde(default = "default_max_refusals_per_key")]
+    pub max_refusals_per_key_per_window: u64,
+    /// The window of `max_refusals_per_key_per_window`, in seconds.
+    #[serde(default = "default_refusals_window")]
+    pub refusals_window_secs: u64,
 }
 
 fn default_failed_auth_window() -> u64 {
+    60
+}
+
+fn default_max_failed_auth_sources() -> usize {
+    256
+}
+
+fn default_max_refusals_per_key() -> u64 {
+    100
+}
+
+fn default_refusals_window() -> u64 {
     60
 }
 
@@ -90,6 +115,9 @@ impl Default for AuditConfig {
         Self {
             retention_days: default_audit_retention_days(),
             failed_auth_window_secs: default_failed_auth_window(),
+            max_failed_auth_sources: default_max_failed_auth_sources(),
+            max_refusals_per_key_per_window: default_max_refusals_per_key(),
+            refusals_window_secs: default_refusals_window(),
         }
     }
 }
@@ -533,10 +561,15 @@ impl Config {
         if !(0.01..=1.0).contains(&self.inventory.max_refresh_share) {
             return Err(invalid("inventory.max_refresh_share", "must be between 0.01 and 1".to_owned()));
         }
-        if self.audit.retention_days == 0 || self.audit.failed_auth_window_secs == 0 {
+        if self.audit.retention_days == 0
+            || self.audit.failed_auth_window_secs == 0
+            || self.audit.max_failed_auth_sources == 0
+            || self.audit.max_refusals_per_key_per_window == 0
+            || self.audit.refusals_window_secs == 0
+        {
             return Err(invalid(
                 "audit",
-                "retention_days and failed_auth_window_secs must be at least 1".to_owned(),
+                "retention_days, failed_auth_window_secs, max_failed_auth_sources, max_refusals_per_key_per_window and refusals_window_secs must be at least 1".to_owned(),
             ));
         }
         if self.idempotency.ttl_hours == 0

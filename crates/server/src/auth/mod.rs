@@ -1,5 +1,5 @@
 //! API keys, roles and principals; [`access`] checks them per route, [`failures`] keeps failed
-//! authentication from writing unbounded audit rows.
+//! authentication and [`budget`] each key's refused requests from writing unbounded audit rows.
 //!
 //! Keys look like `nph_<id>_<secret>`; only a SHA-256 hash of the whole key is stored (the key
 //! is 244 random bits, so a slow password hash would add nothing). Roles: `viewer` reads,
@@ -8,6 +8,7 @@
 //! the others, and can only make keys within its own role and providers.
 
 pub mod access;
+pub mod budget;
 pub mod failures;
 
 use axum::http::{HeaderMap, header};

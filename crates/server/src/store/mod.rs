@@ -17,7 +17,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
-pub use audit::AuditEntry;
+pub use audit::{AuditCursor, AuditEntry, bounded_path};
 pub use idempotency::{IdempotencyRecord, KeyRequest, Reservation};
 pub use keys::{ApiKeyRecord, NewApiKey};
 pub use operations::{NewOperation, OperationRecord, OperationState, OperationUpdate};

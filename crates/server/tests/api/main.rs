@@ -17,4 +17,5 @@ mod inventory;
 mod lifecycle;
 mod operations_engine;
 mod seed;
+mod storage_floods;
 mod upstream_attacks;
