@@ -2,6 +2,9 @@
 
 mod helpers;
 mod hostile;
+/// The CLI suite's PostgreSQL helper, shared so one race runs on both backends here.
+#[path = "../../../cli/tests/cli/postgres.rs"]
+mod postgres;
 
 mod auth;
 mod bad_input;
@@ -16,6 +19,7 @@ mod idempotency;
 mod inventory;
 mod lifecycle;
 mod operations_engine;
+mod revocation;
 mod seed;
 mod storage_floods;
 mod upstream_attacks;
