@@ -2,7 +2,9 @@
 //!
 //! Values may name environment variables as `${VAR}`, and `DIGITALOCEAN_TOKEN` overrides the
 //! DigitalOcean token, so no secret need be written in the file. Errors name the file, the key
-//! and the line.
+//! and the line, and never the value found there (nor a snippet of the file): they are printed at
+//! start-up, logged, and answered by `POST /api/v1/providers/{p}/initialize`, and the value at
+//! fault may be a token.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -381,8 +383,13 @@ impl<'de> Deserialize<'de> for ProvidersConfig {
             }
             if name == "digitalocean" {
                 let typed: DigitalOceanConfig =
-                    serde_json::from_value(serde_json::Value::Object(settings))
-                        .map_err(|e| D::Error::custom(format!("providers.digitalocean: {e}")))?;
+                    serde_path_to_error::deserialize(serde_json::Value::Object(settings)).map_err(|e| {
+                        D::Error::custom(format!(
+                            "providers.digitalocean.{}: {}",
+                            e.path(),
+                            without_values(&e.inner().to_string())
+                        ))
+                    })?;
                 config.digitalocean = Some(typed);
                 settings = serde_json::Map::new();
             }
@@ -404,7 +411,8 @@ impl<'de> Deserialize<'de> for ProvidersConfig {
     }
 }
 
-/// Why the configuration cannot be used.
+/// Why the configuration cannot be used. Its text names the file, the key and the line, never
+/// a value: it is shown to admins through the API and written to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -413,10 +421,77 @@ pub enum ConfigError {
     MissingVariable { path: PathBuf, line: usize, var: String },
     #[error("{path}:{line}: unterminated `${{` in a value")]
     BadInterpolation { path: PathBuf, line: usize },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: PathBuf, line: u64, column: u64, message: String },
     #[error("{path}: `{key}` {message}")]
     Invalid { path: PathBuf, key: String, message: String },
+}
+
+/// A serde message without the value it quotes: serde's own messages quote what they found
+/// (`invalid type: string "dop_v1_…", expected u32`); only what was expected, and key names,
+/// are kept. Any other message is replaced by a plain one.
+fn without_values(message: &str) -> String {
+    let expected = |rest: &str| rest.split_once(", expected ").map(|(_, expected)| expected.to_owned());
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        return expected(rest).map_or_else(
+            || "has the wrong type".to_owned(),
+            |e| format!("has the wrong type: expected {e}"),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        return expected(rest)
+            .map_or_else(|| "is not valid".to_owned(), |e| format!("is not valid: expected {e}"));
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        return expected(rest).map_or_else(
+            || "is not one of the values allowed".to_owned(),
+            |e| format!("is not one of the values allowed: expected {e}"),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split_once('`').map_or("", |(field, _)| field);
+        return format!("has {}", unknown_key(field));
+    }
+    // These name our keys, not values.
+    if ["missing field `", "duplicate field `", "invalid length "].iter().any(|p| message.starts_with(p)) {
+        return message.to_owned();
+    }
+    "is not valid here".to_owned()
+}
+
+/// An unknown key as an error may name it: a misspelt key is shown, anything that does not look
+/// like one (a token pasted where a key goes, say) is not.
+fn unknown_key(key: &str) -> String {
+    let looks_like_a_key = (1..=32).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if looks_like_a_key { format!("an unknown key `{key}`") } else { "an unknown key".to_owned() }
+}
+
+/// What is wrong at a place in the YAML, without the value found there.
+fn yaml_problem(error: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as Yaml;
+    match error {
+        Yaml::AliasError { error, .. } => yaml_problem(error),
+        Yaml::SerdeUnknownField { field, expected, .. } => {
+            format!("{} (expected one of: {})", unknown_key(field), expected.join(", "))
+        }
+        Yaml::SerdeMissingField { field, .. } => format!("missing key `{field}`"),
+        Yaml::SerdeInvalidType { expected, .. } => format!("has the wrong type: expected {expected}"),
+        Yaml::SerdeInvalidValue { expected, .. } => format!("is not valid: expected {expected}"),
+        Yaml::SerdeInvalidLength { expected, .. } => format!("has the wrong length: expected {expected}"),
+        Yaml::SerdeUnknownVariant { expected, .. } => {
+            format!("is not one of the values allowed: expected one of {}", expected.join(", "))
+        }
+        Yaml::InvalidScalar { ty, .. } => format!("is not a valid {ty}"),
+        Yaml::InvalidBooleanStrict { .. } => "is not a boolean (write true or false)".to_owned(),
+        Yaml::NullIntoString { .. } => "is empty where text is expected".to_owned(),
+        Yaml::DuplicateMappingKey { .. } => "repeats a key".to_owned(),
+        Yaml::Unexpected { expected, .. } => format!("expected {expected}"),
+        Yaml::Eof { .. } => "the file ends too early".to_owned(),
+        // Our own messages (providers:) name keys only; see `ProvidersConfig`.
+        Yaml::Message { msg, .. } if msg.starts_with("providers.") => msg.clone(),
+        _ => "the YAML here is malformed or does not fit the setting".to_owned(),
+    }
 }
 
 /// Replaces `${VAR}` with the variable's value, line by line so errors can name the line.
@@ -465,12 +540,15 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let text = interpolate(text, path, &lookup)?;
-        let options = serde_saphyr::options! { strict_booleans: true };
+        // No snippet: it would quote the file's lines, secrets and all.
+        let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
         let mut config: Config = if text.trim().is_empty() {
             Config::default()
         } else {
-            serde_saphyr::from_str_with_options(&text, options)
-                .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+            serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
+                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+                ConfigError::Parse { path: path.to_owned(), line, column, message: yaml_problem(&e) }
+            })?
         };
         if let Some(token) = lookup("DIGITALOCEAN_TOKEN").filter(|t| !t.trim().is_empty()) {
             config.providers.digitalocean.get_or_insert_with(Default::default).api_token =
@@ -526,10 +604,8 @@ impl Config {
         let url = self.database.url();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
-            return Err(invalid(
-                "database.url",
-                format!("must start with sqlite:// or postgres://, got {url:?}"),
-            ));
+            // Not quoted: a database URL may hold a password.
+            return Err(invalid("database.url", "must start with sqlite:// or postgres://".to_owned()));
         }
         if self.operations.concurrency == 0 || self.operations.poll_interval_ms == 0 {
             return Err(invalid(
@@ -591,10 +667,13 @@ impl Config {
         if let Some(d) = &self.providers.digitalocean
             && let Err(e) = d.validate()
         {
+            // The DigitalOcean crate's messages end with the value at fault (`, got "…"`), which
+            // may be a URL with credentials in it: what comes before says what is expected.
+            let message = e.message.split(", got ").next().unwrap_or_default().to_owned();
             return Err(ConfigError::Invalid {
                 path: path.to_owned(),
                 key: format!("providers.digitalocean.{}", e.key),
-                message: e.message,
+                message,
             });
         }
         for (name, plugin) in &self.providers.plugins {
@@ -612,10 +691,7 @@ impl Config {
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
-        self.server
-            .listen
-            .parse()
-            .map_err(|_| format!("must be an address like 127.0.0.1:8080, got {:?}", self.server.listen))
+        self.server.listen.parse().map_err(|_| "must be an address like 127.0.0.1:8080".to_owned())
     }
 }
 
@@ -707,6 +783,39 @@ mod tests {
         assert!(err.to_string().contains("providers.digitalocean.region"), "{err}");
         let err = parse("server:\n  catalog_ttl_secs: yes\n", &[]).expect_err("strict booleans / numbers");
         assert!(err.to_string().contains("line 2") || err.to_string().contains(":2:"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_file_key_and_line_but_never_the_value() {
+        // As DigitalOcean's tokens look.
+        const SECRET: &str = "dop_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        for (text, place) in [
+            (
+                format!("providers:\n  digitalocean:\n    api_token: [{SECRET}]\n"),
+                "providers.digitalocean.api_token",
+            ),
+            (
+                format!(
+                    "providers:\n  digitalocean:\n    api_token: {SECRET}\n    region: {{a: {SECRET}}}\n"
+                ),
+                "providers.digitalocean.region",
+            ),
+            (
+                format!("providers:\n  digitalocean:\n    base_url: {SECRET}\n"),
+                "providers.digitalocean.base_url",
+            ),
+            (format!("server:\n  catalog_ttl_secs: {SECRET}\n"), ":2:"),
+            (format!("auth:\n  required: {SECRET}\n"), ":2:"),
+            (format!("server:\n  listen: {SECRET}\n"), "server.listen"),
+            (format!("database:\n  url: mysql://root:{SECRET}@db/x\n"), "database.url"),
+            (format!("providers:\n  digitalocean:\n    api_token: {SECRET}\n  x: [\n"), ":4:"),
+            (format!("server:\n  {SECRET}: 1\n"), ":2:"),
+        ] {
+            let message = parse(&text, &[]).expect_err("broken").to_string();
+            assert!(!message.contains("0123456789abcdef"), "{message}");
+            assert!(message.starts_with("config.yaml"), "{message}");
+            assert!(message.contains(place), "{place} in {message}");
+        }
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .public(Get, "/health", health::health)
         .public(Get, "/healthz", health::healthz)
         .public(Get, "/readyz", health::readyz)
-        .public(Get, "/metrics", health::metrics)
+        // Run-rates and instance counts are the fleet's business: any key (none while open).
+        .needs(Get, "/metrics", read(Viewer), health::metrics)
         .public(Get, "/api/v1/openapi.json", openapi::openapi_document)
         .needs(Get, "/api/v1/providers", read(Viewer), providers::list)
         .needs(Get, "/api/v1/providers/{provider}", read(Viewer), providers::get)

@@ -66,7 +66,7 @@ use crate::auth::access::RouteSpec;
         instances::StatusName
     )),
     tags(
-        (name = "health", description = "Probes and metrics; no key needed"),
+        (name = "health", description = "Probes (no key needed), the API document, and metrics (any key, when keys are required)"),
         (name = "providers", description = "The configured clouds"),
         (name = "instances", description = "Servers: list, create, power, delete"),
         (name = "catalogue", description = "Regions, instance types and images"),

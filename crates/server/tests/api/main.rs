@@ -9,6 +9,7 @@ mod postgres;
 mod auth;
 mod bad_input;
 mod caller_attacks;
+mod caller_secrets;
 mod contract;
 mod costs;
 mod dashboard;
