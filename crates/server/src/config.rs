@@ -284,6 +284,11 @@ pub struct ServerConfig {
     /// Seconds between two readiness checks of the providers; `/readyz` answers from the last.
     #[serde(default = "default_readiness_interval")]
     pub readiness_interval_secs: u64,
+    /// Host names (with an optional port) requests may be addressed to; `*` for any. Unset: while
+    /// the API runs open, `localhost`, `127.0.0.1`, `[::1]` and the listen address; with keys
+    /// required, any. See [`crate::auth::hosts`].
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 fn default_max_connections() -> usize {
@@ -320,6 +325,7 @@ impl Default for ServerConfig {
             max_connections: default_max_connections(),
             header_read_timeout_secs: default_header_read_timeout(),
             readiness_interval_secs: default_readiness_interval(),
+            allowed_hosts: None,
         }
     }
 }
@@ -647,6 +653,16 @@ impl Config {
                 "audit",
                 "retention_days, failed_auth_window_secs, max_failed_auth_sources, max_refusals_per_key_per_window and refusals_window_secs must be at least 1".to_owned(),
             ));
+        }
+        if let Some(hosts) = &self.server.allowed_hosts {
+            if hosts.is_empty() || hosts.len() > 256 {
+                return Err(invalid(
+                    "server.allowed_hosts",
+                    "must list 1 to 256 host names (or `*`)".to_owned(),
+                ));
+            }
+            crate::auth::hosts::AllowedHosts::new(Some(hosts), &self.server.listen, true)
+                .map_err(|m| invalid("server.allowed_hosts", m))?;
         }
         if self.idempotency.ttl_hours == 0
             || self.idempotency.max_keys_per_api_key == 0

@@ -61,6 +61,8 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// 500: a fault of Nephele's own.
     InternalError,
+    /// 400: the request names a host this server does not answer for (`server.allowed_hosts`).
+    HostNotAllowed,
 }
 
 impl ErrorCode {
@@ -68,7 +70,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             InvalidInput | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            MalformedJson | UnreadableBody | BadRequest | BadPath => StatusCode::BAD_REQUEST,
+            MalformedJson | UnreadableBody | BadRequest | BadPath | HostNotAllowed => StatusCode::BAD_REQUEST,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Unauthorized => StatusCode::UNAUTHORIZED,
@@ -109,6 +111,7 @@ impl ErrorCode {
             ProviderBadResponse => "Provider sent an unusable answer",
             StoreUnavailable => "Store unavailable",
             InternalError => "Internal error",
+            HostNotAllowed => "Host not allowed",
         }
     }
 
@@ -139,6 +142,7 @@ impl ErrorCode {
             ProviderBadResponse => "provider_bad_response",
             StoreUnavailable => "store_unavailable",
             InternalError => "internal_error",
+            HostNotAllowed => "host_not_allowed",
         }
     }
 }

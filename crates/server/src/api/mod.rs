@@ -79,8 +79,21 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .needs(Delete, "/api/v1/keys/{id}", change(Admin), keys::revoke)
         .finish();
     let document = openapi::document(&table);
+    let config = &state.startup_config.server;
+    let hosts: crate::auth::hosts::HostCheck = Arc::new(
+        crate::auth::hosts::AllowedHosts::new(
+            config.allowed_hosts.as_deref(),
+            &config.listen,
+            state.auth_required,
+        )
+        // The list was checked when the configuration was read; should it not parse, the
+        // safe defaults stand.
+        .unwrap_or_else(|_| {
+            crate::auth::hosts::AllowedHosts::new(None, &config.listen, false).ok().flatten()
+        }),
+    );
     routes
-        .merge(openapi::reference())
+        .merge(crate::dashboard::secured(openapi::reference(), crate::dashboard::REFERENCE_POLICY))
         .merge(crate::dashboard::router())
         .layer(axum::Extension(document))
         .fallback(|| async { ApiError::not_found("no such route; the API lives under /api/v1") })
@@ -89,6 +102,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(error::problems_only))
+        .layer(axum::middleware::from_fn_with_state(hosts, crate::auth::hosts::check))
         .layer(axum::middleware::from_fn_with_state(state.clone(), log_requests))
         .with_state(state)
 }

@@ -4,7 +4,8 @@
 //!
 //! Served at `GET /api/v1/openapi.json`; `docs/openapi.json` is the committed copy (a test
 //! compares them, so every API change shows as a diff); `/docs` is Swagger UI, served from the
-//! binary (the `vendored` build of utoipa-swagger-ui: no CDN).
+//! binary (the `vendored` build of utoipa-swagger-ui: no CDN), with the dashboard's security
+//! headers (its own content security policy, no framing, `nosniff`).
 
 use std::sync::Arc;
 

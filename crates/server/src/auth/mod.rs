@@ -1,5 +1,6 @@
 //! API keys, roles and principals; [`access`] checks them per route, [`failures`] keeps failed
-//! authentication and [`budget`] each key's refused requests from writing unbounded audit rows.
+//! authentication and [`budget`] each key's refused requests from writing unbounded audit rows,
+//! and [`hosts`] refuses requests for foreign host names while the API runs open.
 //!
 //! Keys look like `nph_<id>_<secret>`; only a SHA-256 hash of the whole key is stored (the key
 //! is 244 random bits, so a slow password hash would add nothing). Roles: `viewer` reads,
@@ -10,6 +11,7 @@
 pub mod access;
 pub mod budget;
 pub mod failures;
+pub mod hosts;
 
 use axum::http::{HeaderMap, header};
 

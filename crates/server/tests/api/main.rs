@@ -16,6 +16,7 @@ mod dashboard;
 mod fairness;
 mod flood_attacks;
 mod health;
+mod hosts_and_headers;
 mod idempotency;
 mod inventory;
 mod lifecycle;
