@@ -156,6 +156,16 @@ async fn a_provider_that_is_no_provider_name_is_answered_404_without_being_repea
     assert!(text.len() < 1024, "{} bytes answered", text.len());
     assert_eq!(serde_json::from_str::<Value>(&text).expect("json")["code"], "unknown_provider");
 
+    let revoke = app
+        .http
+        .delete(app.url(&format!("/api/v1/keys/{}", huge_provider())))
+        .bearer_auth(&admin)
+        .send()
+        .await;
+    let revoke = revoke.expect("sent");
+    assert_eq!(revoke.status(), 404);
+    assert!(revoke.bytes().await.expect("body").len() < 1024, "a key id is not repeated back at length");
+
     let create =
         app.http.post(app.url(&path)).bearer_auth(&operator).json(&json!({})).send().await.expect("sent");
     assert_eq!(create.status(), 404);
