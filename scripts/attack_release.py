@@ -194,7 +194,7 @@ held = []
 for i in range({count}):
     s = socket.create_connection(("127.0.0.1", {port}))
     if {half_sent} and i % 2:
-        s.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\n")
+        s.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n")
     held.append(s)
 print("holding", len(held), flush=True)
 sys.stdin.read()

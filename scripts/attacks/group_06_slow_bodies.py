@@ -13,7 +13,7 @@ from harness import Dosim, NepheleWithServerKeys
 GROUP = "6. slow request bodies"
 
 LIMIT = 16
-HEAD = ("POST /api/v1/providers/digitalocean/cost-estimate HTTP/1.1\r\nHost: x\r\n"
+HEAD = ("POST /api/v1/providers/digitalocean/cost-estimate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
 
 

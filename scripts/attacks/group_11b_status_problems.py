@@ -43,11 +43,11 @@ def run(env):
     nephele = Nephele(env.binary("nephele"), dosim.url, directory=env.scratch("group_11b"))
     try:
         cases = [
-            ("URI of 70,000 bytes", b"GET /api/v1/" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            ("URI of 70,000 bytes", b"GET /api/v1/" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
              414, "uri_too_long"),
-            ("200 headers", b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            ("200 headers", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
              + b"".join(b"x-filler-%d: %d\r\n" % (i, i) for i in range(200)) + b"\r\n", 431, "headers_too_large"),
-            ("one header of 600 KB", b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: " + b"b" * 600_000 + b"\r\n\r\n",
+            ("one header of 600 KB", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: " + b"b" * 600_000 + b"\r\n\r\n",
              431, "headers_too_large"),
             ("a malformed head", b"GET /healthz HTTP/1.1\r\nnot a header\r\n\r\n", 400, "bad_request"),
         ]

@@ -35,6 +35,7 @@ error_codes! {
     UnreadableBody,
     BadRequest,
     BadPath,
+    HostNotAllowed,
     BodyTooLarge,
     UriTooLong,
     HeadersTooLarge,
@@ -71,7 +72,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             InvalidInput | IdempotencyKeyReused | NoPrice => 422,
-            MalformedJson | UnreadableBody | BadRequest | BadPath => 400,
+            MalformedJson | UnreadableBody | BadRequest | BadPath | HostNotAllowed => 400,
             BodyTooLarge => 413,
             UriTooLong => 414,
             HeadersTooLarge => 431,
@@ -97,6 +98,7 @@ impl ErrorCode {
             UnreadableBody => "Unreadable body",
             BadRequest => "Bad request",
             BadPath => "Malformed path",
+            HostNotAllowed => "Host not allowed",
             BodyTooLarge => "Request body too large",
             UriTooLong => "URI too long",
             HeadersTooLarge => "Request headers too large",
@@ -137,6 +139,9 @@ impl ErrorCode {
             UnreadableBody => "The body could not be read (cut off, or too slow).",
             BadRequest => "The request is malformed in another way (query, headers, URI).",
             BadPath => "A path parameter is malformed.",
+            HostNotAllowed => {
+                "The request's Host is not one `server.allowed_hosts` names (DNS rebinding onto an open server)."
+            }
             BodyTooLarge => "The body is larger than `server.max_body_bytes`.",
             UriTooLong => "The request's URI is longer than the server reads.",
             HeadersTooLarge => "The request's headers are larger than the server reads.",
@@ -189,6 +194,7 @@ impl ErrorCode {
             UnreadableBody => "unreadable_body",
             BadRequest => "bad_request",
             BadPath => "bad_path",
+            HostNotAllowed => "host_not_allowed",
             BodyTooLarge => "body_too_large",
             UriTooLong => "uri_too_long",
             HeadersTooLarge => "headers_too_large",

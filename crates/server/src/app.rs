@@ -45,6 +45,8 @@ pub struct AppState {
     pub idempotency: IdempotencyConfig,
     /// Failed authentication, counted and sampled for the audit log.
     pub failed_authentication: FailedAuthentication,
+    /// Audit rows each key's refused and failed requests may write (see [`crate::auth::budget`]).
+    pub audit_budget: crate::auth::budget::AuditBudget,
     /// The providers' state as last checked, for `/readyz` and the provider list.
     pub readiness: Arc<Readiness>,
     /// How long audit entries are kept.
@@ -56,9 +58,6 @@ pub struct AppState {
 
 /// List answers rendered whole at once; more wait their turn.
 const RENDERS_AT_ONCE: usize = 2;
-
-/// Sources tracked at once by the failed-authentication sampler; more are pooled.
-const MAX_TRACKED_SOURCES: usize = 4096;
 
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +134,11 @@ impl App {
             idempotency: config.idempotency.clone(),
             failed_authentication: FailedAuthentication::new(
                 Duration::from_secs(config.audit.failed_auth_window_secs),
-                MAX_TRACKED_SOURCES,
+                config.audit.max_failed_auth_sources,
+            ),
+            audit_budget: crate::auth::budget::AuditBudget::new(
+                Duration::from_secs(config.audit.refusals_window_secs),
+                config.audit.max_refusals_per_key_per_window,
             ),
             readiness: Arc::new(Readiness::new(Duration::from_secs(config.server.readiness_interval_secs))),
             audit_retention: Duration::from_secs(config.audit.retention_days.saturating_mul(86_400)),

@@ -2,7 +2,9 @@
 //!
 //! Values may name environment variables as `${VAR}`, and `DIGITALOCEAN_TOKEN` overrides the
 //! DigitalOcean token, so no secret need be written in the file. Errors name the file, the key
-//! and the line.
+//! and the line, and never the value found there (nor a snippet of the file): they are printed at
+//! start-up, logged, and answered by `POST /api/v1/providers/{p}/initialize`, and the value at
+//! fault may be a token.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -89,9 +91,34 @@ pub struct AuditConfig {
     /// with the number of attempts.
     #[serde(default = "default_failed_auth_window")]
     pub failed_auth_window_secs: u64,
+    /// Source addresses whose failed authentication is written on its own per window; failures
+    /// from further addresses share one "other sources" entry. Bounds what anonymous callers
+    /// write, however many addresses they come from.
+    #[serde(default = "default_max_failed_auth_sources")]
+    pub max_failed_auth_sources: usize,
+    /// Refused or failed requests of one API key (or of every caller together while the API runs
+    /// open) written one by one per window; past it they are counted and written as one entry per
+    /// status when the window ends.
+    #[serde(default = "default_max_refusals_per_key")]
+    pub max_refusals_per_key_per_window: u64,
+    /// The window of `max_refusals_per_key_per_window`, in seconds.
+    #[serde(default = "default_refusals_window")]
+    pub refusals_window_secs: u64,
 }
 
 fn default_failed_auth_window() -> u64 {
+    60
+}
+
+fn default_max_failed_auth_sources() -> usize {
+    256
+}
+
+fn default_max_refusals_per_key() -> u64 {
+    100
+}
+
+fn default_refusals_window() -> u64 {
     60
 }
 
@@ -104,6 +131,9 @@ impl Default for AuditConfig {
         Self {
             retention_days: default_audit_retention_days(),
             failed_auth_window_secs: default_failed_auth_window(),
+            max_failed_auth_sources: default_max_failed_auth_sources(),
+            max_refusals_per_key_per_window: default_max_refusals_per_key(),
+            refusals_window_secs: default_refusals_window(),
         }
     }
 }
@@ -281,6 +311,11 @@ pub struct ServerConfig {
     /// Seconds between two readiness checks of the providers; `/readyz` answers from the last.
     #[serde(default = "default_readiness_interval")]
     pub readiness_interval_secs: u64,
+    /// Host names (with an optional port) requests may be addressed to; `*` for any. Unset: while
+    /// the API runs open, `localhost`, `127.0.0.1`, `[::1]` and the listen address; with keys
+    /// required, any. See [`crate::auth::hosts`].
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 fn default_max_connections() -> usize {
@@ -333,6 +368,7 @@ impl Default for ServerConfig {
             body_min_bytes_per_sec: default_body_min_rate(),
             list_cache_bytes: default_list_cache_bytes(),
             readiness_interval_secs: default_readiness_interval(),
+            allowed_hosts: None,
         }
     }
 }
@@ -396,8 +432,13 @@ impl<'de> Deserialize<'de> for ProvidersConfig {
             }
             if name == "digitalocean" {
                 let typed: DigitalOceanConfig =
-                    serde_json::from_value(serde_json::Value::Object(settings))
-                        .map_err(|e| D::Error::custom(format!("providers.digitalocean: {e}")))?;
+                    serde_path_to_error::deserialize(serde_json::Value::Object(settings)).map_err(|e| {
+                        D::Error::custom(format!(
+                            "providers.digitalocean.{}: {}",
+                            e.path(),
+                            without_values(&e.inner().to_string())
+                        ))
+                    })?;
                 config.digitalocean = Some(typed);
                 settings = serde_json::Map::new();
             }
@@ -419,7 +460,8 @@ impl<'de> Deserialize<'de> for ProvidersConfig {
     }
 }
 
-/// Why the configuration cannot be used.
+/// Why the configuration cannot be used. Its text names the file, the key and the line, never
+/// a value: it is shown to admins through the API and written to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -428,10 +470,77 @@ pub enum ConfigError {
     MissingVariable { path: PathBuf, line: usize, var: String },
     #[error("{path}:{line}: unterminated `${{` in a value")]
     BadInterpolation { path: PathBuf, line: usize },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: PathBuf, line: u64, column: u64, message: String },
     #[error("{path}: `{key}` {message}")]
     Invalid { path: PathBuf, key: String, message: String },
+}
+
+/// A serde message without the value it quotes: serde's own messages quote what they found
+/// (`invalid type: string "dop_v1_…", expected u32`); only what was expected, and key names,
+/// are kept. Any other message is replaced by a plain one.
+fn without_values(message: &str) -> String {
+    let expected = |rest: &str| rest.split_once(", expected ").map(|(_, expected)| expected.to_owned());
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        return expected(rest).map_or_else(
+            || "has the wrong type".to_owned(),
+            |e| format!("has the wrong type: expected {e}"),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        return expected(rest)
+            .map_or_else(|| "is not valid".to_owned(), |e| format!("is not valid: expected {e}"));
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        return expected(rest).map_or_else(
+            || "is not one of the values allowed".to_owned(),
+            |e| format!("is not one of the values allowed: expected {e}"),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split_once('`').map_or("", |(field, _)| field);
+        return format!("has {}", unknown_key(field));
+    }
+    // These name our keys, not values.
+    if ["missing field `", "duplicate field `", "invalid length "].iter().any(|p| message.starts_with(p)) {
+        return message.to_owned();
+    }
+    "is not valid here".to_owned()
+}
+
+/// An unknown key as an error may name it: a misspelt key is shown, anything that does not look
+/// like one (a token pasted where a key goes, say) is not.
+fn unknown_key(key: &str) -> String {
+    let looks_like_a_key = (1..=32).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if looks_like_a_key { format!("an unknown key `{key}`") } else { "an unknown key".to_owned() }
+}
+
+/// What is wrong at a place in the YAML, without the value found there.
+fn yaml_problem(error: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as Yaml;
+    match error {
+        Yaml::AliasError { error, .. } => yaml_problem(error),
+        Yaml::SerdeUnknownField { field, expected, .. } => {
+            format!("{} (expected one of: {})", unknown_key(field), expected.join(", "))
+        }
+        Yaml::SerdeMissingField { field, .. } => format!("missing key `{field}`"),
+        Yaml::SerdeInvalidType { expected, .. } => format!("has the wrong type: expected {expected}"),
+        Yaml::SerdeInvalidValue { expected, .. } => format!("is not valid: expected {expected}"),
+        Yaml::SerdeInvalidLength { expected, .. } => format!("has the wrong length: expected {expected}"),
+        Yaml::SerdeUnknownVariant { expected, .. } => {
+            format!("is not one of the values allowed: expected one of {}", expected.join(", "))
+        }
+        Yaml::InvalidScalar { ty, .. } => format!("is not a valid {ty}"),
+        Yaml::InvalidBooleanStrict { .. } => "is not a boolean (write true or false)".to_owned(),
+        Yaml::NullIntoString { .. } => "is empty where text is expected".to_owned(),
+        Yaml::DuplicateMappingKey { .. } => "repeats a key".to_owned(),
+        Yaml::Unexpected { expected, .. } => format!("expected {expected}"),
+        Yaml::Eof { .. } => "the file ends too early".to_owned(),
+        // Our own messages (providers:) name keys only; see `ProvidersConfig`.
+        Yaml::Message { msg, .. } if msg.starts_with("providers.") => msg.clone(),
+        _ => "the YAML here is malformed or does not fit the setting".to_owned(),
+    }
 }
 
 /// Replaces `${VAR}` with the variable's value, line by line so errors can name the line.
@@ -480,12 +589,15 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let text = interpolate(text, path, &lookup)?;
-        let options = serde_saphyr::options! { strict_booleans: true };
+        // No snippet: it would quote the file's lines, secrets and all.
+        let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
         let mut config: Config = if text.trim().is_empty() {
             Config::default()
         } else {
-            serde_saphyr::from_str_with_options(&text, options)
-                .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+            serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
+                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+                ConfigError::Parse { path: path.to_owned(), line, column, message: yaml_problem(&e) }
+            })?
         };
         if let Some(token) = lookup("DIGITALOCEAN_TOKEN").filter(|t| !t.trim().is_empty()) {
             config.providers.digitalocean.get_or_insert_with(Default::default).api_token =
@@ -541,10 +653,8 @@ impl Config {
         let url = self.database.url();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
-            return Err(invalid(
-                "database.url",
-                format!("must start with sqlite:// or postgres://, got {url:?}"),
-            ));
+            // Not quoted: a database URL may hold a password.
+            return Err(invalid("database.url", "must start with sqlite:// or postgres://".to_owned()));
         }
         if self.operations.concurrency == 0 || self.operations.poll_interval_ms == 0 {
             return Err(invalid(
@@ -588,11 +698,26 @@ impl Config {
         if !(0.01..=1.0).contains(&self.inventory.max_refresh_share) {
             return Err(invalid("inventory.max_refresh_share", "must be between 0.01 and 1".to_owned()));
         }
-        if self.audit.retention_days == 0 || self.audit.failed_auth_window_secs == 0 {
+        if self.audit.retention_days == 0
+            || self.audit.failed_auth_window_secs == 0
+            || self.audit.max_failed_auth_sources == 0
+            || self.audit.max_refusals_per_key_per_window == 0
+            || self.audit.refusals_window_secs == 0
+        {
             return Err(invalid(
                 "audit",
-                "retention_days and failed_auth_window_secs must be at least 1".to_owned(),
+                "retention_days, failed_auth_window_secs, max_failed_auth_sources, max_refusals_per_key_per_window and refusals_window_secs must be at least 1".to_owned(),
             ));
+        }
+        if let Some(hosts) = &self.server.allowed_hosts {
+            if hosts.is_empty() || hosts.len() > 256 {
+                return Err(invalid(
+                    "server.allowed_hosts",
+                    "must list 1 to 256 host names (or `*`)".to_owned(),
+                ));
+            }
+            crate::auth::hosts::AllowedHosts::new(Some(hosts), &self.server.listen, true)
+                .map_err(|m| invalid("server.allowed_hosts", m))?;
         }
         if self.idempotency.ttl_hours == 0
             || self.idempotency.max_keys_per_api_key == 0
@@ -613,10 +738,13 @@ impl Config {
         if let Some(d) = &self.providers.digitalocean
             && let Err(e) = d.validate()
         {
+            // The DigitalOcean crate's messages end with the value at fault (`, got "…"`), which
+            // may be a URL with credentials in it: what comes before says what is expected.
+            let message = e.message.split(", got ").next().unwrap_or_default().to_owned();
             return Err(ConfigError::Invalid {
                 path: path.to_owned(),
                 key: format!("providers.digitalocean.{}", e.key),
-                message: e.message,
+                message,
             });
         }
         for (name, plugin) in &self.providers.plugins {
@@ -634,10 +762,7 @@ impl Config {
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
-        self.server
-            .listen
-            .parse()
-            .map_err(|_| format!("must be an address like 127.0.0.1:8080, got {:?}", self.server.listen))
+        self.server.listen.parse().map_err(|_| "must be an address like 127.0.0.1:8080".to_owned())
     }
 }
 
@@ -729,6 +854,39 @@ mod tests {
         assert!(err.to_string().contains("providers.digitalocean.region"), "{err}");
         let err = parse("server:\n  catalog_ttl_secs: yes\n", &[]).expect_err("strict booleans / numbers");
         assert!(err.to_string().contains("line 2") || err.to_string().contains(":2:"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_file_key_and_line_but_never_the_value() {
+        // As DigitalOcean's tokens look.
+        const SECRET: &str = "dop_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        for (text, place) in [
+            (
+                format!("providers:\n  digitalocean:\n    api_token: [{SECRET}]\n"),
+                "providers.digitalocean.api_token",
+            ),
+            (
+                format!(
+                    "providers:\n  digitalocean:\n    api_token: {SECRET}\n    region: {{a: {SECRET}}}\n"
+                ),
+                "providers.digitalocean.region",
+            ),
+            (
+                format!("providers:\n  digitalocean:\n    base_url: {SECRET}\n"),
+                "providers.digitalocean.base_url",
+            ),
+            (format!("server:\n  catalog_ttl_secs: {SECRET}\n"), ":2:"),
+            (format!("auth:\n  required: {SECRET}\n"), ":2:"),
+            (format!("server:\n  listen: {SECRET}\n"), "server.listen"),
+            (format!("database:\n  url: mysql://root:{SECRET}@db/x\n"), "database.url"),
+            (format!("providers:\n  digitalocean:\n    api_token: {SECRET}\n  x: [\n"), ":4:"),
+            (format!("server:\n  {SECRET}: 1\n"), ":2:"),
+        ] {
+            let message = parse(&text, &[]).expect_err("broken").to_string();
+            assert!(!message.contains("0123456789abcdef"), "{message}");
+            assert!(message.starts_with("config.yaml"), "{message}");
+            assert!(message.contains(place), "{place} in {message}");
+        }
     }
 
     #[test]

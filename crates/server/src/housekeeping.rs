@@ -1,6 +1,7 @@
 //! Background upkeep: expired idempotency keys and old audit entries are deleted, the
-//! failed-authentication summaries are written as their windows end, and this process says it is
-//! alive so that replicas sharing the database split the providers' rate limits between them.
+//! summaries of failed authentication and of keys' refused requests past their budget are
+//! written as their windows end, and this process says it is alive so that replicas sharing the
+//! database split the providers' rate limits between them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
                 sharing = share_rate_limits(&state, sharing).await;
             }
             write_failed_authentication_summaries(&state).await;
+            write_budget_summaries(&state).await;
             if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
                 last_purge = Some(Instant::now());
                 purge(&state).await;
@@ -72,6 +74,15 @@ async fn write_failed_authentication_summaries(state: &AppState) {
         };
         if let Err(e) = state.store.append_audit(&entry).await {
             tracing::error!(error = %e, "cannot write a failed-authentication summary");
+        }
+    }
+}
+
+/// One entry per key and status for the refused or failed requests past the key's budget.
+async fn write_budget_summaries(state: &AppState) {
+    for entry in state.audit_budget.drain_ended(Instant::now()) {
+        if let Err(e) = state.store.append_audit(&entry).await {
+            tracing::error!(error = %e, "cannot write a summary of a key's refused requests");
         }
     }
 }

@@ -1,14 +1,17 @@
-//! Liveness, readiness, and the original project's `/health`.
+//! Liveness, readiness, the original project's `/health` (all public), and `/metrics` (any key).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use serde::Serialize;
 
+use super::{ApiError, ErrorCode};
 use crate::app::AppState;
+use crate::auth::Principal;
 
 /// The original project's health answer.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -44,14 +47,27 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
     Json(Health { status: "healthy".to_owned(), providers: state.providers.names() })
 }
 
-/// OpenMetrics text: HTTP requests, provider calls, inventory and operations.
+/// OpenMetrics text: HTTP requests, provider calls, inventory, run-rates and operations.
+///
+/// Needs an API key of any role when keys are required (Prometheus sends one with
+/// `authorization: {credentials: <key>}`), and one not limited to some providers: the text
+/// covers every provider. Open to anyone while the API runs open.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "OpenMetrics text", body = String,
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 #[tracing::instrument(skip_all)]
-pub async fn metrics(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+) -> Result<impl IntoResponse, ApiError> {
+    if principal.scope().is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "the metrics cover every provider; use a key that is not limited to some providers",
+        ));
+    }
     let text = crate::metrics::render(&state).await;
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
 }
 
 /// The process is up.

@@ -354,12 +354,48 @@ fn check_locally(body: &CreateBody) -> Result<(Vec<InstanceName>, u32), ApiError
             format!("must be at most 64 KiB, got {} bytes", user_data.len()),
         ));
     }
-    for (i, tag) in body.tags.iter().enumerate() {
-        if !is_valid_tag(tag) {
+    // Everything here is stored with the operation: each list is bounded in count and in bytes
+    // (AWS allows 50 tags an instance; 4 KiB of them is plenty for any naming scheme).
+    const MAX_TAGS: usize = 50;
+    const MAX_TAG_BYTES_IN_ALL: usize = 4096;
+    const MAX_SSH_KEYS: usize = 32;
+    const MAX_SSH_KEY_BYTES: usize = 128;
+    if body.tags.len() > MAX_TAGS {
+        errors.push(FieldError::new(
+            "tags",
+            format!("must be at most {MAX_TAGS} tags, got {}", body.tags.len()),
+        ));
+    } else {
+        for (i, tag) in body.tags.iter().enumerate() {
+            if !is_valid_tag(tag) {
+                errors.push(FieldError::new(
+                    format!("tags[{i}]"),
+                    "must be 1..255 letters, digits, `:`, `-` or `_`",
+                ));
+            }
+        }
+        let total: usize = body.tags.iter().map(String::len).sum();
+        if total > MAX_TAG_BYTES_IN_ALL {
             errors.push(FieldError::new(
-                format!("tags[{i}]"),
-                "must be 1..255 letters, digits, `:`, `-` or `_`",
+                "tags",
+                format!("must be at most {MAX_TAG_BYTES_IN_ALL} bytes in all, got {total}"),
             ));
+        }
+    }
+    if body.ssh_keys.len() > MAX_SSH_KEYS {
+        errors.push(FieldError::new(
+            "ssh_keys",
+            format!("must be at most {MAX_SSH_KEYS} keys, got {}", body.ssh_keys.len()),
+        ));
+    } else {
+        for (i, key) in body.ssh_keys.iter().enumerate() {
+            if matches!(key, StringOrNumber::Text(text) if text.is_empty() || text.len() > MAX_SSH_KEY_BYTES)
+            {
+                errors.push(FieldError::new(
+                    format!("ssh_keys[{i}]"),
+                    format!("must be a key's id or fingerprint (1 to {MAX_SSH_KEY_BYTES} bytes)"),
+                ));
+            }
         }
     }
     if errors.is_empty() { Ok((names, count)) } else { Err(ApiError::invalid(errors)) }

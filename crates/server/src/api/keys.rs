@@ -2,7 +2,9 @@
 //!
 //! An admin key limited to some providers manages only keys within its own scope: it can make
 //! keys of at most its own role for (a subset of) its providers, and lists and revokes only
-//! keys whose providers it covers. No key can make a key with more rights than its own.
+//! keys whose providers it covers. No key can make a key with more rights than its own, nor
+//! make one after it is revoked: the minting key is checked again in the statement that stores
+//! the new one ([`crate::store::Store::insert_api_key`]).
 
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorCode};
 use super::json::ApiJson;
 use crate::app::AppState;
-use crate::auth::{Principal, Role, issue_key};
+use crate::auth::{Principal, Role, issue_key, issue_key_by};
 use crate::store::ApiKeyRecord;
 
 /// A new key's role, and optionally the providers it is limited to.
@@ -24,10 +26,16 @@ pub struct CreateKeyBody {
     /// At most the calling key's own role.
     #[schema(value_type = RoleName)]
     role: String,
-    /// Limits the key to these providers; absent for all.
+    /// Limits the key to these providers (at most 64); absent for all.
     providers: Option<Vec<String>>,
+    /// At most 256 bytes.
     description: Option<String>,
 }
+
+/// Bytes of a key's description kept.
+const MAX_DESCRIPTION_BYTES: usize = 256;
+/// Providers one key may be limited to.
+const MAX_KEY_PROVIDERS: usize = 64;
 
 /// The roles, least first (the document's name for them).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -80,11 +88,20 @@ pub async fn create(
             role.as_str()
         )));
     }
+    if body.description.as_ref().is_some_and(|d| d.len() > MAX_DESCRIPTION_BYTES) {
+        return Err(ApiError::invalid_field("description", "must be at most 256 bytes"));
+    }
+    if body.providers.as_ref().is_some_and(|p| p.len() > MAX_KEY_PROVIDERS) {
+        return Err(ApiError::invalid_field("providers", "must list at most 64 providers"));
+    }
     if let Some(unknown) = body.providers.iter().flatten().find(|p| state.providers.get(p).is_none()) {
-        return Err(ApiError::invalid_field(
-            "providers",
-            format!("no provider named {unknown:?} is configured"),
-        ));
+        // A configured name is short; anything else is not repeated back.
+        let shown = if nephele_plugin_protocol::convert::is_valid_provider_name(unknown) {
+            format!("no provider named {unknown:?} is configured")
+        } else {
+            "names a provider that is not configured".to_owned()
+        };
+        return Err(ApiError::invalid_field("providers", shown));
     }
     if !principal.covers(body.providers.as_deref()) {
         return Err(forbidden(format!(
@@ -92,8 +109,15 @@ pub async fn create(
             principal.scope().unwrap_or_default().join(", ")
         )));
     }
-    let issued =
-        issue_key(&state.store, role, body.providers.as_deref(), body.description.as_deref()).await?;
+    let (providers, description) = (body.providers.as_deref(), body.description.as_deref());
+    let issued = if state.auth_required {
+        issue_key_by(&state.store, &principal.id, role, providers, description).await?.ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthorized, "the API key is not valid (unknown, revoked or mistyped)")
+        })?
+    } else {
+        // The open API has no key to revoke.
+        issue_key(&state.store, role, providers, description).await?
+    };
     Ok((
         StatusCode::CREATED,
         Json(IssuedKey {
@@ -142,6 +166,8 @@ pub async fn revoke(
     if visible && state.store.revoke_api_key(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("no active key {id}")))
+        // Key ids are 12 characters; anything much longer is not repeated back.
+        let shown = if id.len() <= 64 { id.as_str() } else { "with that id" };
+        Err(ApiError::not_found(format!("no active key {shown}")))
     }
 }

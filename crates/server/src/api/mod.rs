@@ -52,7 +52,8 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .public(Get, "/health", health::health)
         .public(Get, "/healthz", health::healthz)
         .public(Get, "/readyz", health::readyz)
-        .public(Get, "/metrics", health::metrics)
+        // Run-rates and instance counts are the fleet's business: any key (none while open).
+        .needs(Get, "/metrics", read(Viewer), health::metrics)
         .public(Get, "/api/v1/openapi.json", openapi::openapi_document)
         .needs(Get, "/api/v1/providers", read(Viewer), providers::list)
         .needs(Get, "/api/v1/providers/{provider}", read(Viewer), providers::get)
@@ -78,8 +79,21 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .needs(Delete, "/api/v1/keys/{id}", change(Admin), keys::revoke)
         .finish();
     let document = openapi::document(&table);
+    let config = &state.startup_config.server;
+    let hosts: crate::auth::hosts::HostCheck = Arc::new(
+        crate::auth::hosts::AllowedHosts::new(
+            config.allowed_hosts.as_deref(),
+            &config.listen,
+            state.auth_required,
+        )
+        // The list was checked when the configuration was read; should it not parse, the
+        // safe defaults stand.
+        .unwrap_or_else(|_| {
+            crate::auth::hosts::AllowedHosts::new(None, &config.listen, false).ok().flatten()
+        }),
+    );
     routes
-        .merge(openapi::reference())
+        .merge(crate::dashboard::secured(openapi::reference(), crate::dashboard::REFERENCE_POLICY))
         .merge(crate::dashboard::router())
         .layer(axum::Extension(document))
         .fallback(|| async { ApiError::not_found("no such route; the API lives under /api/v1") })
@@ -90,6 +104,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .layer(axum::middleware::from_fn(error::problems_only))
         // Inside the request's log line and id, so a panic is logged and answered as the request's.
         .layer(axum::middleware::from_fn(error::panics_as_problems))
+        .layer(axum::middleware::from_fn_with_state(hosts, crate::auth::hosts::check))
         .layer(axum::middleware::from_fn_with_state(state.clone(), log_requests))
         .with_state(state)
 }
@@ -136,7 +151,8 @@ async fn log_requests(
     let span = tracing::info_span!("request", request_id = %id);
     async move {
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // As the audit log keeps it: a caller's 64 KB path is not written to every log line.
+        let path = crate::store::bounded_path(request.uri().path());
         let started = Instant::now();
         let mut response =
             error::with_request_id(REQUEST_ID.scope(id.clone(), next.run(request)).await, &id).await;

@@ -4,7 +4,8 @@
 //!
 //! Served at `GET /api/v1/openapi.json`; `docs/openapi.json` is the committed copy (a test
 //! compares them, so every API change shows as a diff); `/docs` is Swagger UI, served from the
-//! binary (the `vendored` build of utoipa-swagger-ui: no CDN).
+//! binary (the `vendored` build of utoipa-swagger-ui: no CDN), with the dashboard's security
+//! headers (its own content security policy, no framing, `nosniff`).
 
 use std::sync::Arc;
 
@@ -66,7 +67,7 @@ use crate::auth::access::RouteSpec;
         instances::StatusName
     )),
     tags(
-        (name = "health", description = "Probes and metrics; no key needed"),
+        (name = "health", description = "Probes (no key needed), the API document, and metrics (any key, when keys are required)"),
         (name = "providers", description = "The configured clouds"),
         (name = "instances", description = "Servers: list, create, power, delete"),
         (name = "catalogue", description = "Regions, instance types and images"),

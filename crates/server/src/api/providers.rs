@@ -86,6 +86,8 @@ pub async fn get(
 /// `POST /api/v1/providers/{name}/initialize` (admin): starts the provider again from the
 /// configuration file as it is now (a plugin is restarted with its new settings, a built-in
 /// provider rebuilt) and answers what it says it is, or a problem saying why it did not start.
+/// A configuration file that cannot be used is answered 409 naming its file, key and line, never
+/// the value found there (it may be a token).
 #[utoipa::path(post, path = "/api/v1/providers/{provider}/initialize", tag = "providers",
     params(("provider" = String, Path, description = "A configured provider's name")),
     responses((status = 200, description = "The provider, started again", body = ProviderView)))]
@@ -99,9 +101,10 @@ pub async fn initialize(
         .slot(&name)
         .ok_or_else(|| ApiError::unknown_provider(&name, &state.providers.names()))?;
     let config = match &state.startup_config.source {
-        Some(path) => crate::Config::load(Some(path))
-            .map(|(config, _)| config)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidConfiguration, e.to_string()))?,
+        Some(path) => crate::Config::load(Some(path)).map(|(config, _)| config).map_err(|e| {
+            tracing::warn!(provider = %name, error = %e, "the configuration file cannot be used");
+            ApiError::new(ErrorCode::InvalidConfiguration, e.to_string())
+        })?,
         None => state.startup_config.clone(),
     };
     let started = slot.initialize(&config).await;

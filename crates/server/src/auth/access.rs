@@ -5,6 +5,11 @@
 //! handler with that check, so what a route allows is read in the route table, never inferred
 //! from the path. A route registered without a guard is not reachable by accident: the router
 //! only offers [`Routes::public`] and [`Routes::needs`].
+//!
+//! The guard also keeps what a caller can make it store small: a `{provider}` that is not a
+//! well-formed provider name (1 to 32 of a-z, 0-9, -) is answered 404 without being repeated or
+//! recorded, paths are stored cut short ([`crate::store::AuditEntry`]), and a key's refused and
+//! failed requests write at most their budget of rows ([`super::budget`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -17,6 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 
+use super::budget::Admission;
 use super::{Principal, Role, bearer_token, verify};
 use crate::api::ApiError;
 use crate::api::ErrorCode;
@@ -195,6 +201,24 @@ async fn append(state: &AppState, entry: &AuditEntry) {
     }
 }
 
+/// Writes the entry of an authenticated request: always when it succeeded (it stands for a
+/// stored change), else within its principal's budget (past it, it is counted and summarised).
+async fn record(state: &AppState, entry: &AuditEntry) {
+    let succeeded = entry.outcome == "succeeded";
+    if succeeded || state.audit_budget.admit(entry, Instant::now()) == Admission::Write {
+        append(state, entry).await;
+    }
+}
+
+/// The answer for a `{provider}` that cannot name one: bounded, whatever was sent.
+fn malformed_provider() -> Response {
+    ApiError::new(
+        ErrorCode::UnknownProvider,
+        "no such provider: a provider name is 1 to 32 of a-z, 0-9 and -",
+    )
+    .into_response()
+}
+
 /// The per-route check: authenticate, authorise (role and provider scope), run, audit.
 async fn guard(
     State(Guard { state, access }): State<Guard>,
@@ -213,12 +237,16 @@ async fn guard(
         Ok(principal) => principal,
         Err(response) => return response,
     };
-    let provider = match &params {
+    let named = match &params {
         Ok(params) => params.iter().find(|(name, _)| *name == "provider").map(|(_, value)| value.to_owned()),
         Err(rejection) => {
             return ApiError::new(ErrorCode::BadPath, rejection.body_text()).into_response();
         }
     };
+    // Only a well-formed name is recorded, quoted or looked up.
+    let malformed =
+        named.as_deref().is_some_and(|p| !nephele_plugin_protocol::convert::is_valid_provider_name(p));
+    let provider = named.filter(|_| !malformed);
     let entry = |status: StatusCode, outcome: &str| AuditEntry {
         principal: principal.id.clone(),
         role: Some(principal.role.as_str().to_owned()),
@@ -230,7 +258,7 @@ async fn guard(
     };
     let refused_provider = provider.as_deref().filter(|p| !principal.may_use(p));
     if principal.role < needed || refused_provider.is_some() {
-        append(&state, &entry(StatusCode::FORBIDDEN, "denied")).await;
+        record(&state, &entry(StatusCode::FORBIDDEN, "denied")).await;
         let detail = match refused_provider {
             Some(p) => format!("this key may not use the provider {p:?}"),
             None => {
@@ -239,6 +267,12 @@ async fn guard(
         };
         return ApiError::new(ErrorCode::Forbidden, detail).into_response();
     }
+    if malformed {
+        if access.audited {
+            record(&state, &entry(StatusCode::NOT_FOUND, "failed")).await;
+        }
+        return malformed_provider();
+    }
     let audit = access.audited.then(|| entry(StatusCode::OK, ""));
     request.extensions_mut().insert(principal);
     let response = next.run(request).await;
@@ -246,7 +280,7 @@ async fn guard(
         audit.status = response.status().as_u16();
         audit.outcome = if response.status().is_success() { "succeeded" } else { "failed" }.to_owned();
         audit.operation_id = response.extensions().get::<StartedOperation>().map(|o| o.0.clone());
-        append(&state, &audit).await;
+        record(&state, &audit).await;
     }
     response
 }

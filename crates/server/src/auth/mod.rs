@@ -1,5 +1,6 @@
 //! API keys, roles and principals; [`access`] checks them per route, [`failures`] keeps failed
-//! authentication from writing unbounded audit rows.
+//! authentication and [`budget`] each key's refused requests from writing unbounded audit rows,
+//! and [`hosts`] refuses requests for foreign host names while the API runs open.
 //!
 //! Keys look like `nph_<id>_<secret>`; only a SHA-256 hash of the whole key is stored (the key
 //! is 244 random bits, so a slow password hash would add nothing). Roles: `viewer` reads,
@@ -8,11 +9,13 @@
 //! the others, and can only make keys within its own role and providers.
 
 pub mod access;
+pub mod budget;
 pub mod failures;
+pub mod hosts;
 
 use axum::http::{HeaderMap, header};
 
-use crate::store::{NewApiKey, Store, StoreError};
+use crate::store::{Minted, NewApiKey, Store, StoreError};
 
 /// What a key may do; each role includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -99,20 +102,53 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Makes a key, stores its hash, and returns it (the only time it is ever seen).
+/// Makes a key, stores its hash, and returns it (the only time it is ever seen). For keys made
+/// at the server itself (`nephele keys create`, start-up); a key made by another key is made
+/// with [`issue_key_by`].
 pub async fn issue_key(
     store: &Store,
     role: Role,
     providers: Option<&[String]>,
     description: Option<&str>,
 ) -> Result<IssuedKey, StoreError> {
+    let issued = issue(store, role, providers, description, None).await?;
+    // Nothing can revoke a minter that is not there.
+    issued.ok_or_else(|| StoreError::Corrupt("a key without a minter was not stored".to_owned()))
+}
+
+/// As [`issue_key`], made by the key `minter`: `Ok(None)` when `minter` was revoked before the
+/// new key could be stored (checked in the insert itself, so a revocation is never overtaken).
+pub async fn issue_key_by(
+    store: &Store,
+    minter: &str,
+    role: Role,
+    providers: Option<&[String]>,
+    description: Option<&str>,
+) -> Result<Option<IssuedKey>, StoreError> {
+    issue(store, role, providers, description, Some(minter)).await
+}
+
+async fn issue(
+    store: &Store,
+    role: Role,
+    providers: Option<&[String]>,
+    description: Option<&str>,
+    minted_by: Option<&str>,
+) -> Result<Option<IssuedKey>, StoreError> {
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     let key = format!("nph_{id}_{secret}");
-    store
-        .insert_api_key(NewApiKey { id: &id, hash: &hash(&key), role: role.as_str(), providers, description })
+    let stored = store
+        .insert_api_key(NewApiKey {
+            id: &id,
+            hash: &hash(&key),
+            role: role.as_str(),
+            providers,
+            description,
+            minted_by,
+        })
         .await?;
-    Ok(IssuedKey { id, key })
+    Ok((stored == Minted::Stored).then_some(IssuedKey { id, key }))
 }
 
 /// The principal a presented key stands for, or `None` for any key that does not check out.

@@ -1,10 +1,16 @@
 //! API keys: stored as SHA-256 hashes, never in clear.
+//!
+//! A key made through the API is made by another key, and must not outlive that key's
+//! revocation: [`Store::insert_api_key`] checks the minting key in the same statement that
+//! inserts, holding a share lock on its row (PostgreSQL) or the database's write lock (SQLite),
+//! so a revocation is ordered wholly before or wholly after each mint. A mint that starts after
+//! the revocation is committed stores nothing.
 
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, now_text};
+use super::{Backend, Store, StoreError, now_text};
 
 /// What to store for a new key (its hash, never the key).
 pub struct NewApiKey<'a> {
@@ -13,6 +19,17 @@ pub struct NewApiKey<'a> {
     pub role: &'a str,
     pub providers: Option<&'a [String]>,
     pub description: Option<&'a str>,
+    /// The key making this one, which must still be active when the new key is stored; `None`
+    /// for keys made by an operator at the server (`nephele keys create`) or by the open API.
+    pub minted_by: Option<&'a str>,
+}
+
+/// Whether a key was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Minted {
+    Stored,
+    /// The minting key was revoked (or removed) before the new key could be stored.
+    MinterRevoked,
 }
 
 /// A stored key, without its secret.
@@ -45,17 +62,44 @@ fn read(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
 
 impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn insert_api_key(&self, key: NewApiKey<'_>) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_keys (id, hash, role, providers, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    pub async fn insert_api_key(&self, key: NewApiKey<'_>) -> Result<Minted, StoreError> {
+        let providers = key.providers.map(|p| serde_json::Value::from(p.to_vec()).to_string());
+        let Some(minter) = key.minted_by else {
+            sqlx::query("INSERT INTO api_keys (id, hash, role, providers, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(key.id)
+                .bind(key.hash)
+                .bind(key.role)
+                .bind(providers)
+                .bind(key.description)
+                .bind(now_text())
+                .execute(&self.pool)
+                .await?;
+            return Ok(Minted::Stored);
+        };
+        // One statement: the new row exists only if the minter's row is active as the statement
+        // runs. On PostgreSQL the share lock makes a concurrent revocation wait for this insert
+        // to commit, or this insert wait for the revocation and then see it (read committed
+        // re-checks the locked row). On SQLite a writing statement holds the database's one write
+        // lock from before it reads, so no revocation commits in between.
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "INSERT INTO api_keys (id, hash, role, providers, description, created_at) SELECT $1, $2, $3, $4, $5, $6 FROM api_keys minter WHERE minter.id = $7 AND minter.revoked_at IS NULL FOR SHARE OF minter"
+            }
+            Backend::Sqlite => {
+                "INSERT INTO api_keys (id, hash, role, providers, description, created_at) SELECT $1, $2, $3, $4, $5, $6 FROM api_keys minter WHERE minter.id = $7 AND minter.revoked_at IS NULL"
+            }
+        };
+        let done = sqlx::query(sql)
             .bind(key.id)
             .bind(key.hash)
             .bind(key.role)
-            .bind(key.providers.map(|p| serde_json::Value::from(p.to_vec()).to_string()))
+            .bind(providers)
             .bind(key.description)
             .bind(now_text())
+            .bind(minter)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(if done.rows_affected() == 1 { Minted::Stored } else { Minted::MinterRevoked })
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]

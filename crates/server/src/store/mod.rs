@@ -17,9 +17,9 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
-pub use audit::AuditEntry;
+pub use audit::{AuditCursor, AuditEntry, bounded_path};
 pub use idempotency::{IdempotencyRecord, KeyRequest, Reservation};
-pub use keys::{ApiKeyRecord, NewApiKey};
+pub use keys::{ApiKeyRecord, Minted, NewApiKey};
 pub use operations::{NewOperation, Operation, OperationState, OperationUpdate};
 
 /// A failure of the store.
@@ -50,6 +50,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where the dialects differ (row locks), the store says which it speaks.
+    backend: Backend,
 }
 
 /// Milliseconds since the epoch, UTC.
@@ -103,7 +105,7 @@ impl Store {
             // WAL lets readers work while one writer commits; it persists in the file.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        let store = Self { pool };
+        let store = Self { pool, backend };
         store.migrate().await?;
         Ok(store)
     }

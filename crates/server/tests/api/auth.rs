@@ -110,7 +110,8 @@ async fn roles_decide_who_may_do_what_and_every_attempt_is_audited() {
     };
     assert_eq!(summary["count"], 2, "{summary}");
     assert_eq!(summary["source"], "127.0.0.1");
-    let metrics = app.get("/metrics").await.text().await.expect("text");
+    let metrics = app.http.get(app.url("/metrics")).bearer_auth(&admin).send().await.expect("sent");
+    let metrics = metrics.text().await.expect("text");
     assert!(metrics.contains("nephele_failed_authentications_total 3"), "{metrics}");
 
     // Health stays open.

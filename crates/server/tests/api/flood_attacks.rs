@@ -64,7 +64,9 @@ async fn anonymous_requests_write_a_bounded_number_of_audit_rows() {
     assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
     let rows = store.count_audit().await.expect("count");
     assert!(rows <= 2, "2,000 anonymous requests wrote {rows} audit rows");
-    let metrics = app.get("/metrics").await.text().await.expect("text");
+    let viewer = issue_key(&store, Role::Viewer, None, None).await.expect("key").key;
+    let metrics = app.http.get(app.url("/metrics")).bearer_auth(&viewer).send().await.expect("sent");
+    let metrics = metrics.text().await.expect("text");
     assert!(metrics.contains("nephele_failed_authentications_total 2000"), "{metrics}");
 }
 

@@ -2,10 +2,14 @@
 
 mod helpers;
 mod hostile;
+/// The CLI suite's PostgreSQL helper, shared so one race runs on both backends here.
+#[path = "../../../cli/tests/cli/postgres.rs"]
+mod postgres;
 
 mod auth;
 mod bad_input;
 mod caller_attacks;
+mod caller_secrets;
 mod cloud_figures;
 mod contract;
 mod costs;
@@ -13,12 +17,15 @@ mod dashboard;
 mod fairness;
 mod flood_attacks;
 mod health;
+mod hosts_and_headers;
 mod hung_providers;
 mod idempotency;
 mod inventory;
 mod lifecycle;
 mod operations_engine;
 mod render_cache;
+mod revocation;
 mod seed;
 mod slow_clients;
+mod storage_floods;
 mod upstream_attacks;

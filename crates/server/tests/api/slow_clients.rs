@@ -24,7 +24,7 @@ async fn connect(app: &TestApp) -> TcpStream {
 /// A request head for a JSON body of `length` bytes, and the body's first byte.
 fn slow_body_start(length: usize) -> String {
     format!(
-        "POST {ESTIMATE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{"
+        "POST {ESTIMATE} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{"
     )
 }
 
@@ -105,12 +105,12 @@ async fn problem_for(app: &TestApp, request: &[u8]) -> (u16, String, Value) {
 #[tokio::test]
 async fn heads_hyper_will_not_read_are_answered_with_problem_documents() {
     let app = app("").await;
-    let long_uri = format!("GET /api/v1/{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let long_uri = format!("GET /api/v1/{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "a".repeat(70_000));
     let many_headers = format!(
-        "GET /healthz HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n",
         (0..200).map(|i| format!("x-filler-{i}: {i}\r\n")).collect::<String>()
     );
-    let huge_header = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n", "b".repeat(600_000));
+    let huge_header = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: {}\r\n\r\n", "b".repeat(600_000));
     for (request, status, code) in [
         (long_uri, 414, "uri_too_long"),
         (many_headers, 431, "headers_too_large"),
