@@ -1,11 +1,11 @@
 //! [`PluginProvider`]: a plugin, seen through the `Provider` trait.
 //!
-//! Every call has a deadline. Answers are read with `convert`'s checks and bounded (pages of at
-//! most 1,000, lists of at most [`MAX_LIST_INSTANCES`]), so a plugin is trusted no more than a
-//! cloud. While the plugin is down, calls answer `Unavailable` at once (503 with Retry-After).
-//! A read whose connection broke under it (the plugin died) is tried once more on the restarted
-//! plugin; a change is not: the operations engine resumes it by operation id, which is what makes
-//! it safe.
+//! Every call has a deadline. Answers are read with `convert`'s checks and bounded (every string
+//! and list by `limits`, pages of at most 1,000, lists of at most [`MAX_LIST_INSTANCES`] and
+//! [`MAX_LIST_BYTES`]), so a plugin is trusted no more than a cloud. While the plugin is down,
+//! calls answer `Unavailable` at once (503 with Retry-After). A read whose connection broke under
+//! it (the plugin died) is tried once more on the restarted plugin; a change is not: the
+//! operations engine resumes it by operation id, which is what makes it safe.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -34,6 +34,8 @@ const CALL_DEADLINE: Duration = Duration::from_secs(120);
 const RESTART_WAIT: Duration = Duration::from_secs(5);
 /// Most instances one list may hold.
 pub const MAX_LIST_INSTANCES: usize = 500_000;
+/// Most bytes (as sent) one list may hold: 500,000 instances of 512 bytes.
+pub const MAX_LIST_BYTES: usize = 256 * 1024 * 1024;
 /// Billing policies remembered (by type and month); a full cache starts again.
 const MAX_CACHED_POLICIES: usize = 4096;
 /// Distinct counter names taken from a plugin.
@@ -383,7 +385,15 @@ impl Provider for PluginProvider {
                 let mut stream = c.list_instances(request).await?.into_inner();
                 let mut pages = Vec::new();
                 let mut total = 0usize;
+                let mut bytes = 0usize;
                 while let Some(page) = stream.message().await? {
+                    bytes += prost::Message::encoded_len(&page);
+                    if bytes > MAX_LIST_BYTES {
+                        return Err(Status::data_loss(format!(
+                            "plugin {name} sent more than {} MiB of instances",
+                            MAX_LIST_BYTES / (1024 * 1024)
+                        )));
+                    }
                     if page.instances.len() > MAX_INSTANCES_PER_PAGE {
                         return Err(Status::data_loss(format!(
                             "plugin {name} sent a page of {} instances (at most {MAX_INSTANCES_PER_PAGE})",
@@ -512,12 +522,7 @@ impl Provider for PluginProvider {
         let answer = self
             .call(Kind::Read, |mut c| async move { c.list_regions(wire::ListRegionsRequest {}).await })
             .await?;
-        answer
-            .into_inner()
-            .regions
-            .into_iter()
-            .map(|r| convert::read_region(r).map_err(|e| self.unusable(e)))
-            .collect()
+        convert::read_regions(answer.into_inner().regions).map_err(|e| self.unusable(e))
     }
 
     async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError> {
@@ -526,23 +531,13 @@ impl Provider for PluginProvider {
                 c.list_instance_types(wire::ListInstanceTypesRequest {}).await
             })
             .await?;
-        answer
-            .into_inner()
-            .instance_types
-            .into_iter()
-            .map(|t| convert::read_instance_type(t).map_err(|e| self.unusable(e)))
-            .collect()
+        convert::read_instance_types(answer.into_inner().instance_types).map_err(|e| self.unusable(e))
     }
 
     async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {
         let answer = self
             .call(Kind::Read, |mut c| async move { c.list_images(wire::ListImagesRequest {}).await })
             .await?;
-        answer
-            .into_inner()
-            .images
-            .into_iter()
-            .map(|i| convert::read_image(i).map_err(|e| self.unusable(e)))
-            .collect()
+        convert::read_images(answer.into_inner().images).map_err(|e| self.unusable(e))
     }
 }
