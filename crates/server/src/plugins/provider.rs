@@ -5,9 +5,10 @@
 //! [`MAX_LIST_BYTES`]), so a plugin is trusted no more than a cloud. While the plugin is down,
 //! calls answer `Unavailable` at once (503 with Retry-After). A read whose connection broke under
 //! it (the plugin died) is tried once more on the restarted plugin; a change is not: the
-//! operations engine resumes it by operation id, which is what makes it safe.
+//! operations engine resumes it by operation id, which is what makes it safe. A failure the
+//! plugin answered itself, with or without the failure trailer, is its answer: never waited on.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,7 +39,7 @@ pub const MAX_LIST_INSTANCES: usize = 500_000;
 pub const MAX_LIST_BYTES: usize = 256 * 1024 * 1024;
 /// Billing policies remembered (by type and month); a full cache starts again.
 const MAX_CACHED_POLICIES: usize = 4096;
-/// Distinct counter names taken from a plugin.
+/// Distinct counter and gauge names taken from one plugin (each provider has its own).
 const MAX_COUNTER_NAMES: usize = 64;
 
 type Client = super::process::Client;
@@ -52,6 +53,9 @@ pub struct PluginProvider {
     counters: Mutex<BTreeMap<&'static str, u64>>,
     /// The plugin's gauges as of its last `GetCounters` answer.
     gauges: Mutex<BTreeMap<&'static str, i64>>,
+    /// The counter and gauge names this plugin has been allowed, at most [`MAX_COUNTER_NAMES`]:
+    /// one plugin's names never crowd out another's.
+    counter_names: Mutex<BTreeSet<&'static str>>,
     calls: AtomicU64,
     failed_calls: AtomicU64,
     /// The limit the running process answered when told its share.
@@ -87,6 +91,7 @@ impl PluginProvider {
             policies: Mutex::new(HashMap::new()),
             counters: Mutex::new(BTreeMap::new()),
             gauges: Mutex::new(BTreeMap::new()),
+            counter_names: Mutex::new(BTreeSet::new()),
             calls: AtomicU64::new(0),
             failed_calls: AtomicU64::new(0),
             shared_limit: Arc::new(Mutex::new(None)),
@@ -231,16 +236,17 @@ impl PluginProvider {
             return;
         };
         let answer = answer.into_inner();
+        let Ok(mut names) = self.counter_names.lock() else { return };
         if let Ok(mut counters) = self.counters.lock() {
             for (name, value) in answer.values {
-                if let Some(name) = counter_name(&name) {
+                if let Some(name) = counter_name(&mut names, &name) {
                     counters.insert(name, value);
                 }
             }
         }
         if let Ok(mut gauges) = self.gauges.lock() {
             for (name, value) in answer.gauges {
-                if let Some(name) = counter_name(&name) {
+                if let Some(name) = counter_name(&mut names, &name) {
                     gauges.insert(name, value);
                 }
             }
@@ -252,30 +258,46 @@ impl PluginProvider {
     }
 }
 
-/// A failure of the connection, not an answer of the plugin's: no failure trailer, and a code
-/// the transport makes when the other end is gone.
+/// A failure of the connection, not an answer of the plugin's: made by the transport on this
+/// side (a status with a source error; one the plugin sent is read from its trailers and has
+/// none), without a failure trailer, with a code the transport makes when the other end is gone.
+/// Only such a failure is worth waiting for a restarted plugin: a plugin that answers INTERNAL
+/// itself is not restarting, and once cost every read that wait (5 s).
 fn is_broken_link(status: &Status) -> bool {
-    status.metadata().get_bin(FAILURE_TRAILER).is_none()
+    std::error::Error::source(status).is_some()
+        && status.metadata().get_bin(FAILURE_TRAILER).is_none()
         && matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Internal)
 }
 
 /// A counter name a plugin sent, as the `&'static str` the trait wants: snake case, at most 64
-/// distinct names per process (each kept once).
-fn counter_name(name: &str) -> Option<&'static str> {
-    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+/// bytes, and among the first [`MAX_COUNTER_NAMES`] distinct names of *this* plugin (`allowed`).
+fn counter_name(allowed: &mut BTreeSet<&'static str>, name: &str) -> Option<&'static str> {
     if name.is_empty()
         || name.len() > 64
         || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     {
         return None;
     }
+    if let Some(known) = allowed.get(name) {
+        return Some(known);
+    }
+    if allowed.len() >= MAX_COUNTER_NAMES {
+        return None;
+    }
+    let name = interned(name)?;
+    allowed.insert(name);
+    Some(name)
+}
+
+/// `name` as a `&'static str`, each distinct name leaked once for the whole process. What is
+/// leaked is bounded: names are at most 64 bytes, and each provider admits at most
+/// [`MAX_COUNTER_NAMES`] of them for good.
+fn interned(name: &str) -> Option<&'static str> {
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
     let mut names = NAMES.lock().ok()?;
     let names = names.get_or_insert_with(HashSet::new);
     if let Some(known) = names.get(name) {
         return Some(known);
-    }
-    if names.len() >= MAX_COUNTER_NAMES {
-        return None;
     }
     let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
     names.insert(leaked);
