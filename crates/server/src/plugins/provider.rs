@@ -105,7 +105,7 @@ impl PluginProvider {
     /// Waits until the current start has succeeded or failed.
     async fn settled(&self) -> Link {
         let mut link = self.supervisor.link.clone();
-        let settled = link.wait_for(|l| !matches!(l, Link::Starting)).await;
+        let settled = link.wait_for(|l| !matches!(l, Link::Starting { .. })).await;
         settled.map(|l| l.clone()).unwrap_or(Link::Stopped)
     }
 
@@ -121,7 +121,7 @@ impl PluginProvider {
         match outcome.await {
             Ok(Link::Up(up)) => Ok(up.info.clone()),
             Ok(Link::Down { reason, .. }) => Err(reason),
-            Ok(Link::Starting | Link::Stopped) | Err(_) => {
+            Ok(Link::Starting { .. } | Link::Stopped) | Err(_) => {
                 Err("the plugin was stopped or restarted again".to_owned())
             }
         }
@@ -140,7 +140,7 @@ impl PluginProvider {
     pub fn problem(&self) -> Option<String> {
         match &*self.supervisor.link.borrow() {
             Link::Up(_) => None,
-            Link::Starting => Some("the plugin is starting".to_owned()),
+            Link::Starting { after } => Some(starting(after.as_deref())),
             Link::Down { reason, permanent, restarts_in } => {
                 Some(self.down(reason, *permanent, *restarts_in))
             }
@@ -169,7 +169,7 @@ impl PluginProvider {
     fn client(&self) -> Result<(Client, u64), ProviderError> {
         match &*self.supervisor.link.borrow() {
             Link::Up(up) => Ok((up.client.clone(), up.generation)),
-            Link::Starting => Err(self.unavailable("is starting".to_owned())),
+            Link::Starting { after } => Err(self.unavailable(starting(after.as_deref()))),
             Link::Down { reason, permanent, restarts_in } => {
                 Err(self.unavailable(self.down(reason, *permanent, *restarts_in)))
             }
@@ -255,6 +255,14 @@ impl PluginProvider {
 
     fn unusable(&self, e: convert::Malformed) -> ProviderError {
         e.into_invalid_response(&self.name)
+    }
+}
+
+/// Why a starting plugin cannot be used yet, with why the start before failed.
+fn starting(after: Option<&str>) -> String {
+    match after {
+        Some(reason) => format!("the plugin is starting again; the last start failed: {reason}"),
+        None => "the plugin is starting".to_owned(),
     }
 }
 

@@ -31,7 +31,9 @@ pub struct Connected {
 /// The plugin as the callers see it.
 #[derive(Clone)]
 pub enum Link {
-    Starting,
+    /// A start is under way; `after` is why the one before it failed, if it did (a plugin that
+    /// keeps failing is starting most of the time, and the reason must not vanish meanwhile).
+    Starting { after: Option<String> },
     Up(Arc<Connected>),
     Down { reason: String, permanent: bool, restarts_in: Option<Duration> },
     Stopped,
@@ -58,7 +60,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// Starts supervising `spec`; the first start is under way when this returns.
     pub fn spawn(spec: PluginSpec) -> (Self, tokio::task::JoinHandle<()>) {
-        let (link_tx, link) = watch::channel(Link::Starting);
+        let (link_tx, link) = watch::channel(Link::Starting { after: None });
         let (commands, receiver) = mpsc::channel(4);
         let restarts = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let replicas = Arc::new(std::sync::atomic::AtomicU32::new(1));
@@ -91,8 +93,10 @@ async fn supervise(
     let mut generation = 0u64;
     // Who asked for the start under way, to be told how it went (a newer ask replaces it).
     let mut asked: Option<oneshot::Sender<Link>> = None;
+    // Why the last start failed or the last process ended, for the next `Starting`.
+    let mut last_failure: Option<String> = None;
     loop {
-        link.send_replace(Link::Starting);
+        link.send_replace(Link::Starting { after: last_failure.take() });
         // A start takes up to its timeouts; a command meanwhile abandons it (the half-started
         // process is killed as it is dropped).
         let outcome = tokio::select! {
@@ -141,11 +145,9 @@ async fn supervise(
                             backoff = MIN_BACKOFF;
                         }
                         tracing::error!(provider = %spec.name, %status, "plugin exited; restarting in {} ms", backoff.as_millis());
-                        link.send_replace(Link::Down {
-                            reason: format!("the plugin exited ({status}); restarting"),
-                            permanent: false,
-                            restarts_in: Some(backoff),
-                        });
+                        let reason = format!("the plugin exited ({status}); restarting");
+                        last_failure = Some(reason.clone());
+                        link.send_replace(Link::Down { reason, permanent: false, restarts_in: Some(backoff) });
                     }
                     command = commands.recv() => {
                         stop(&spec.name, &mut running).await;
@@ -167,6 +169,7 @@ async fn supervise(
             Err(e) => {
                 tracing::error!(provider = %spec.name, permanent = e.permanent, "{e}");
                 permanent = e.permanent;
+                last_failure = Some(e.message.clone());
                 let down = Link::Down {
                     reason: e.message.clone(),
                     permanent: e.permanent,
