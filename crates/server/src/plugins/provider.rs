@@ -409,13 +409,14 @@ impl Provider for PluginProvider {
     async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError> {
         let request = wire::ListInstancesRequest { filter: Some(convert::filter(filter)) };
         let name = self.name.clone();
-        let pages = self.call(Kind::Read, |mut c| {
+        // Each page is read as it arrives: an unusable one ends the call at once (the stream
+        // is dropped, which cancels it), so a plugin's garbage never piles up here.
+        let read = self.call(Kind::Read, |mut c| {
             let request = request.clone();
             let name = name.clone();
             async move {
                 let mut stream = c.list_instances(request).await?.into_inner();
-                let mut pages = Vec::new();
-                let mut total = 0usize;
+                let mut instances = Vec::new();
                 let mut bytes = 0usize;
                 while let Some(page) = stream.message().await? {
                     bytes += prost::Message::encoded_len(&page);
@@ -431,24 +432,24 @@ impl Provider for PluginProvider {
                             page.instances.len()
                         )));
                     }
-                    total += page.instances.len();
-                    if total > MAX_LIST_INSTANCES {
+                    if instances.len() + page.instances.len() > MAX_LIST_INSTANCES {
                         return Err(Status::data_loss(format!(
                             "plugin {name} sent more than {MAX_LIST_INSTANCES} instances"
                         )));
                     }
-                    pages.push(page.instances);
+                    for instance in page.instances {
+                        match convert::read_instance(instance) {
+                            Ok(instance) => instances.push(instance),
+                            Err(unusable) => return Ok(Err(unusable)),
+                        }
+                    }
                 }
-                Ok(pages)
+                Ok(Ok(instances))
             }
         })
         .await;
         self.update_counters().await;
-        pages?
-            .into_iter()
-            .flatten()
-            .map(|i| convert::read_instance(i).map_err(|e| self.unusable(e)))
-            .collect()
+        read?.map_err(|e| self.unusable(e))
     }
 
     async fn get_instance(&self, id: &InstanceId) -> Result<Instance, ProviderError> {
