@@ -17,7 +17,8 @@ fn init_telemetry(format: LogFormat) {
     match format {
         LogFormat::Text => {
             use tracing_subscriber::field::MakeExt;
-            logs.fmt_fields(tracing_subscriber::fmt::format::debug_fn(write_escaped_field).delimited(" ")).init()
+            logs.fmt_fields(tracing_subscriber::fmt::format::debug_fn(write_escaped_field).delimited(" "))
+                .init()
         }
         // `span` is the innermost span (a provider call, a store query); `spans` lists them all,
         // so the request's span (with its request_id) is on every line of the request.
@@ -177,7 +178,8 @@ mod tests {
     #[test]
     fn control_characters_are_escaped_and_the_rest_is_kept() {
         let mut out = Escaping(String::new());
-        write!(out, "ok\r2026-01-01T00:00:00Z  INFO forged\nnext\u{1b}[31m\ttab é\u{2028}end").expect("write");
+        write!(out, "ok\r2026-01-01T00:00:00Z  INFO forged\nnext\u{1b}[31m\ttab é\u{2028}end")
+            .expect("write");
         assert_eq!(out.0, "ok\\r2026-01-01T00:00:00Z  INFO forged\\nnext\\u{1b}[31m\\ttab é\\u{2028}end");
         assert!(!out.0.contains(['\r', '\n', '\u{1b}']));
     }

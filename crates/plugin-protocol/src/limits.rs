@@ -223,7 +223,8 @@ mod tests {
             named(wire::Instance { public_ipv6: Some("f".repeat(65)), ..ok.clone() }),
             Err("instance.public_ipv6")
         );
-        let status = instance(wire::Instance { provider_status: "s".repeat(5000), ..ok }).map(|i| i.provider_status);
+        let status =
+            instance(wire::Instance { provider_status: "s".repeat(5000), ..ok }).map(|i| i.provider_status);
         assert_eq!(status.map(|s| s.chars().count()), Ok(CUT_WORD_CHARS));
     }
 }

@@ -107,7 +107,9 @@ fn spawner() -> Option<&'static mpsc::Sender<Job>> {
 /// processes of the same user without `CAP_SYS_PTRACE`, plugins among them.
 fn make_host_non_dumpable() {
     match rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
-        Ok(()) => tracing::debug!("the server is not dumpable: plugins cannot read its memory or environment"),
+        Ok(()) => {
+            tracing::debug!("the server is not dumpable: plugins cannot read its memory or environment")
+        }
         Err(e) => tracing::warn!(
             "cannot make the server non-dumpable ({e}): a plugin could read its environment through /proc"
         ),
@@ -142,7 +144,10 @@ impl Launch {
             match command.spawn() {
                 // The copy was just written: a fork elsewhere in the process that still holds
                 // its (close-on-exec) descriptor makes exec fail for a moment.
-                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error()) && attempts < 10 => {
+                Err(e)
+                    if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error())
+                        && attempts < 10 =>
+                {
                     attempts += 1;
                     std::thread::sleep(Duration::from_millis(10));
                 }
@@ -161,8 +166,12 @@ impl Launch {
         let folder = self.dir.join("program");
         std::fs::DirBuilder::new().mode(0o700).create(&folder).map_err(copy_failed)?;
         let copy = folder.join(self.program.file_name().unwrap_or("plugin".as_ref()));
-        let mut target =
-            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o700).open(&copy).map_err(copy_failed)?;
+        let mut target = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(&copy)
+            .map_err(copy_failed)?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
@@ -177,7 +186,11 @@ impl Launch {
         let actual: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
         if !actual.eq_ignore_ascii_case(expected) {
             let _ = std::fs::remove_file(&copy);
-            return Err(LaunchError::Mismatch { program: self.shown(), actual, expected: expected.to_owned() });
+            return Err(LaunchError::Mismatch {
+                program: self.shown(),
+                actual,
+                expected: expected.to_owned(),
+            });
         }
         Ok(copy)
     }

@@ -63,7 +63,8 @@ impl Bucket {
         let earned = now.saturating_duration_since(self.refilled).as_nanos() * u128::from(BYTES_PER_SECOND)
             / 1_000_000_000;
         if earned > 0 {
-            self.bytes = BURST_BYTES.min(self.bytes.saturating_add(u64::try_from(earned).unwrap_or(u64::MAX)));
+            self.bytes =
+                BURST_BYTES.min(self.bytes.saturating_add(u64::try_from(earned).unwrap_or(u64::MAX)));
             self.refilled = now;
         }
         if self.bytes < cost {

@@ -103,12 +103,13 @@ impl PluginSpec {
             .prefix("nephele-plugin-")
             .tempdir()
             .map_err(|e| self.error(format!("cannot make a private directory for it: {e}"), false))?;
-        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = PASSED_VARIABLES
-            .iter()
-            .filter_map(|k| std::env::var_os(k).map(|v| ((*k).into(), v)))
-            .collect();
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> =
+            PASSED_VARIABLES.iter().filter_map(|k| std::env::var_os(k).map(|v| ((*k).into(), v))).collect();
         env.push((handshake::MAGIC_COOKIE_KEY.into(), handshake::MAGIC_COOKIE_VALUE.into()));
-        env.push((handshake::PROTOCOL_VERSIONS_KEY.into(), handshake::APP_PROTOCOL_VERSION.to_string().into()));
+        env.push((
+            handshake::PROTOCOL_VERSIONS_KEY.into(),
+            handshake::APP_PROTOCOL_VERSION.to_string().into(),
+        ));
         env.push((handshake::SOCKET_DIR_KEY.into(), dir.path().into()));
         let launch = super::launch::Launch {
             program: self.program.clone(),
@@ -199,12 +200,15 @@ impl PluginSpec {
         }
         let first = match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(socket)).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(self.error(format!("cannot connect to {}: {e}", socket.display()), false)),
-            Err(_) => return Err(self.error(format!("cannot connect to {} in time", socket.display()), false)),
+            Ok(Err(e)) => {
+                return Err(self.error(format!("cannot connect to {}: {e}", socket.display()), false));
+            }
+            Err(_) => {
+                return Err(self.error(format!("cannot connect to {} in time", socket.display()), false));
+            }
         };
-        check_peer(&first, pid).map_err(|why| {
-            self.error(format!("its socket {} {why}; not used", socket.display()), true)
-        })?;
+        check_peer(&first, pid)
+            .map_err(|why| self.error(format!("its socket {} {why}; not used", socket.display()), true))?;
         connect(socket, pid, first)
             .await
             .map_err(|e| self.error(format!("cannot connect to {}: {e}", socket.display()), false))
@@ -241,7 +245,10 @@ fn check_peer(stream: &UnixStream, pid: u32) -> Result<(), String> {
         return Ok(());
     }
     let who = peer_pid.map_or_else(|| "an unknown process".to_owned(), |p| format!("process {p}"));
-    Err(format!("is served by {who} (uid {}), not by the plugin this host started (process {pid})", peer.uid()))
+    Err(format!(
+        "is served by {who} (uid {}), not by the plugin this host started (process {pid})",
+        peer.uid()
+    ))
 }
 
 /// A channel over the plugin's Unix socket (the URI is a placeholder tonic requires): the first

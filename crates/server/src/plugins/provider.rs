@@ -373,7 +373,8 @@ impl Provider for PluginProvider {
         counters.insert("plugin_calls", self.calls.load(Ordering::Relaxed));
         counters.insert("plugin_failed_calls", self.failed_calls.load(Ordering::Relaxed));
         counters.insert("plugin_restarts", self.supervisor.restarts.load(Ordering::Relaxed));
-        counters.insert("plugin_log_lines_dropped", self.supervisor.log_lines_dropped.load(Ordering::Relaxed));
+        counters
+            .insert("plugin_log_lines_dropped", self.supervisor.log_lines_dropped.load(Ordering::Relaxed));
         counters
     }
 

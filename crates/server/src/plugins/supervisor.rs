@@ -33,9 +33,15 @@ pub struct Connected {
 pub enum Link {
     /// A start is under way; `after` is why the one before it failed, if it did (a plugin that
     /// keeps failing is starting most of the time, and the reason must not vanish meanwhile).
-    Starting { after: Option<String> },
+    Starting {
+        after: Option<String>,
+    },
     Up(Arc<Connected>),
-    Down { reason: String, permanent: bool, restarts_in: Option<Duration> },
+    Down {
+        reason: String,
+        permanent: bool,
+        restarts_in: Option<Duration>,
+    },
     Stopped,
 }
 
@@ -69,7 +75,11 @@ impl Supervisor {
             spec,
             link_tx,
             receiver,
-            Shared { restarts: restarts.clone(), replicas: replicas.clone(), log_lines_dropped: log_lines_dropped.clone() },
+            Shared {
+                restarts: restarts.clone(),
+                replicas: replicas.clone(),
+                log_lines_dropped: log_lines_dropped.clone(),
+            },
         ));
         (Self { link, commands, restarts, replicas, log_lines_dropped }, task)
     }

@@ -118,7 +118,10 @@ async fn a_plugin_naming_another_servers_socket_is_refused_and_that_socket_is_le
     };
     let thief = provider("thief");
     assert_eq!(thief["reachable"], false, "{thief}");
-    assert!(thief["error"].as_str().is_some_and(|e| e.contains("not in the directory made for it")), "{thief}");
+    assert!(
+        thief["error"].as_str().is_some_and(|e| e.contains("not in the directory made for it")),
+        "{thief}"
+    );
     let linked = provider("linked");
     assert_eq!(linked["reachable"], false, "{linked}");
     assert!(linked["error"].as_str().is_some_and(|e| e.contains("is served by process")), "{linked}");
@@ -176,7 +179,8 @@ async fn a_program_swapped_in_between_the_check_and_the_start_never_runs() {
     let good_bytes = std::fs::read(&good).expect("read");
     let bad_bytes = std::fs::read(&bad).expect("read");
     let digest = Command::new("sha256sum").arg(&good).output().expect("sha256sum");
-    let digest = String::from_utf8_lossy(&digest.stdout).split_whitespace().next().expect("digest").to_owned();
+    let digest =
+        String::from_utf8_lossy(&digest.stdout).split_whitespace().next().expect("digest").to_owned();
     let program = dir.path().join("nephele-provider-swapped");
     std::fs::copy(&good, &program).expect("install");
     let providers = format!("{}    sha256: \"{digest}\"\n", section(dir.path(), "swapped", &program));
@@ -291,7 +295,8 @@ async fn instances_with_four_kilobyte_names_are_refused_naming_the_field() {
     assert_eq!(status, 200, "{body}");
     assert!(body.len() < 16 * 1024, "the fleet answer is {} bytes", body.len());
     assert!(body.contains("instance.name"), "{body}");
-    let (status, body) = get(&format!("{}/api/v1/providers/longnames/instances?fresh=true", server.url)).await;
+    let (status, body) =
+        get(&format!("{}/api/v1/providers/longnames/instances?fresh=true", server.url)).await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("instance.name"), "{body}");
     server.stop();
@@ -316,7 +321,9 @@ async fn a_stderr_flood_is_held_to_the_log_budget_and_said_once() {
     assert!((written as f64) < allowed, "{written} bytes of log in {elapsed:.1} s (allowed {allowed:.0})");
     let dropped: f64 = metrics
         .lines()
-        .find(|l| l.starts_with("nephele_provider_plugin_log_lines_dropped") && l.contains("provider=\"flood\""))
+        .find(|l| {
+            l.starts_with("nephele_provider_plugin_log_lines_dropped") && l.contains("provider=\"flood\"")
+        })
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no dropped-lines counter:\n{metrics}"));
@@ -339,6 +346,12 @@ async fn control_characters_a_plugin_prints_are_escaped_in_text_logs() {
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(!text.contains('\r'), "a raw carriage return in the log");
     let line = text.lines().find(|l| l.contains("FORGED")).unwrap_or_default();
-    assert!(line.contains(r"line one\r2026-12-02T00:00:00.000000Z  INFO nephele_server: FORGED\u{1b}[2K"), "{line}");
-    assert!(line.contains("provider=raw") || line.contains("provider=\"raw\""), "on the plugin's own line: {line}");
+    assert!(
+        line.contains(r"line one\r2026-12-02T00:00:00.000000Z  INFO nephele_server: FORGED\u{1b}[2K"),
+        "{line}"
+    );
+    assert!(
+        line.contains("provider=raw") || line.contains("provider=\"raw\""),
+        "on the plugin's own line: {line}"
+    );
 }
