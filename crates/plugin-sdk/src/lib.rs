@@ -109,7 +109,12 @@ impl SocketHome {
         match std::env::var_os(handshake::SOCKET_DIR_KEY) {
             Some(dir) if !dir.is_empty() => Ok(Self::Host(dir.into())),
             // A host from before the variable: a directory only this user can enter.
-            _ => Ok(Self::Own(tempfile::Builder::new().prefix("nephele-plugin-").tempdir()?)),
+            _ => Ok(Self::Own(
+                tempfile::Builder::new()
+                    .prefix("nephele-plugin-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .tempdir()?,
+            )),
         }
     }
 

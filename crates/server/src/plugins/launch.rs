@@ -89,7 +89,8 @@ fn spawner() -> Option<&'static mpsc::Sender<Job>> {
             let (jobs, received) = mpsc::channel::<Job>();
             let started = std::thread::Builder::new().name("plugin-spawner".to_owned()).spawn(move || {
                 for job in received {
-                    job();
+                    // A panic must not end this thread: its children would get SIGKILL with it.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }
             });
             match started {

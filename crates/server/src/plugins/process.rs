@@ -101,6 +101,8 @@ impl PluginSpec {
     pub async fn start(&self, log_lines_dropped: Arc<AtomicU64>) -> Result<Running, StartError> {
         let dir = tempfile::Builder::new()
             .prefix("nephele-plugin-")
+            // Only our user may enter it (tempfile leaves the mode to the umask).
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(|e| self.error(format!("cannot make a private directory for it: {e}"), false))?;
         let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> =

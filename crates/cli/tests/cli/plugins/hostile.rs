@@ -134,9 +134,10 @@ async fn a_plugin_naming_another_servers_socket_is_refused_and_that_socket_is_le
 }
 
 /// The host is not dumpable: a plugin of the same user (even root: the plugin gets no
-/// capabilities) cannot read `/proc/<host>/environ`.
+/// capabilities) cannot read `/proc/<host>/environ`. And the directory it is given for its
+/// socket is the host's user's alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plugin_cannot_read_the_environment_of_its_host() {
+async fn a_plugin_cannot_read_the_environment_of_its_host_and_its_directory_is_private() {
     let dir = tempfile::tempdir().expect("temp dir");
     let providers = section(dir.path(), "snoop", &hostile(dir.path(), "snoop", "environ", ""));
     let log = dir.path().join("server.log");
@@ -145,6 +146,8 @@ async fn a_plugin_cannot_read_the_environment_of_its_host() {
     let said = text.lines().find(|l| l.contains("environ of the host:")).unwrap_or_default();
     assert!(said.contains("environ of the host: unreadable"), "{said}");
     assert!(!text.contains("READABLE"), "{said}");
+    let mode = text.lines().find(|l| l.contains("socket directory mode:")).unwrap_or_default();
+    assert!(mode.contains("socket directory mode: 0o700"), "{mode}");
     server.stop();
 }
 
