@@ -20,7 +20,7 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{OnceLock, mpsc};
@@ -52,6 +52,10 @@ pub enum LaunchError {
     Copy { program: String, source: std::io::Error },
     #[error("cannot start {program}: {source}")]
     Spawn { program: String, source: std::io::Error },
+    #[error(
+        "cannot run the checked copy of {program} in {dir}: {source} (is $TMPDIR on a noexec mount? start the server with TMPDIR elsewhere)"
+    )]
+    CopyNotExecutable { program: String, dir: String, source: std::io::Error },
     #[error("the thread that starts plugins is gone")]
     NoSpawner,
 }
@@ -152,6 +156,15 @@ impl Launch {
                     attempts += 1;
                     std::thread::sleep(Duration::from_millis(10));
                 }
+                Err(source)
+                    if self.sha256.is_some() && source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    return Err(LaunchError::CopyNotExecutable {
+                        program: self.shown(),
+                        dir: self.dir.display().to_string(),
+                        source,
+                    });
+                }
                 other => return other.map_err(|source| LaunchError::Spawn { program: self.shown(), source }),
             }
         }
@@ -164,6 +177,15 @@ impl Launch {
         let unreadable = |source| LaunchError::Unreadable { program: self.shown(), source };
         let copy_failed = |source| LaunchError::Copy { program: self.shown(), source };
         let mut source = std::fs::File::open(&self.program).map_err(unreadable)?;
+        // The copy (0700) must not run what could not run in place: a file no one may execute
+        // is refused as exec would refuse it.
+        let mode = source.metadata().map_err(unreadable)?.permissions().mode();
+        if mode & 0o111 == 0 {
+            return Err(LaunchError::Spawn {
+                program: self.shown(),
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            });
+        }
         let folder = self.dir.join("program");
         std::fs::DirBuilder::new().mode(0o700).create(&folder).map_err(copy_failed)?;
         let copy = folder.join(self.program.file_name().unwrap_or("plugin".as_ref()));
