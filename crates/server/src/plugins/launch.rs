@@ -109,7 +109,8 @@ fn spawner() -> Option<&'static mpsc::Sender<Job>> {
 }
 
 /// `PR_SET_DUMPABLE` 0: `/proc/<pid>/environ`, `mem`, `maps` and `ptrace` are then closed to
-/// processes of the same user without `CAP_SYS_PTRACE`, plugins among them.
+/// processes of the same user without `CAP_SYS_PTRACE` (or `CAP_SYS_ADMIN`, `CAP_PERFMON`), so
+/// to plugins, which have no capabilities.
 fn make_host_non_dumpable() {
     match rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
         Ok(()) => {
