@@ -11,12 +11,59 @@ use crate::demo;
 fn init_telemetry(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal, never as escape codes in a file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
-        LogFormat::Text => logs.init(),
+        LogFormat::Text => {
+            use tracing_subscriber::field::MakeExt;
+            logs.fmt_fields(tracing_subscriber::fmt::format::debug_fn(write_escaped_field).delimited(" "))
+                .init()
+        }
         // `span` is the innermost span (a provider call, a store query); `spans` lists them all,
         // so the request's span (with its request_id) is on every line of the request.
         LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).init(),
+    }
+}
+
+/// One field of a text log line, its control characters escaped: a plugin's output, a cloud's
+/// message or a caller's header can hold a carriage return or a newline, and written raw it
+/// would start what reads as another log line (or move a terminal's cursor). JSON logs are
+/// escaped by JSON itself.
+fn write_escaped_field(
+    writer: &mut tracing_subscriber::fmt::format::Writer<'_>,
+    field: &tracing::field::Field,
+    value: &dyn std::fmt::Debug,
+) -> std::fmt::Result {
+    use std::fmt::Write;
+    let mut out = Escaping(writer);
+    match field.name() {
+        "message" => write!(out, "{value:?}"),
+        name => write!(out, "{}={value:?}", name.trim_start_matches("r#")),
+    }
+}
+
+/// Passes text through with every control character (and the Unicode line and paragraph
+/// separators) written as an escape: `\r`, `\n`, `\t`, else `\u{..}`.
+struct Escaping<W>(W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let mut plain = 0;
+        for (at, c) in text.char_indices() {
+            if !(c.is_control() || c == '\u{2028}' || c == '\u{2029}') {
+                continue;
+            }
+            self.0.write_str(&text[plain..at])?;
+            match c {
+                '\r' => self.0.write_str("\\r")?,
+                '\n' => self.0.write_str("\\n")?,
+                '\t' => self.0.write_str("\\t")?,
+                other => write!(self.0, "\\u{{{:x}}}", u32::from(other))?,
+            }
+            plain = at + c.len_utf8();
+        }
+        self.0.write_str(&text[plain..])
     }
 }
 
@@ -119,5 +166,21 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             eprintln!("nephele: server stopped: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write;
+
+    use super::Escaping;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_is_kept() {
+        let mut out = Escaping(String::new());
+        write!(out, "ok\r2026-01-01T00:00:00Z  INFO forged\nnext\u{1b}[31m\ttab é\u{2028}end")
+            .expect("write");
+        assert_eq!(out.0, "ok\\r2026-01-01T00:00:00Z  INFO forged\\nnext\\u{1b}[31m\\ttab é\\u{2028}end");
+        assert!(!out.0.contains(['\r', '\n', '\u{1b}']));
     }
 }

@@ -1,8 +1,9 @@
 //! `nephele-core` values as protocol messages, and back.
 //!
 //! `into_wire` functions cannot fail. `from_wire` functions check everything (numbers, enums,
-//! times, decimals, UUIDs) and say which field was wrong: a host reads a plugin's answer with them
-//! and a plugin reads the host's request with them, and neither trusts the other.
+//! times, decimals, UUIDs, and every string's and list's length, by [`crate::limits`]) and say
+//! which field was wrong: a host reads a plugin's answer with them and a plugin reads the host's
+//! request with them, and neither trusts the other.
 
 use std::str::FromStr;
 
@@ -16,7 +17,7 @@ use nephele_core::{
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 
-use crate::wire;
+use crate::{MAX_INSTANCES_PER_PAGE, limits, wire};
 
 /// A message field that cannot be read as what it must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +123,7 @@ pub fn is_valid_provider_name(name: &str) -> bool {
 }
 
 pub fn read_info(info: wire::ProviderInfo) -> Read<ProviderInfo> {
+    let info = limits::info(info)?;
     if !is_valid_provider_name(&info.name) {
         return Err(Malformed::new("name", "must be 1 to 32 of a-z, 0-9 and -"));
     }
@@ -179,6 +181,7 @@ pub fn instance(i: &Instance) -> wire::Instance {
 }
 
 pub fn read_instance(i: wire::Instance) -> Read<Instance> {
+    let i = limits::instance(i)?;
     Ok(Instance {
         id: InstanceId(non_empty(i.id, "instance.id")?),
         status: read_status(i.status),
@@ -200,7 +203,9 @@ pub fn read_instance(i: wire::Instance) -> Read<Instance> {
     })
 }
 
+/// A list of instances that is not a streamed page (a create's answer): at most a page's worth.
 pub fn read_instances(list: Vec<wire::Instance>) -> Read<Vec<Instance>> {
+    limits::count(&list, "instances", MAX_INSTANCES_PER_PAGE)?;
     list.into_iter().map(read_instance).collect()
 }
 
@@ -299,6 +304,7 @@ pub fn action(a: &ProviderAction) -> wire::Action {
 }
 
 pub fn read_action(a: wire::Action) -> Read<ProviderAction> {
+    let a = limits::action(a)?;
     let status = match wire::ActionStatus::try_from(a.status) {
         Ok(wire::ActionStatus::InProgress) => ActionStatus::InProgress,
         Ok(wire::ActionStatus::Completed) => ActionStatus::Completed,
@@ -332,6 +338,7 @@ pub fn region(r: &Region) -> wire::Region {
 }
 
 pub fn read_region(r: wire::Region) -> Read<Region> {
+    let r = limits::region(r)?;
     Ok(Region {
         id: non_empty(r.id, "region.id")?,
         name: r.name,
@@ -339,6 +346,12 @@ pub fn read_region(r: wire::Region) -> Read<Region> {
         features: r.features,
         instance_types: r.instance_types,
     })
+}
+
+/// A plugin's regions: at most [`limits::MAX_REGIONS`], each read with [`read_region`].
+pub fn read_regions(list: Vec<wire::Region>) -> Read<Vec<Region>> {
+    limits::count(&list, "regions", limits::MAX_REGIONS)?;
+    list.into_iter().map(read_region).collect()
 }
 
 pub fn instance_type(t: &InstanceType) -> wire::InstanceType {
@@ -372,6 +385,7 @@ pub fn instance_type(t: &InstanceType) -> wire::InstanceType {
 }
 
 pub fn read_instance_type(t: wire::InstanceType) -> Read<InstanceType> {
+    let t = limits::instance_type(t)?;
     let mut prices = std::collections::BTreeMap::new();
     for (region, price) in t.regional_prices {
         let price = RegionalPrice {
@@ -397,6 +411,13 @@ pub fn read_instance_type(t: wire::InstanceType) -> Read<InstanceType> {
     })
 }
 
+/// A plugin's instance types: at most [`limits::MAX_CATALOGUE`], each read with
+/// [`read_instance_type`].
+pub fn read_instance_types(list: Vec<wire::InstanceType>) -> Read<Vec<InstanceType>> {
+    limits::count(&list, "instance_types", limits::MAX_CATALOGUE)?;
+    list.into_iter().map(read_instance_type).collect()
+}
+
 pub fn image(i: &Image) -> wire::Image {
     wire::Image {
         id: i.id.clone(),
@@ -412,6 +433,7 @@ pub fn image(i: &Image) -> wire::Image {
 }
 
 pub fn read_image(i: wire::Image) -> Read<Image> {
+    let i = limits::image(i)?;
     Ok(Image {
         id: non_empty(i.id, "image.id")?,
         slug: i.slug,
@@ -423,6 +445,12 @@ pub fn read_image(i: wire::Image) -> Read<Image> {
         min_disk_gib: i.min_disk_gib,
         status: i.status,
     })
+}
+
+/// A plugin's images: at most [`limits::MAX_CATALOGUE`], each read with [`read_image`].
+pub fn read_images(list: Vec<wire::Image>) -> Read<Vec<Image>> {
+    limits::count(&list, "images", limits::MAX_CATALOGUE)?;
+    list.into_iter().map(read_image).collect()
 }
 
 pub fn billing_policy(p: &BillingPolicy) -> wire::BillingPolicy {
@@ -443,6 +471,7 @@ pub fn billing_policy(p: &BillingPolicy) -> wire::BillingPolicy {
 }
 
 pub fn read_billing_policy(p: wire::BillingPolicy) -> Read<BillingPolicy> {
+    let p = limits::billing_policy(p)?;
     let metering = match wire::Metering::try_from(p.metering) {
         Ok(wire::Metering::PerSecond) => Metering::PerSecond,
         Ok(wire::Metering::PerStartedHour) => Metering::PerStartedHour,

@@ -1,17 +1,20 @@
 //! The start of a plugin's life, in HashiCorp go-plugin's style.
 //!
-//! The host starts the plugin with [`MAGIC_COOKIE_KEY`]=[`MAGIC_COOKIE_VALUE`] and
-//! [`PROTOCOL_VERSIONS_KEY`] (the app protocol versions it speaks, comma separated) in its
-//! environment and stdin a pipe. The plugin checks the cookie (a program run by hand, not by a
-//! host, says so and exits), picks a version, listens on a Unix socket it creates and prints one
+//! The host starts the plugin with [`MAGIC_COOKIE_KEY`]=[`MAGIC_COOKIE_VALUE`],
+//! [`PROTOCOL_VERSIONS_KEY`] (the app protocol versions it speaks, comma separated) and
+//! [`SOCKET_DIR_KEY`] (a fresh directory only the host's user can enter) in its environment and
+//! stdin a pipe. The plugin checks the cookie (a program run by hand, not by a host, says so and
+//! exits), picks a version, listens on a Unix socket it creates in that directory and prints one
 //! line on stdout:
 //!
 //! ```text
 //! 1|1|unix|/tmp/nephele-plugin-x1y2/plugin.sock|grpc
 //! ```
 //!
-//! (`CORE-VERSION|APP-PROTOCOL-VERSION|NETWORK|ADDRESS|PROTOCOL`). The plugin exits when its stdin
-//! closes, so a host that dies, even by `kill -9`, leaves no plugin behind.
+//! (`CORE-VERSION|APP-PROTOCOL-VERSION|NETWORK|ADDRESS|PROTOCOL`). A host refuses a socket outside
+//! the directory it gave, or one served by another process than the one it started. The plugin
+//! exits when its stdin closes; a host also asks the kernel to kill it when the host dies, so
+//! one killed with `kill -9` leaves no plugin behind.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -22,6 +25,11 @@ pub const MAGIC_COOKIE_KEY: &str = "NEPHELE_PLUGIN_MAGIC_COOKIE";
 pub const MAGIC_COOKIE_VALUE: &str = "4f1c9e5b2d7a46c8a3e0b6d9f2c1e8a7";
 /// Environment variable with the app protocol versions the host speaks (`1` or `1,2`).
 pub const PROTOCOL_VERSIONS_KEY: &str = "NEPHELE_PLUGIN_PROTOCOL_VERSIONS";
+/// Environment variable naming the directory the plugin must create its socket in: made fresh
+/// by the host for each start, only its user may enter it, and the host removes it afterwards.
+/// A host that does not set it (before it was added) leaves the plugin to make its own
+/// (`mkdtemp`).
+pub const SOCKET_DIR_KEY: &str = "NEPHELE_PLUGIN_SOCKET_DIR";
 /// The version of the handshake itself.
 pub const CORE_VERSION: u32 = 1;
 /// The version of `nephele.provider.v1`.

@@ -4,6 +4,8 @@
 //! - [`handshake`]: how a host starts a plugin and learns where it listens (go-plugin's style).
 //! - [`convert`]: `nephele-core` values to messages and back; whatever arrives is checked, since
 //!   neither side trusts the other's bytes.
+//! - [`limits`]: how long each string and list in a message may be, so a plugin's answer costs
+//!   the host a bounded amount of memory field by field, not only message by message.
 //! - [`failure`]: [`nephele_core::ProviderError`] as a gRPC status and back, kinds intact.
 //!
 //! Both the host (`nephele-server`) and the plugin side (`nephele-plugin-sdk`) build on this crate,
@@ -12,6 +14,7 @@
 pub mod convert;
 pub mod failure;
 pub mod handshake;
+pub mod limits;
 
 /// The generated protocol types, client and server.
 #[allow(clippy::all, clippy::unwrap_used, missing_docs)]

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! [`run`] does the rest, as `docs/plugins.md` describes: it checks the host's magic cookie and
-//! protocol versions, listens on a Unix socket in a private temporary directory, prints the
+//! protocol versions, listens on a Unix socket in the private directory the host names (or, for
+//! a host that names none, one of its own), prints the
 //! handshake line, serves the provider service and the standard health service, builds the
 //! provider when the host calls `Configure` (the settings arrive over the socket, never on the
 //! command line or in the environment), and exits, removing its socket, when the host closes the
@@ -96,10 +97,38 @@ pub fn run(factory: impl Factory) -> ExitCode {
     }
 }
 
+/// Where the socket goes: in the directory the host made for this start (the host removes it),
+/// else in one of our own, removed when the value drops.
+enum SocketHome {
+    Host(std::path::PathBuf),
+    Own(tempfile::TempDir),
+}
+
+impl SocketHome {
+    fn choose() -> std::io::Result<Self> {
+        match std::env::var_os(handshake::SOCKET_DIR_KEY) {
+            Some(dir) if !dir.is_empty() => Ok(Self::Host(dir.into())),
+            // A host from before the variable: a directory only this user can enter.
+            _ => Ok(Self::Own(
+                tempfile::Builder::new()
+                    .prefix("nephele-plugin-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .tempdir()?,
+            )),
+        }
+    }
+
+    fn socket(&self) -> std::path::PathBuf {
+        match self {
+            Self::Host(dir) => dir.join("plugin.sock"),
+            Self::Own(dir) => dir.path().join("plugin.sock"),
+        }
+    }
+}
+
 async fn serve(factory: Arc<dyn Factory>) -> std::io::Result<()> {
-    // A directory only this user can enter; it and the socket go when `dir` drops.
-    let dir = tempfile::Builder::new().prefix("nephele-plugin-").tempdir()?;
-    let socket = dir.path().join("plugin.sock");
+    let home = SocketHome::choose()?;
+    let socket = home.socket();
     let listener = tokio::net::UnixListener::bind(&socket)?;
 
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -131,7 +160,9 @@ async fn serve(factory: Arc<dyn Factory>) -> std::io::Result<()> {
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), host_gone())
         .await
         .map_err(std::io::Error::other)?;
-    drop(dir);
+    // Our socket; the directory is the host's to remove (or goes with `home`, when ours).
+    let _ = std::fs::remove_file(&socket);
+    drop(home);
     Ok(())
 }
 

@@ -32,6 +32,7 @@ from nephele.provider.v1 import provider_pb2_grpc as pb_grpc  # noqa: E402
 MAGIC_COOKIE_KEY = "NEPHELE_PLUGIN_MAGIC_COOKIE"
 MAGIC_COOKIE_VALUE = "4f1c9e5b2d7a46c8a3e0b6d9f2c1e8a7"
 PROTOCOL_VERSIONS_KEY = "NEPHELE_PLUGIN_PROTOCOL_VERSIONS"
+SOCKET_DIR_KEY = "NEPHELE_PLUGIN_SOCKET_DIR"
 CORE_VERSION = 1
 APP_PROTOCOL_VERSION = 1
 PAGE = 1000
@@ -390,7 +391,10 @@ def serve(provider):
     if str(APP_PROTOCOL_VERSION) not in offered:
         print(f"host offers protocol versions {offered}; this plugin speaks {APP_PROTOCOL_VERSION}", file=sys.stderr)
         sys.exit(1)
-    folder = tempfile.mkdtemp(prefix="nephele-plugin-")
+    # The host names a fresh directory only its user can enter, and refuses a socket elsewhere;
+    # a host from before that variable leaves us to make our own.
+    given = os.environ.get(SOCKET_DIR_KEY)
+    folder = given or tempfile.mkdtemp(prefix="nephele-plugin-")
     socket = os.path.join(folder, "plugin.sock")
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     pb_grpc.add_ProviderServicer_to_server(provider, server)
@@ -408,7 +412,8 @@ def serve(provider):
     server.stop(grace=2).wait()
     try:
         os.unlink(socket)
-        os.rmdir(folder)
+        if not given:  # the host's directory is the host's to remove
+            os.rmdir(folder)
     except OSError:
         pass
 

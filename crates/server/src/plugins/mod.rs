@@ -1,12 +1,18 @@
 //! Providers run as plugins: separate programs speaking `nephele.provider.v1` over gRPC on a Unix
 //! socket (see `docs/plugins.md` and `proto/`).
 //!
-//! - [`process`] starts one: checksum, clean environment, handshake line, health, `Configure`.
+//! - [`process`] starts one: private directory, clean environment, handshake line, the socket's
+//!   owner checked, health, `Configure`.
+//! - [`launch`] forks it: the checksum taken of the bytes that run, the child bound to die with
+//!   the host, the host kept non-dumpable (the workspace's one `unsafe` block is there).
+//! - [`output`] copies its stderr into the log, within a budget.
 //! - [`supervisor`] keeps it running: restarts with backoff when it dies, stops it on shutdown.
 //! - [`provider`] is [`PluginProvider`], the `Provider` the rest of the server uses, so handlers,
 //!   operations, idempotency, audit and the inventory work unchanged whichever side of the
 //!   socket a cloud's client lives on.
 
+mod launch;
+mod output;
 pub mod process;
 pub mod provider;
 mod supervisor;

@@ -1,13 +1,20 @@
 //! Starting one plugin process and connecting to it.
 //!
-//! The order, each step bounded in time: check the program's SHA-256 when one is configured;
-//! start it with a clean environment (the host's own variables, tokens among them, are not
-//! passed) plus the magic cookie and protocol versions; read one handshake line from its stdout;
-//! connect to the socket it names; wait for the gRPC health service to say SERVING; send the
-//! settings in `Configure` (over the socket: never on the command line or in the environment).
+//! The order, each step bounded in time: make the start's private directory (0700, fresh each
+//! time); start the program (see [`super::launch`]: the checksum taken of the bytes that run, the
+//! child bound to die with the host) with a clean environment (the host's own variables, tokens
+//! among them, are not passed) plus the magic cookie, the protocol versions and that directory;
+//! read one handshake line from its stdout; check that the socket it names is in that directory
+//! and is served by that very process (`SO_PEERCRED`); connect over the checked stream; wait for
+//! the gRPC health service to say SERVING; send the settings in `Configure` (over the socket:
+//! never on the command line or in the environment).
+//!
+//! It must never connect to, configure, or remove anything outside the directory it made: a
+//! plugin that names another server's socket is refused, and that socket is left alone.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
@@ -16,7 +23,8 @@ use nephele_plugin_protocol::handshake::{self, Handshake};
 use nephele_plugin_protocol::wire::provider_client::ProviderClient;
 use nephele_plugin_protocol::{MAX_MESSAGE_BYTES, convert, failure, wire};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::net::UnixStream;
+use tokio::process::{Child, ChildStdin};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -43,8 +51,8 @@ impl tonic::service::Interceptor for StampRequestId {
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for the health service to say SERVING, and for `Configure` to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest line of the plugin's output copied into the log.
-const MAX_LOG_LINE: usize = 4096;
+/// Time to connect to the socket the plugin names.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Variables a plugin gets from the host's environment; nothing else is passed.
 const PASSED_VARIABLES: &[&str] =
     &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "RUST_LOG", "RUST_BACKTRACE"];
@@ -78,7 +86,9 @@ pub struct Running {
     pub client: Client,
     pub info: ProviderInfo,
     pub rate_limit_per_minute: Option<u32>,
-    pub socket: PathBuf,
+    /// The start's private directory (the socket, and the checked copy of the program): removed,
+    /// with whatever the plugin left in it, when this is dropped. Nothing else is removed.
+    pub dir: tempfile::TempDir,
 }
 
 impl PluginSpec {
@@ -86,25 +96,36 @@ impl PluginSpec {
         StartError { name: self.name.clone(), message: message.into(), permanent }
     }
 
-    /// Starts the plugin and waits until it is configured and serving.
-    pub async fn start(&self) -> Result<Running, StartError> {
-        self.check_program().await?;
-        let mut command = Command::new(&self.program);
-        command
-            .env_clear()
-            .envs(PASSED_VARIABLES.iter().filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))))
-            .env(handshake::MAGIC_COOKIE_KEY, handshake::MAGIC_COOKIE_VALUE)
-            .env(handshake::PROTOCOL_VERSIONS_KEY, handshake::APP_PROTOCOL_VERSION.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .map_err(|e| self.error(format!("cannot start {}: {e}", self.program.display()), true))?;
+    /// Starts the plugin and waits until it is configured and serving. Lines of its output
+    /// dropped over the log's budget are counted in `log_lines_dropped`.
+    pub async fn start(&self, log_lines_dropped: Arc<AtomicU64>) -> Result<Running, StartError> {
+        let dir = tempfile::Builder::new()
+            .prefix("nephele-plugin-")
+            // Only our user may enter it (tempfile leaves the mode to the umask).
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .map_err(|e| self.error(format!("cannot make a private directory for it: {e}"), false))?;
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> =
+            PASSED_VARIABLES.iter().filter_map(|k| std::env::var_os(k).map(|v| ((*k).into(), v))).collect();
+        env.push((handshake::MAGIC_COOKIE_KEY.into(), handshake::MAGIC_COOKIE_VALUE.into()));
+        env.push((
+            handshake::PROTOCOL_VERSIONS_KEY.into(),
+            handshake::APP_PROTOCOL_VERSION.to_string().into(),
+        ));
+        env.push((handshake::SOCKET_DIR_KEY.into(), dir.path().into()));
+        let launch = super::launch::Launch {
+            program: self.program.clone(),
+            sha256: self.sha256.clone(),
+            dir: dir.path().to_owned(),
+            env,
+        };
+        let mut child =
+            super::launch::launch(launch).await.map_err(|e| self.error(e.to_string(), e.is_permanent()))?;
+        let pid = child.id().ok_or_else(|| self.error("exited as it started", false))?;
         let stdin = child.stdin.take();
+        let output = super::output::Budget::new(self.name.clone(), log_lines_dropped);
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(copy_to_log(self.name.clone(), "stderr", stderr));
+            tokio::spawn(super::output::forward(output.clone(), "stderr", stderr));
         }
         let mut stdout = BufReader::new(child.stdout.take().ok_or_else(|| self.error("no stdout", false))?);
         let line = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_line(&mut stdout)).await {
@@ -123,11 +144,9 @@ impl PluginSpec {
         };
         let handshake = Handshake::parse(&line, &[handshake::APP_PROTOCOL_VERSION])
             .map_err(|e| self.error(e.to_string(), true))?;
-        tokio::spawn(copy_to_log(self.name.clone(), "stdout", stdout.into_inner()));
+        tokio::spawn(super::output::forward(output, "stdout", stdout.into_inner()));
 
-        let channel = connect(&handshake.socket).await.map_err(|e| {
-            self.error(format!("cannot connect to {}: {e}", handshake.socket.display()), false)
-        })?;
+        let channel = self.connect_checked(&handshake.socket, dir.path(), pid).await?;
         self.wait_until_serving(channel.clone()).await?;
         let mut client = ProviderClient::with_interceptor(channel, StampRequestId)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -158,25 +177,40 @@ impl PluginSpec {
                 true,
             ));
         }
-        Ok(Running { child, stdin, client, info, rate_limit_per_minute, socket: handshake.socket })
+        Ok(Running { child, stdin, client, info, rate_limit_per_minute, dir })
     }
 
-    async fn check_program(&self) -> Result<(), StartError> {
-        let Some(expected) = &self.sha256 else { return Ok(()) };
-        let bytes = tokio::fs::read(&self.program)
-            .await
-            .map_err(|e| self.error(format!("cannot read {}: {e}", self.program.display()), true))?;
-        let actual = crate::digest::sha256_hex(&bytes);
-        if !actual.eq_ignore_ascii_case(expected) {
+    /// A channel to the plugin's socket, once that socket is known to be the plugin's: in the
+    /// directory made for this start, and served by the process started (`SO_PEERCRED`; a
+    /// wrapper script must `exec` the server, not fork it). A plugin that fails either is
+    /// refused: it names a socket that is not its own, and trying again would not change that.
+    async fn connect_checked(&self, socket: &Path, dir: &Path, pid: u32) -> Result<Channel, StartError> {
+        // Compared component by component: `..` or another directory is outside.
+        if socket.parent() != Some(dir) {
             return Err(self.error(
                 format!(
-                    "{} has SHA-256 {actual}, not the configured {expected}; not started",
-                    self.program.display()
+                    "announced the socket {}, which is not in the directory made for it ({}, given in {}); not used",
+                    socket.display(),
+                    dir.display(),
+                    handshake::SOCKET_DIR_KEY
                 ),
                 true,
             ));
         }
-        Ok(())
+        let first = match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(socket)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                return Err(self.error(format!("cannot connect to {}: {e}", socket.display()), false));
+            }
+            Err(_) => {
+                return Err(self.error(format!("cannot connect to {} in time", socket.display()), false));
+            }
+        };
+        check_peer(&first, pid)
+            .map_err(|why| self.error(format!("its socket {} {why}; not used", socket.display()), true))?;
+        connect(socket, pid, first)
+            .await
+            .map_err(|e| self.error(format!("cannot connect to {}: {e}", socket.display()), false))
     }
 
     async fn wait_until_serving(&self, channel: Channel) -> Result<(), StartError> {
@@ -201,14 +235,42 @@ impl PluginSpec {
     }
 }
 
-/// A channel over the plugin's Unix socket (the URI is a placeholder tonic requires).
-pub async fn connect(socket: &Path) -> Result<Channel, tonic::transport::Error> {
+/// Whether the other end of `stream` is process `pid`, of this host's user; if not, why not.
+fn check_peer(stream: &UnixStream, pid: u32) -> Result<(), String> {
+    let peer = stream.peer_cred().map_err(|e| format!("cannot be checked ({e})"))?;
+    let uid = rustix::process::geteuid().as_raw();
+    let peer_pid = peer.pid().and_then(|p| u32::try_from(p).ok());
+    if peer_pid == Some(pid) && peer.uid() == uid {
+        return Ok(());
+    }
+    let who = peer_pid.map_or_else(|| "an unknown process".to_owned(), |p| format!("process {p}"));
+    Err(format!(
+        "is served by {who} (uid {}), not by the plugin this host started (process {pid})",
+        peer.uid()
+    ))
+}
+
+/// A channel over the plugin's Unix socket (the URI is a placeholder tonic requires): the first
+/// connection is `first`, already checked; a reconnection is checked the same way.
+async fn connect(socket: &Path, pid: u32, first: UnixStream) -> Result<Channel, tonic::transport::Error> {
     let socket = socket.to_owned();
+    let first = Arc::new(Mutex::new(Some(first)));
     Endpoint::from_static("http://plugin.invalid")
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(CONNECT_TIMEOUT)
         .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let socket = socket.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(socket).await?)) }
+            let (socket, first) = (socket.clone(), first.clone());
+            async move {
+                let checked = first.lock().ok().and_then(|mut f| f.take());
+                let stream = match checked {
+                    Some(stream) => stream,
+                    None => {
+                        let stream = UnixStream::connect(&socket).await?;
+                        check_peer(&stream, pid).map_err(std::io::Error::other)?;
+                        stream
+                    }
+                };
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
         }))
         .await
 }
@@ -222,42 +284,4 @@ async fn read_line(reader: &mut (impl AsyncBufReadExt + Unpin)) -> std::io::Resu
         return Ok(None);
     }
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-}
-
-/// Copies a plugin's output into the log, line by line, each line cut to [`MAX_LOG_LINE`].
-async fn copy_to_log(name: String, stream: &'static str, output: impl tokio::io::AsyncRead + Unpin) {
-    let mut reader = BufReader::new(output);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match (&mut reader).take(MAX_LOG_LINE as u64).read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end();
-                if !text.is_empty() {
-                    tracing::info!(target: "nephele::plugin", provider = %name, stream, "{text}");
-                }
-                // Skip the rest of an over-long line, a bounded piece at a time.
-                while !line.ends_with(b"\n") {
-                    line.clear();
-                    match (&mut reader).take(MAX_LOG_LINE as u64).read_until(b'\n', &mut line).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Removes a socket a plugin left behind (it was killed before it could) and its folder when
-/// empty.
-pub fn remove_socket(socket: &Path) {
-    let _ = std::fs::remove_file(socket);
-    if let Some(dir) = socket.parent()
-        && dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("nephele-plugin-"))
-    {
-        let _ = std::fs::remove_dir(dir);
-    }
 }

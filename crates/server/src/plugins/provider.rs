@@ -1,13 +1,14 @@
 //! [`PluginProvider`]: a plugin, seen through the `Provider` trait.
 //!
-//! Every call has a deadline. Answers are read with `convert`'s checks and bounded (pages of at
-//! most 1,000, lists of at most [`MAX_LIST_INSTANCES`]), so a plugin is trusted no more than a
-//! cloud. While the plugin is down, calls answer `Unavailable` at once (503 with Retry-After).
-//! A read whose connection broke under it (the plugin died) is tried once more on the restarted
-//! plugin; a change is not: the operations engine resumes it by operation id, which is what makes
-//! it safe.
+//! Every call has a deadline. Answers are read with `convert`'s checks and bounded (every string
+//! and list by `limits`, pages of at most 1,000, lists of at most [`MAX_LIST_INSTANCES`] and
+//! [`MAX_LIST_BYTES`]), so a plugin is trusted no more than a cloud. While the plugin is down,
+//! calls answer `Unavailable` at once (503 with Retry-After). A read whose connection broke under
+//! it (the plugin died) is tried once more on the restarted plugin; a change is not: the
+//! operations engine resumes it by operation id, which is what makes it safe. A failure the
+//! plugin answered itself, with or without the failure trailer, is its answer: never waited on.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,9 +35,11 @@ const CALL_DEADLINE: Duration = Duration::from_secs(120);
 const RESTART_WAIT: Duration = Duration::from_secs(5);
 /// Most instances one list may hold.
 pub const MAX_LIST_INSTANCES: usize = 500_000;
+/// Most bytes (as sent) one list may hold: 500,000 instances of 512 bytes.
+pub const MAX_LIST_BYTES: usize = 256 * 1024 * 1024;
 /// Billing policies remembered (by type and month); a full cache starts again.
 const MAX_CACHED_POLICIES: usize = 4096;
-/// Distinct counter names taken from a plugin.
+/// Distinct counter and gauge names taken from one plugin (each provider has its own).
 const MAX_COUNTER_NAMES: usize = 64;
 
 type Client = super::process::Client;
@@ -50,6 +53,9 @@ pub struct PluginProvider {
     counters: Mutex<BTreeMap<&'static str, u64>>,
     /// The plugin's gauges as of its last `GetCounters` answer.
     gauges: Mutex<BTreeMap<&'static str, i64>>,
+    /// The counter and gauge names this plugin has been allowed, at most [`MAX_COUNTER_NAMES`]:
+    /// one plugin's names never crowd out another's.
+    counter_names: Mutex<BTreeSet<&'static str>>,
     calls: AtomicU64,
     failed_calls: AtomicU64,
     /// The limit the running process answered when told its share.
@@ -85,6 +91,7 @@ impl PluginProvider {
             policies: Mutex::new(HashMap::new()),
             counters: Mutex::new(BTreeMap::new()),
             gauges: Mutex::new(BTreeMap::new()),
+            counter_names: Mutex::new(BTreeSet::new()),
             calls: AtomicU64::new(0),
             failed_calls: AtomicU64::new(0),
             shared_limit: Arc::new(Mutex::new(None)),
@@ -98,7 +105,7 @@ impl PluginProvider {
     /// Waits until the current start has succeeded or failed.
     async fn settled(&self) -> Link {
         let mut link = self.supervisor.link.clone();
-        let settled = link.wait_for(|l| !matches!(l, Link::Starting)).await;
+        let settled = link.wait_for(|l| !matches!(l, Link::Starting { .. })).await;
         settled.map(|l| l.clone()).unwrap_or(Link::Stopped)
     }
 
@@ -114,7 +121,7 @@ impl PluginProvider {
         match outcome.await {
             Ok(Link::Up(up)) => Ok(up.info.clone()),
             Ok(Link::Down { reason, .. }) => Err(reason),
-            Ok(Link::Starting | Link::Stopped) | Err(_) => {
+            Ok(Link::Starting { .. } | Link::Stopped) | Err(_) => {
                 Err("the plugin was stopped or restarted again".to_owned())
             }
         }
@@ -133,7 +140,7 @@ impl PluginProvider {
     pub fn problem(&self) -> Option<String> {
         match &*self.supervisor.link.borrow() {
             Link::Up(_) => None,
-            Link::Starting => Some("the plugin is starting".to_owned()),
+            Link::Starting { after } => Some(starting(after.as_deref())),
             Link::Down { reason, permanent, restarts_in } => {
                 Some(self.down(reason, *permanent, *restarts_in))
             }
@@ -162,7 +169,7 @@ impl PluginProvider {
     fn client(&self) -> Result<(Client, u64), ProviderError> {
         match &*self.supervisor.link.borrow() {
             Link::Up(up) => Ok((up.client.clone(), up.generation)),
-            Link::Starting => Err(self.unavailable("is starting".to_owned())),
+            Link::Starting { after } => Err(self.unavailable(starting(after.as_deref()))),
             Link::Down { reason, permanent, restarts_in } => {
                 Err(self.unavailable(self.down(reason, *permanent, *restarts_in)))
             }
@@ -229,16 +236,17 @@ impl PluginProvider {
             return;
         };
         let answer = answer.into_inner();
+        let Ok(mut names) = self.counter_names.lock() else { return };
         if let Ok(mut counters) = self.counters.lock() {
             for (name, value) in answer.values {
-                if let Some(name) = counter_name(&name) {
+                if let Some(name) = counter_name(&mut names, &name) {
                     counters.insert(name, value);
                 }
             }
         }
         if let Ok(mut gauges) = self.gauges.lock() {
             for (name, value) in answer.gauges {
-                if let Some(name) = counter_name(&name) {
+                if let Some(name) = counter_name(&mut names, &name) {
                     gauges.insert(name, value);
                 }
             }
@@ -250,30 +258,54 @@ impl PluginProvider {
     }
 }
 
-/// A failure of the connection, not an answer of the plugin's: no failure trailer, and a code
-/// the transport makes when the other end is gone.
+/// Why a starting plugin cannot be used yet, with why the start before failed.
+fn starting(after: Option<&str>) -> String {
+    match after {
+        Some(reason) => format!("the plugin is starting again; the last start failed: {reason}"),
+        None => "the plugin is starting".to_owned(),
+    }
+}
+
+/// A failure of the connection, not an answer of the plugin's: made by the transport on this
+/// side (a status with a source error; one the plugin sent is read from its trailers and has
+/// none), without a failure trailer, with a code the transport makes when the other end is gone.
+/// Only such a failure is worth waiting for a restarted plugin: a plugin that answers INTERNAL
+/// itself is not restarting, and once cost every read that wait (5 s).
 fn is_broken_link(status: &Status) -> bool {
-    status.metadata().get_bin(FAILURE_TRAILER).is_none()
+    std::error::Error::source(status).is_some()
+        && status.metadata().get_bin(FAILURE_TRAILER).is_none()
         && matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Internal)
 }
 
 /// A counter name a plugin sent, as the `&'static str` the trait wants: snake case, at most 64
-/// distinct names per process (each kept once).
-fn counter_name(name: &str) -> Option<&'static str> {
-    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+/// bytes, and among the first [`MAX_COUNTER_NAMES`] distinct names of *this* plugin (`allowed`).
+fn counter_name(allowed: &mut BTreeSet<&'static str>, name: &str) -> Option<&'static str> {
     if name.is_empty()
         || name.len() > 64
         || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     {
         return None;
     }
+    if let Some(known) = allowed.get(name) {
+        return Some(known);
+    }
+    if allowed.len() >= MAX_COUNTER_NAMES {
+        return None;
+    }
+    let name = interned(name)?;
+    allowed.insert(name);
+    Some(name)
+}
+
+/// `name` as a `&'static str`, each distinct name leaked once for the whole process. What is
+/// leaked is bounded: names are at most 64 bytes, and each provider admits at most
+/// [`MAX_COUNTER_NAMES`] of them for good.
+fn interned(name: &str) -> Option<&'static str> {
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
     let mut names = NAMES.lock().ok()?;
     let names = names.get_or_insert_with(HashSet::new);
     if let Some(known) = names.get(name) {
         return Some(known);
-    }
-    if names.len() >= MAX_COUNTER_NAMES {
-        return None;
     }
     let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
     names.insert(leaked);
@@ -342,6 +374,8 @@ impl Provider for PluginProvider {
         counters.insert("plugin_failed_calls", self.failed_calls.load(Ordering::Relaxed));
         counters.insert("plugin_restarts", self.supervisor.restarts.load(Ordering::Relaxed));
         counters
+            .insert("plugin_log_lines_dropped", self.supervisor.log_lines_dropped.load(Ordering::Relaxed));
+        counters
     }
 
     async fn billing_policy(
@@ -376,38 +410,47 @@ impl Provider for PluginProvider {
     async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError> {
         let request = wire::ListInstancesRequest { filter: Some(convert::filter(filter)) };
         let name = self.name.clone();
-        let pages = self.call(Kind::Read, |mut c| {
+        // Each page is read as it arrives: an unusable one ends the call at once (the stream
+        // is dropped, which cancels it), so a plugin's garbage never piles up here.
+        let read = self.call(Kind::Read, |mut c| {
             let request = request.clone();
             let name = name.clone();
             async move {
                 let mut stream = c.list_instances(request).await?.into_inner();
-                let mut pages = Vec::new();
-                let mut total = 0usize;
+                let mut instances = Vec::new();
+                let mut bytes = 0usize;
                 while let Some(page) = stream.message().await? {
+                    bytes += prost::Message::encoded_len(&page);
+                    if bytes > MAX_LIST_BYTES {
+                        return Err(Status::data_loss(format!(
+                            "plugin {name} sent more than {} MiB of instances",
+                            MAX_LIST_BYTES / (1024 * 1024)
+                        )));
+                    }
                     if page.instances.len() > MAX_INSTANCES_PER_PAGE {
                         return Err(Status::data_loss(format!(
                             "plugin {name} sent a page of {} instances (at most {MAX_INSTANCES_PER_PAGE})",
                             page.instances.len()
                         )));
                     }
-                    total += page.instances.len();
-                    if total > MAX_LIST_INSTANCES {
+                    if instances.len() + page.instances.len() > MAX_LIST_INSTANCES {
                         return Err(Status::data_loss(format!(
                             "plugin {name} sent more than {MAX_LIST_INSTANCES} instances"
                         )));
                     }
-                    pages.push(page.instances);
+                    for instance in page.instances {
+                        match convert::read_instance(instance) {
+                            Ok(instance) => instances.push(instance),
+                            Err(unusable) => return Ok(Err(unusable)),
+                        }
+                    }
                 }
-                Ok(pages)
+                Ok(Ok(instances))
             }
         })
         .await;
         self.update_counters().await;
-        pages?
-            .into_iter()
-            .flatten()
-            .map(|i| convert::read_instance(i).map_err(|e| self.unusable(e)))
-            .collect()
+        read?.map_err(|e| self.unusable(e))
     }
 
     async fn get_instance(&self, id: &InstanceId) -> Result<Instance, ProviderError> {
@@ -512,12 +555,7 @@ impl Provider for PluginProvider {
         let answer = self
             .call(Kind::Read, |mut c| async move { c.list_regions(wire::ListRegionsRequest {}).await })
             .await?;
-        answer
-            .into_inner()
-            .regions
-            .into_iter()
-            .map(|r| convert::read_region(r).map_err(|e| self.unusable(e)))
-            .collect()
+        convert::read_regions(answer.into_inner().regions).map_err(|e| self.unusable(e))
     }
 
     async fn list_instance_types(&self) -> Result<Vec<InstanceType>, ProviderError> {
@@ -526,23 +564,13 @@ impl Provider for PluginProvider {
                 c.list_instance_types(wire::ListInstanceTypesRequest {}).await
             })
             .await?;
-        answer
-            .into_inner()
-            .instance_types
-            .into_iter()
-            .map(|t| convert::read_instance_type(t).map_err(|e| self.unusable(e)))
-            .collect()
+        convert::read_instance_types(answer.into_inner().instance_types).map_err(|e| self.unusable(e))
     }
 
     async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {
         let answer = self
             .call(Kind::Read, |mut c| async move { c.list_images(wire::ListImagesRequest {}).await })
             .await?;
-        answer
-            .into_inner()
-            .images
-            .into_iter()
-            .map(|i| convert::read_image(i).map_err(|e| self.unusable(e)))
-            .collect()
+        convert::read_images(answer.into_inner().images).map_err(|e| self.unusable(e))
     }
 }

@@ -1,6 +1,7 @@
 //! Keeps one plugin process running: starts it, notices when it dies (even by `kill -9`),
 //! restarts it with backoff, restarts it on request with new settings, and stops it for good
-//! (close its stdin, wait 5 s, kill) when the server shuts down.
+//! (close its stdin, wait 5 s, kill) when the server shuts down. After each process it removes
+//! the private directory it made for that start, and nothing else.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use nephele_core::ProviderInfo;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::process::{PluginSpec, Running, remove_socket};
+use super::process::{PluginSpec, Running};
 
 /// First wait before a restart; doubled after each quick failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -30,9 +31,17 @@ pub struct Connected {
 /// The plugin as the callers see it.
 #[derive(Clone)]
 pub enum Link {
-    Starting,
+    /// A start is under way; `after` is why the one before it failed, if it did (a plugin that
+    /// keeps failing is starting most of the time, and the reason must not vanish meanwhile).
+    Starting {
+        after: Option<String>,
+    },
     Up(Arc<Connected>),
-    Down { reason: String, permanent: bool, restarts_in: Option<Duration> },
+    Down {
+        reason: String,
+        permanent: bool,
+        restarts_in: Option<Duration>,
+    },
     Stopped,
 }
 
@@ -50,37 +59,58 @@ pub struct Supervisor {
     pub restarts: Arc<std::sync::atomic::AtomicU64>,
     /// Replicas sharing the provider's rate limit: told to every process this starts.
     pub replicas: Arc<std::sync::atomic::AtomicU32>,
+    /// Lines of the plugin's output dropped over the log's budget, over all its processes.
+    pub log_lines_dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Supervisor {
     /// Starts supervising `spec`; the first start is under way when this returns.
     pub fn spawn(spec: PluginSpec) -> (Self, tokio::task::JoinHandle<()>) {
-        let (link_tx, link) = watch::channel(Link::Starting);
+        let (link_tx, link) = watch::channel(Link::Starting { after: None });
         let (commands, receiver) = mpsc::channel(4);
         let restarts = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let replicas = Arc::new(std::sync::atomic::AtomicU32::new(1));
-        let task = tokio::spawn(supervise(spec, link_tx, receiver, restarts.clone(), replicas.clone()));
-        (Self { link, commands, restarts, replicas }, task)
+        let log_lines_dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let task = tokio::spawn(supervise(
+            spec,
+            link_tx,
+            receiver,
+            Shared {
+                restarts: restarts.clone(),
+                replicas: replicas.clone(),
+                log_lines_dropped: log_lines_dropped.clone(),
+            },
+        ));
+        (Self { link, commands, restarts, replicas, log_lines_dropped }, task)
     }
+}
+
+/// What the supervisor shares with the provider it serves.
+struct Shared {
+    restarts: Arc<std::sync::atomic::AtomicU64>,
+    replicas: Arc<std::sync::atomic::AtomicU32>,
+    log_lines_dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 async fn supervise(
     mut spec: PluginSpec,
     link: watch::Sender<Link>,
     mut commands: mpsc::Receiver<Command>,
-    restarts: Arc<std::sync::atomic::AtomicU64>,
-    replicas: Arc<std::sync::atomic::AtomicU32>,
+    shared: Shared,
 ) {
+    let Shared { restarts, replicas, log_lines_dropped } = shared;
     let mut backoff = MIN_BACKOFF;
     let mut generation = 0u64;
     // Who asked for the start under way, to be told how it went (a newer ask replaces it).
     let mut asked: Option<oneshot::Sender<Link>> = None;
+    // Why the last start failed or the last process ended, for the next `Starting`.
+    let mut last_failure: Option<String> = None;
     loop {
-        link.send_replace(Link::Starting);
+        link.send_replace(Link::Starting { after: last_failure.take() });
         // A start takes up to its timeouts; a command meanwhile abandons it (the half-started
         // process is killed as it is dropped).
         let outcome = tokio::select! {
-            outcome = spec.start() => outcome,
+            outcome = spec.start(log_lines_dropped.clone()) => outcome,
             command = commands.recv() => match command {
                 Some(Command::Restart(new, reply)) => {
                     spec = new;
@@ -121,16 +151,13 @@ async fn supervise(
                 tokio::select! {
                     status = running.child.wait() => {
                         let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                        remove_socket(&running.socket);
                         if started.elapsed() >= STABLE_AFTER {
                             backoff = MIN_BACKOFF;
                         }
                         tracing::error!(provider = %spec.name, %status, "plugin exited; restarting in {} ms", backoff.as_millis());
-                        link.send_replace(Link::Down {
-                            reason: format!("the plugin exited ({status}); restarting"),
-                            permanent: false,
-                            restarts_in: Some(backoff),
-                        });
+                        let reason = format!("the plugin exited ({status}); restarting");
+                        last_failure = Some(reason.clone());
+                        link.send_replace(Link::Down { reason, permanent: false, restarts_in: Some(backoff) });
                     }
                     command = commands.recv() => {
                         stop(&spec.name, &mut running).await;
@@ -152,6 +179,7 @@ async fn supervise(
             Err(e) => {
                 tracing::error!(provider = %spec.name, permanent = e.permanent, "{e}");
                 permanent = e.permanent;
+                last_failure = Some(e.message.clone());
                 let down = Link::Down {
                     reason: e.message.clone(),
                     permanent: e.permanent,
@@ -200,5 +228,4 @@ async fn stop(name: &str, running: &mut Running) {
             let _ = running.child.kill().await;
         }
     }
-    remove_socket(&running.socket);
 }

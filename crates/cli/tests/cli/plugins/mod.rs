@@ -1,4 +1,6 @@
-//! Provider plugins: `nephele plugin check`, and servers whose providers run out of process.
+//! Provider plugins: `nephele plugin check`, servers whose providers run out of process, and
+//! plugins that misbehave on purpose.
 
 mod check;
+mod hostile;
 mod serve;
