@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
+use nephele_engine::auth::{Role, issue_key};
+use nephele_engine::store::Store;
 use nephele_server::Config;
-use nephele_server::auth::{Role, issue_key};
-use nephele_server::store::Store;
 use serde_json::json;
 
 use crate::args::{KeysCommand, Output};
@@ -26,7 +26,7 @@ pub async fn run(command: KeysCommand, output: Output, provider: Option<String>)
         }
     };
     // As the API does: a key may only name providers this configuration has.
-    let configured = nephele_server::providers::configured_names(&config);
+    let configured = nephele_engine::providers::configured_names(&config);
     if let Some(unknown) = providers.iter().find(|p| !configured.contains(p)) {
         let list = if configured.is_empty() { "none".to_owned() } else { configured.join(", ") };
         eprintln!("nephele: no provider named {unknown:?} is configured (configured: {list})");

@@ -1,6 +1,6 @@
 //! `nephele plugin check PATH`: the conformance suite for provider plugins.
 //!
-//! It starts the plugin exactly as the server does (same code: `nephele_server::plugins`), then
+//! It starts the plugin exactly as the server does (same code: `nephele_engine::plugins`), then
 //! drives it through the `Provider` trait, printing one line per check. The exit status is 0 only
 //! when every check passed, so plugin authors can run it in their CI.
 
@@ -12,8 +12,8 @@ use nephele_core::{
     ActionStatus, CreateInstances, ErrorCode, InstanceFilter, InstanceId, InstanceName, InstanceStatus,
     OperationId, PowerAction, Provider, ProviderError, Secret,
 };
+use nephele_engine::plugins::{PluginProvider, PluginSpec};
 use nephele_server::Config;
-use nephele_server::plugins::{PluginProvider, PluginSpec};
 
 use crate::args::PluginCheckArgs;
 
@@ -71,7 +71,7 @@ fn spec(args: &PluginCheckArgs, provider: Option<String>) -> Result<PluginSpec, 
         });
     };
     let (config, _) = Config::load(Some(path)).map_err(|e| e.to_string())?;
-    let names = nephele_server::providers::configured_names(&config);
+    let names = nephele_engine::providers::configured_names(&config);
     let name = match provider {
         Some(name) => name,
         None if names.len() == 1 => names[0].clone(),
@@ -87,13 +87,13 @@ fn spec(args: &PluginCheckArgs, provider: Option<String>) -> Result<PluginSpec, 
     // The section's settings, whether the section says `plugin:` or (digitalocean) not.
     let mut for_plugin = config.clone();
     for_plugin.providers.plugins.entry(name.clone()).or_insert_with(|| {
-        nephele_server::config::PluginConfig {
+        nephele_engine::config::PluginConfig {
             plugin: program.display().to_string(),
             sha256: None,
             settings: Secret::new(Default::default()),
         }
     });
-    let mut spec = nephele_server::providers::plugin_spec(&for_plugin, &name)
+    let mut spec = nephele_engine::providers::plugin_spec(&for_plugin, &name)
         .ok_or_else(|| format!("providers.{name} is not in {}", path.display()))?;
     spec.program = program;
     Ok(spec)

@@ -157,8 +157,8 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     // it is the last thing written there (a later `println!` would panic on the closed pipe).
     println!("nephele listening on http://{}", app.addr());
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
+        let signal = stop_signal().await;
+        tracing::info!(signal, "shutting down: finishing requests in flight, handing back leases");
     };
     match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -166,6 +166,24 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             eprintln!("nephele: server stopped: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Waits for SIGTERM (what systemd and Kubernetes send to stop a service) or SIGINT (Ctrl-C),
+/// and names the one that came: both take the same clean path.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
 

@@ -8,6 +8,7 @@
 //! plumbing. Every type here is serialisable so that a provider could one day live behind a
 //! process boundary.
 
+pub mod account;
 pub mod catalog;
 pub mod code;
 pub mod cost;
@@ -22,6 +23,7 @@ pub mod provider;
 pub mod resource;
 pub mod secret;
 
+pub use account::{AccountName, is_valid_account_name};
 pub use catalog::{Image, InstanceType, Region, RegionalPrice};
 pub use code::ErrorCode;
 pub use cost::{BackupPlan, BillingPolicy, CostError, CostEstimate, CostQuery};

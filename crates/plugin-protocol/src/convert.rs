@@ -116,10 +116,9 @@ pub fn info(info: &ProviderInfo, rate_limit_per_minute: Option<u32>) -> wire::Pr
     }
 }
 
-/// Whether `name` may name a provider in URLs: 1 to 32 of `a-z`, `0-9`, `-`.
+/// Whether `name` may name a provider in URLs: 1 to 32 of `a-z`, `0-9`, `-` (an account's name).
 pub fn is_valid_provider_name(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    nephele_core::is_valid_account_name(name)
 }
 
 pub fn read_info(info: wire::ProviderInfo) -> Read<ProviderInfo> {

@@ -1,25 +1,15 @@
-//! Nephele's server: one REST API (v1) over every configured cloud provider.
+//! Nephele's HTTP face: one REST API (v1) over every configured cloud account, its OpenAPI
+//! document, and the dashboard.
 //!
-//! [`App::build`] turns a [`Config`] into a bound listener and a router; `run` serves it. The
-//! server talks to clouds only through `dyn Provider`; the one place that names a concrete
-//! provider is [`providers::build`].
+//! A thin shell over [`nephele_engine::Engine`]: handlers parse requests into typed values, call
+//! the engine and write its answers. [`App::build`] starts an engine from a [`Config`], binds the
+//! listener and builds the router; `run` serves until told to stop, then stops the engine.
 
 pub mod api;
 mod app;
 pub mod auth;
-pub mod catalog_cache;
-pub mod config;
 pub mod dashboard;
-mod digest;
-mod housekeeping;
-pub mod inventory;
 pub mod listener;
-mod metrics;
-pub mod operations;
-pub mod plugins;
-pub mod providers;
-pub mod readiness;
-pub mod store;
 
 pub use app::{App, AppError, AppState};
-pub use config::{Config, ConfigError};
+pub use nephele_engine::{Config, ConfigError};

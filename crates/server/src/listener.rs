@@ -38,8 +38,6 @@ use tower::ServiceExt;
 /// Descriptors kept back from the connection limit: the listener, the database, the provider
 /// clients' pools, log files.
 const DESCRIPTOR_HEADROOM: u64 = 256;
-/// How long a clean shutdown waits for requests in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The limits one listener keeps.
 #[derive(Debug, Clone, Copy)]
@@ -370,13 +368,14 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` completes, then lets requests
-/// in flight finish (for up to 10 s).
+/// Serves `router` on `listener` within `limits` until `shutdown` completes, then stops
+/// accepting and lets requests in flight finish (for up to `grace`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> std::io::Result<()> {
     let max = effective_max_connections(limits.max_connections);
     let connections = Arc::new(Connections::default());
@@ -425,7 +424,7 @@ pub async fn serve(
             notified.await;
         }
     };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+    if tokio::time::timeout(grace, drained).await.is_err() {
         tracing::warn!(open = connections.count(), "shutting down with connections still open");
     }
     Ok(())

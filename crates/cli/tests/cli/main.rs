@@ -2,6 +2,7 @@
 
 mod aws;
 mod crash_recovery;
+mod graceful_stop;
 mod logs;
 mod plugins;
 mod postgres;

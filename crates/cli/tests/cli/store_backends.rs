@@ -2,8 +2,8 @@
 
 use futures_util::future::join_all;
 use nephele_core::{InstanceId, OperationId};
-use nephele_server::operations::record::{OperationRequest, OperationResult};
-use nephele_server::store::{KeyRequest, NewOperation, OperationState, OperationUpdate, Reservation, Store};
+use nephele_engine::operations::record::{OperationRequest, OperationResult};
+use nephele_engine::store::{KeyRequest, NewOperation, OperationState, OperationUpdate, Reservation, Store};
 
 use crate::postgres::TestDatabase;
 
@@ -120,9 +120,9 @@ async fn store_guarantees(store: Store) {
     assert!(matches!(store.reserve_key(again, None).await.expect("reserve"), Reservation::Reserved));
 
     // Keys and the audit log.
-    let issued = nephele_server::auth::issue_key(
+    let issued = nephele_engine::auth::issue_key(
         &store,
-        nephele_server::auth::Role::Viewer,
+        nephele_engine::auth::Role::Viewer,
         Some(&["digitalocean".to_owned()]),
         None,
     )
@@ -134,12 +134,12 @@ async fn store_guarantees(store: Store) {
     assert!(store.revoke_api_key(&issued.id).await.expect("revoke"));
     assert!(!store.revoke_api_key(&issued.id).await.expect("revoke twice"));
     for (i, path) in ["/first", "/second"].iter().enumerate() {
-        let entry = nephele_server::store::AuditEntry {
+        let entry = nephele_engine::store::AuditEntry {
             principal: "tester".into(),
             method: "POST".into(),
             path: (*path).into(),
             provider: Some(if i == 0 { "aws" } else { "digitalocean" }.into()),
-            ..nephele_server::store::AuditEntry::new(200 + i as u16, "succeeded")
+            ..nephele_engine::store::AuditEntry::new(200 + i as u16, "succeeded")
         };
         store.append_audit(&entry).await.expect("append");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;

@@ -92,15 +92,24 @@ impl Server {
         }
     }
 
-    /// SIGINT, as Ctrl-C: the server stops cleanly. Waits up to 20 s for it to exit.
-    pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+    /// SIGINT, as Ctrl-C: the server stops cleanly. Waits up to 30 s for it to exit.
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.signal("INT")
+    }
+
+    /// SIGTERM, as systemd and Kubernetes send it: the server stops cleanly. Waits up to 30 s.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.signal("TERM")
+    }
+
+    fn signal(mut self, name: &str) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "nephele serve did not stop on SIGINT");
+            assert!(started.elapsed() < Duration::from_secs(30), "nephele serve did not stop on SIG{name}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

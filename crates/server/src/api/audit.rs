@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::store::{AuditCursor, AuditEntry};
+use nephele_engine::store::AuditCursor;
 
 /// Bytes of entries one answer holds at most; past them the page ends and `next` continues it.
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -22,7 +22,7 @@ const MAX_LIMIT: i64 = 10_000;
 /// Audit entries, newest first.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditLog {
-    pub entries: Vec<AuditEntry>,
+    pub entries: Vec<super::views::AuditEntryView>,
     /// The next page (older entries), when this one was cut by `limit` or by the answer's bound
     /// of 4 MiB of entries; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,5 +86,5 @@ pub async fn list(
     let next = more
         .then(|| entries.last().map(|last| format!("/api/v1/audit?limit={limit}&before={}", last.id)))
         .flatten();
-    Ok(Json(AuditLog { entries, next }))
+    Ok(Json(AuditLog { entries: entries.into_iter().map(Into::into).collect(), next }))
 }

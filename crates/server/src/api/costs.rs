@@ -19,11 +19,13 @@ use time::format_description::well_known::Rfc3339;
 
 use super::error::{ApiError, FieldError, ProviderFailure};
 use super::json::ApiJson;
-use super::validation::unknown;
+use crate::api::idempotency::{self, Answer, Begin};
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::inventory::{Freshness, ReadError};
-use crate::operations::idempotency::{self, Begin, Reply};
+use nephele_engine::costs::{Billed, MonthlyPolicies, billed};
+use nephele_engine::inventory::{Freshness, ReadError};
+use nephele_engine::operations::idempotency::{Keyed, StoredReply};
+use nephele_engine::validation::unknown;
 
 const MAX_COUNT: u32 = 1000;
 
@@ -186,30 +188,6 @@ fn parse_inputs(body: &EstimateBody) -> Result<(BillingDuration, u32, BackupPlan
 }
 
 /// The price list entry for `instance_type` in `region`, or 422s with close matches.
-/// The billing policy of each month a query spans, asked of the provider before the arithmetic
-/// (which is pure and cannot wait for a plugin's answer).
-struct MonthlyPolicies(Vec<(OffsetDateTime, nephele_core::BillingPolicy)>);
-
-impl MonthlyPolicies {
-    async fn fetch(
-        provider: &dyn Provider,
-        instance_type: &InstanceType,
-        query: &CostQuery,
-    ) -> Result<Self, nephele_core::ProviderError> {
-        let mut months = Vec::new();
-        for at in cost::policy_instants(query) {
-            months.push((month_start(at), provider.billing_policy(instance_type, at).await?));
-        }
-        Ok(Self(months))
-    }
-
-    fn at(&self, at: OffsetDateTime) -> nephele_core::BillingPolicy {
-        let month = month_start(at);
-        let found = self.0.iter().find(|(m, _)| *m == month).or(self.0.first());
-        found.map(|(_, p)| p.clone()).unwrap_or_else(nephele_core::BillingPolicy::per_started_hour)
-    }
-}
-
 async fn priced_type(
     state: &AppState,
     name: &str,
@@ -271,38 +249,38 @@ pub async fn estimate(
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_from(&headers)?;
     let path = format!("/api/v1/providers/{name}/cost-estimate");
-    let kind = idempotency::KeyKind::Estimate;
+    let keyed = Keyed { kind: idempotency::KeyKind::Estimate, method: "POST", path: &path, body: &raw };
     if let Begin::Replay(stored) =
-        idempotency::begin(&state, &principal, key.as_deref(), kind, "POST", &path, &raw, None).await?
+        idempotency::begin(&state, &principal.id, key.as_ref(), keyed, None).await?
     {
         let first_start = stored
             .body
             .as_ref()
-            .filter(|_| stored.status == StatusCode::OK)
+            .filter(|_| stored.status == StatusCode::OK.as_u16())
             .and_then(|b| b["start"].as_str())
             .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
         let reply = match first_start {
-            Some(start) => compute_estimate(&state, &name, &body, Some(start)).await.into(),
+            Some(start) => answered(compute_estimate(&state, &name, &body, Some(start)).await),
             None => stored,
         };
         return Ok(idempotency::replayed(reply));
     }
     let answer = compute_estimate(&state, &name, &body, None).await;
     let kept = match &answer {
-        Ok(estimate) => Reply::of(StatusCode::OK, &KeptEstimate { start: estimate.start.as_deref() }),
-        Err(error) => Reply::from(error.clone()),
+        Ok(estimate) => {
+            idempotency::reply(StatusCode::OK, &KeptEstimate { start: estimate.start.as_deref() })
+        }
+        Err(error) => idempotency::problem(error),
     };
-    idempotency::store_reply(&state, &principal, key.as_deref(), &kept).await;
-    let reply: Reply = answer.into();
-    Ok(reply.into_response())
+    idempotency::store(&state, &principal.id, key.as_ref(), &kept).await;
+    Ok(Answer(answered(answer)).into_response())
 }
 
-impl From<Result<Estimate, ApiError>> for Reply {
-    fn from(answer: Result<Estimate, ApiError>) -> Self {
-        match answer {
-            Ok(estimate) => Reply::of(StatusCode::OK, &estimate),
-            Err(error) => Reply::from(error),
-        }
+/// An estimate's answer, as it is sent (and replayed).
+fn answered(answer: Result<Estimate, ApiError>) -> StoredReply {
+    match answer {
+        Ok(estimate) => idempotency::reply(StatusCode::OK, &estimate),
+        Err(error) => idempotency::problem(&error),
     }
 }
 
@@ -475,38 +453,6 @@ pub struct FleetCosts {
     /// Providers (or instances) that could not be priced.
     pub errors: Vec<ProviderFailure>,
     pub assumptions: Vec<String>,
-}
-
-/// How an instance counts toward the fleet's run-rate.
-pub(crate) enum Billed {
-    /// At this type's price in the instance's region.
-    At(Box<InstanceType>),
-    /// Not at all: deleted (EC2 shows terminated instances for about an hour), or stopped on a
-    /// cloud that bills only running compute (EC2).
-    Free,
-    /// Its type has no known price in its region.
-    NoPrice,
-}
-
-/// How `instance` is billed at `now`: the one rule `GET /api/v1/costs` and `/metrics` share.
-pub(crate) async fn billed(
-    provider: &dyn Provider,
-    instance: &nephele_core::Instance,
-    types: &[InstanceType],
-    now: OffsetDateTime,
-) -> Result<Billed, nephele_core::ProviderError> {
-    use nephele_core::InstanceStatus;
-    if instance.status == InstanceStatus::Archived {
-        return Ok(Billed::Free);
-    }
-    let found = types.iter().find(|t| t.id == instance.instance_type);
-    let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else { return Ok(Billed::NoPrice) };
-    if instance.status == InstanceStatus::Stopped
-        && provider.billing_policy(&price, now).await?.free_when_stopped
-    {
-        return Ok(Billed::Free);
-    }
-    Ok(Billed::At(Box::new(price)))
 }
 
 /// `GET /api/v1/costs`: what the running fleet costs per hour and per month, and what it has

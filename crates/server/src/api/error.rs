@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 pub use nephele_core::ErrorCode;
 use nephele_core::ProviderError;
 use nephele_core::error::UpstreamDetail;
+pub use nephele_engine::{Failure, FieldError};
 use serde::Serialize;
 
 /// Every code a caller can see is one of core's [`ErrorCode`]s (status, title and meaning are
@@ -46,7 +47,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 
 /// One field's problem.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct FieldError {
+#[schema(as = FieldError)]
+pub struct FieldErrorView {
     /// Dotted path to the field (`name`, `tags[2]`).
     pub field: String,
     pub message: String,
@@ -55,30 +57,50 @@ pub struct FieldError {
     pub suggestions: Vec<String>,
 }
 
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into(), suggestions: Vec::new() }
-    }
-
-    pub fn with_suggestions(mut self, suggestions: Vec<String>) -> Self {
-        self.suggestions = suggestions;
-        self
+impl From<&FieldError> for FieldErrorView {
+    fn from(error: &FieldError) -> Self {
+        Self {
+            field: error.field.clone(),
+            message: error.message.clone(),
+            suggestions: error.suggestions.clone(),
+        }
     }
 }
 
-/// A failed request.
+/// A failed request: the engine's [`Failure`], answered as a problem document.
 #[derive(Debug, Clone)]
-pub struct ApiError {
-    pub code: ErrorCode,
-    /// The title, when this use of the code has a more precise one than [`ErrorCode::title`].
-    pub title: Option<&'static str>,
-    /// What went wrong, for the caller.
-    pub detail: String,
-    pub errors: Vec<FieldError>,
-    /// Seconds, for 503s caused by the provider's rate limit.
-    pub retry_after: Option<u64>,
-    /// The provider's own error code and request id, when a provider failure caused this.
-    pub upstream: Option<Box<UpstreamDetail>>,
+pub struct ApiError(pub Failure);
+
+impl std::ops::Deref for ApiError {
+    type Target = Failure;
+
+    fn deref(&self) -> &Failure {
+        &self.0
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        Self(failure)
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(error: ProviderError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl From<nephele_engine::store::StoreError> for ApiError {
+    fn from(error: nephele_engine::store::StoreError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl From<&nephele_engine::operations::record::OperationError> for ApiError {
+    fn from(error: &nephele_engine::operations::record::OperationError) -> Self {
+        Self(error.into())
+    }
 }
 
 /// An RFC 9457 problem document: what every error answer carries.
@@ -94,7 +116,7 @@ pub struct Problem {
     pub code: ErrorCode,
     /// The fields at fault, for `invalid_input`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
+    pub errors: Vec<FieldErrorView>,
     /// The provider's status, code and request id, when a provider failure caused this.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamView>,
@@ -122,19 +144,12 @@ impl From<&UpstreamDetail> for UpstreamView {
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self {
-            code,
-            title: None,
-            detail: detail.into(),
-            errors: Vec::new(),
-            retry_after: None,
-            upstream: None,
-        }
+        Self(Failure::new(code, detail))
     }
 
     /// The same failure with a more precise title than its code's.
     pub fn titled(self, title: &'static str) -> Self {
-        Self { title: Some(title), ..self }
+        Self(self.0.titled(title))
     }
 
     pub fn status(&self) -> StatusCode {
@@ -143,25 +158,19 @@ impl ApiError {
 
     /// 422: the request is well-formed but these fields are wrong.
     pub fn invalid(errors: Vec<FieldError>) -> Self {
-        let detail =
-            errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
-        Self { errors, ..Self::new(ErrorCode::InvalidInput, detail) }
+        Self(Failure::invalid(errors))
     }
 
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::invalid(vec![FieldError::new(field, message)])
+        Self(Failure::invalid_field(field, message))
     }
 
     pub fn unknown_provider(name: &str, configured: &[String]) -> Self {
-        let list = if configured.is_empty() { "none".to_owned() } else { configured.join(", ") };
-        Self::new(
-            ErrorCode::UnknownProvider,
-            format!("no provider named {name:?} is configured; configured: {list}"),
-        )
+        Self(Failure::unknown_provider(name, configured))
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(ErrorCode::NotFound, detail)
+        Self(Failure::not_found(detail))
     }
 }
 
@@ -192,62 +201,6 @@ pub fn provider_failure(provider: &str, error: &ProviderError) -> ProviderFailur
     }
 }
 
-/// Seconds a caller is told to wait after `provider_unavailable` (a plugin restarts within them).
-const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
-
-impl From<ProviderError> for ApiError {
-    fn from(error: ProviderError) -> Self {
-        // The whole error, in the provider's words, goes to the log; the caller gets
-        // `caller_message` and the provider's code and request id.
-        tracing::warn!(code = error.code().as_str(), detail = ?error.detail(), "provider error: {error}");
-        let message = error.caller_message();
-        let upstream = Some(error.detail())
-            .filter(|d| d.code.is_some() || d.request_id.is_some())
-            .map(|d| Box::new(d.clone()));
-        let api = match error {
-            ProviderError::NotFound { .. } => Self::not_found(message),
-            ProviderError::InvalidInput { field, .. } => {
-                Self::invalid(vec![FieldError::new(field.unwrap_or_else(|| "body".to_owned()), message)])
-            }
-            ProviderError::Conflict { .. } => Self::new(ErrorCode::Conflict, message),
-            ProviderError::RateLimited { retry_after, .. } => Self {
-                retry_after: Some(retry_after.after.as_secs().max(1)),
-                ..Self::new(ErrorCode::ProviderRateLimited, message)
-            },
-            ProviderError::Unauthorized { .. } => Self::new(ErrorCode::ProviderUnauthorized, message),
-            // 503, not 502: the provider (or its plugin) is down for now, and the caller may try
-            // again shortly.
-            ProviderError::Unavailable { .. } => Self {
-                retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECS),
-                ..Self::new(ErrorCode::ProviderUnavailable, message)
-            },
-            ProviderError::InvalidResponse { .. } => Self::new(ErrorCode::ProviderBadResponse, message),
-            ProviderError::NotSupported { .. } => Self::new(ErrorCode::NotSupported, message),
-        };
-        Self { upstream, ..api }
-    }
-}
-
-impl From<&crate::operations::record::OperationError> for ApiError {
-    /// The problem a request that ran an operation's step answers when that step failed it.
-    fn from(error: &crate::operations::record::OperationError) -> Self {
-        Self {
-            upstream: error.upstream.clone().map(Box::new),
-            ..Self::new(error.code, error.message.clone())
-        }
-    }
-}
-
-impl From<crate::store::StoreError> for ApiError {
-    fn from(error: crate::store::StoreError) -> Self {
-        tracing::error!(error = %error, "store error");
-        Self::new(
-            ErrorCode::StoreUnavailable,
-            "Nephele cannot reach its database right now; nothing was changed, retry later",
-        )
-    }
-}
-
 impl ApiError {
     /// The RFC 9457 problem document.
     pub fn problem(&self) -> Problem {
@@ -257,7 +210,7 @@ impl ApiError {
             status: self.status().as_u16(),
             detail: self.detail.clone(),
             code: self.code,
-            errors: self.errors.clone(),
+            errors: self.errors.iter().map(FieldErrorView::from).collect(),
             upstream: self.upstream.as_deref().map(UpstreamView::from),
             request_id: None,
         }

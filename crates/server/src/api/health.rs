@@ -66,7 +66,7 @@ pub async fn metrics(
             "the metrics cover every provider; use a key that is not limited to some providers",
         ));
     }
-    let text = crate::metrics::render(&state).await;
+    let text = nephele_engine::metrics::render(&state.engine, &state.http_metrics.registry).await;
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
 }
 

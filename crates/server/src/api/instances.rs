@@ -14,18 +14,19 @@ use nephele_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::error::{ApiError, ErrorCode, FieldError, ProviderFailure};
+use super::error::{ApiError, FieldError, ProviderFailure};
 use super::json::ApiJson;
 use super::rendered::ListAnswer;
-use super::validation::unknown;
 use super::views::{Accepted, InstanceList, InstanceView, OperationRef};
+use crate::api::idempotency::{self, Begin};
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::inventory::{Freshness, ReadError};
-use crate::operations::idempotency::{self, Begin, Reply};
-use crate::operations::record::OperationRequest;
-use crate::operations::{self as ops};
-use crate::store::{NewOperation, OperationState};
+use nephele_engine::inventory::{Freshness, ReadError};
+use nephele_engine::operations::idempotency::{Keyed, StoredReply};
+use nephele_engine::operations::record::OperationRequest;
+use nephele_engine::operations::{self as ops};
+use nephele_engine::store::{NewOperation, OperationState};
+use nephele_engine::validation::unknown;
 
 /// Most instances one request may create (DigitalOcean's multi-create limit).
 pub const MAX_COUNT: u32 = 10;
@@ -84,7 +85,7 @@ fn etag(scope: &str, versions: &[(&str, u64)], filter: &InstanceFilter) -> Strin
         tagged.push_str(&format!("{provider}:{version};"));
     }
     tagged.push_str(&serde_json::to_string(filter).unwrap_or_default());
-    format!("W/\"{}\"", &crate::digest::sha256_hex(tagged.as_bytes())[..24])
+    format!("W/\"{}\"", &nephele_engine::sha256_hex(tagged.as_bytes())[..24])
 }
 
 /// The answer to a list: 304 when the caller's `If-None-Match` names this version, else the
@@ -136,27 +137,13 @@ pub(crate) fn read_failure(provider: &str, error: &ReadError) -> ProviderFailure
     }
 }
 
-/// A read that had to be answered without the provider: its failure, or 503 when it is overdue
-/// (its fetch goes on, and a retry shortly after may find its result).
 impl From<ReadError> for ApiError {
     fn from(error: ReadError) -> Self {
-        match error {
-            ReadError::Provider(error) => error.into(),
-            ReadError::TimedOut { budget } => Self {
-                retry_after: Some(budget.as_secs().max(1)),
-                ..Self::new(
-                    ErrorCode::ProviderUnavailable,
-                    format!(
-                        "the provider did not answer within {} ms and Nephele has no copy of its instances yet; it is still being read, retry shortly",
-                        budget.as_millis()
-                    ),
-                )
-            },
-        }
+        Self(error.into())
     }
 }
 
-/// `GET /api/v1/providers/{p}/instances`: from the inventory (see [`crate::inventory`]).
+/// `GET /api/v1/providers/{p}/instances`: from the inventory.
 #[utoipa::path(get, path = "/api/v1/providers/{provider}/instances", tag = "instances",
     params(("provider" = String, Path, description = "A configured provider's name"), ListFilter),
     responses(
@@ -459,7 +446,7 @@ async fn run_operation(
     principal: &Principal,
     headers: &HeaderMap,
     submitted: Submitted<'_>,
-    respond: impl FnOnce(ops::StepOutcome) -> Reply,
+    respond: impl FnOnce(ops::StepOutcome) -> StoredReply,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_from(headers)?;
     let operation_id = submitted.operation_id;
@@ -468,23 +455,19 @@ async fn run_operation(
         provider: submitted.provider,
         request: &submitted.request,
         principal: &principal.id,
-        lease_owner: &state.lease_owner,
-        lease_ms: state.lease_ms,
+        lease_owner: &state.operations.lease_owner,
+        lease_ms: state.operations.lease_ms,
         at: time::OffsetDateTime::now_utc(),
     };
     // What the row holds once written: the first step works from it, without reading it back.
     let recorded = op.recorded();
-    let begun = idempotency::begin(
-        state,
-        principal,
-        key.as_deref(),
-        idempotency::KeyKind::Operation,
-        submitted.method,
-        &submitted.path,
-        submitted.body,
-        Some(op),
-    )
-    .await?;
+    let keyed = Keyed {
+        kind: idempotency::KeyKind::Operation,
+        method: submitted.method,
+        path: &submitted.path,
+        body: submitted.body,
+    };
+    let begun = idempotency::begin(state, &principal.id, key.as_ref(), keyed, Some(op)).await?;
     if let Begin::Replay(reply) = begun {
         return Ok(idempotency::replayed(reply));
     }
@@ -492,20 +475,20 @@ async fn run_operation(
     // the process, a worker carries it on once the lease runs out. The first step runs here,
     // unless this key already has its share of steps under way: then it waits its turn with the
     // worker, and the caller hears 202 with the pending operation at once.
-    let outcome = match state.key_gate.try_enter(&principal.id) {
-        Some(_pass) => ops::advance(state, &recorded, &state.lease_owner, true).await?,
+    let outcome = match state.operations.key_gate.try_enter(&principal.id) {
+        Some(_pass) => ops::advance(&state.engine, &recorded, &state.operations.lease_owner, true).await?,
         None => {
-            state.store.release_lease(&recorded.id, &state.lease_owner).await?;
+            state.store.release_lease(&recorded.id, &state.operations.lease_owner).await?;
             ops::StepOutcome { state: Some(OperationState::Pending), ..Default::default() }
         }
     };
     // A failure ends the operation, and the caller hears why (the provider's reason, or ours).
     let mut reply = match (outcome.state, &outcome.failure) {
-        (Some(OperationState::Failed), Some(failure)) => Reply::from(ApiError::from(failure)),
+        (Some(OperationState::Failed), Some(failure)) => idempotency::problem(&ApiError::from(failure)),
         _ => respond(outcome),
     };
     reply.operation_id = Some(recorded.id);
-    Ok(idempotency::finish(state, principal, key.as_deref(), reply).await)
+    Ok(idempotency::finish(state, &principal.id, key.as_ref(), reply).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/providers/{provider}/instances", tag = "instances",
@@ -577,7 +560,7 @@ pub async fn create(
                 Created::Many(CreatedInstances { instances: views, operation_id: op_id, operation })
             }
         };
-        Reply { location, ..Reply::of(StatusCode::ACCEPTED, &body) }
+        StoredReply { location, ..idempotency::reply(StatusCode::ACCEPTED, &body) }
     })
     .await
 }
@@ -637,13 +620,17 @@ pub async fn delete(
     // (A failed delete is answered by `run_operation` with its reason: not found, a conflict,
     // the provider down...)
     run_operation(&state, &principal, &headers, submitted, move |outcome| match outcome.state {
-        Some(OperationState::Succeeded) => {
-            Reply { status: StatusCode::NO_CONTENT, body: None, location: None, operation_id: None }
-        }
+        Some(OperationState::Succeeded) => StoredReply {
+            status: StatusCode::NO_CONTENT.as_u16(),
+            body: None,
+            location: None,
+            operation_id: None,
+        },
         // Not done yet (the provider is unreachable): accepted, and the worker will finish it.
-        state => {
-            Reply::of(StatusCode::ACCEPTED, &Accepted::new(&op_id, state.unwrap_or(OperationState::Pending)))
-        }
+        state => idempotency::reply(
+            StatusCode::ACCEPTED,
+            &Accepted::new(&op_id, state.unwrap_or(OperationState::Pending)),
+        ),
     })
     .await
 }
@@ -777,7 +764,10 @@ pub async fn act(
             None => (None, None),
         };
         let operation = OperationRef::new(&op_id, outcome.state.unwrap_or(OperationState::Pending));
-        Reply::of(StatusCode::ACCEPTED, &ActionAccepted { action, links, operation_id: op_id, operation })
+        idempotency::reply(
+            StatusCode::ACCEPTED,
+            &ActionAccepted { action, links, operation_id: op_id, operation },
+        )
     })
     .await
 }

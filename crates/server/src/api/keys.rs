@@ -4,7 +4,7 @@
 //! keys of at most its own role for (a subset of) its providers, and lists and revokes only
 //! keys whose providers it covers. No key can make a key with more rights than its own, nor
 //! make one after it is revoked: the minting key is checked again in the statement that stores
-//! the new one ([`crate::store::Store::insert_api_key`]).
+//! the new one ([`nephele_engine::store::Store::insert_api_key`]).
 
 use std::sync::Arc;
 
@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorCode};
 use super::json::ApiJson;
 use crate::app::AppState;
-use crate::auth::{Principal, Role, issue_key, issue_key_by};
-use crate::store::ApiKeyRecord;
+use crate::auth::{Principal, Role};
+use nephele_engine::auth::{issue_key, issue_key_by};
 
 /// A new key's role, and optionally the providers it is limited to.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -60,7 +60,7 @@ pub struct IssuedKey {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyList {
-    pub keys: Vec<ApiKeyRecord>,
+    pub keys: Vec<super::views::KeyView>,
 }
 
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKeyBody,
@@ -96,7 +96,7 @@ pub async fn create(
     }
     if let Some(unknown) = body.providers.iter().flatten().find(|p| state.providers.get(p).is_none()) {
         // A configured name is short; anything else is not repeated back.
-        let shown = if nephele_plugin_protocol::convert::is_valid_provider_name(unknown) {
+        let shown = if nephele_core::is_valid_account_name(unknown) {
             format!("no provider named {unknown:?} is configured")
         } else {
             "names a provider that is not configured".to_owned()
@@ -147,6 +147,7 @@ pub async fn list(
         .await?
         .into_iter()
         .filter(|k| principal.covers(k.providers.as_deref()))
+        .map(Into::into)
         .collect();
     Ok(Json(KeyList { keys }))
 }

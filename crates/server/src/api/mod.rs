@@ -17,14 +17,15 @@ pub mod catalog;
 pub mod costs;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod instances;
 pub mod json;
 pub mod keys;
+pub mod metrics;
 pub mod openapi;
 pub mod operations;
 pub mod providers;
 pub mod rendered;
-mod validation;
 pub mod views;
 
 use std::sync::Arc;
@@ -79,7 +80,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .needs(Delete, "/api/v1/keys/{id}", change(Admin), keys::revoke)
         .finish();
     let document = openapi::document(&table);
-    let config = &state.startup_config.server;
+    let config = &state.config.server;
     let hosts: crate::auth::hosts::HostCheck = Arc::new(
         crate::auth::hosts::AllowedHosts::new(
             config.allowed_hosts.as_deref(),
@@ -107,17 +108,6 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .layer(axum::middleware::from_fn_with_state(hosts, crate::auth::hosts::check))
         .layer(axum::middleware::from_fn_with_state(state.clone(), log_requests))
         .with_state(state)
-}
-
-tokio::task_local! {
-    /// The id of the request the current task serves.
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being served, when the caller runs inside one (a plugin call passes
-/// it on as `x-request-id`).
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
 }
 
 /// The caller's `x-request-id` when it is a sane one (1-128 visible ASCII characters), or a new
@@ -152,10 +142,13 @@ async fn log_requests(
     async move {
         let method = request.method().clone();
         // As the audit log keeps it: a caller's 64 KB path is not written to every log line.
-        let path = crate::store::bounded_path(request.uri().path());
+        let path = nephele_engine::store::bounded_path(request.uri().path());
         let started = Instant::now();
-        let mut response =
-            error::with_request_id(REQUEST_ID.scope(id.clone(), next.run(request)).await, &id).await;
+        let mut response = error::with_request_id(
+            nephele_engine::request_context::scope(id.clone(), next.run(request)).await,
+            &id,
+        )
+        .await;
         if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
             response.headers_mut().insert("x-request-id", value);
         }

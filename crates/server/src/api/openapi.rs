@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use super::error::{ErrorCodeSchema, FieldError, Problem, ProviderFailure, UpstreamView};
+use super::error::{ErrorCodeSchema, FieldErrorView, Problem, ProviderFailure, UpstreamView};
 use super::{audit, catalog, costs, health, instances, keys, operations, providers, views};
 use crate::auth::access::RouteSpec;
 
@@ -60,7 +60,7 @@ use crate::auth::access::RouteSpec;
     components(schemas(
         Problem,
         ErrorCodeSchema,
-        FieldError,
+        FieldErrorView,
         ProviderFailure,
         UpstreamView,
         views::Accepted,

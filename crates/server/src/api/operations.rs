@@ -11,8 +11,8 @@ use super::error::{ApiError, ErrorCodeSchema, UpstreamView};
 use super::views::Links;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::operations::record::{OperationError, OperationRequest, OperationResult, Unreadable};
-use crate::store::{Operation, OperationState};
+use nephele_engine::operations::record::{OperationError, OperationRequest, OperationResult, Unreadable};
+use nephele_engine::store::{Operation, OperationState};
 
 /// A secret as it is shown: that it is there, and its size. Not a digest: an unsalted hash of
 /// a short secret can be guessed, and a viewer has no use for it.
@@ -154,7 +154,7 @@ pub struct OperationView {
     pub kind: String,
     /// What it was asked to do; `user_data` shows only `{redacted, bytes}`.
     pub request: RequestView,
-    pub state: OperationState,
+    pub state: super::views::OperationStateName,
     /// What it made or started (`instance_ids`, `action_id`), once it has.
     pub result: Option<ResultView>,
     /// Why it failed (`code`, `message`), when it did.
@@ -183,7 +183,7 @@ pub fn view(op: &Operation) -> OperationView {
         provider: op.provider.clone(),
         kind: op.kind.clone(),
         request: RequestView::new(&op.request),
-        state: op.state,
+        state: op.state.into(),
         result: op.result.as_ref().map(ResultView::from),
         error: op.error.as_ref().map(OperationErrorView::from),
         principal: op.principal.clone(),
@@ -197,7 +197,7 @@ pub fn view(op: &Operation) -> OperationView {
 /// Operations on the providers this key may use.
 #[utoipa::path(get, path = "/api/v1/operations", tag = "operations",
     params(
-        ("state" = Option<OperationState>, Query, description = "Only operations in this state"),
+        ("state" = Option<super::views::OperationStateName>, Query, description = "Only operations in this state"),
         ("limit" = Option<i64>, Query, description = "At most this many (1-5000, default 500)", minimum = 1, maximum = 5000)),
     responses((status = 200, description = "Operations, newest first", body = OperationList)))]
 #[tracing::instrument(skip_all)]

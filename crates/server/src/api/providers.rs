@@ -12,7 +12,7 @@ use super::error::{ApiError, ErrorCode};
 use super::views::Links;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::readiness::Checked;
+use nephele_engine::readiness::Checked;
 
 /// A configured provider and whether it answered at the last readiness check.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -100,12 +100,12 @@ pub async fn initialize(
         .providers
         .slot(&name)
         .ok_or_else(|| ApiError::unknown_provider(&name, &state.providers.names()))?;
-    let config = match &state.startup_config.source {
+    let config = match &state.config.source {
         Some(path) => crate::Config::load(Some(path)).map(|(config, _)| config).map_err(|e| {
             tracing::warn!(provider = %name, error = %e, "the configuration file cannot be used");
             ApiError::new(ErrorCode::InvalidConfiguration, e.to_string())
         })?,
-        None => state.startup_config.clone(),
+        None => state.config.clone(),
     };
     let started = slot.initialize(&config).await;
     state.catalog.forget(&name).await;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use nephele_core::{Image, Instance, InstanceType, Region};
+use nephele_engine::store::{ApiKeyRecord, AuditEntry, OperationState};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -222,13 +223,17 @@ pub struct ImageList {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OperationRef {
     pub id: String,
-    pub state: crate::store::OperationState,
+    pub state: OperationStateName,
     pub links: Links,
 }
 
 impl OperationRef {
-    pub fn new(id: &str, state: crate::store::OperationState) -> Self {
-        Self { id: id.to_owned(), state, links: Links { this: format!("/api/v1/operations/{id}") } }
+    pub fn new(id: &str, state: OperationState) -> Self {
+        Self {
+            id: id.to_owned(),
+            state: state.into(),
+            links: Links { this: format!("/api/v1/operations/{id}") },
+        }
     }
 }
 
@@ -240,7 +245,103 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    pub fn new(id: &str, state: crate::store::OperationState) -> Self {
+    pub fn new(id: &str, state: OperationState) -> Self {
         Self { operation_id: id.to_owned(), operation: OperationRef::new(id, state) }
+    }
+}
+
+/// Where an operation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = OperationState)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationStateName {
+    /// Recorded; the provider has not yet accepted it.
+    Pending,
+    /// The provider accepted it; Nephele follows it to its end.
+    Running,
+    Succeeded,
+    /// It failed (the reason is in `error`).
+    Failed,
+}
+
+impl From<OperationState> for OperationStateName {
+    fn from(state: OperationState) -> Self {
+        match state {
+            OperationState::Pending => Self::Pending,
+            OperationState::Running => Self::Running,
+            OperationState::Succeeded => Self::Succeeded,
+            OperationState::Failed => Self::Failed,
+        }
+    }
+}
+
+/// One audited request.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
+pub struct AuditEntryView {
+    pub id: String,
+    pub at: String,
+    /// The API key id, or `anonymous`.
+    pub principal: String,
+    pub role: Option<String>,
+    pub method: String,
+    /// The request's path; one longer than 256 bytes is cut there and ends with
+    /// `…[truncated, N bytes]`, N being its whole length.
+    pub path: String,
+    /// The client's address.
+    pub source: Option<String>,
+    pub status: u16,
+    /// `succeeded`, `failed` or `denied`.
+    pub outcome: String,
+    pub operation_id: Option<String>,
+    /// The provider the request concerned, if one (a name that is not a well-formed provider
+    /// name is not recorded).
+    pub provider: Option<String>,
+    /// How many requests this entry stands for (failed authentication, and a key's refused or
+    /// failed requests past its budget, are summarised).
+    pub count: u64,
+}
+
+impl From<AuditEntry> for AuditEntryView {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            principal: e.principal,
+            role: e.role,
+            method: e.method,
+            path: e.path,
+            source: e.source,
+            status: e.status,
+            outcome: e.outcome,
+            operation_id: e.operation_id,
+            provider: e.provider,
+            count: e.count,
+        }
+    }
+}
+
+/// A stored key, without its secret.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKeyRecord)]
+pub struct KeyView {
+    pub id: String,
+    pub role: String,
+    pub providers: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<ApiKeyRecord> for KeyView {
+    fn from(k: ApiKeyRecord) -> Self {
+        Self {
+            id: k.id,
+            role: k.role,
+            providers: k.providers,
+            description: k.description,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
     }
 }

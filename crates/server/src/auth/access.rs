@@ -8,8 +8,8 @@
 //!
 //! The guard also keeps what a caller can make it store small: a `{provider}` that is not a
 //! well-formed provider name (1 to 32 of a-z, 0-9, -) is answered 404 without being repeated or
-//! recorded, paths are stored cut short ([`crate::store::AuditEntry`]), and a key's refused and
-//! failed requests write at most their budget of rows ([`super::budget`]).
+//! recorded, paths are stored cut short ([`nephele_engine::store::AuditEntry`]), and a key's refused and
+//! failed requests write at most their budget of rows ([`nephele_engine::auth::budget`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,12 +22,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 
-use super::budget::Admission;
-use super::{Principal, Role, bearer_token, verify};
+use nephele_engine::auth::budget::Admission;
+use nephele_engine::auth::verify;
+
+use super::{Principal, Role, bearer_token};
 use crate::api::ApiError;
 use crate::api::ErrorCode;
 use crate::app::AppState;
-use crate::store::AuditEntry;
+use nephele_engine::store::AuditEntry;
 
 /// What a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +185,9 @@ async fn authenticate(state: &AppState, presented: Option<&str>, seen: &Seen) ->
 /// Counts the failure; writes an audit entry only when the sampler says so (see
 /// [`super::failures`]).
 async fn record_failed_authentication(state: &AppState, principal: &str, seen: &Seen, source: IpAddr) {
-    let Some((source, count)) = state.failed_authentication.record(source, Instant::now()) else { return };
+    let Some((source, count)) = state.guards.failed_authentication.record(source, Instant::now()) else {
+        return;
+    };
     let entry = AuditEntry {
         principal: principal.to_owned(),
         method: seen.method.clone(),
@@ -205,7 +209,7 @@ async fn append(state: &AppState, entry: &AuditEntry) {
 /// stored change), else within its principal's budget (past it, it is counted and summarised).
 async fn record(state: &AppState, entry: &AuditEntry) {
     let succeeded = entry.outcome == "succeeded";
-    if succeeded || state.audit_budget.admit(entry, Instant::now()) == Admission::Write {
+    if succeeded || state.guards.audit_budget.admit(entry, Instant::now()) == Admission::Write {
         append(state, entry).await;
     }
 }
@@ -244,8 +248,7 @@ async fn guard(
         }
     };
     // Only a well-formed name is recorded, quoted or looked up.
-    let malformed =
-        named.as_deref().is_some_and(|p| !nephele_plugin_protocol::convert::is_valid_provider_name(p));
+    let malformed = named.as_deref().is_some_and(|p| !nephele_core::is_valid_account_name(p));
     let provider = named.filter(|_| !malformed);
     let entry = |status: StatusCode, outcome: &str| AuditEntry {
         principal: principal.id.clone(),

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use nephele_server::auth::{Role, issue_key};
-use nephele_server::store::Store;
+use nephele_engine::auth::{Role, issue_key};
+use nephele_engine::store::Store;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, json, spawn_app_configured};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use nephele_server::auth::{Role, issue_key};
-use nephele_server::store::Store;
+use nephele_engine::auth::{Role, issue_key};
+use nephele_engine::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

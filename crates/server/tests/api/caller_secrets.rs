@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use nephele_server::auth::{Role, issue_key};
-use nephele_server::store::Store;
+use nephele_engine::auth::{Role, issue_key};
+use nephele_engine::store::Store;
 use nephele_server::{App, Config};
 
 use crate::helpers::{DO_TOKEN, TestApp, json, spawn_app, spawn_app_configured, start_sim};

@@ -133,8 +133,8 @@ async fn the_reference_is_served_without_a_cdn() {
 /// gets 403 before anything else is looked at.
 #[tokio::test]
 async fn every_documented_role_is_the_one_enforced() {
-    use nephele_server::auth::{Role, issue_key};
-    use nephele_server::store::Store;
+    use nephele_engine::auth::{Role, issue_key};
+    use nephele_engine::store::Store;
 
     let config = "auth:\n  required: true\n";
     let app = crate::helpers::spawn_app_configured(0, std::time::Duration::from_millis(100), config).await;

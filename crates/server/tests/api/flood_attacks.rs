@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use nephele_server::auth::{Role, issue_key};
-use nephele_server::store::Store;
+use nephele_engine::auth::{Role, issue_key};
+use nephele_engine::store::Store;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -17,7 +17,7 @@ use nephele_core::{
     ActionId, BillingPolicy, CreateInstances, Image, Instance, InstanceFilter, InstanceId, InstanceType,
     OperationId, PowerAction, Provider, ProviderAction, ProviderError, ProviderInfo, Region,
 };
-use nephele_server::providers::ProviderRegistry;
+use nephele_engine::providers::ProviderRegistry;
 use nephele_server::{App, Config};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -340,7 +340,7 @@ async fn panicky_app(inventory: &str, panicking: impl FnOnce(Arc<dyn Provider>) 
         data.path().display(),
     );
     let config = Config::parse(&yaml, Path::new("test.yaml"), |_| None).expect("config");
-    let built = nephele_server::providers::build(&config).await.expect("providers");
+    let built = nephele_engine::providers::build(&config).await.expect("providers");
     let provider = Arc::new(panicking(built.get("digitalocean").expect("digitalocean")));
     let registry = ProviderRegistry::new(vec![provider.clone() as Arc<dyn Provider>]);
     let app = App::with_providers(config, registry).await.expect("build app");

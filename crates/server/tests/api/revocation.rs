@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use nephele_server::auth::{Role, issue_key};
-use nephele_server::store::Store;
+use nephele_engine::auth::{Role, issue_key};
+use nephele_engine::store::Store;
 use nephele_server::{App, Config};
 use serde_json::json;
 

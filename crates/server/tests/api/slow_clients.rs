@@ -110,7 +110,8 @@ async fn heads_hyper_will_not_read_are_answered_with_problem_documents() {
         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n",
         (0..200).map(|i| format!("x-filler-{i}: {i}\r\n")).collect::<String>()
     );
-    let huge_header = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: {}\r\n\r\n", "b".repeat(600_000));
+    let huge_header =
+        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: {}\r\n\r\n", "b".repeat(600_000));
     for (request, status, code) in [
         (long_uri, 414, "uri_too_long"),
         (many_headers, 431, "headers_too_large"),

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use nephele_server::auth::{Role, issue_key};
-use nephele_server::store::{AuditEntry, Store};
+use nephele_engine::auth::{Role, issue_key};
+use nephele_engine::store::{AuditEntry, Store};
 use serde_json::{Value, json};
 use sqlx::Connection;
 

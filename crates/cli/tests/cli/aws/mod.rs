@@ -31,7 +31,7 @@ fn aws_section(endpoint: &str, regions: &[&str]) -> String {
 fn config(dir: &Path, aws: &str, digitalocean_url: &str) -> PathBuf {
     let path = dir.join("config.yaml");
     let yaml = format!(
-        "server:\n  listen: 127.0.0.1:0\n  readiness_interval_secs: 1\nproviders:\n{aws}  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {digitalocean_url}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\ndatabase:\n  url: sqlite://{}/n.db\nauth:\n  required: false\noperations:\n  poll_interval_ms: 50\n",
+        "server:\n  listen: 127.0.0.1:0\n  readiness_interval_secs: 1\nproviders:\n{aws}  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {digitalocean_url}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\ndatabase:\n  url: sqlite://{}/n.db\nauth:\n  required: false\noperations:\n  poll_interval_ms: 50\ninventory:\n  read_budget_ms: 30000\n",
         dir.display()
     );
     std::fs::write(&path, yaml).expect("write config");

@@ -22,22 +22,7 @@ use nephele_core::{Instance, InstanceType, Provider};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::app::AppState;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Request {
-    /// The route template (`/api/v1/providers/:provider/instances`), never the raw path: ids
-    /// in paths would make a series per instance.
-    route: String,
-    method: String,
-    status: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Route {
-    route: String,
-    method: String,
-}
+use crate::Engine;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
@@ -50,8 +35,6 @@ struct OperationLabels {
 struct ProviderLabel {
     provider: String,
 }
-
-type LatencyFamily = Family<Route, Histogram, fn() -> Histogram>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Call {
@@ -66,6 +49,11 @@ struct Call {
 struct CallRoute {
     provider: String,
     operation: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
 /// Every call Nephele makes to a provider, in process or through a plugin: counted by
@@ -110,61 +98,15 @@ impl ProviderCallMetrics {
     }
 }
 
-/// What is counted as requests are served.
-pub struct HttpMetrics {
-    registry: Registry,
-    requests: Family<Request, Counter>,
-    latency: LatencyFamily,
-}
-
-fn latency_histogram() -> Histogram {
-    // 0.25 ms to about 8 s.
-    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
-}
-
-impl Default for HttpMetrics {
-    fn default() -> Self {
-        let mut registry = Registry::default();
-        let requests = Family::<Request, Counter>::default();
-        let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
-        registry.register("nephele_http_requests", "HTTP requests answered", requests.clone());
-        registry.register(
-            "nephele_http_request_duration_seconds",
-            "Time to answer a request",
-            latency.clone(),
-        );
-        Self { registry, requests, latency }
-    }
-}
-
-impl HttpMetrics {
-    pub fn observe(&self, route: &str, method: &str, status: u16, took: Duration) {
-        // Any word is a method to HTTP: a caller must not be able to add series at will.
-        let method = match method {
-            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
-            _ => "other",
-        };
-        let (route, method) = (route.to_owned(), method.to_owned());
-        self.requests
-            .get_or_create(&Request {
-                route: route.clone(),
-                method: method.clone(),
-                status: status.to_string(),
-            })
-            .inc();
-        self.latency.get_or_create(&Route { route, method }).observe(took.as_secs_f64());
-    }
-}
-
 /// The hourly run-rate of `instances`, counted as `GET /api/v1/costs` counts it (one rule,
-/// [`crate::api::costs::billed`]); an instance that cannot be priced adds nothing. `None` when
+/// [`crate::costs::billed`]); an instance that cannot be priced adds nothing. `None` when
 /// the sum is too large to compute (prices out of any real range): no figure rather than a panic.
 async fn hourly_run_rate(
     provider: &dyn Provider,
     instances: &[Instance],
     types: &[InstanceType],
 ) -> Option<Decimal> {
-    use crate::api::costs::{Billed, billed};
+    use crate::costs::{Billed, billed};
     let now = time::OffsetDateTime::now_utc();
     let mut total = Decimal::ZERO;
     for instance in instances {
@@ -175,8 +117,8 @@ async fn hourly_run_rate(
     Some(total)
 }
 
-/// The whole text of `/metrics`.
-pub async fn render(state: &AppState) -> String {
+/// The whole text of `/metrics`: `first` (the HTTP layer's own families), then the engine's.
+pub async fn render(state: &Engine, first: &Registry) -> String {
     // Plugins' counters are read over their sockets first (a second at most for all of them).
     let refreshes =
         state.providers.all().map(|(_, provider)| async move { provider.refresh_counters().await });
@@ -184,7 +126,7 @@ pub async fn render(state: &AppState) -> String {
 
     let mut now = Registry::default();
     let failed = Counter::<u64>::default();
-    failed.inc_by(state.failed_authentication.total());
+    failed.inc_by(state.guards.failed_authentication.total());
     now.register("nephele_failed_authentications", "Requests refused for their credentials", failed);
 
     let mut counters: std::collections::BTreeMap<&'static str, Family<ProviderLabel, Counter>> =
@@ -265,7 +207,7 @@ pub async fn render(state: &AppState) -> String {
     now.register("nephele_inventory_age_seconds", "Time since the provider was last read", age);
 
     let mut text = String::new();
-    let _ = encode(&mut text, &state.http_metrics.registry);
+    let _ = encode(&mut text, first);
     // Each encoding ends with `# EOF`; the document has one, at its end.
     let mut text = text.trim_end().trim_end_matches("# EOF").to_owned();
     let mut rest = String::new();

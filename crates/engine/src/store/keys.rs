@@ -33,7 +33,7 @@ pub enum Minted {
 }
 
 /// A stored key, without its secret.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ApiKeyRecord {
     pub id: String,
     #[serde(skip)]

@@ -14,15 +14,15 @@ use tokio::task::JoinHandle;
 
 use super::advance;
 use super::fairness::KeyPass;
-use crate::app::AppState;
+use crate::Engine;
 use crate::store::StoreError;
 
 /// Starts the worker; it runs until `stopping` turns true.
-pub fn spawn(state: Arc<AppState>, mut stopping: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(state: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let owner = state.worker_owner.clone();
-        let slots = Arc::new(Semaphore::new(state.operations_concurrency));
-        let idle = Duration::from_millis(state.poll_interval_ms as u64);
+        let owner = state.operations.worker_owner.clone();
+        let slots = Arc::new(Semaphore::new(state.operations.concurrency));
+        let idle = Duration::from_millis(state.operations.poll_interval_ms as u64);
         let mut steps = tokio::task::JoinSet::new();
         loop {
             let permit = tokio::select! {
@@ -66,15 +66,15 @@ const CANDIDATES: i64 = 64;
 /// Claims a due operation of the least busy key (see [`super::fairness`]): among the oldest
 /// due, one whose key has the fewest steps under way and room for one more.
 async fn claim_fairly(
-    state: &AppState,
+    state: &Engine,
     owner: &str,
 ) -> Result<Option<(crate::store::Operation, KeyPass)>, StoreError> {
     let mut candidates = state.store.due_operations(CANDIDATES).await?;
     // A stable sort: among keys equally busy, the oldest due comes first.
-    candidates.sort_by_key(|(_, principal)| state.key_gate.in_flight(principal));
+    candidates.sort_by_key(|(_, principal)| state.operations.key_gate.in_flight(principal));
     for (id, principal) in candidates {
-        let Some(pass) = state.key_gate.try_enter(&principal) else { continue };
-        if state.store.claim_operation(&id, owner, state.lease_ms).await?
+        let Some(pass) = state.operations.key_gate.try_enter(&principal) else { continue };
+        if state.store.claim_operation(&id, owner, state.operations.lease_ms).await?
             && let Some(op) = state.store.get_operation(&id).await?
         {
             return Ok(Some((op, pass)));
@@ -84,8 +84,8 @@ async fn claim_fairly(
 }
 
 /// Gives up every lease this process holds (its worker's and its requests'), due at once.
-pub async fn hand_back(state: &AppState) {
-    match state.store.release_leases(&[&state.worker_owner, &state.lease_owner]).await {
+pub async fn hand_back(state: &Engine) {
+    match state.store.release_leases(&[&state.operations.worker_owner, &state.operations.lease_owner]).await {
         Ok(0) => {}
         Ok(released) => tracing::info!(released, "handed operations back for another server to resume"),
         Err(e) => tracing::warn!(error = %e, "cannot hand leases back; they run out on their own"),

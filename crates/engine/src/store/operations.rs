@@ -15,7 +15,7 @@ use super::{Store, StoreError, json_column, now_ms, now_text};
 use crate::operations::record::{OperationError, OperationRequest, OperationResult, Unreadable};
 
 /// Where an operation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationState {
     /// Recorded; the provider has not yet accepted it.

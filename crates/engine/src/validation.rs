@@ -1,6 +1,6 @@
 //! Checks against a provider's catalogue, with close matches for what does not exist.
 
-use super::error::FieldError;
+use crate::failure::FieldError;
 
 /// Edit distance between two short strings (slugs).
 fn distance(a: &str, b: &str) -> usize {

@@ -22,9 +22,50 @@ use nephele_core::{
 
 use self::machine::{Answer, Decision, Situation, Then};
 use self::record::{OperationError, OperationRequest, OperationResult};
-use crate::app::AppState;
+use crate::Engine;
+use crate::config::{Config, IdempotencyConfig};
 use crate::inventory::Inventory;
 use crate::store::{Operation, OperationState, OperationUpdate, StoreError, now_ms};
+
+/// How this server runs operations.
+pub struct Settings {
+    /// How long and how often an operation may try.
+    pub limits: machine::Limits,
+    /// Provider steps under way per API key (see [`fairness`]).
+    pub key_gate: Arc<fairness::KeyGate>,
+    /// Steps the worker runs at once.
+    pub concurrency: usize,
+    /// How often the worker looks for due operations, and follows running ones.
+    pub poll_interval_ms: i64,
+    /// How long a claim on an operation lasts; a step is cut off before it runs out.
+    pub lease_ms: i64,
+    /// This process's name when it holds an operation's lease from a request.
+    pub lease_owner: String,
+    /// This process's worker's name when it holds an operation's lease (and this replica's
+    /// name in the replicas table).
+    pub worker_owner: String,
+    pub idempotency: IdempotencyConfig,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        let operations = &config.operations;
+        Self {
+            limits: machine::Limits {
+                max_attempts: i64::from(operations.max_attempts),
+                deadline_ms: i64::try_from(operations.deadline_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+                max_conflict_retries: 40,
+            },
+            key_gate: Arc::new(fairness::KeyGate::new(operations.max_in_flight_per_key)),
+            concurrency: operations.concurrency,
+            poll_interval_ms: i64::try_from(operations.poll_interval_ms).unwrap_or(i64::MAX),
+            lease_ms: i64::try_from(operations.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            lease_owner: format!("api-{}", uuid::Uuid::new_v4().simple()),
+            worker_owner: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            idempotency: config.idempotency.clone(),
+        }
+    }
+}
 
 /// The longest one step may take (a create with its retries and look-ups): past it the step
 /// counts as an outage. While it runs, its lease is renewed every third of a lease.
@@ -48,7 +89,7 @@ pub struct StepOutcome {
 /// instance then fails at once (the caller is told 409) instead of being retried in background.
 #[tracing::instrument(skip_all, fields(operation_id = %op.id, kind = %op.kind, provider = %op.provider))]
 pub async fn advance(
-    state: &Arc<AppState>,
+    state: &Engine,
     op: &Operation,
     owner: &str,
     inline: bool,
@@ -103,7 +144,7 @@ pub async fn advance(
             let decision = machine::decide(
                 situation(&typed, inline),
                 Answer::Failed(late.clone()),
-                state.operation_limits,
+                state.operations.limits,
                 fastrand::f64(),
             );
             record(state, op, owner, &decision).await?;
@@ -121,7 +162,7 @@ struct Typed<'a> {
 
 /// Ends `op` as failed with `error`, without calling any provider.
 async fn fail_without_provider(
-    state: &AppState,
+    state: &Engine,
     op: &Operation,
     owner: &str,
     error: OperationError,
@@ -146,12 +187,12 @@ impl StepOutcome {
 
 /// Renews `owner`'s lease on operation `id` every third of a lease, for as long as it is
 /// polled; returns (ending the step) only when the lease is lost or cannot be renewed.
-async fn keep_lease(state: &AppState, id: &str, owner: &str) -> &'static str {
-    let every = std::time::Duration::from_millis((state.lease_ms / 3).max(100) as u64);
+async fn keep_lease(state: &Engine, id: &str, owner: &str) -> &'static str {
+    let every = std::time::Duration::from_millis((state.operations.lease_ms / 3).max(100) as u64);
     let mut failures = 0;
     loop {
         tokio::time::sleep(every).await;
-        match state.store.renew_lease(id, owner, state.lease_ms).await {
+        match state.store.renew_lease(id, owner, state.operations.lease_ms).await {
             Ok(true) => failures = 0,
             Ok(false) => return "the lease is held by another server",
             Err(e) => {
@@ -180,15 +221,10 @@ fn situation(typed: &Typed<'_>, inline: bool) -> Situation {
 }
 
 /// Stores a decision; only the lease holder's update counts.
-async fn record(
-    state: &AppState,
-    op: &Operation,
-    owner: &str,
-    decision: &Decision,
-) -> Result<(), StoreError> {
+async fn record(state: &Engine, op: &Operation, owner: &str, decision: &Decision) -> Result<(), StoreError> {
     let next_attempt_ms = match decision.then {
         Then::Done => 0,
-        Then::Poll => now_ms() + state.poll_interval_ms,
+        Then::Poll => now_ms() + state.operations.poll_interval_ms,
         Then::Backoff(ms) => now_ms() + ms,
     };
     let update = OperationUpdate {
@@ -319,7 +355,7 @@ async fn ask_provider(
 }
 
 async fn step(
-    state: &Arc<AppState>,
+    state: &Engine,
     typed: &Typed<'_>,
     provider: &dyn nephele_core::Provider,
     owner: &str,
@@ -332,7 +368,7 @@ async fn step(
         Answer::Failed(error) => Some(error.clone()),
         _ => None,
     };
-    let decision = machine::decide(situation, answer, state.operation_limits, fastrand::f64());
+    let decision = machine::decide(situation, answer, state.operations.limits, fastrand::f64());
     record(state, typed.op, owner, &decision).await?;
     Ok(StepOutcome {
         instances: outcome.instances,

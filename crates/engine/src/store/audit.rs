@@ -18,7 +18,7 @@ pub const MAX_PATH_BYTES: usize = 256;
 const MAX_SHORT_BYTES: usize = 64;
 
 /// One audited request.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
     pub id: String,
     pub at: String,

@@ -40,7 +40,7 @@ pub struct StampRequestId;
 
 impl tonic::service::Interceptor for StampRequestId {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = crate::api::current_request_id().and_then(|id| id.parse().ok()) {
+        if let Some(value) = crate::request_context::current().and_then(|id| id.parse().ok()) {
             request.metadata_mut().insert("x-request-id", value);
         }
         Ok(request)

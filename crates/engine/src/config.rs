@@ -311,9 +311,13 @@ pub struct ServerConfig {
     /// Seconds between two readiness checks of the providers; `/readyz` answers from the last.
     #[serde(default = "default_readiness_interval")]
     pub readiness_interval_secs: u64,
+    /// Seconds requests in flight may take to finish once the server is told to stop (SIGTERM,
+    /// SIGINT); past them their connections are closed.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
     /// Host names (with an optional port) requests may be addressed to; `*` for any. Unset: while
     /// the API runs open, `localhost`, `127.0.0.1`, `[::1]` and the listen address; with keys
-    /// required, any. See [`crate::auth::hosts`].
+    /// required, any. (The HTTP layer checks it.)
     #[serde(default)]
     pub allowed_hosts: Option<Vec<String>>,
 }
@@ -343,6 +347,10 @@ fn default_readiness_interval() -> u64 {
     5
 }
 
+fn default_shutdown_grace() -> u64 {
+    20
+}
+
 fn default_listen() -> String {
     "127.0.0.1:8080".to_owned()
 }
@@ -368,6 +376,7 @@ impl Default for ServerConfig {
             body_min_bytes_per_sec: default_body_min_rate(),
             list_cache_bytes: default_list_cache_bytes(),
             readiness_interval_secs: default_readiness_interval(),
+            shutdown_grace_secs: default_shutdown_grace(),
             allowed_hosts: None,
         }
     }

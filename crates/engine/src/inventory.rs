@@ -39,6 +39,8 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use nephele_core::{Instance, InstanceFilter, InstanceId, InstanceStatus, Provider, ProviderError};
 use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::providers::ProviderRegistry;
 
@@ -542,11 +544,22 @@ fn live_answer(snapshot: Snapshot) -> Result<Snapshot, ReadError> {
 }
 
 /// Keeps every provider's copy younger than `max_age`, each provider on its own supervised
-/// refresher (see the module's notes).
-pub fn spawn_refreshers(inventory: Arc<Inventory>) {
-    for entry in inventory.providers.values() {
-        tokio::spawn(supervise(inventory.clone(), entry.clone()));
-    }
+/// refresher (see the module's notes), until `stopping` turns true.
+pub fn spawn_refreshers(inventory: Arc<Inventory>, stopping: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    inventory
+        .providers
+        .values()
+        .map(|entry| {
+            let mut stopping = stopping.clone();
+            let supervised = supervise(inventory.clone(), entry.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = supervised => {}
+                    _ = stopping.wait_for(|stop| *stop) => {}
+                }
+            })
+        })
+        .collect()
 }
 
 /// Runs `entry`'s refresher, and starts it again whenever it dies.

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::AppState;
+use crate::Engine;
 use crate::store::{AuditEntry, now_ms};
 
 /// How often ended failed-authentication windows are looked for (an in-memory check; rows are
@@ -20,8 +21,9 @@ const PURGE_EVERY: Duration = Duration::from_secs(60);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 const REPLICA_ALIVE_MS: i64 = 6_000;
 
-/// Starts the upkeep task; it runs until the process ends.
-pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
+/// Starts the upkeep task; it runs until `stopping` turns true (then it writes the summaries
+/// of windows still open, so nothing counted is lost, and ends: the replica stops heartbeating).
+pub fn spawn(state: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_purge: Option<Instant> = None;
         let mut last_heartbeat: Option<Instant> = None;
@@ -37,14 +39,17 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
                 last_purge = Some(Instant::now());
                 purge(&state).await;
             }
-            tokio::time::sleep(TICK).await;
+            tokio::select! {
+                () = tokio::time::sleep(TICK) => {}
+                _ = stopping.wait_for(|stop| *stop) => break,
+            }
         }
     })
 }
 
 /// Heartbeats, and when the number of live replicas changed, tells every provider its share.
-async fn share_rate_limits(state: &AppState, sharing: u32) -> u32 {
-    match state.store.replica_heartbeat(&state.worker_owner, REPLICA_ALIVE_MS).await {
+async fn share_rate_limits(state: &Engine, sharing: u32) -> u32 {
+    match state.store.replica_heartbeat(&state.operations.worker_owner, REPLICA_ALIVE_MS).await {
         Ok(alive) => {
             let alive = u32::try_from(alive).unwrap_or(u32::MAX);
             if alive != sharing {
@@ -62,8 +67,8 @@ async fn share_rate_limits(state: &AppState, sharing: u32) -> u32 {
     }
 }
 
-async fn write_failed_authentication_summaries(state: &AppState) {
-    for (source, count) in state.failed_authentication.drain_ended(Instant::now()) {
+async fn write_failed_authentication_summaries(state: &Engine) {
+    for (source, count) in state.guards.failed_authentication.drain_ended(Instant::now()) {
         let entry = AuditEntry {
             principal: "unauthenticated".to_owned(),
             method: "*".to_owned(),
@@ -79,8 +84,8 @@ async fn write_failed_authentication_summaries(state: &AppState) {
 }
 
 /// One entry per key and status for the refused or failed requests past the key's budget.
-async fn write_budget_summaries(state: &AppState) {
-    for entry in state.audit_budget.drain_ended(Instant::now()) {
+async fn write_budget_summaries(state: &Engine) {
+    for entry in state.guards.audit_budget.drain_ended(Instant::now()) {
         if let Err(e) = state.store.append_audit(&entry).await {
             tracing::error!(error = %e, "cannot write a summary of a key's refused requests");
         }
@@ -88,8 +93,8 @@ async fn write_budget_summaries(state: &AppState) {
 }
 
 /// Deletes expired idempotency keys and audit entries past their retention.
-pub async fn purge(state: &AppState) {
-    let retention_ms = i64::try_from(state.audit_retention.as_millis()).unwrap_or(i64::MAX);
+pub async fn purge(state: &Engine) {
+    let retention_ms = i64::try_from(state.guards.audit_retention.as_millis()).unwrap_or(i64::MAX);
     match state.store.purge_expired(now_ms().saturating_sub(retention_ms)).await {
         Ok((0, 0)) => {}
         Ok((keys, audit)) => {
