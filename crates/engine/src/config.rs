@@ -203,11 +203,36 @@ impl DatabaseConfig {
 }
 
 /// `auth:`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Whether API keys are required. Unset: required, except in demo mode.
     pub required: Option<bool>,
+    /// Verified keys kept in memory (by digest); past it the oldest are forgotten.
+    #[serde(default = "default_max_cached_keys")]
+    pub max_cached_keys: usize,
+    /// Seconds within which every replica refuses a key another replica revoked (the replica
+    /// that revoked it refuses it at once). Replicas look at the key revision twice as often.
+    #[serde(default = "default_revocation_delay")]
+    pub revocation_delay_secs: u64,
+}
+
+fn default_max_cached_keys() -> usize {
+    10_000
+}
+
+fn default_revocation_delay() -> u64 {
+    2
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            required: None,
+            max_cached_keys: default_max_cached_keys(),
+            revocation_delay_secs: default_revocation_delay(),
+        }
+    }
 }
 
 /// `operations:`
@@ -727,6 +752,12 @@ impl Config {
             }
             crate::auth::hosts::AllowedHosts::new(Some(hosts), &self.server.listen, true)
                 .map_err(|m| invalid("server.allowed_hosts", m))?;
+        }
+        if self.auth.revocation_delay_secs == 0 || self.auth.max_cached_keys == 0 {
+            return Err(invalid(
+                "auth.revocation_delay_secs",
+                "auth.revocation_delay_secs and auth.max_cached_keys must be at least 1".to_owned(),
+            ));
         }
         if self.idempotency.ttl_hours == 0
             || self.idempotency.max_keys_per_api_key == 0

@@ -13,7 +13,7 @@ use crate::Engine;
 use crate::store::{AuditEntry, now_ms};
 
 /// How often ended failed-authentication windows are looked for (an in-memory check; rows are
-/// written only for windows that saw more than one failure).
+/// written only for windows that saw more than one failure), at most.
 const TICK: Duration = Duration::from_secs(1);
 /// How often expired rows are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -28,7 +28,12 @@ pub fn spawn(state: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHan
         let mut last_purge: Option<Instant> = None;
         let mut last_heartbeat: Option<Instant> = None;
         let mut sharing = 1;
+        // Revocations made elsewhere are seen within auth.revocation_delay_secs: the key
+        // revision is read twice as often.
+        let tick =
+            TICK.min(Duration::from_millis(state.config.auth.revocation_delay_secs.saturating_mul(500)));
         loop {
+            follow_revocations(&state).await;
             if last_heartbeat.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
                 last_heartbeat = Some(Instant::now());
                 sharing = share_rate_limits(&state, sharing).await;
@@ -40,7 +45,7 @@ pub fn spawn(state: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHan
                 purge(&state).await;
             }
             tokio::select! {
-                () = tokio::time::sleep(TICK) => {}
+                () = tokio::time::sleep(tick) => {}
                 _ = stopping.wait_for(|stop| *stop) => break,
             }
         }
@@ -64,6 +69,18 @@ async fn share_rate_limits(state: &Engine, sharing: u32) -> u32 {
             tracing::warn!(error = %e, "cannot record this replica's heartbeat");
             sharing
         }
+    }
+}
+
+/// Forgets the verified keys when another replica revoked one.
+async fn follow_revocations(state: &Engine) {
+    match state.store.key_revision().await {
+        Ok(revision) => {
+            if state.guards.keys.follow_revision(revision) {
+                tracing::debug!(revision, "a key was revoked; verified keys forgotten");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the key revision"),
     }
 }
 

@@ -9,6 +9,7 @@
 //! the others, and can only make keys within its own role and providers.
 
 pub mod budget;
+pub mod cache;
 pub mod failures;
 pub mod hosts;
 
@@ -20,6 +21,8 @@ use crate::store::{Minted, NewApiKey, Store, StoreError};
 /// What guards the audit log and the key checks: failed authentication sampled, each key's
 /// refused requests within a budget, and how long entries are kept.
 pub struct Guards {
+    /// Keys verified once, kept by their digest.
+    pub keys: cache::KeyCache,
     pub failed_authentication: failures::FailedAuthentication,
     pub audit_budget: budget::AuditBudget,
     pub audit_retention: Duration,
@@ -28,6 +31,7 @@ pub struct Guards {
 impl Guards {
     pub fn from_config(config: &Config) -> Self {
         Self {
+            keys: cache::KeyCache::new(config.auth.max_cached_keys),
             failed_authentication: failures::FailedAuthentication::new(
                 Duration::from_secs(config.audit.failed_auth_window_secs),
                 config.audit.max_failed_auth_sources,
@@ -168,6 +172,35 @@ async fn issue(
 }
 
 /// The principal a presented key stands for, or `None` for any key that does not check out.
+/// The principal a presented key stands for, or `None` for any key that does not check out:
+/// from the keys verified before (see [`cache`]) when it is one, else from the database.
+pub async fn verify_cached(
+    keys: &cache::KeyCache,
+    store: &Store,
+    presented: &str,
+) -> Result<Option<Principal>, StoreError> {
+    let ticket = match keys.lookup(presented) {
+        Ok(principal) => return Ok(Some(principal)),
+        Err(ticket) => ticket,
+    };
+    let verified = verify(store, presented).await?;
+    if let Some(principal) = &verified {
+        keys.remember(ticket, principal);
+    }
+    Ok(verified)
+}
+
+/// Revokes key `id`: in the database (which moves the key revision the other replicas follow),
+/// and in this process's verified keys at once. False when there is no such active key.
+pub async fn revoke(keys: &cache::KeyCache, store: &Store, id: &str) -> Result<bool, StoreError> {
+    let revoked = store.revoke_api_key(id).await?;
+    if revoked {
+        keys.forget_all();
+    }
+    Ok(revoked)
+}
+
+/// The principal a presented key stands for according to the database alone.
 pub async fn verify(store: &Store, presented: &str) -> Result<Option<Principal>, StoreError> {
     let Some(id) = presented.strip_prefix("nph_").and_then(|rest| rest.split('_').next()) else {
         return Ok(None);

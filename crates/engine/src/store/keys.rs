@@ -121,13 +121,34 @@ impl Store {
 
     /// Revokes a key; false when there is no such active key.
     #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
+    /// Revokes a key and moves the key revision in one transaction, so every replica that sees
+    /// the revision move forgets the keys it verified; false when there is no such active key.
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now_text())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("UPDATE key_revisions SET revision = revision + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// How many revocations there have been (see [`crate::auth::cache`]).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn key_revision(&self) -> Result<u64, StoreError> {
+        let revision: i64 = sqlx::query("SELECT revision FROM key_revisions WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("revision")?;
+        Ok(u64::try_from(revision).unwrap_or(0))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_initial.sql")),
     (2, include_str!("../../migrations/0002_scopes_and_bounds.sql")),
     (3, include_str!("../../migrations/0003_replicas.sql")),
+    (4, include_str!("../../migrations/0004_key_revisions.sql")),
 ];
 
 #[derive(Clone)]

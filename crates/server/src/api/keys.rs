@@ -164,7 +164,7 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     let visible =
         state.store.find_api_key(&id).await?.is_some_and(|k| principal.covers(k.providers.as_deref()));
-    if visible && state.store.revoke_api_key(&id).await? {
+    if visible && nephele_engine::auth::revoke(&state.guards.keys, &state.store, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         // Key ids are 12 characters; anything much longer is not repeated back.

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 
 use nephele_engine::auth::budget::Admission;
-use nephele_engine::auth::verify;
+use nephele_engine::auth::verify_cached;
 
 use super::{Principal, Role, bearer_token};
 use crate::api::ApiError;
@@ -169,7 +169,7 @@ async fn authenticate(state: &AppState, presented: Option<&str>, seen: &Seen) ->
     let Some(presented) = presented else {
         return Err(failed("anonymous", "send an API key as `Authorization: Bearer <key>`").await);
     };
-    match verify(&state.store, presented).await {
+    match verify_cached(&state.guards.keys, &state.store, presented).await {
         Ok(Some(principal)) => Ok(principal),
         Ok(None) => {
             Err(failed("invalid-key", "the API key is not valid (unknown, revoked or mistyped)").await)
