@@ -45,41 +45,42 @@ use crate::app::AppState;
 /// or the least role it needs, and whether it changes something (and so is audited). The same
 /// table puts each route's role in the OpenAPI document ([`openapi`]).
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    use utoipa_axum::routes;
+
     use crate::auth::Role::{Admin, Operator, Viewer};
-    use crate::auth::access::Method::{Delete, Get, Post};
     use crate::auth::access::{Access, Routes};
     let (read, change) = (Access::read, Access::change);
-    let (routes, table) = Routes::new(&state)
-        .public(Get, "/health", health::health)
-        .public(Get, "/healthz", health::healthz)
-        .public(Get, "/readyz", health::readyz)
+    let (routes, document, table) = Routes::new(&state, openapi::base())
+        .public(routes!(health::health))
+        .public(routes!(health::healthz))
+        .public(routes!(health::readyz))
         // Run-rates and instance counts are the fleet's business: any key (none while open).
-        .needs(Get, "/metrics", read(Viewer), health::metrics)
-        .public(Get, "/api/v1/openapi.json", openapi::openapi_document)
-        .needs(Get, "/api/v1/providers", read(Viewer), providers::list)
-        .needs(Get, "/api/v1/providers/{provider}", read(Viewer), providers::get)
-        .needs(Post, "/api/v1/providers/{provider}/initialize", change(Admin), providers::initialize)
-        .needs(Get, "/api/v1/providers/{provider}/instances", read(Viewer), instances::list)
-        .needs(Post, "/api/v1/providers/{provider}/instances", change(Operator), instances::create)
-        .needs(Get, "/api/v1/providers/{provider}/instances/{id}", read(Viewer), instances::get)
-        .needs(Delete, "/api/v1/providers/{provider}/instances/{id}", change(Operator), instances::delete)
-        .needs(Post, "/api/v1/providers/{provider}/instances/{id}/actions", change(Operator), instances::act)
-        .needs(Get, "/api/v1/providers/{provider}/actions/{action_id}", read(Viewer), instances::get_action)
-        .needs(Get, "/api/v1/providers/{provider}/regions", read(Viewer), catalog::regions)
-        .needs(Get, "/api/v1/providers/{provider}/instance-types", read(Viewer), catalog::instance_types)
-        .needs(Get, "/api/v1/providers/{provider}/images", read(Viewer), catalog::images)
+        .needs(read(Viewer), routes!(health::metrics))
+        .public(routes!(openapi::openapi_document))
+        .needs(read(Viewer), routes!(providers::list))
+        .needs(read(Viewer), routes!(providers::get))
+        .needs(change(Admin), routes!(providers::initialize))
+        .needs(read(Viewer), routes!(instances::list))
+        .needs(change(Operator), routes!(instances::create))
+        .needs(read(Viewer), routes!(instances::get))
+        .needs(change(Operator), routes!(instances::delete))
+        .needs(change(Operator), routes!(instances::act))
+        .needs(read(Viewer), routes!(instances::get_action))
+        .needs(read(Viewer), routes!(catalog::regions))
+        .needs(read(Viewer), routes!(catalog::instance_types))
+        .needs(read(Viewer), routes!(catalog::images))
         // An estimate changes nothing: a viewer may ask, and it is not audited.
-        .needs(Post, "/api/v1/providers/{provider}/cost-estimate", read(Viewer), costs::estimate)
-        .needs(Get, "/api/v1/instances", read(Viewer), instances::fleet)
-        .needs(Get, "/api/v1/costs", read(Viewer), costs::fleet)
-        .needs(Get, "/api/v1/operations", read(Viewer), operations::list)
-        .needs(Get, "/api/v1/operations/{id}", read(Viewer), operations::get)
-        .needs(Get, "/api/v1/audit", read(Admin), audit::list)
-        .needs(Get, "/api/v1/keys", read(Admin), keys::list)
-        .needs(Post, "/api/v1/keys", change(Admin), keys::create)
-        .needs(Delete, "/api/v1/keys/{id}", change(Admin), keys::revoke)
+        .needs(read(Viewer), routes!(costs::estimate))
+        .needs(read(Viewer), routes!(instances::fleet))
+        .needs(read(Viewer), routes!(costs::fleet))
+        .needs(read(Viewer), routes!(operations::list))
+        .needs(read(Viewer), routes!(operations::get))
+        .needs(read(Admin), routes!(audit::list))
+        .needs(read(Admin), routes!(keys::list))
+        .needs(change(Admin), routes!(keys::create))
+        .needs(change(Admin), routes!(keys::revoke))
         .finish();
-    let document = openapi::document(&table);
+    let document = openapi::document(document, &table);
     let config = &state.config.server;
     let hosts: crate::auth::hosts::HostCheck = Arc::new(
         crate::auth::hosts::AllowedHosts::new(

@@ -16,11 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, RawPathParams, Request, State};
-use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, on};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use nephele_engine::auth::budget::Admission;
 use nephele_engine::auth::verify_cached;
@@ -62,76 +61,60 @@ pub struct StartedOperation(pub String);
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
     /// The axum path template (`/api/v1/providers/{provider}`).
-    pub path: &'static str,
+    pub path: String,
     /// Lower case, as OpenAPI writes it (`get`).
-    pub method: &'static str,
+    pub method: String,
     pub access: Access,
 }
 
-/// Builds the router one route at a time, each with its access declared, and keeps the table.
+/// Builds the router one route at a time and its OpenAPI document with it. Each route is one
+/// line: its access, and its handler, whose `#[utoipa::path]` gives its method, path and
+/// documentation (through `utoipa_axum::routes!`). A handler is routed and documented by that
+/// one line or not at all, so no route can be half-added.
 pub struct Routes {
     state: Arc<AppState>,
-    router: axum::Router<Arc<AppState>>,
+    router: OpenApiRouter<Arc<AppState>>,
     table: Vec<RouteSpec>,
 }
 
 impl Routes {
-    pub fn new(state: &Arc<AppState>) -> Self {
-        Self { state: state.clone(), router: axum::Router::new(), table: Vec::new() }
+    /// A table whose document starts from `base` (its info, tags and shared schemas).
+    pub fn new(state: &Arc<AppState>, base: utoipa::openapi::OpenApi) -> Self {
+        Self { state: state.clone(), router: OpenApiRouter::with_openapi(base), table: Vec::new() }
     }
 
-    /// `method` on `path`, open to anyone.
-    pub fn public<H, T>(self, method: Method, path: &'static str, handler: H) -> Self
-    where
-        H: Handler<T, Arc<AppState>>,
-        T: 'static,
-    {
-        self.needs(method, path, Access::PUBLIC, handler)
+    /// A route open to anyone.
+    pub fn public(self, route: UtoipaMethodRouter<Arc<AppState>>) -> Self {
+        self.needs(Access::PUBLIC, route)
     }
 
-    /// `method` on `path`, behind `access`.
-    pub fn needs<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
-    where
-        H: Handler<T, Arc<AppState>>,
-        T: 'static,
-    {
+    /// A route behind `access`.
+    pub fn needs(mut self, access: Access, route: UtoipaMethodRouter<Arc<AppState>>) -> Self {
+        let (schemas, paths, method_router) = route;
+        for (path, item) in &paths.paths {
+            for (method, operation) in [
+                ("get", &item.get),
+                ("post", &item.post),
+                ("put", &item.put),
+                ("patch", &item.patch),
+                ("delete", &item.delete),
+            ] {
+                if operation.is_some() {
+                    self.table.push(RouteSpec { path: path.clone(), method: method.to_owned(), access });
+                }
+            }
+        }
         let guard = Guard { state: self.state.clone(), access };
-        let route = on(method.filter(), handler)
-            .route_layer(axum::middleware::from_fn_with_state(guard, self::guard));
-        self.router = self.router.route(path, route);
-        self.table.push(RouteSpec { path, method: method.name(), access });
+        let method_router =
+            method_router.route_layer(axum::middleware::from_fn_with_state(guard, self::guard));
+        self.router = self.router.routes((schemas, paths, method_router));
         self
     }
 
-    /// The router and its table.
-    pub fn finish(self) -> (axum::Router<Arc<AppState>>, Vec<RouteSpec>) {
-        (self.router, self.table)
-    }
-}
-
-/// The methods the API uses.
-#[derive(Debug, Clone, Copy)]
-pub enum Method {
-    Get,
-    Post,
-    Delete,
-}
-
-impl Method {
-    fn filter(self) -> MethodFilter {
-        match self {
-            Self::Get => MethodFilter::GET,
-            Self::Post => MethodFilter::POST,
-            Self::Delete => MethodFilter::DELETE,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Get => "get",
-            Self::Post => "post",
-            Self::Delete => "delete",
-        }
+    /// The router, its document (before access is written into it) and its table.
+    pub fn finish(self) -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi, Vec<RouteSpec>) {
+        let (router, document) = self.router.split_for_parts();
+        (router, document, self.table)
     }
 }
 
