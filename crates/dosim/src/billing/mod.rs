@@ -186,13 +186,16 @@ pub struct InvoiceId {
     pub number: String,
 }
 
-/// 64-bit FNV-1a of the account uuid and the period, seeded.
+/// 64-bit FNV-1a of the account uuid and the period, seeded, then mixed (SplitMix64's finaliser)
+/// so that neighbouring months do not get look-alike uuids.
 fn fnv(seed: u64, account_uuid: &str, period: &str) -> u64 {
     let mut hash = seed;
     for b in account_uuid.bytes().chain([b'/']).chain(period.bytes()) {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
-    hash
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
 }
 
 pub fn invoice_id(account_uuid: &str, month: Month) -> InvoiceId {
