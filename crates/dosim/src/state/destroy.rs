@@ -138,7 +138,7 @@ impl World {
             resources: HashMap::new(),
             started_at,
             done_at: now + self.transition,
-            takes: self.transition,
+            takes: self.clock.span(self.transition),
         };
         for (kind, id) in requested {
             let item = self.destroy_one(kind, &id, &associated);
