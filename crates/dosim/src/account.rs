@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::clock::Clock;
 use crate::ids::Ids;
 use crate::rate_limit::{Limits, RateLimiter};
 use crate::state::{Fixtures, World};
@@ -80,6 +82,8 @@ pub struct Account {
     pub name: String,
     /// 40 hex characters like DigitalOcean's account uuids, derived from the name so it is stable.
     pub uuid: String,
+    /// `account_balance` in USD: where the account started, as invoices are paid when issued.
+    pub balance: Decimal,
     world: Mutex<World>,
     limiter: Mutex<RateLimiter>,
     requests: AtomicU64,
@@ -93,14 +97,17 @@ impl Account {
         limits: Limits,
         fixtures: Fixtures,
         ids: Arc<Ids>,
+        clock: Arc<Clock>,
+        balance: Decimal,
     ) -> Self {
         let uuid = account_uuid(&spec.name);
-        let mut world = World::new(transition, ids);
+        let mut world = World::new(transition, ids, clock);
         world.prepopulate(spec.droplets);
         world.add_fixtures(fixtures);
         Self {
             name: spec.name.clone(),
             uuid,
+            balance,
             world: Mutex::new(world),
             limiter: Mutex::new(RateLimiter::new(limits)),
             requests: AtomicU64::new(0),

@@ -19,8 +19,7 @@ use crate::sim::Sim;
 #[derive(Clone, Copy, Debug)]
 pub struct DropConnection;
 
-/// The spec's operationId for a routed request (every operation of `openapi-resources.yaml`
-/// but billing's, which the simulator does not serve yet).
+/// The spec's operationId for a routed request (every operation of `openapi-resources.yaml`).
 pub fn operation_id(method: &Method, path: &str) -> &'static str {
     let method = if method == Method::HEAD { &Method::GET } else { method };
     match (method.as_str(), path) {
@@ -118,6 +117,11 @@ pub fn operation_id(method: &Method, path: &str) -> &'static str {
         ("DELETE", "/v2/tags/{tag_id}") => "tags_delete",
         ("POST", "/v2/tags/{tag_id}/resources") => "tags_assign_resources",
         ("DELETE", "/v2/tags/{tag_id}/resources") => "tags_unassign_resources",
+        ("GET", "/v2/customers/my/balance") => "balance_get",
+        ("GET", "/v2/customers/my/billing_history") => "billingHistory_list",
+        ("GET", "/v2/customers/my/invoices") => "invoices_list",
+        ("GET", "/v2/customers/my/invoices/{invoice_uuid}") => "invoices_get_byUUID",
+        ("GET", "/v2/customers/my/invoices/{invoice_uuid}/summary") => "invoices_get_summaryByUUID",
         _ => "unknown",
     }
 }

@@ -1,10 +1,11 @@
 //! `dosim`: a faithful, stateful simulator of DigitalOcean's API v2 over real HTTP.
 //!
-//! It implements every operation of `shared/digitalocean/openapi-resources.yaml` but billing's
-//! with DigitalOcean's shapes, status codes, pagination, bearer auth and per-token rate limits;
+//! It implements every operation of `shared/digitalocean/openapi-resources.yaml` with
+//! DigitalOcean's shapes, status codes, pagination, bearer auth and per-token rate limits;
 //! keeps droplets, actions, images, SSH keys, volumes, snapshots, firewalls, reserved IPs, VPCs,
 //! projects and tags in memory, consistent with each other, for one or many accounts kept apart
-//! (see [`account`]); and adds fault injection and a `/_sim` control API for tests. Nephele's
+//! (see [`account`]); bills their usage by DigitalOcean's rules (see [`billing`]) on a clock a
+//! test can set (see [`clock`]); and adds fault injection and a `/_sim` control API for tests. Nephele's
 //! tests, benchmarks and demo mode talk to it; nothing else should.
 //!
 //! It shares no code with Nephele's DigitalOcean client on purpose: see [`wire`].
@@ -19,7 +20,9 @@
 //! ```
 
 mod account;
+mod billing;
 pub mod catalog;
+mod clock;
 mod error;
 pub mod faults;
 mod gate;
@@ -34,6 +37,7 @@ mod state;
 pub mod wire;
 
 pub use account::{AccountSpec, AccountStats, DEFAULT_ACCOUNT};
+pub use clock::ClockError;
 pub use faults::Faults;
 pub use rate_limit::Limits;
 pub use server::{RunningSim, Simulator};

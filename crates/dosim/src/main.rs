@@ -3,8 +3,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
 use clap::Parser;
 use dosim::{AccountSpec, Faults, Fixtures, Limits, SimConfig, Simulator};
+use rust_decimal::Decimal;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// A stateful simulator of DigitalOcean's API v2.
 #[derive(Parser, Debug)]
@@ -21,7 +27,16 @@ struct Args {
     /// resources and rate-limit windows, invisible to every other account's tokens.
     #[arg(long = "account", value_parser = AccountSpec::parse)]
     accounts: Vec<AccountSpec>,
-    /// Milliseconds a droplet takes to boot and a power action to complete.
+    /// Start on a simulated clock standing at this RFC 3339 time (e.g. `2026-03-01T00:00:00Z`);
+    /// it moves only through `/_sim/clock`. Without it, the real UTC clock.
+    #[arg(long, value_parser = parse_clock)]
+    clock: Option<OffsetDateTime>,
+    /// An account's `account_balance` in USD, `NAME=AMOUNT` (repeatable; the default account is
+    /// `default`). Accounts not named start at 0.00.
+    #[arg(long = "account-balance", value_parser = parse_balance)]
+    account_balances: Vec<(String, Decimal)>,
+    /// Milliseconds a droplet takes to boot and a power action to complete (real time, whatever
+    /// the clock).
     #[arg(long, default_value_t = 1000)]
     boot_ms: u64,
     /// Droplets of the default account, created already active before serving.
@@ -67,6 +82,16 @@ struct Args {
     rate_limit_rate: f64,
 }
 
+fn parse_clock(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("expected an RFC 3339 time: {e}"))
+}
+
+fn parse_balance(text: &str) -> Result<(String, Decimal), String> {
+    let (name, amount) = text.split_once('=').ok_or("expected NAME=AMOUNT")?;
+    let amount = Decimal::from_str(amount).map_err(|e| format!("AMOUNT must be a decimal number: {e}"))?;
+    Ok((name.to_owned(), amount))
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -110,6 +135,8 @@ async fn main() {
             ..Limits::default()
         },
         faults,
+        clock: args.clock,
+        account_balances: args.account_balances.into_iter().collect::<BTreeMap<_, _>>(),
     };
     if let Err(problem) = config.validate() {
         eprintln!("dosim: {problem}");

@@ -119,6 +119,21 @@ impl RunningSim {
         self.sim.reset();
     }
 
+    /// The simulator's time now: simulated if set, real otherwise.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.sim.now()
+    }
+
+    /// Sets the simulated clock (never backwards), as `PUT /_sim/clock` does.
+    pub fn set_clock(&self, to: time::OffsetDateTime) -> Result<time::OffsetDateTime, crate::ClockError> {
+        self.sim.set_clock(to)
+    }
+
+    /// Moves the clock forward, as `POST /_sim/clock` does.
+    pub fn advance_clock(&self, seconds: u64) -> Result<time::OffsetDateTime, crate::ClockError> {
+        self.sim.advance_clock(seconds)
+    }
+
     /// Serves until the process is stopped.
     pub async fn wait(mut self) {
         let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));

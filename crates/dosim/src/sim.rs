@@ -6,9 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::account::{Account, AccountSpec, AccountStats, DEFAULT_ACCOUNT, lock};
+use crate::clock::{Clock, ClockError};
 use crate::faults::Faults;
 use crate::ids::Ids;
 use crate::rate_limit::Limits;
@@ -31,6 +34,12 @@ pub struct SimConfig {
     pub fixtures: Fixtures,
     pub limits: Limits,
     pub faults: Faults,
+    /// Start on a simulated clock standing at this time (`None`: the real UTC clock). See
+    /// [`crate::clock`]: it moves only when `/_sim/clock` or [`crate::RunningSim`] moves it.
+    pub clock: Option<OffsetDateTime>,
+    /// Each account's `account_balance` in USD, by account name (absent: 0.00). Invoices are
+    /// paid as they are issued, so the balance stays where it started.
+    pub account_balances: BTreeMap<String, Decimal>,
 }
 
 impl Default for SimConfig {
@@ -43,6 +52,8 @@ impl Default for SimConfig {
             fixtures: Fixtures::default(),
             limits: Limits::default(),
             faults: Faults::default(),
+            clock: None,
+            account_balances: BTreeMap::new(),
         }
     }
 }
@@ -62,8 +73,9 @@ impl SimConfig {
         specs
     }
 
-    /// Refuses what would make accounts ambiguous: a name or a token used twice, or droplets
-    /// for a default account that has no token.
+    /// Refuses what would make accounts ambiguous: a name or a token used twice, droplets for a
+    /// default account that has no token, or a balance for an account that does not exist; and a
+    /// balance that is not whole cents within a billion dollars.
     pub fn validate(&self) -> Result<(), String> {
         if self.tokens.is_empty() && self.droplets > 0 {
             return Err("--droplets fills the default account, which needs a --token".to_owned());
@@ -78,6 +90,16 @@ impl SimConfig {
                 if !tokens.insert(token.clone()) {
                     return Err(format!("account {:?}: a token is given to two accounts", spec.name));
                 }
+            }
+        }
+        for (name, balance) in &self.account_balances {
+            if !names.contains(name) {
+                return Err(format!("--account-balance names no account {name:?}"));
+            }
+            if balance.normalize().scale() > 2 || balance.abs() >= Decimal::from(1_000_000_000) {
+                return Err(format!(
+                    "account {name:?}: the balance must be whole cents within a billion dollars"
+                ));
             }
         }
         Ok(())
@@ -103,6 +125,7 @@ pub struct Stats {
 
 /// Everything the handlers share.
 pub struct Sim {
+    clock: Arc<Clock>,
     accounts: Vec<Arc<Account>>,
     by_token: HashMap<String, Arc<Account>>,
     limits: Limits,
@@ -116,17 +139,27 @@ impl Sim {
     /// refuses such a configuration before it gets here).
     pub fn new(config: SimConfig) -> Self {
         let ids = Arc::new(Ids::default());
+        let clock = Arc::new(Clock::new(config.clock));
         let mut accounts = Vec::new();
         let mut by_token = HashMap::new();
         for spec in config.account_specs() {
-            let account =
-                Arc::new(Account::new(&spec, config.transition, config.limits, config.fixtures, ids.clone()));
+            let balance = config.account_balances.get(&spec.name).copied().unwrap_or_default();
+            let account = Arc::new(Account::new(
+                &spec,
+                config.transition,
+                config.limits,
+                config.fixtures,
+                ids.clone(),
+                clock.clone(),
+                balance,
+            ));
             for token in &spec.tokens {
                 by_token.entry(token.clone()).or_insert_with(|| account.clone());
             }
             accounts.push(account);
         }
         Self {
+            clock,
             accounts,
             by_token,
             limits: config.limits,
@@ -147,6 +180,23 @@ impl Sim {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// The time now, simulated or real.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub fn clock_is_simulated(&self) -> bool {
+        self.clock.is_simulated()
+    }
+
+    pub fn set_clock(&self, to: OffsetDateTime) -> Result<OffsetDateTime, ClockError> {
+        self.clock.set(to)
+    }
+
+    pub fn advance_clock(&self, seconds: u64) -> Result<OffsetDateTime, ClockError> {
+        self.clock.advance(seconds)
     }
 
     pub fn stats(&self) -> MutexGuard<'_, Stats> {

@@ -1,9 +1,11 @@
 //! Turns the simulated account into DigitalOcean's JSON objects.
 
+mod billing;
 mod networking;
 mod organising;
 mod storage;
 
+pub use billing::*;
 pub use networking::*;
 pub use organising::*;
 pub use storage::*;
@@ -162,7 +164,7 @@ fn networks(droplet: &Droplet) -> Networks {
 
 pub fn droplet(droplet: &Droplet, now: Instant) -> DropletJson {
     let mut features = vec!["private_networking".to_owned()];
-    if droplet.backups {
+    if droplet.backups.is_some() {
         features.push("backups".to_owned());
     }
     if droplet.ipv6 {

@@ -2,6 +2,7 @@
 
 mod account;
 mod actions;
+mod billing;
 mod catalog;
 mod control;
 mod destroy;
@@ -109,6 +110,11 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v2/tags", get(tags::list).post(tags::create))
         .route("/v2/tags/{tag_id}", get(tags::get).delete(tags::delete))
         .route("/v2/tags/{tag_id}/resources", post(tags::assign).delete(tags::unassign))
+        .route("/v2/customers/my/balance", get(billing::balance))
+        .route("/v2/customers/my/billing_history", get(billing::history))
+        .route("/v2/customers/my/invoices", get(billing::invoices))
+        .route("/v2/customers/my/invoices/{invoice_uuid}", get(billing::invoice))
+        .route("/v2/customers/my/invoices/{invoice_uuid}/summary", get(billing::summary))
         .route_layer(axum::middleware::from_fn_with_state(sim.clone(), gate));
     v2.merge(control::router())
         .fallback(|| async { DoError::not_found() })

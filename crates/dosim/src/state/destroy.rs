@@ -127,7 +127,7 @@ impl World {
             None => associated.iter().map(|r| (r.kind, r.id.clone())).collect(),
         };
         let droplet = self.retire_droplet(droplet_id).ok_or_else(DoError::not_found)?;
-        let started_at = OffsetDateTime::now_utc();
+        let started_at = self.clock.now();
         let mut status = DestroyStatus {
             droplet: DestroyedResource {
                 id: droplet_id.to_string(),
@@ -138,7 +138,7 @@ impl World {
             resources: HashMap::new(),
             started_at,
             done_at: now + self.transition,
-            takes: self.transition,
+            takes: self.clock.span(self.transition),
         };
         for (kind, id) in requested {
             let item = self.destroy_one(kind, &id, &associated);
@@ -167,7 +167,7 @@ impl World {
             Ok(()) => DestroyedResource {
                 id: id.to_owned(),
                 name: resource.name.clone(),
-                destroyed_at: Some(OffsetDateTime::now_utc()),
+                destroyed_at: Some(self.clock.now()),
                 error: None,
             },
             Err(e) => DestroyedResource {
@@ -209,13 +209,13 @@ impl World {
                     // Gone already (destroyed some other way since) counts as destroyed.
                     Ok(()) | Err(DoError { id: "not_found", .. }) => {
                         item.error = None;
-                        item.destroyed_at = Some(OffsetDateTime::now_utc());
+                        item.destroyed_at = Some(self.clock.now());
                     }
                     Err(e) => item.error = Some(e.message),
                 }
             }
         }
-        status.started_at = OffsetDateTime::now_utc();
+        status.started_at = self.clock.now();
         status.done_at = now + self.transition;
         self.destroys.insert(droplet_id, status);
         Ok(())

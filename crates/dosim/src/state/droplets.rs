@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use super::images::{ImageRef, image_distribution};
-use super::lifetime::{Change, History, Measure, Retired, size_at_creation};
+use super::lifetime::{BackupPlan, Change, History, Measure, Retired, backups_at_creation, size_at_creation};
 use super::{World, check_tag};
 use crate::catalog::{self, RegionSpec, SizeSpec};
+use crate::clock::Clock;
 use crate::error::DoError;
 use crate::wire::{DropletActionBody, DropletCreateBody, StringOrId};
 
@@ -52,7 +53,8 @@ pub struct Droplet {
     pub created_at: OffsetDateTime,
     pub status: Status,
     pub pending: Option<Pending>,
-    pub backups: bool,
+    /// The backup plan, if backups are on.
+    pub backups: Option<BackupPlan>,
     pub ipv6: bool,
     pub monitoring: bool,
     /// Shared with every droplet of the same VPC: 100,000 droplets hold ten strings.
@@ -79,8 +81,8 @@ impl Droplet {
     }
 
     /// Starts a change to `target`, landing after `takes`; a power change goes in the history
-    /// with the moment it lands.
-    fn begin_change(&mut self, target: Status, now: Instant, takes: Duration) {
+    /// with the moment it lands, as `clock` tells it.
+    fn begin_change(&mut self, target: Status, now: Instant, takes: Duration, clock: &Clock) {
         self.status = self.status_at(now);
         self.pending = Some(Pending { target, ready_at: now + takes });
         let change = match (self.status, target) {
@@ -89,7 +91,7 @@ impl Droplet {
             _ => None,
         };
         if let Some(change) = change {
-            self.history.push((OffsetDateTime::now_utc() + takes, change));
+            self.history.push((clock.landing(takes), change));
         }
     }
 }
@@ -124,7 +126,7 @@ pub struct CheckedCreate {
     pub region: &'static RegionSpec,
     pub image: ImageRef,
     pub tags: Vec<String>,
-    pub backups: bool,
+    pub backups: Option<BackupPlan>,
     pub ipv6: bool,
     pub monitoring: bool,
     pub vpc_uuid: Arc<str>,
@@ -153,10 +155,12 @@ impl World {
     pub fn prepopulate(&mut self, count: usize) {
         let basic: Vec<&'static SizeSpec> =
             catalog::SIZES.iter().filter(|s| s.description == "Basic").collect();
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let image = &catalog::PUBLIC_IMAGES[0];
         if count > 0 {
             self.known_tags.insert("dosim".to_owned());
+            // The oldest was made `count` minutes ago: the account has been open since then.
+            self.opened_at = self.opened_at.min(now - time::Duration::minutes(count as i64));
         }
         for (i, id) in self.ids.droplets(count).enumerate() {
             let region = &catalog::REGIONS[i % catalog::REGIONS.len()];
@@ -173,7 +177,7 @@ impl World {
                     created_at: now - time::Duration::minutes((count - i) as i64),
                     status: Status::Active,
                     pending: None,
-                    backups: false,
+                    backups: None,
                     ipv6: false,
                     monitoring: false,
                     vpc_uuid,
@@ -253,13 +257,17 @@ impl World {
             },
         };
         self.check_volumes_for_create(&body.volumes, region, names.len())?;
+        let backups = match body.backups {
+            true => Some(BackupPlan::from_policy(body.backup_policy.as_ref())?),
+            false => None,
+        };
         Ok(CheckedCreate {
             names,
             size,
             region,
             image,
             tags,
-            backups: body.backups,
+            backups,
             ipv6: body.ipv6,
             monitoring: body.monitoring,
             vpc_uuid,
@@ -300,7 +308,7 @@ impl World {
 
     /// Creates droplets in status `new`, each with a `create` action; returns (droplet, action) ids.
     pub fn create_droplets(&mut self, create: CheckedCreate, now: Instant) -> Vec<(u64, u64)> {
-        let wall = OffsetDateTime::now_utc();
+        let wall = self.clock.now();
         for tag in &create.tags {
             self.known_tags.insert(tag.clone());
         }
@@ -326,7 +334,7 @@ impl World {
                 volume_ids: Vec::new(),
                 history: Vec::new(),
             };
-            droplet.begin_change(Status::Active, now, self.transition);
+            droplet.begin_change(Status::Active, now, self.transition, &self.clock);
             let action_id = self.record_action("create", "droplet", Some(id), Some(create.region.slug), now);
             droplet.action_ids.push(action_id);
             self.droplets.insert(id, droplet);
@@ -358,9 +366,9 @@ impl World {
                 resource_id,
                 resource_type,
                 region_slug,
-                started_at: OffsetDateTime::now_utc(),
+                started_at: self.clock.now(),
                 done_at: now + self.transition,
-                takes: self.transition,
+                takes: self.clock.span(self.transition),
             },
         );
         id
@@ -385,7 +393,7 @@ impl World {
     /// Removes a droplet and undoes what tied other resources to it; its snapshots stay.
     pub(super) fn retire_droplet(&mut self, id: u64) -> Option<Droplet> {
         let droplet = self.droplets.remove(&id)?;
-        let wall = OffsetDateTime::now_utc();
+        let wall = self.clock.now();
         for volume_id in &droplet.volume_ids {
             if let Some(volume) = self.volumes.get_mut(volume_id) {
                 volume.droplet_id = None;
@@ -399,7 +407,9 @@ impl World {
         for firewall in self.firewalls.values_mut() {
             firewall.droplet_ids.retain(|d| *d != id);
         }
-        self.assignments.remove(&format!("do:droplet:{id}"));
+        let urn = format!("do:droplet:{id}");
+        let project = self.project_name_of(&urn);
+        self.assignments.remove(&urn);
         self.retired.push(Retired {
             kind: "droplet",
             id: id.to_string(),
@@ -409,6 +419,8 @@ impl World {
             created_at: droplet.created_at,
             deleted_at: wall,
             history: droplet.history.clone(),
+            backups: backups_at_creation(&droplet.history, droplet.backups),
+            project: Some(project),
         });
         Some(droplet)
     }
@@ -423,6 +435,7 @@ impl World {
         const KNOWN: &[&str] = &[
             "enable_backups",
             "disable_backups",
+            "change_backup_policy",
             "reboot",
             "power_cycle",
             "shutdown",
@@ -442,7 +455,7 @@ impl World {
         }
         let transition = self.transition;
         let mut droplet = self.droplets.remove(&droplet_id).ok_or_else(DoError::not_found)?;
-        let outcome = match Self::apply_action(&mut droplet, &body, now, transition) {
+        let outcome = match Self::apply_action(&mut droplet, &body, now, transition, &self.clock) {
             Ok(snapshot_name) => {
                 let action_id = self.record_action(
                     &body.kind,
@@ -475,25 +488,38 @@ impl World {
         outcome
     }
 
+    /// Sets a droplet's backup plan, recording the change (which moves its price) if there is one.
+    /// It takes effect when asked: backups are billed from the moment they are turned on.
+    fn change_backups(droplet: &mut Droplet, to: Option<BackupPlan>, clock: &Clock) {
+        let from = droplet.backups;
+        if from != to {
+            droplet.backups = to;
+            droplet.history.push((clock.now(), Change::Backups { from, to }));
+        }
+    }
+
     /// Applies an action's effect; returns a snapshot name when one must be taken.
     fn apply_action(
         droplet: &mut Droplet,
         body: &DropletActionBody,
         now: Instant,
         transition: Duration,
+        clock: &Clock,
     ) -> Result<Option<String>, DoError> {
         if droplet.locked_at(now) {
             return Err(DoError::unprocessable("Droplet already has a pending event."));
         }
         let current = droplet.status_at(now);
         match body.kind.as_str() {
-            "power_off" | "shutdown" => droplet.begin_change(Status::Off, now, transition),
-            "power_on" | "reboot" | "power_cycle" => droplet.begin_change(Status::Active, now, transition),
+            "power_off" | "shutdown" => droplet.begin_change(Status::Off, now, transition, clock),
+            "power_on" | "reboot" | "power_cycle" => {
+                droplet.begin_change(Status::Active, now, transition, clock)
+            }
             "rename" => {
                 let name = body.name.as_deref().ok_or_else(|| DoError::unprocessable("Name is required."))?;
                 check_name(name)?;
                 droplet.name = name.to_owned();
-                droplet.begin_change(current, now, transition);
+                droplet.begin_change(current, now, transition, clock);
             }
             "resize" => {
                 let slug = body.size.as_deref().ok_or_else(|| DoError::unprocessable("Size is required."))?;
@@ -505,30 +531,41 @@ impl World {
                 }
                 let from = droplet.size.slug;
                 droplet.size = size;
-                droplet
-                    .history
-                    .push((OffsetDateTime::now_utc() + transition, Change::Resized { from, to: size.slug }));
-                droplet.begin_change(current, now, transition);
+                droplet.history.push((clock.landing(transition), Change::Resized { from, to: size.slug }));
+                droplet.begin_change(current, now, transition, clock);
             }
             "snapshot" => {
                 let name = body.name.clone().unwrap_or_else(|| format!("{}-snapshot", droplet.name));
-                droplet.begin_change(current, now, transition);
+                droplet.begin_change(current, now, transition, clock);
                 return Ok(Some(name));
             }
             "enable_backups" => {
-                droplet.backups = true;
-                droplet.begin_change(current, now, transition);
+                let plan = BackupPlan::from_policy(body.backup_policy.as_ref())?;
+                Self::change_backups(droplet, Some(plan), clock);
+                droplet.begin_change(current, now, transition, clock);
             }
             "disable_backups" => {
-                droplet.backups = false;
-                droplet.begin_change(current, now, transition);
+                Self::change_backups(droplet, None, clock);
+                droplet.begin_change(current, now, transition, clock);
+            }
+            "change_backup_policy" => {
+                let policy = body
+                    .backup_policy
+                    .as_ref()
+                    .ok_or_else(|| DoError::unprocessable("backup_policy is required."))?;
+                let plan = BackupPlan::from_policy(Some(policy))?;
+                if droplet.backups.is_none() {
+                    return Err(DoError::unprocessable("Backups are not enabled for this Droplet."));
+                }
+                Self::change_backups(droplet, Some(plan), clock);
+                droplet.begin_change(current, now, transition, clock);
             }
             "enable_ipv6" => {
                 droplet.ipv6 = true;
-                droplet.begin_change(current, now, transition);
+                droplet.begin_change(current, now, transition, clock);
             }
             // restore, rebuild, password_reset, change_kernel: accepted, nothing visible changes.
-            _ => droplet.begin_change(current, now, transition),
+            _ => droplet.begin_change(current, now, transition, clock),
         }
         Ok(None)
     }

@@ -222,7 +222,7 @@ impl World {
         let firewall = Firewall {
             id: id.clone(),
             name: spec.name,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: self.clock.now(),
             droplet_ids: spec.droplet_ids,
             tags: spec.tags,
             inbound: spec.inbound,

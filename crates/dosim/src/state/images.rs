@@ -108,7 +108,7 @@ impl World {
                 description: String::new(),
                 regions,
                 tags,
-                created_at: OffsetDateTime::now_utc(),
+                created_at: self.clock.now(),
                 ready_at: now + self.transition,
                 min_disk_size,
                 size_centi_gib: min_disk_size * 10,
@@ -131,8 +131,10 @@ impl World {
             region: image.regions.first().cloned().unwrap_or_default(),
             measure: Measure::CentiGib(image.size_centi_gib),
             created_at: image.created_at,
-            deleted_at: OffsetDateTime::now_utc(),
+            deleted_at: self.clock.now(),
             history: Vec::new(),
+            backups: None,
+            project: None,
         });
         Ok(image)
     }

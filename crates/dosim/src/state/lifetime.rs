@@ -6,10 +6,35 @@
 //! So every resource keeps its creation time and a short history of the changes that move its
 //! price (power, size, assignment), and a deleted resource leaves a [`Retired`] record behind.
 //! A resource that never changes costs no history at all: 100,000 pre-created droplets carry an
-//! empty `Vec` each. Nothing here computes money; that is for whoever reads the ledger.
+//! empty `Vec` each. Nothing here computes money; that is [`crate::billing`]'s job.
 
 use serde::Serialize;
 use time::OffsetDateTime;
+
+/// A droplet's backup plan (the spec's `backup_policy.plan`), which sets the backup surcharge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupPlan {
+    Weekly,
+    Daily,
+}
+
+impl BackupPlan {
+    /// Reads a `backup_policy` object: its `plan`, `daily` when absent (the spec: "If omitted,
+    /// the backup plan will default to daily").
+    pub fn from_policy(
+        policy: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<Self, crate::error::DoError> {
+        match policy.and_then(|p| p.get("plan")) {
+            None => Ok(Self::Daily),
+            Some(plan) if plan == "daily" => Ok(Self::Daily),
+            Some(plan) if plan == "weekly" => Ok(Self::Weekly),
+            Some(_) => {
+                Err(crate::error::DoError::unprocessable("backup_policy.plan must be daily or weekly."))
+            }
+        }
+    }
+}
 
 /// A change in a resource's life that can move what it costs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,6 +52,11 @@ pub enum Change {
     Grown {
         from_gib: u64,
         gib: u64,
+    },
+    /// A droplet's backups were turned on or off, or their plan changed (`None`: no backups).
+    Backups {
+        from: Option<BackupPlan>,
+        to: Option<BackupPlan>,
     },
     /// A volume or reserved IP is now attached or assigned to this droplet.
     Attached {
@@ -77,6 +107,13 @@ pub struct Retired {
     pub deleted_at: OffsetDateTime,
     #[serde(serialize_with = "events")]
     pub history: History,
+    /// A droplet's backup plan when it was made (changes since are in its history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backups: Option<BackupPlan>,
+    /// The name of the project it was in when it was deleted (none for snapshots and images,
+    /// which DigitalOcean keeps out of projects).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 /// A droplet's size when it was made: the first resize's `from`, or its size now.
@@ -85,6 +122,17 @@ pub fn size_at_creation(history: &History, now: &'static str) -> &'static str {
         .iter()
         .find_map(|(_, change)| match change {
             Change::Resized { from, .. } => Some(*from),
+            _ => None,
+        })
+        .unwrap_or(now)
+}
+
+/// A droplet's backup plan when it was made: the first backups change's `from`, or its plan now.
+pub fn backups_at_creation(history: &History, now: Option<BackupPlan>) -> Option<BackupPlan> {
+    history
+        .iter()
+        .find_map(|(_, change)| match change {
+            Change::Backups { from, .. } => Some(*from),
             _ => None,
         })
         .unwrap_or(now)

@@ -3,7 +3,9 @@
 //!
 //! Time-driven changes (a droplet booting, an action completing) are not run by a timer: every
 //! object keeps the instant its pending change lands, and its state is read *as of now*. That
-//! keeps 100,000 droplets cheap and makes every read consistent with the clock.
+//! keeps 100,000 droplets cheap and makes every read consistent with the clock. Those instants
+//! are real ([`Instant`]); every time of day recorded here comes from the account's [`Clock`],
+//! never from the wall clock directly, so that a test can set it.
 //!
 //! The rules that tie resources together live here, never in the routes: a volume attaches only
 //! within its region and is detached when its droplet goes; snapshots outlive their sources; an
@@ -41,6 +43,7 @@ pub use volumes::{NewVolume, Volume, VolumeAction, VolumeSnapshot};
 pub use vpcs::{NewVpc, Vpc, VpcChange};
 
 use crate::catalog;
+use crate::clock::Clock;
 use crate::error::DoError;
 use crate::ids::Ids;
 use lifetime::Retired;
@@ -60,6 +63,10 @@ pub struct World {
     pub transition: Duration,
     /// Where ids come from; shared by every account so that none is handed out twice.
     ids: Arc<Ids>,
+    /// The time of day, simulated or real; shared by every account.
+    pub clock: Arc<Clock>,
+    /// When the account was opened: its first invoice is for this month.
+    pub opened_at: OffsetDateTime,
     pub droplets: BTreeMap<u64, Droplet>,
     pub actions: HashMap<u64, Action>,
     pub private_images: BTreeMap<u64, PrivateImage>,
@@ -107,10 +114,13 @@ pub fn unique<T: PartialEq>(items: Vec<T>) -> Vec<T> {
 
 impl World {
     /// An empty account: a default VPC in every region and a default project.
-    pub fn new(transition: Duration, ids: Arc<Ids>) -> Self {
+    pub fn new(transition: Duration, ids: Arc<Ids>, clock: Arc<Clock>) -> Self {
+        let created_at = clock.now();
         let mut world = Self {
             transition,
             ids,
+            clock,
+            opened_at: created_at,
             droplets: BTreeMap::new(),
             actions: HashMap::new(),
             private_images: BTreeMap::new(),
@@ -127,7 +137,6 @@ impl World {
             destroys: HashMap::new(),
             retired: Vec::new(),
         };
-        let created_at = OffsetDateTime::now_utc();
         world.add_default_vpcs(created_at);
         world.add_default_project(created_at);
         world
@@ -139,7 +148,7 @@ impl World {
     /// assigned to a droplet of their region that has none yet).
     pub fn add_fixtures(&mut self, fixtures: Fixtures) {
         let now = Instant::now();
-        let wall = OffsetDateTime::now_utc();
+        let wall = self.clock.now();
         let mut by_region: HashMap<&str, Vec<u64>> = HashMap::new();
         for droplet in self.droplets.values() {
             by_region.entry(droplet.region.slug).or_default().push(droplet.id);

@@ -125,11 +125,17 @@ impl World {
             .unwrap_or_else(|| self.default_project_id())
     }
 
+    /// The name of the project a resource is in (what invoices show as `project_name`).
+    pub fn project_name_of(&self, urn: &str) -> String {
+        let id = self.project_of(urn);
+        self.projects.get(&id).map(|p| p.name.clone()).unwrap_or_default()
+    }
+
     pub(super) fn assign_to_project(&mut self, urn: &str, project_id: &str) {
         if project_id == self.default_project_id() {
             self.assignments.remove(urn);
         } else {
-            self.assignments.insert(urn.to_owned(), (project_id.to_owned(), OffsetDateTime::now_utc()));
+            self.assignments.insert(urn.to_owned(), (project_id.to_owned(), self.clock.now()));
         }
     }
 
@@ -145,7 +151,7 @@ impl World {
         let name = fields.name.ok_or_else(|| DoError::unprocessable("name is required."))?;
         let purpose = fields.purpose.ok_or_else(|| DoError::unprocessable("purpose is required."))?;
         self.check_project_name_free(&name, None)?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let id = uuid::Uuid::new_v4().to_string();
         let project = Project {
             id: id.clone(),
@@ -189,7 +195,7 @@ impl World {
         if let Some(environment) = fields.environment {
             project.environment = Some(environment);
         }
-        project.updated_at = OffsetDateTime::now_utc();
+        project.updated_at = self.clock.now();
         Ok(())
     }
 
@@ -253,7 +259,7 @@ impl World {
         if !self.projects.contains(id) {
             return Err(DoError::not_found());
         }
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let mut seen: HashSet<&str> = HashSet::new();
         let mut outcome = Vec::with_capacity(urns.len());
         for urn in urns {

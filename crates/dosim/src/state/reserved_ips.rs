@@ -68,7 +68,7 @@ impl World {
         {
             return Err(DoError::unprocessable("The project_id names no project of this account."));
         }
-        let address = self.new_reserved_ip(region, now);
+        let address = self.new_reserved_ip(region, now, self.clock.now());
         if let Some(project) = project_id {
             self.assign_to_project(&format!("do:floatingip:{address}"), project);
         }
@@ -90,18 +90,21 @@ impl World {
         if self.reserved_ip_of(droplet_id).is_some() {
             return Err(DoError::unprocessable("The Droplet already has a reserved IP assigned."));
         }
-        let address = self.new_reserved_ip(region, now);
-        let action_id = self.start_ip_action(&address, IpAction::Assign { droplet_id }, now)?;
+        // One reading of the clock for both, so that the address is never unassigned (and
+        // billed) for the moment between them.
+        let wall = self.clock.now();
+        let address = self.new_reserved_ip(region, now, wall);
+        let action_id = self.ip_action_at(&address, IpAction::Assign { droplet_id }, now, wall)?;
         Ok((address, action_id))
     }
 
-    fn new_reserved_ip(&mut self, region: &'static RegionSpec, now: Instant) -> String {
+    fn new_reserved_ip(&mut self, region: &'static RegionSpec, now: Instant, wall: OffsetDateTime) -> String {
         let address = self.ids.reserved_ip().to_string();
         let ip = ReservedIp {
             address: address.clone(),
             region,
             droplet_id: None,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: wall,
             ready_at: now,
             action_ids: Vec::new(),
             history: Vec::new(),
@@ -117,6 +120,18 @@ impl World {
 
     /// Assigns or unassigns an address, with DigitalOcean's refusals.
     pub fn start_ip_action(&mut self, address: &str, action: IpAction, now: Instant) -> Result<u64, DoError> {
+        let wall = self.clock.now();
+        self.ip_action_at(address, action, now, wall)
+    }
+
+    /// [`World::start_ip_action`], with the change recorded at `wall`.
+    fn ip_action_at(
+        &mut self,
+        address: &str,
+        action: IpAction,
+        now: Instant,
+        wall: OffsetDateTime,
+    ) -> Result<u64, DoError> {
         let ip = self.reserved_ips.get(address).ok_or_else(DoError::not_found)?;
         if ip.locked_at(now) {
             return Err(DoError::unprocessable("The reserved IP already has a pending event."));
@@ -157,7 +172,7 @@ impl World {
             IpAction::Assign { droplet_id } => Some(droplet_id),
             IpAction::Unassign => None,
         };
-        ip.history.push((OffsetDateTime::now_utc(), change));
+        ip.history.push((wall, change));
         ip.ready_at = settled;
         ip.action_ids.push(action_id);
         Ok(action_id)
@@ -167,6 +182,7 @@ impl World {
     pub fn release_ip(&mut self, address: &str) -> Result<(), DoError> {
         let ip = self.reserved_ips.remove(address).ok_or_else(DoError::not_found)?;
         let urn = format!("do:floatingip:{address}");
+        let project = self.project_name_of(&urn);
         self.assignments.remove(&urn);
         self.retired.push(Retired {
             kind: "reserved_ip",
@@ -175,8 +191,10 @@ impl World {
             region: ip.region.slug.to_owned(),
             measure: Measure::Address,
             created_at: ip.created_at,
-            deleted_at: OffsetDateTime::now_utc(),
+            deleted_at: self.clock.now(),
             history: ip.history,
+            backups: None,
+            project: Some(project),
         });
         Ok(())
     }

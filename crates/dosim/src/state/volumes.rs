@@ -188,7 +188,7 @@ impl World {
             filesystem_label: new.filesystem_label.unwrap_or_default(),
             droplet_id: None,
             tags: new.tags,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: self.clock.now(),
             action_ids: Vec::new(),
             history: Vec::new(),
         };
@@ -211,7 +211,9 @@ impl World {
         let Some(volume) = self.volumes.remove(id) else {
             return Err(DoError::not_found());
         };
-        self.assignments.remove(&format!("do:volume:{id}"));
+        let urn = format!("do:volume:{id}");
+        let project = self.project_name_of(&urn);
+        self.assignments.remove(&urn);
         self.retired.push(Retired {
             kind: "volume",
             id: volume.id,
@@ -219,8 +221,10 @@ impl World {
             region: volume.region.slug.to_owned(),
             measure: Measure::Gib(gib_at_creation(&volume.history, volume.size_gib)),
             created_at: volume.created_at,
-            deleted_at: OffsetDateTime::now_utc(),
+            deleted_at: self.clock.now(),
             history: volume.history,
+            backups: None,
+            project: Some(project),
         });
         Ok(())
     }
@@ -253,7 +257,7 @@ impl World {
                 return Err(DoError::unprocessable("The region must be the one the volume is in."));
             }
         }
-        let wall = OffsetDateTime::now_utc();
+        let wall = self.clock.now();
         match action {
             VolumeAction::Attach { droplet_id } => {
                 let droplet = self.droplets.get(&droplet_id).ok_or_else(|| {
@@ -337,7 +341,7 @@ impl World {
             min_disk_size: volume.size_gib,
             size_centi_gib: volume.size_gib * 100,
             tags,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: self.clock.now(),
         };
         for tag in &snapshot.tags {
             self.known_tags.insert(tag.clone());
@@ -356,8 +360,10 @@ impl World {
             region: snapshot.region.slug.to_owned(),
             measure: Measure::CentiGib(snapshot.size_centi_gib),
             created_at: snapshot.created_at,
-            deleted_at: OffsetDateTime::now_utc(),
+            deleted_at: self.clock.now(),
             history: Vec::new(),
+            backups: None,
+            project: None,
         });
         Ok(())
     }

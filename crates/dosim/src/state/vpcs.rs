@@ -196,7 +196,7 @@ impl World {
             region,
             ip_range,
             default: false,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: self.clock.now(),
         };
         self.vpcs.insert(self.ids.sequence(), vpc);
         Ok(id)

@@ -4,10 +4,12 @@
 //! reads the spec on its own, so a misreading on either side shows up as a failing test rather
 //! than as two halves that agree with each other. Do not share them.
 
+mod billing;
 mod networking;
 mod organising;
 mod storage;
 
+pub use billing::*;
 pub use networking::*;
 pub use organising::*;
 pub use storage::*;

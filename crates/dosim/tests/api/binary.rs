@@ -119,3 +119,44 @@ async fn the_binary_pre_creates_volumes_snapshots_and_reserved_ips_some_of_them_
         .count();
     assert_eq!(droplet_snapshots, 100);
 }
+
+#[tokio::test]
+async fn the_binary_starts_on_a_set_clock_with_each_accounts_starting_balance() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dosim"))
+        .args(["--listen", "127.0.0.1:0", "--token", "bin-token", "--account", "team:team-token"])
+        .args(["--clock", "2026-03-01T00:00:00Z", "--account-balance", "team=-2.50"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start dosim");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut banner).expect("banner");
+    let addr =
+        banner.split("listening on ").nth(1).and_then(|s| s.split_whitespace().next()).expect("address");
+    let http = crate::helpers::http_client();
+    let mut balances = Vec::new();
+    for token in ["bin-token", "team-token"] {
+        let response = http
+            .get(format!("http://{addr}/v2/customers/my/balance"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        balances.push(response.json::<Value>().await.expect("json"));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let shown = |b: &Value| (b["account_balance"].clone(), b["generated_at"].clone());
+    assert_eq!(shown(&balances[0]), ("0.00".into(), "2026-03-01T00:00:00Z".into()));
+    assert_eq!(shown(&balances[1]), ("-2.50".into(), "2026-03-01T00:00:00Z".into()));
+
+    for bad in
+        [["--clock", "yesterday"], ["--account-balance", "nobody=1"], ["--account-balance", "default=0.001"]]
+    {
+        let refused = Command::new(env!("CARGO_BIN_EXE_dosim"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(bad)
+            .output()
+            .expect("run dosim");
+        assert_eq!(refused.status.code(), Some(2), "{bad:?} is refused at start");
+    }
+}

@@ -125,6 +125,28 @@ impl TestSim {
         body["retired"].as_array().expect("retired").clone()
     }
 
+    /// Moves the simulator's clock `seconds` forward (`POST /_sim/clock`).
+    pub async fn advance(&self, seconds: u64) {
+        let response = self
+            .http
+            .post(self.url("/_sim/clock"))
+            .json(&json!({"advance_secs": seconds}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "advance the clock by {seconds} s");
+    }
+
+    /// Sets the simulator's clock (`PUT /_sim/clock`) and returns the answer.
+    pub async fn set_clock(&self, rfc3339: &str) -> Response {
+        self.http
+            .put(self.url("/_sim/clock"))
+            .json(&json!({"now": rfc3339}))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.http.delete(self.url(path)).bearer_auth(TOKEN).send().await.expect("request sent")
     }

@@ -3,8 +3,10 @@
 mod helpers;
 
 mod accounts;
+mod billing;
 mod binary;
 mod catalogue;
+mod clock;
 mod destroy;
 mod droplets;
 mod faults;
