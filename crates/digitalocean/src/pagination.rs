@@ -48,6 +48,30 @@ impl Keyed for nephele_core::Image {
     }
 }
 
+impl Keyed for nephele_core::Resource {
+    fn key(&self) -> String {
+        self.id().0.clone()
+    }
+}
+
+impl Keyed for nephele_core::VpcMember {
+    fn key(&self) -> String {
+        format!("{}:{}", self.kind, self.id)
+    }
+}
+
+impl Keyed for crate::resources::wire::DropletSnapshot {
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Keyed for crate::resources::wire::SshKey {
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+}
+
 /// A page, its items already converted: the wire form of a page lives only while it is decoded.
 struct Page<T> {
     items: Vec<T>,

@@ -25,7 +25,13 @@ pub struct Paged<T> {
         alias = "sizes",
         alias = "images",
         alias = "actions",
-        alias = "ssh_keys"
+        alias = "ssh_keys",
+        alias = "volumes",
+        alias = "snapshots",
+        alias = "firewalls",
+        alias = "reserved_ips",
+        alias = "vpcs",
+        alias = "members"
     )]
     pub items: Vec<T>,
     #[serde(default)]
