@@ -143,8 +143,15 @@ impl RateBudget {
     /// A request that must wait reserves the first free slot before it sleeps, so waiters are
     /// served in order and each waits exactly once. A request dropped while it waits (its caller
     /// went away) gives the slot back. Fails with a rate-limited error, saying when to retry, if
-    /// the wait would pass `deadline`.
-    pub async fn acquire(&self, deadline: Instant, metrics: &ClientMetrics) -> Result<(), ProviderError> {
+    /// the wait would pass `deadline`. Answers how long it waited.
+    ///
+    /// Each wait is logged at debug only: a list paced page by page would otherwise write a
+    /// line per page; its caller sums the waits and says so once (see `pagination`).
+    pub async fn acquire(
+        &self,
+        deadline: Instant,
+        metrics: &ClientMetrics,
+    ) -> Result<Duration, ProviderError> {
         let now = Instant::now();
         let wait = self.reserve(now, deadline).map_err(|wait| ProviderError::RateLimited {
             retry_after: RetryAfter::from_now(wait),
@@ -153,7 +160,7 @@ impl RateBudget {
         if !wait.is_zero() {
             // `reserve` booked `now + wait`, so it adds up.
             let booking = Booking { budget: self, at: now.checked_add(wait) };
-            tracing::warn!(
+            tracing::debug!(
                 wait_ms = wait.as_millis() as u64,
                 per_minute = self.config.per_minute,
                 per_hour = self.config.per_hour,
@@ -163,7 +170,7 @@ impl RateBudget {
             tokio::time::sleep(wait).await;
             booking.keep();
         }
-        Ok(())
+        Ok(wait)
     }
 
     /// Takes a booked, unused slot off both windows.
@@ -279,7 +286,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
         let _guard = runtime.enter();
         for _ in 0..2 {
-            assert_eq!(budget.acquire(far, &metrics).now_or_never(), Some(Ok(())));
+            assert_eq!(budget.acquire(far, &metrics).now_or_never(), Some(Ok(Duration::ZERO)));
         }
         // Ten callers queue for the next minute, then all give up.
         for _ in 0..10 {

@@ -7,7 +7,9 @@
 //!   before DigitalOcean answers 429, and honours `retry-after` when it does;
 //! - **retries** of idempotent calls with exponential backoff and full jitter;
 //! - **exactly-once creation**: every droplet carries a `nephele-req-<operation id>` tag, and an
-//!   ambiguous failure is resolved by looking the tag up, never by creating blindly again;
+//!   ambiguous failure is resolved by looking the tag up, never by creating blindly again
+//!   (resources beyond droplets are found by the record DigitalOcean keeps for each kind; see
+//!   [`resources`], which also says where it keeps none);
 //! - **typed errors** that keep DigitalOcean's `id`, `message` and `request_id`, and never the
 //!   token.
 //!
@@ -20,7 +22,9 @@ mod errors;
 mod mapping;
 mod metrics;
 mod pagination;
+mod prices;
 mod provider;
+pub mod resources;
 mod retry;
 mod settings;
 mod transport;

@@ -15,6 +15,7 @@ pub struct ClientMetrics {
     rate_limit_wait_ms: AtomicU64,
     ambiguous_creates: AtomicU64,
     adopted_instances: AtomicU64,
+    adopted_resources: AtomicU64,
     ambiguous_actions: AtomicU64,
     adopted_actions: AtomicU64,
     oversized_responses: AtomicU64,
@@ -33,10 +34,13 @@ pub struct MetricsSnapshot {
     /// Times a request waited for the rate budget, and for how long in all.
     pub rate_limit_waits: u64,
     pub rate_limit_wait_ms: u64,
-    /// Creates whose outcome was unknown (timeout, dropped connection, 5xx).
+    /// Creates (of droplets and of other resources) whose outcome was unknown (timeout,
+    /// dropped connection, 5xx).
     pub ambiguous_creates: u64,
     /// Droplets found by their operation tag instead of being created again.
     pub adopted_instances: u64,
+    /// Resources (volumes, keys, ...) found by their record instead of being created again.
+    pub adopted_resources: u64,
     /// Power actions whose outcome was unknown, and those found among the droplet's actions
     /// instead of being sent again.
     pub ambiguous_actions: u64,
@@ -61,6 +65,7 @@ impl ClientMetrics {
             rate_limit_wait_ms: self.rate_limit_wait_ms.load(Ordering::Relaxed),
             ambiguous_creates: self.ambiguous_creates.load(Ordering::Relaxed),
             adopted_instances: self.adopted_instances.load(Ordering::Relaxed),
+            adopted_resources: self.adopted_resources.load(Ordering::Relaxed),
             ambiguous_actions: self.ambiguous_actions.load(Ordering::Relaxed),
             adopted_actions: self.adopted_actions.load(Ordering::Relaxed),
             oversized_responses: self.oversized_responses.load(Ordering::Relaxed),
@@ -91,6 +96,10 @@ impl ClientMetrics {
 
     pub(crate) fn adopted(&self, count: usize) {
         bump(&self.adopted_instances, count as u64);
+    }
+
+    pub(crate) fn adopted_resource(&self) {
+        bump(&self.adopted_resources, 1);
     }
 
     pub(crate) fn ambiguous_action(&self) {

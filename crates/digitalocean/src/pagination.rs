@@ -48,11 +48,37 @@ impl Keyed for nephele_core::Image {
     }
 }
 
+impl Keyed for nephele_core::Resource {
+    fn key(&self) -> String {
+        self.id().0.clone()
+    }
+}
+
+impl Keyed for nephele_core::VpcMember {
+    fn key(&self) -> String {
+        format!("{}:{}", self.kind, self.id)
+    }
+}
+
+impl Keyed for crate::resources::wire::DropletSnapshot {
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Keyed for crate::resources::wire::SshKey {
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+}
+
 /// A page, its items already converted: the wire form of a page lives only while it is decoded.
 struct Page<T> {
     items: Vec<T>,
     next: Option<String>,
     total: Option<u64>,
+    /// Time its request waited for the rate budget.
+    waited: std::time::Duration,
 }
 
 /// DigitalOcean's largest page.
@@ -108,13 +134,14 @@ where
     T: Send + 'static,
 {
     let reply = transport.send(Method::GET, &path, None, Retry::Idempotent).await?;
+    let waited = reply.waited;
     tokio::task::spawn_blocking(move || {
         let page = reply.decode::<wire::Paged<W>>(what)?;
         drop(reply);
         let next = page.links.as_ref().and_then(|l| l.pages.as_ref()).and_then(|p| p.next.clone());
         let total = page.meta.as_ref().map(|m| m.total);
         let items = page.items.into_iter().map(convert).collect::<Result<Vec<T>, _>>()?;
-        Ok(Page { items, next, total })
+        Ok(Page { items, next, total, waited })
     })
     .await
     .map_err(|e| ProviderError::unavailable(format!("page decoding stopped: {e}")))?
@@ -164,6 +191,8 @@ where
         }
         let mut next = first.next;
         let mut items = first.items;
+        let mut waited = first.waited;
+        let mut fetched_pages = 1usize;
         if pages > 1 {
             let mut rest = futures_util::stream::iter(2..=pages)
                 .map(|page| {
@@ -177,6 +206,8 @@ where
             next = None;
             for result in rest {
                 let (_, page) = result?;
+                waited += page.waited;
+                fetched_pages += 1;
                 next = page.next;
                 items.extend(page.items);
             }
@@ -206,6 +237,8 @@ where
                 )));
             }
             let fetched = fetch_page(transport, page_path(page), what, convert).await?;
+            waited += fetched.waited;
+            fetched_pages += 1;
             let seen = seen.get_or_insert_with(|| items.iter().map(Keyed::key).collect());
             let before = items.len();
             next = fetched.next;
@@ -215,6 +248,15 @@ where
                 metrics.list_cut_short();
                 break;
             }
+        }
+        if !waited.is_zero() {
+            // One line per list, however many of its pages waited.
+            tracing::info!(
+                what,
+                pages = fetched_pages,
+                waited_ms = waited.as_millis() as u64,
+                "list paced by the DigitalOcean rate budget"
+            );
         }
         Ok::<_, ProviderError>(items)
     };

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use nephele_core::{
-    ActionId, CreateInstances, Image, Instance, InstanceFilter, InstanceId, InstanceType, OperationId,
-    PowerAction, Provider, ProviderAction, ProviderError, ProviderInfo, Region,
+    ActionId, ActionStarted, AssociatedResources, CreateInstances, CreateResource, Image, Instance,
+    InstanceFilter, InstanceId, InstanceType, OperationId, PowerAction, Provider, ProviderAction,
+    ProviderError, ProviderInfo, Region, Resource, ResourceAction, ResourceId, ResourceKind, ResourcePrice,
+    VpcMember,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -30,10 +32,10 @@ pub fn operation_tag(operation_id: OperationId) -> String {
 
 /// A DigitalOcean account, reached through its API v2.
 pub struct DigitalOcean {
-    transport: Transport,
+    pub(crate) transport: Transport,
     default_region: Option<String>,
     list_limits: ListLimits,
-    max_attempts: u32,
+    pub(crate) max_attempts: u32,
 }
 
 /// Droplet ids are positive integers: anything else names no droplet, and costs no call.
@@ -69,7 +71,11 @@ impl DigitalOcean {
     }
 
     /// Every item of a paginated list, converted page by page (see [`crate::pagination`]).
-    async fn list_all<W, T>(&self, list: ListOf<'_>, convert: Convert<W, T>) -> Result<Vec<T>, ProviderError>
+    pub(crate) async fn list_all<W, T>(
+        &self,
+        list: ListOf<'_>,
+        convert: Convert<W, T>,
+    ) -> Result<Vec<T>, ProviderError>
     where
         W: DeserializeOwned + Send + 'static,
         T: Keyed + Send + 'static,
@@ -143,8 +149,10 @@ impl Provider for DigitalOcean {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             default_region: self.default_region.clone(),
             capabilities: ["instances", "power_actions", "regions", "instance_types", "images", "tags"]
+                .into_iter()
+                .chain(crate::resources::CAPABILITIES)
                 .map(str::to_owned)
-                .to_vec(),
+                .collect(),
         }
     }
 
@@ -176,6 +184,7 @@ impl Provider for DigitalOcean {
             ("rate_limit_wait_ms", m.rate_limit_wait_ms),
             ("ambiguous_creates", m.ambiguous_creates),
             ("adopted_instances", m.adopted_instances),
+            ("adopted_resources", m.adopted_resources),
             ("ambiguous_actions", m.ambiguous_actions),
             ("adopted_actions", m.adopted_actions),
             ("oversized_responses", m.oversized_responses),
@@ -377,5 +386,62 @@ impl Provider for DigitalOcean {
     async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {
         let list = ListOf { path: "/v2/images", filters: &[], what: "image list" };
         self.list_all(list, |i: wire::Image| Ok(mapping::image(i))).await
+    }
+
+    #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
+    async fn list_resources(&self, kind: ResourceKind) -> Result<Vec<Resource>, ProviderError> {
+        self.list_resources_of(kind).await
+    }
+
+    #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
+    async fn get_resource(&self, kind: ResourceKind, id: &ResourceId) -> Result<Resource, ProviderError> {
+        self.get_resource_of(kind, id).await
+    }
+
+    /// Exactly once per operation id, by the record DigitalOcean keeps for each kind (see
+    /// [`crate::resources`], which says where it keeps none).
+    #[tracing::instrument(skip(self, request), fields(provider = "digitalocean", kind = %request.kind(), operation_id = %request.operation_id()))]
+    async fn create_resource(&self, request: &CreateResource) -> Result<Resource, ProviderError> {
+        self.create_resource_once(request).await
+    }
+
+    #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
+    async fn delete_resource(
+        &self,
+        kind: ResourceKind,
+        id: &ResourceId,
+        operation_id: OperationId,
+    ) -> Result<(), ProviderError> {
+        tracing::debug!(%operation_id, %kind, id = %id, "deleting resource");
+        self.delete_resource_of(kind, id).await
+    }
+
+    #[tracing::instrument(skip(self, action), fields(provider = "digitalocean", action = action.name()))]
+    async fn resource_action(
+        &self,
+        action: &ResourceAction,
+        operation_id: OperationId,
+    ) -> Result<ActionStarted, ProviderError> {
+        tracing::debug!(%operation_id, "starting resource action");
+        self.act_on_resource(action).await
+    }
+
+    async fn vpc_members(&self, vpc_id: &ResourceId) -> Result<Vec<VpcMember>, ProviderError> {
+        self.vpc_members_of(vpc_id).await
+    }
+
+    #[tracing::instrument(skip(self, associated), fields(provider = "digitalocean"))]
+    async fn delete_instance_with(
+        &self,
+        id: &InstanceId,
+        associated: &AssociatedResources,
+        operation_id: OperationId,
+    ) -> Result<(), ProviderError> {
+        tracing::debug!(%operation_id, "deleting droplet with associated resources");
+        self.destroy_with_associated(id, associated).await
+    }
+
+    async fn resource_prices(&self) -> Result<Vec<ResourcePrice>, ProviderError> {
+        Ok(crate::prices::resource_prices())
     }
 }

@@ -41,6 +41,8 @@ pub struct Reply {
     /// True when an earlier attempt of this call failed without a clear answer, so the call may
     /// have taken effect before this answer (a DELETE's 404, say).
     pub after_ambiguous_failure: bool,
+    /// How long the call waited for the rate budget, over all its attempts.
+    pub waited: Duration,
     /// The body's share of the client's in-flight byte budget, given back when the reply is
     /// dropped (after it is decoded).
     _held: Option<OwnedSemaphorePermit>,
@@ -223,13 +225,14 @@ impl Transport {
         let deadline = Instant::now() + self.call_deadline;
         let url = self.url(path)?;
         let mut ambiguous = false;
+        let mut waited = Duration::ZERO;
         let mut attempt = 0;
         loop {
             attempt += 1;
             if attempt > 1 {
                 self.metrics.retry();
             }
-            self.budget.acquire(deadline, &self.metrics).await?;
+            waited += self.budget.acquire(deadline, &self.metrics).await?;
             let mut request = self
                 .http
                 .request(method.clone(), &url)
@@ -261,6 +264,7 @@ impl Transport {
                             body: nephele_core::scrub_bytes(bytes, &[self.token.expose().as_bytes()]),
                             retry_after,
                             after_ambiguous_failure: ambiguous,
+                            waited,
                             _held: held,
                         }),
                         Ok(None) => {

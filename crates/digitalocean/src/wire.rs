@@ -25,7 +25,13 @@ pub struct Paged<T> {
         alias = "sizes",
         alias = "images",
         alias = "actions",
-        alias = "ssh_keys"
+        alias = "ssh_keys",
+        alias = "volumes",
+        alias = "snapshots",
+        alias = "firewalls",
+        alias = "reserved_ips",
+        alias = "vpcs",
+        alias = "members"
     )]
     pub items: Vec<T>,
     #[serde(default)]
@@ -135,6 +141,24 @@ pub struct Networks {
     pub v6: Vec<NetworkV6>,
 }
 
+/// The image a droplet was made from: its id and slug are all an instance keeps.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DropletImage {
+    pub id: u64,
+    #[serde(default)]
+    pub slug: Option<String>,
+}
+
+/// The region a droplet is in: its slug is all an instance keeps.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DropletRegion {
+    pub slug: String,
+}
+
+/// A droplet, read for what an [`nephele_core::Instance`] keeps. The spec's embedded objects
+/// (`image`, `region`, `size`) are read down to the fields used, and the rest is skipped
+/// unkept: a region repeats its whole size list and an image its region list in every droplet,
+/// and allocating them only to drop them was most of the cost of decoding a list.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Droplet {
     pub id: u64,
@@ -146,10 +170,10 @@ pub struct Droplet {
     pub status: String,
     pub created_at: String,
     pub features: Vec<String>,
-    pub image: Image,
+    pub image: DropletImage,
     pub size_slug: String,
     pub networks: Networks,
-    pub region: Region,
+    pub region: DropletRegion,
     pub tags: Vec<String>,
 }
 

@@ -101,3 +101,38 @@ impl Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// A simulator behind a proxy that loses the answers [`crate::lossy::Losses`] names.
+pub async fn spawn_lossy(droplets: usize) -> (TestCloud, crate::lossy::Losses) {
+    let sim = Simulator::new(sim_config(droplets)).bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
+    let losses = crate::lossy::Losses::default();
+    let proxy = crate::lossy::start(&sim.base_url(), losses.clone()).await;
+    let client = DigitalOcean::new(client_config(&proxy)).expect("client");
+    (TestCloud { sim, client }, losses)
+}
+
+/// A droplet of the simulator's in `region` (dosim spreads its droplets over its regions).
+pub async fn droplet_in(cloud: &TestCloud, region: &str) -> nephele_core::Instance {
+    use nephele_core::Provider;
+    let filter = nephele_core::InstanceFilter { region: Some(region.to_owned()), ..Default::default() };
+    cloud.client.list_instances(&filter).await.expect("list").into_iter().next().expect("a droplet there")
+}
+
+/// Reads the resource until `done` holds, for at most five seconds.
+pub async fn wait_for(
+    cloud: &TestCloud,
+    kind: nephele_core::ResourceKind,
+    id: &nephele_core::ResourceId,
+    done: impl Fn(&nephele_core::Resource) -> bool,
+) -> nephele_core::Resource {
+    use nephele_core::Provider;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let resource = cloud.client.get_resource(kind, id).await.expect("get");
+        if done(&resource) {
+            return resource;
+        }
+        assert!(std::time::Instant::now() < deadline, "{kind} {id} never reached the state: {resource:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

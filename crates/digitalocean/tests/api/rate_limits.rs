@@ -82,3 +82,43 @@ async fn a_wait_longer_than_the_deadline_fails_fast_saying_when_to_retry() {
     };
     assert!(retry_after.after > Duration::from_secs(50), "about a minute: {:?}", retry_after.after);
 }
+
+#[tokio::test]
+async fn a_list_paced_by_the_budget_logs_one_summary_line_not_a_warning_per_page() {
+    let window = Duration::from_secs(1);
+    // Six pages against a budget of four a "minute" of one second, paced one at a time: most
+    // pages wait.
+    let cloud = spawn_with(sim_config(1_200), |c| {
+        c.budget = BudgetConfig {
+            per_minute: 4,
+            per_hour: 100_000,
+            minute: window,
+            margin: Duration::ZERO,
+            burst: 1,
+            ..BudgetConfig::default()
+        };
+    })
+    .await;
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+
+    let listed = cloud.client.list_instances(&Default::default()).await.expect("list");
+
+    assert_eq!(listed.len(), 1_200);
+    let text = logs.text();
+    let metrics = cloud.client.metrics().snapshot();
+    assert!(metrics.rate_limit_waits >= 4, "pages waited: {metrics:?}");
+    let warnings = text.lines().filter(|l| l.contains("WARN")).collect::<Vec<_>>();
+    assert!(warnings.is_empty(), "no warning for waits the budget was made for: {warnings:#?}");
+    let summaries =
+        text.lines().filter(|l| l.contains("list paced by the DigitalOcean rate budget")).collect::<Vec<_>>();
+    assert_eq!(summaries.len(), 1, "one line for the whole list: {summaries:#?}");
+    assert!(summaries[0].contains("INFO") && summaries[0].contains("pages=6"), "{}", summaries[0]);
+    assert!(summaries[0].contains("waited_ms="), "{}", summaries[0]);
+    // Each wait is still there for whoever asks for debug.
+    let waits = text
+        .lines()
+        .filter(|l| l.contains("DEBUG") && l.contains("waiting for DigitalOcean rate budget"))
+        .count();
+    assert_eq!(waits as u64, metrics.rate_limit_waits);
+}
