@@ -345,13 +345,13 @@ impl Aws {
 
     pub(crate) async fn list_firewalls(&self) -> Result<Vec<Firewall>, ProviderError> {
         let found = self.describe_everywhere::<DescribeSecurityGroups>(QUERY, &Params::new()).await?;
-        let mut by_region: BTreeMap<String, Vec<SecurityGroup>> = BTreeMap::new();
-        for (region, group) in found {
-            by_region.entry(region).or_default().push(group);
-        }
         let mut firewalls = Vec::new();
-        for (region, groups) in by_region {
-            firewalls.extend(self.firewalls_of(&region, &groups).await?);
+        for region in self.regions_default_first() {
+            let here: Vec<SecurityGroup> =
+                found.iter().filter(|(r, _)| *r == region).map(|(_, g)| g.clone()).collect();
+            if !here.is_empty() {
+                firewalls.extend(self.firewalls_of(&region, &here).await?);
+            }
         }
         Ok(firewalls)
     }
@@ -564,10 +564,20 @@ impl Aws {
         self.get_firewall(id).await
     }
 
+    /// Refused while instances use the group, as EC2 refuses it (`DependencyViolation`); moto
+    /// would delete it from under them.
     pub(crate) async fn delete_firewall(&self, id: &ResourceId) -> Result<(), ProviderError> {
         let (region, group) = self.find_group(id).await?;
         if group.group_name == "default" {
             return Err(conflict(format!("{id} is its VPC's default security group, which EC2 keeps")));
+        }
+        let members = self.members(&region, &[group.group_id.as_str()]).await?;
+        if let Some(used) = members.get(&group.group_id).filter(|m| !m.is_empty()) {
+            let used: Vec<String> = used.iter().map(ToString::to_string).collect();
+            return Err(conflict(format!(
+                "firewall {id} is in use by {}; remove them first",
+                used.join(", ")
+            )));
         }
         let params: Params = vec![("GroupId".into(), id.0.clone())];
         self.client
