@@ -324,6 +324,9 @@ impl Aws {
         if request.names.is_empty() || request.names.len() > MAX_NAMES_PER_CREATE {
             return Err(invalid("names", format!("1 to {MAX_NAMES_PER_CREATE} instances per create")));
         }
+        if request.ssh_keys.len() > 1 {
+            return Err(invalid("ssh_keys", "EC2 takes one key pair per instance"));
+        }
         if request.backups {
             return Err(invalid("backups", "EC2 has no instance backup plan; use EBS snapshots"));
         }

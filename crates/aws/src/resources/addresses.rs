@@ -2,6 +2,9 @@
 //! instance (moved from another, as DigitalOcean's assign moves a reserved IP), disassociated,
 //! released (after a disassociation, as a DigitalOcean reserved IP is deleted while assigned).
 //!
+//! EC2 keeps no allocation time; one Nephele allocates carries it in a tag
+//! (`nephele-created-at`), so the waste report can say how long it has been held.
+//!
 //! An address counts as assigned only to a live instance: EC2 drops the association when the
 //! instance terminates, moto keeps it, and an address on a terminated instance serves nothing
 //! (and is billed all the same: AWS charges every public IPv4 address by the hour).
@@ -14,8 +17,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::{
-    conflict, has_id_shape, invalid, not_found, operation_tag, shown_tags, tag_specification, tags_for,
-    unclear,
+    CREATED_AT_TAG, conflict, has_id_shape, invalid, not_found, operation_tag, parse_time, shown_tags,
+    tag_specification, tags_for, unclear,
 };
 use crate::client::Params;
 use crate::provider::{Aws, Query, is_instance_id, push_filter};
@@ -85,7 +88,7 @@ fn reserved_ip(region: &str, raw: &Address, live: &BTreeSet<String>) -> Result<R
         assigned_to: raw.instance().filter(|i| live.contains(*i)).map(|i| InstanceId(i.to_owned())),
         locked: false,
         tags: shown_tags(&raw.tag_set),
-        created_at: None,
+        created_at: parse_time(raw.tag_set.value_of(CREATED_AT_TAG)),
     })
 }
 
@@ -207,7 +210,13 @@ impl Aws {
             Some(made) => made.allocation_id.unwrap_or_default(),
             None => {
                 let mut params: Params = vec![("Domain".into(), "vpc".into())];
-                tag_specification(&mut params, "elastic-ip", &tags_for(operation_id, None, None, &[]));
+                let mut tags = tags_for(operation_id, None, None, &[]);
+                let now = time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+                let now = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                tags.push((CREATED_AT_TAG.to_owned(), now));
+                tag_specification(&mut params, "elastic-ip", &tags);
                 match self
                     .client
                     .call::<Allocated>(region, "AllocateAddress", &params, self.client.deadline())

@@ -45,6 +45,8 @@ use crate::wire::{self, Set, Tag};
 /// The tag a snapshot of an instance's root volume carries, naming the instance: EC2 knows only
 /// the volume, and the snapshot should still say what it was taken of once both are gone.
 const SOURCE_INSTANCE_TAG: &str = "nephele-source-instance";
+/// When Nephele allocated an Elastic IP: EC2 does not say, and the waste report needs an age.
+const CREATED_AT_TAG: &str = "nephele-created-at";
 /// Where a volume's or VPC's description is kept (EC2 has no field for it).
 const DESCRIPTION_TAG: &str = "Description";
 /// Most tags a caller may put on one resource: EC2 allows 50, and Nephele adds up to four of
@@ -146,7 +148,9 @@ pub(crate) fn tags_for(
 pub(crate) fn shown_tags(tags: &Set<Tag>) -> Vec<String> {
     tags.items
         .iter()
-        .filter(|t| !matches!(t.key.as_str(), "Name" | DESCRIPTION_TAG | SOURCE_INSTANCE_TAG))
+        .filter(|t| {
+            !matches!(t.key.as_str(), "Name" | DESCRIPTION_TAG | SOURCE_INSTANCE_TAG | CREATED_AT_TAG)
+        })
         .map(mapping::tag_word)
         .collect()
 }

@@ -283,6 +283,10 @@ impl Aws {
 
     pub(crate) async fn delete_volume(&self, id: &ResourceId) -> Result<(), ProviderError> {
         let (region, raw) = self.find_volume(id).await?;
+        if raw.status == "deleting" {
+            // An earlier attempt's delete, still under way.
+            return Ok(());
+        }
         if let Some(instance) = raw.attached_to().first() {
             return Err(conflict(format!("volume {id} is attached to {instance}; detach it first")));
         }

@@ -55,6 +55,8 @@ async fn a_volume_its_snapshot_and_an_elastic_ip_outlive_their_instance_and_are_
         .await;
     let Resource::ReservedIp(ip) = made else { panic!("{made:?}") };
     assert_eq!(ip.assigned_to.as_ref(), Some(&instance));
+    let age = time::OffsetDateTime::now_utc() - ip.created_at.expect("Nephele keeps the allocation time");
+    assert!(age < time::Duration::minutes(5), "{age}");
 
     let attach = ResourceAction::AttachVolume { volume_id: volume.id.clone(), instance_id: instance.clone() };
     let started = cloud.aws.resource_action(&attach, OperationId::new()).await.expect("attached");
