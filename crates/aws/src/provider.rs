@@ -722,7 +722,7 @@ impl Provider for Aws {
     }
 
     async fn vpc_members(&self, vpc_id: &ResourceId) -> Result<Vec<VpcMember>, ProviderError> {
-        self.members_of_vpc(vpc_id).await
+        self.vpc_members_of(vpc_id).await
     }
 
     async fn resource_prices(&self) -> Result<Vec<ResourcePrice>, ProviderError> {

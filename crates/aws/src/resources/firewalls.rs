@@ -403,6 +403,9 @@ impl Aws {
         if !tags.is_empty() {
             return Err(no_tag_targets("tags"));
         }
+        if name.as_str().starts_with("sg-") {
+            return Err(invalid("name", "EC2 refuses security group names that start with `sg-`"));
+        }
         if let Some(text) = description {
             check_description("description", text)?;
         }

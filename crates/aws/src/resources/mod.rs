@@ -33,7 +33,7 @@ use std::sync::Mutex;
 use futures_util::future::join_all;
 use nephele_core::{
     ActionStarted, CreateResource, OperationId, ProviderError, Resource, ResourceAction, ResourceId,
-    ResourceKind, VpcMember, is_valid_tag,
+    ResourceKind, is_valid_tag,
 };
 use tokio::time::Instant;
 
@@ -402,10 +402,6 @@ impl Aws {
         // EC2 keeps no record of these changes: the resource as it stands is what the engine
         // follows.
         Ok(ActionStarted { action: None, resource: Some(resource) })
-    }
-
-    pub(crate) async fn members_of_vpc(&self, id: &ResourceId) -> Result<Vec<VpcMember>, ProviderError> {
-        self.vpc_members_of(id).await
     }
 }
 
