@@ -10,6 +10,26 @@ pub fn is_throttling(code: &str) -> bool {
     matches!(code, "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "RequestThrottled")
 }
 
+/// Codes that say the request clashes with what exists: a duplicate, a resource in use or in
+/// the wrong state, a quota reached.
+fn is_conflict(code: &str) -> bool {
+    code.ends_with(".Duplicate")
+        || code.ends_with(".InUse")
+        || code.ends_with("LimitExceeded") && !is_throttling(code)
+        || matches!(
+            code,
+            "IncorrectInstanceState"
+                | "IncorrectState"
+                | "IncorrectModificationState"
+                | "IdempotentParameterMismatch"
+                | "VolumeInUse"
+                | "DependencyViolation"
+                | "CannotDelete"
+                | "InvalidVolume.ZoneMismatch"
+                | "Resource.AlreadyAssociated"
+        )
+}
+
 /// The field of Nephele's create request that an EC2 code points at.
 fn field_of(code: &str) -> Option<&'static str> {
     let field = match code.split('.').next().unwrap_or(code) {
@@ -39,6 +59,11 @@ pub fn from_code(
             detail,
         };
     }
+    // A resource that is already there, in use, or at its limit: before `field_of`, which would
+    // read `InvalidKeyPair.Duplicate` as a bad `ssh_keys` field.
+    if is_conflict(code) {
+        return ProviderError::Conflict { message, detail };
+    }
     if let Some(field) = field_of(code) {
         return ProviderError::InvalidInput { field: Some(field.to_owned()), message, detail };
     }
@@ -46,6 +71,13 @@ pub fn from_code(
         "InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed" | "InvalidInstanceID" => {
             ProviderError::NotFound { message, detail }
         }
+        "InvalidVolume.NotFound"
+        | "InvalidSnapshot.NotFound"
+        | "InvalidGroup.NotFound"
+        | "InvalidAllocationID.NotFound"
+        | "InvalidAssociationID.NotFound"
+        | "InvalidAddress.NotFound"
+        | "InvalidVpcID.NotFound" => ProviderError::NotFound { message, detail },
         "AuthFailure"
         | "UnauthorizedOperation"
         | "InvalidClientTokenId"
@@ -53,11 +85,6 @@ pub fn from_code(
         | "OptInRequired"
         | "Blocked"
         | "PendingVerification" => ProviderError::Unauthorized { message, detail },
-        "IncorrectInstanceState"
-        | "IncorrectState"
-        | "IdempotentParameterMismatch"
-        | "InstanceLimitExceeded"
-        | "VcpuLimitExceeded" => ProviderError::Conflict { message, detail },
         "InternalError"
         | "InternalFailure"
         | "Unavailable"
@@ -81,6 +108,14 @@ mod tests {
         assert_eq!(kind(400, "IncorrectInstanceState").as_str(), "conflict");
         assert_eq!(kind(503, "Unavailable").as_str(), "provider_unavailable");
         assert_eq!(kind(400, "InvalidParameterValue").as_str(), "invalid_input");
+        assert_eq!(kind(400, "InvalidVolume.NotFound").as_str(), "not_found");
+        assert_eq!(kind(400, "InvalidAllocationID.NotFound").as_str(), "not_found");
+        assert_eq!(kind(400, "VolumeInUse").as_str(), "conflict");
+        assert_eq!(kind(400, "DependencyViolation").as_str(), "conflict");
+        assert_eq!(kind(400, "InvalidKeyPair.Duplicate").as_str(), "conflict");
+        assert_eq!(kind(400, "AddressLimitExceeded").as_str(), "conflict");
+        assert_eq!(kind(400, "InstanceLimitExceeded").as_str(), "conflict");
+        assert_eq!(kind(400, "RequestLimitExceeded").as_str(), "provider_rate_limited");
         let ami = from_code(400, "InvalidAMIID.NotFound", "no such image".into(), Some("r-1".into()), None);
         assert!(matches!(ami, ProviderError::InvalidInput { field: Some(f), .. } if f == "image_id"));
     }

@@ -6,6 +6,7 @@
 //! - `wire`: EC2's XML answers; `mapping`: their Nephele shapes; `errors`: EC2's error codes.
 //! - `prices`: the shipped price catalogue and EC2's billing policy.
 //! - `provider`: `Aws`, the `Provider` over the configured regions.
+//! - `resources`: volumes, snapshots, key pairs, security groups, Elastic IPs and VPCs.
 //! - `settings`: `providers.aws` as written in `config.yaml`.
 
 mod client;
@@ -13,6 +14,7 @@ mod errors;
 mod mapping;
 mod prices;
 mod provider;
+mod resources;
 mod settings;
 mod throttle;
 mod wire;

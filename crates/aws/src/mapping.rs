@@ -39,7 +39,7 @@ pub fn tag_pair(tag: &str) -> (&str, &str) {
     tag.split_once(':').unwrap_or((tag, ""))
 }
 
-fn tag_word(tag: &wire::Tag) -> String {
+pub(crate) fn tag_word(tag: &wire::Tag) -> String {
     match tag.value.as_deref() {
         Some(value) if !value.is_empty() => format!("{}:{value}", tag.key),
         _ => tag.key.clone(),

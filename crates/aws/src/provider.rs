@@ -8,9 +8,10 @@ use base64::Engine;
 use futures_util::future::join_all;
 use nephele_core::error::UpstreamDetail;
 use nephele_core::{
-    ActionId, ActionStatus, BillingPolicy, CreateInstances, Image, Instance, InstanceFilter, InstanceId,
-    InstanceStatus, InstanceType, OperationId, PowerAction, Provider, ProviderAction, ProviderError,
-    ProviderInfo, Region,
+    ActionId, ActionStarted, ActionStatus, BillingPolicy, CreateInstances, CreateResource, Image, Instance,
+    InstanceFilter, InstanceId, InstanceStatus, InstanceType, OperationId, PowerAction, Provider,
+    ProviderAction, ProviderError, ProviderInfo, Region, Resource, ResourceAction, ResourceId, ResourceKind,
+    ResourcePrice, VpcMember,
 };
 use serde::de::IgnoredAny;
 use time::OffsetDateTime;
@@ -30,12 +31,15 @@ const MAX_NAMES_PER_CREATE: usize = 100;
 const MAX_IMAGES: usize = 5000;
 
 pub struct Aws {
-    client: Ec2Client,
+    pub(crate) client: Ec2Client,
     /// vCPUs, memory and disk by type (instances do not carry memory), read for the types
     /// instances use as they are met: the whole list is slow to get (seconds on moto).
     shapes: tokio::sync::Mutex<BTreeMap<String, Shape>>,
     /// The region each instance was last seen in: ids do not say.
     homes: Mutex<HashMap<String, String>>,
+    /// What the resource kinds remember between calls (the region of each resource seen, the
+    /// zones of each region, the account's id).
+    pub(crate) resources: crate::resources::Memory,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ProviderError {
@@ -51,7 +55,7 @@ fn not_found(id: &InstanceId) -> ProviderError {
 }
 
 /// `Filter.N.Name` / `Filter.N.Value.M` parameters.
-fn push_filter(params: &mut Params, name: &str, values: &[&str]) {
+pub(crate) fn push_filter(params: &mut Params, name: &str, values: &[&str]) {
     let n = params.iter().filter(|(k, _)| k.ends_with(".Name") && k.starts_with("Filter.")).count() + 1;
     params.push((format!("Filter.{n}.Name"), name.to_owned()));
     for (m, value) in values.iter().enumerate() {
@@ -60,7 +64,7 @@ fn push_filter(params: &mut Params, name: &str, values: &[&str]) {
 }
 
 /// EC2 instance ids: `i-` and 8 or 17 hex digits.
-fn is_instance_id(id: &str) -> bool {
+pub(crate) fn is_instance_id(id: &str) -> bool {
     id.strip_prefix("i-")
         .is_some_and(|hex| (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
@@ -71,10 +75,11 @@ impl Aws {
             client: Ec2Client::new(settings)?,
             shapes: tokio::sync::Mutex::new(BTreeMap::new()),
             homes: Mutex::new(HashMap::new()),
+            resources: crate::resources::Memory::default(),
         })
     }
 
-    fn settings(&self) -> &ClientSettings {
+    pub(crate) fn settings(&self) -> &ClientSettings {
         &self.client.settings
     }
 
@@ -148,7 +153,7 @@ impl Aws {
 
     /// Every item of a paged `Describe*` call (`NextToken`), up to `limit` of them. A token that
     /// repeats, or more than `max_list_pages` pages, is an answer that never ends.
-    async fn pages<P: wire::Page>(
+    pub(crate) async fn pages<P: wire::Page>(
         &self,
         region: &str,
         query: Query,
@@ -183,7 +188,7 @@ impl Aws {
     }
 
     /// Every instance of one region that passes `filters`, all pages.
-    async fn list_region(
+    pub(crate) async fn list_region(
         &self,
         region: &str,
         filters: &Params,
@@ -222,6 +227,16 @@ impl Aws {
 
     /// Finds an instance: in the region it was last seen in, else in every region.
     async fn find(&self, id: &InstanceId) -> Result<Instance, ProviderError> {
+        let (region, raw) = self.find_raw(id).await?;
+        let mut list = self.to_instances(vec![(region, raw)], self.client.deadline()).await;
+        let instance = list.pop().ok_or_else(|| not_found(id))?;
+        self.remember(std::slice::from_ref(&instance));
+        Ok(instance)
+    }
+
+    /// An instance as EC2 describes it, with its region: in the region it was last seen in,
+    /// else in every region.
+    pub(crate) async fn find_raw(&self, id: &InstanceId) -> Result<(String, wire::Instance), ProviderError> {
         if !is_instance_id(&id.0) {
             return Err(not_found(id));
         }
@@ -235,10 +250,12 @@ impl Aws {
         for found in lookups {
             match found {
                 Ok(list) => {
-                    let list = self.to_instances(list, deadline).await;
-                    if let Some(instance) = list.into_iter().find(|i| &i.id == id) {
-                        self.remember(std::slice::from_ref(&instance));
-                        return Ok(instance);
+                    if let Some(found) = list.into_iter().find(|(_, i)| i.instance_id == id.0) {
+                        self.homes
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(id.0.clone(), found.0.clone());
+                        return Ok(found);
                     }
                 }
                 Err(ProviderError::NotFound { .. }) => {}
@@ -307,6 +324,9 @@ impl Aws {
         if request.names.is_empty() || request.names.len() > MAX_NAMES_PER_CREATE {
             return Err(invalid("names", format!("1 to {MAX_NAMES_PER_CREATE} instances per create")));
         }
+        if request.ssh_keys.len() > 1 {
+            return Err(invalid("ssh_keys", "EC2 takes one key pair per instance"));
+        }
         if request.backups {
             return Err(invalid("backups", "EC2 has no instance backup plan; use EBS snapshots"));
         }
@@ -322,10 +342,11 @@ impl Aws {
 
 /// One paged `Describe*` call: its action, page size (`MaxResults`, where EC2 allows it) and
 /// what it lists, for errors.
-struct Query {
-    action: &'static str,
-    page_size: Option<&'static str>,
-    what: &'static str,
+#[derive(Clone, Copy)]
+pub(crate) struct Query {
+    pub action: &'static str,
+    pub page_size: Option<&'static str>,
+    pub what: &'static str,
 }
 
 fn shape(t: &wire::InstanceTypeInfo) -> Shape {
@@ -381,8 +402,10 @@ impl Provider for Aws {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             default_region: Some(self.settings().default_region.clone()),
             capabilities: ["instances", "power_actions", "regions", "instance_types", "images", "tags"]
+                .into_iter()
+                .chain(ResourceKind::ALL.map(ResourceKind::capability))
                 .map(str::to_owned)
-                .to_vec(),
+                .collect(),
         }
     }
 
@@ -442,6 +465,16 @@ impl Provider for Aws {
 
     async fn create_instances(&self, request: &CreateInstances) -> Result<Vec<Instance>, ProviderError> {
         self.check_create(request)?;
+        // A key given by its fingerprint is sent as its name (EC2's `KeyName`).
+        let resolved;
+        let request = if request.ssh_keys.is_empty() {
+            request
+        } else {
+            let mut with_names = request.clone();
+            with_names.ssh_keys = self.key_names(&request.region, &request.ssh_keys).await?;
+            resolved = with_names;
+            &resolved
+        };
         // What an earlier attempt with this operation id already made is not made again.
         let mut made = self.find_instances_by_operation(request.operation_id).await?;
         let deadline = self.client.deadline();
@@ -655,6 +688,45 @@ impl Provider for Aws {
             .collect::<Result<_, ProviderError>>()?;
         types.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(types)
+    }
+
+    async fn list_resources(&self, kind: ResourceKind) -> Result<Vec<Resource>, ProviderError> {
+        self.list_resources_of(kind).await
+    }
+
+    async fn get_resource(&self, kind: ResourceKind, id: &ResourceId) -> Result<Resource, ProviderError> {
+        self.get_resource_of(kind, id).await
+    }
+
+    /// Exactly once by the tag `nephele-req-<operation id>` on what a create makes (key pairs:
+    /// by name and tag); see `resources`.
+    async fn create_resource(&self, request: &CreateResource) -> Result<Resource, ProviderError> {
+        self.create_resource_of(request).await
+    }
+
+    async fn delete_resource(
+        &self,
+        kind: ResourceKind,
+        id: &ResourceId,
+        _: OperationId,
+    ) -> Result<(), ProviderError> {
+        self.delete_resource_of(kind, id).await
+    }
+
+    async fn resource_action(
+        &self,
+        action: &ResourceAction,
+        _: OperationId,
+    ) -> Result<ActionStarted, ProviderError> {
+        self.act_on_resource(action).await
+    }
+
+    async fn vpc_members(&self, vpc_id: &ResourceId) -> Result<Vec<VpcMember>, ProviderError> {
+        self.vpc_members_of(vpc_id).await
+    }
+
+    async fn resource_prices(&self) -> Result<Vec<ResourcePrice>, ProviderError> {
+        prices::resource_prices()
     }
 
     async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {

@@ -87,6 +87,94 @@ pub struct Instance {
     #[serde(default)]
     pub tag_set: Set<Tag>,
     pub cpu_options: Option<CpuOptions>,
+    pub placement: Option<Placement>,
+    pub vpc_id: Option<String>,
+    pub root_device_name: Option<String>,
+    /// The EBS volumes attached, by device name (the root volume among them).
+    #[serde(default)]
+    pub block_device_mapping: Set<BlockDevice>,
+    /// The instance's security groups.
+    #[serde(default)]
+    pub group_set: Set<GroupRef>,
+    #[serde(default)]
+    pub network_interface_set: Set<NetworkInterface>,
+}
+
+impl Instance {
+    /// Its availability zone (`us-east-1a`).
+    pub fn zone(&self) -> Option<&str> {
+        self.placement.as_ref().and_then(|p| p.availability_zone.as_deref()).filter(|z| !z.is_empty())
+    }
+
+    /// The ids of its security groups: the instance's own list, or, where that is empty (moto
+    /// leaves it so for an instance launched without groups), its primary interface's.
+    pub fn security_groups(&self) -> Vec<String> {
+        let own: Vec<String> = self.group_set.items.iter().map(|g| g.group_id.clone()).collect();
+        if !own.is_empty() {
+            return own;
+        }
+        self.network_interface_set
+            .items
+            .iter()
+            .find(|n| n.attachment.as_ref().and_then(|a| a.device_index).unwrap_or(0) == 0)
+            .map(|n| n.group_set.items.iter().map(|g| g.group_id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Its root EBS volume, when it has one.
+    pub fn root_volume(&self) -> Option<&str> {
+        let root = self.root_device_name.as_deref()?;
+        self.block_device_mapping
+            .items
+            .iter()
+            .find(|d| d.device_name == root)
+            .and_then(|d| d.ebs.as_ref())
+            .map(|e| e.volume_id.as_str())
+    }
+
+    /// Whether it is gone or going (a terminated instance holds nothing).
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.instance_state.name.as_str(), "shutting-down" | "terminated")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    pub availability_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockDevice {
+    pub device_name: String,
+    pub ebs: Option<EbsRef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EbsRef {
+    pub volume_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRef {
+    pub group_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    #[serde(default)]
+    pub group_set: Set<GroupRef>,
+    pub attachment: Option<InterfaceAttachment>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterfaceAttachment {
+    pub device_index: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +194,17 @@ pub struct Tag {
     pub key: String,
     #[serde(default)]
     pub value: Option<String>,
+}
+
+impl Set<Tag> {
+    /// The value of the tag `key`, when it is there and not empty.
+    pub fn value_of(&self, key: &str) -> Option<&str> {
+        self.items.iter().find(|t| t.key == key).and_then(|t| t.value.as_deref()).filter(|v| !v.is_empty())
+    }
+
+    pub fn has_key(&self, key: &str) -> bool {
+        self.items.iter().any(|t| t.key == key)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +300,21 @@ pub struct ImageInfo {
     pub is_public: Option<bool>,
     pub platform_details: Option<String>,
     pub image_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeAvailabilityZones {
+    #[serde(default)]
+    pub availability_zone_info: Set<Zone>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Zone {
+    pub zone_name: String,
+    pub zone_state: Option<String>,
+    pub zone_type: Option<String>,
 }
 
 /// An error answer: `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/>`.
