@@ -406,6 +406,8 @@ impl Provider for Aws {
                 .chain(ResourceKind::ALL.map(ResourceKind::capability))
                 .map(str::to_owned)
                 .collect(),
+            // One RunInstances a name, each tagged: a create of 50 is 50 calls.
+            max_instances_per_create: 50,
         }
     }
 

@@ -54,6 +54,12 @@ pub struct RegionalPrice {
 }
 
 impl InstanceType {
+    /// Whether this type can be created in `region`: the one rule for it (a type lists its
+    /// regions; a region's own list of types is derived, never consulted).
+    pub fn offered_in(&self, region: &str) -> bool {
+        self.regions.iter().any(|r| r == region)
+    }
+
     /// This type as priced in `region`: itself when its prices are the same everywhere, `None`
     /// when they vary by region and `region`'s is not known.
     pub fn priced_in(&self, region: &str) -> Option<InstanceType> {

@@ -35,6 +35,13 @@ pub struct ProviderInfo {
     pub default_region: Option<String>,
     /// What this provider can do (`instances`, `power_actions`, `images`, ...).
     pub capabilities: Vec<String>,
+    /// Most instances one create may make (DigitalOcean's multi-create takes 10).
+    #[serde(default = "one")]
+    pub max_instances_per_create: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A cloud, as Nephele uses it.

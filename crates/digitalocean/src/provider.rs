@@ -153,6 +153,7 @@ impl Provider for DigitalOcean {
                 .chain(crate::resources::CAPABILITIES)
                 .map(str::to_owned)
                 .collect(),
+            max_instances_per_create: crate::validate::MAX_NAMES_PER_CREATE as u32,
         }
     }
 

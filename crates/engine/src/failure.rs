@@ -163,3 +163,47 @@ impl From<ReadError> for Failure {
         }
     }
 }
+
+/// A provider that could not be read (or an instance that could not be priced) while a list or
+/// a report was gathered: the answer goes on with the rest and names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderIssue {
+    pub provider: String,
+    pub code: ErrorCode,
+    pub message: String,
+    /// The instance it concerns, when it concerns one.
+    pub instance: Option<String>,
+    /// What the provider said (its status, code and request id), when it said something.
+    pub upstream: Option<UpstreamDetail>,
+}
+
+impl ProviderIssue {
+    /// A provider's failure, in the words a caller is shown (its own kept for the log).
+    pub fn from_provider(provider: &str, error: &ProviderError) -> Self {
+        tracing::warn!(provider, code = error.code().as_str(), detail = ?error.detail(), "provider error: {error}");
+        Self {
+            provider: provider.to_owned(),
+            code: error.code(),
+            message: error.caller_message(),
+            instance: None,
+            upstream: Some(error.detail().clone()),
+        }
+    }
+
+    /// Why a provider's copy could not be read fresh.
+    pub fn from_read(provider: &str, error: &ReadError) -> Self {
+        match error {
+            ReadError::Provider(error) => Self::from_provider(provider, error),
+            ReadError::TimedOut { budget } => Self {
+                provider: provider.to_owned(),
+                code: ErrorCode::ProviderTimedOut,
+                message: format!(
+                    "the provider did not answer within {} ms; its last good copy is shown when there is one, and it is still being read",
+                    budget.as_millis()
+                ),
+                instance: None,
+                upstream: None,
+            },
+        }
+    }
+}

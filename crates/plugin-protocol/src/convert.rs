@@ -105,6 +105,9 @@ fn non_empty(text: String, field: &'static str) -> Read<String> {
 
 // --- provider info ------------------------------------------------------------------------------
 
+/// The most instances a plugin may say one create makes.
+pub const MAX_INSTANCES_PER_CREATE: u32 = 100;
+
 pub fn info(info: &ProviderInfo, rate_limit_per_minute: Option<u32>) -> wire::ProviderInfo {
     wire::ProviderInfo {
         name: info.name.clone(),
@@ -113,6 +116,7 @@ pub fn info(info: &ProviderInfo, rate_limit_per_minute: Option<u32>) -> wire::Pr
         default_region: info.default_region.clone(),
         capabilities: info.capabilities.clone(),
         rate_limit_per_minute,
+        max_instances_per_create: info.max_instances_per_create,
     }
 }
 
@@ -132,6 +136,8 @@ pub fn read_info(info: wire::ProviderInfo) -> Read<ProviderInfo> {
         version: info.version,
         default_region: info.default_region,
         capabilities: info.capabilities,
+        // A plugin cannot ask a create to make more than any cloud allows in one call.
+        max_instances_per_create: info.max_instances_per_create.clamp(1, MAX_INSTANCES_PER_CREATE),
     })
 }
 

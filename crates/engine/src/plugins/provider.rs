@@ -323,6 +323,7 @@ impl Provider for PluginProvider {
                 version: "unknown".to_owned(),
                 default_region: None,
                 capabilities: Vec::new(),
+                max_instances_per_create: 1,
             },
         }
     }

@@ -1,6 +1,5 @@
 //! Cost estimates for a type over a span, and the fleet's run-rate and month-to-date spend.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -8,10 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use nephele_core::cost::{self, BackupPlan, CostError, CostQuery, month_start};
+use nephele_core::cost::{self, BackupPlan, CostError, CostQuery};
 use nephele_core::duration::DurationError;
 use nephele_core::{BillingDuration, InstanceType, Provider};
-use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -22,8 +20,7 @@ use super::json::ApiJson;
 use crate::api::idempotency::{self, Answer, Begin};
 use crate::app::AppState;
 use crate::auth::Principal;
-use nephele_engine::costs::{Billed, MonthlyPolicies, billed};
-use nephele_engine::inventory::{Freshness, ReadError};
+use nephele_engine::costs::{MonthlyPolicies, Tally};
 use nephele_engine::operations::idempotency::{Keyed, StoredReply};
 use nephele_engine::validation::unknown;
 
@@ -210,7 +207,7 @@ async fn priced_type(
     if !regions.iter().any(|r| r.id == region) {
         errors.push(unknown("region", "region", region, regions.iter().map(|r| r.id.as_str())));
     } else if let Some(t) = found
-        && !t.regions.iter().any(|r| r == region)
+        && !t.offered_in(region)
     {
         errors.push(
             FieldError::new("region", format!("{instance_type} is not offered in {region}"))
@@ -344,59 +341,10 @@ fn cost_failure(error: CostError) -> ApiError {
     }
 }
 
-#[derive(Default, Clone, Copy)]
-struct Tally {
-    instances: u64,
-    hourly: Decimal,
-    monthly: Decimal,
-    month_to_date: Decimal,
-}
-
-/// What one instance adds to a tally.
-struct Charge {
-    hourly: Decimal,
-    monthly: Decimal,
-    month_to_date: Decimal,
-}
-
-impl Tally {
-    /// This tally with `charge` added, or the figure that would overflow.
-    fn plus(&self, charge: &Charge) -> Result<Tally, CostError> {
-        let sum = |a: Decimal, b: Decimal, figure| a.checked_add(b).ok_or(CostError::TooLarge { figure });
-        Ok(Tally {
-            instances: self.instances.saturating_add(1),
-            hourly: sum(self.hourly, charge.hourly, "hourly run-rate")?,
-            monthly: sum(self.monthly, charge.monthly, "monthly run-rate")?,
-            month_to_date: sum(self.month_to_date, charge.month_to_date, "month-to-date spend")?,
-        })
-    }
-
-    /// Adds `charge` to every tally, or to none of them when any would overflow: the subtotals
-    /// always add up to the total.
-    fn add_to_all(tallies: [&mut Tally; 4], charge: &Charge) -> Result<(), CostError> {
-        let mut added = [Tally::default(); 4];
-        for (new, old) in added.iter_mut().zip(tallies.iter()) {
-            *new = old.plus(charge)?;
-        }
-        for (tally, new) in tallies.into_iter().zip(added) {
-            *tally = new;
-        }
-        Ok(())
-    }
-
-    fn view(&self) -> Subtotal {
-        Subtotal {
-            instances: self.instances,
-            hourly: self.hourly.normalize().to_string(),
-            monthly: cost::to_cents(self.monthly).to_string(),
-            month_to_date: cost::to_cents(self.month_to_date).to_string(),
-        }
-    }
-}
-
 /// What a group of instances costs (decimal strings, in `currency`).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Subtotal {
+    pub currency: String,
     pub instances: u64,
     pub hourly: String,
     /// The monthly run-rate, to the cent.
@@ -437,7 +385,9 @@ pub struct RunRate {
     pub monthly: String,
 }
 
-/// What the fleet costs now and has cost this month.
+/// What the fleet costs now and has cost this month. Money is never added across currencies:
+/// `totals` has one entry per currency, and the top-level figures are those of the fleet's one
+/// currency (or of USD, when there are several).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FleetCosts {
     pub currency: String,
@@ -447,12 +397,25 @@ pub struct FleetCosts {
     pub instances: u64,
     pub run_rate: RunRate,
     pub month_to_date: String,
+    /// The totals, one per currency.
+    pub totals: Vec<Subtotal>,
     pub by_provider: Vec<ProviderSubtotal>,
     pub by_region: Vec<RegionSubtotal>,
     pub by_type: Vec<TypeSubtotal>,
     /// Providers (or instances) that could not be priced.
     pub errors: Vec<ProviderFailure>,
     pub assumptions: Vec<String>,
+}
+
+/// A tally as shown: decimal strings, the monthly figures to the cent.
+fn subtotal(currency: &str, t: &Tally) -> Subtotal {
+    Subtotal {
+        currency: currency.to_owned(),
+        instances: t.instances,
+        hourly: t.hourly.normalize().to_string(),
+        monthly: cost::to_cents(t.monthly).to_string(),
+        month_to_date: cost::to_cents(t.month_to_date).to_string(),
+    }
 }
 
 /// `GET /api/v1/costs`: what the running fleet costs per hour and per month, and what it has
@@ -465,120 +428,13 @@ pub async fn fleet(
     Extension(principal): Extension<Principal>,
 ) -> Result<Json<FleetCosts>, ApiError> {
     let now = OffsetDateTime::now_utc();
-    let this_month = month_start(now);
-    let (mut total, mut by_provider, mut by_region, mut by_type) = (
-        Tally::default(),
-        BTreeMap::new(),
-        BTreeMap::<String, Tally>::new(),
-        BTreeMap::<String, Tally>::new(),
-    );
-    let mut errors = Vec::new();
-    let mut assumptions: Vec<String> = Vec::new();
-    for (name, provider) in state.providers.all().filter(|(name, _)| principal.may_use(name)) {
-        // Within the inventory's read budget, as the lists are: a provider that does not answer
-        // is priced from its last good copy and its last loaded prices, and reported.
-        let budget = state.inventory.read_budget();
-        let deadline = tokio::time::Instant::now() + budget;
-        let loaded = async {
-            let snapshot = state.inventory.snapshot(name, Freshness::Cached).await?;
-            let types = match tokio::time::timeout_at(
-                deadline,
-                state.catalog.instance_types(name, provider.as_ref()),
-            )
-            .await
-            {
-                Ok(types) => types?,
-                Err(_) => state.catalog.last_instance_types(name).ok_or(ReadError::TimedOut { budget })?,
-            };
-            Ok::<_, ReadError>((snapshot, types))
-        };
-        let (instances, types) = match loaded.await {
-            Ok((snapshot, types)) => {
-                if let Some(e) = &snapshot.error {
-                    errors.push(super::instances::read_failure(name, e));
-                }
-                (snapshot.instances, types)
-            }
-            Err(e) => {
-                errors.push(super::instances::read_failure(name, &e));
-                continue;
-            }
-        };
-        let provider_tally: &mut Tally = by_provider.entry(name.clone()).or_default();
-        for instance in instances.iter() {
-            let price = match billed(provider.as_ref(), instance, &types, now).await {
-                Ok(Billed::At(price)) => price,
-                Ok(Billed::Free) => continue,
-                Ok(Billed::NoPrice) => {
-                    errors.push(ProviderFailure {
-                        provider: name.clone(),
-                        code: nephele_core::ErrorCode::NoPrice,
-                        message: format!(
-                            "no price known for type {} in {}",
-                            instance.instance_type, instance.region
-                        ),
-                        instance: Some(instance.id.to_string()),
-                        upstream: None,
-                    });
-                    continue;
-                }
-                Err(e) => {
-                    errors.push(super::error::provider_failure(name, &e));
-                    continue;
-                }
-            };
-            let since = instance.created_at.max(this_month);
-            let seconds = (now - since).whole_seconds().max(0) as u64;
-            let month_to_date = if seconds == 0 {
-                Decimal::ZERO
-            } else {
-                let query = CostQuery {
-                    price_hourly: price.price_hourly,
-                    price_monthly: price.price_monthly,
-                    count: 1,
-                    backups: BackupPlan::None,
-                    start: since,
-                    duration: BillingDuration::from_seconds(seconds),
-                };
-                let policies = match MonthlyPolicies::fetch(provider.as_ref(), &price, &query).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        errors.push(super::error::provider_failure(name, &e));
-                        continue;
-                    }
-                };
-                let estimate = match cost::estimate(&query, |at| policies.at(at)) {
-                    Ok(estimate) => estimate,
-                    Err(e) => {
-                        errors.push(super::error::provider_failure(name, &e.into()));
-                        continue;
-                    }
-                };
-                for a in estimate.assumptions {
-                    if !assumptions.contains(&a) {
-                        assumptions.push(a);
-                    }
-                }
-                estimate.total_exact
-            };
-            let charge = Charge { hourly: price.price_hourly, monthly: price.price_monthly, month_to_date };
-            let tallies = [
-                &mut total,
-                &mut *provider_tally,
-                by_region.entry(instance.region.clone()).or_default(),
-                by_type.entry(instance.instance_type.clone()).or_default(),
-            ];
-            if let Err(e) = Tally::add_to_all(tallies, &charge) {
-                errors.push(super::error::provider_failure(name, &e.into()));
-            }
-        }
-    }
-    assumptions.push(
-        "Month-to-date counts each instance from its creation or the start of the month, whichever is later, and only instances that still exist."
-            .to_owned(),
-    );
+    let report = nephele_engine::costs::fleet(&state.engine, |name| principal.may_use(name), now).await;
+    let currency = match report.totals.keys().collect::<Vec<_>>().as_slice() {
+        [one] => (*one).clone(),
+        _ => "USD".to_owned(),
+    };
+    let total = report.totals.get(&currency).copied().unwrap_or_default();
     Ok(Json(FleetCosts {
-        currency: "USD".to_owned(),
         as_of: now.format(&Rfc3339).ok(),
         month: format!("{:04}-{:02}", now.year(), u8::from(now.month())),
         instances: total.instances,
@@ -587,19 +443,27 @@ pub async fn fleet(
             monthly: cost::to_cents(total.monthly).to_string(),
         },
         month_to_date: cost::to_cents(total.month_to_date).to_string(),
-        by_provider: by_provider
-            .into_iter()
-            .map(|(provider, t)| ProviderSubtotal { provider, cost: t.view() })
+        currency,
+        totals: report.totals.iter().map(|(c, t)| subtotal(c, t)).collect(),
+        by_provider: report
+            .by_provider
+            .iter()
+            .map(|((provider, c), t)| ProviderSubtotal { provider: provider.clone(), cost: subtotal(c, t) })
             .collect(),
-        by_region: by_region
-            .into_iter()
-            .map(|(region, t)| RegionSubtotal { region, cost: t.view() })
+        by_region: report
+            .by_region
+            .iter()
+            .map(|((region, c), t)| RegionSubtotal { region: region.clone(), cost: subtotal(c, t) })
             .collect(),
-        by_type: by_type
-            .into_iter()
-            .map(|(instance_type, t)| TypeSubtotal { instance_type, cost: t.view() })
+        by_type: report
+            .by_type
+            .iter()
+            .map(|((instance_type, c), t)| TypeSubtotal {
+                instance_type: instance_type.clone(),
+                cost: subtotal(c, t),
+            })
             .collect(),
-        errors,
-        assumptions,
+        errors: report.issues.iter().map(ProviderFailure::from).collect(),
+        assumptions: report.assumptions,
     }))
 }

@@ -189,15 +189,15 @@ pub struct ProviderFailure {
     pub upstream: Option<UpstreamView>,
 }
 
-/// A provider's failure as listed in a fleet answer's `errors`.
-pub fn provider_failure(provider: &str, error: &ProviderError) -> ProviderFailure {
-    tracing::warn!(provider, code = error.code().as_str(), detail = ?error.detail(), "provider error: {error}");
-    ProviderFailure {
-        provider: provider.to_owned(),
-        code: error.code(),
-        message: error.caller_message(),
-        instance: None,
-        upstream: Some(UpstreamView::from(error.detail())),
+impl From<&nephele_engine::failure::ProviderIssue> for ProviderFailure {
+    fn from(issue: &nephele_engine::failure::ProviderIssue) -> Self {
+        Self {
+            provider: issue.provider.clone(),
+            code: issue.code,
+            message: issue.message.clone(),
+            instance: issue.instance.clone(),
+            upstream: issue.upstream.as_ref().map(UpstreamView::from),
+        }
     }
 }
 

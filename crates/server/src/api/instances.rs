@@ -28,9 +28,6 @@ use nephele_engine::operations::{self as ops};
 use nephele_engine::store::{NewOperation, OperationState};
 use nephele_engine::validation::unknown;
 
-/// Most instances one request may create (DigitalOcean's multi-create limit).
-pub const MAX_COUNT: u32 = 10;
-
 /// `?region=&status=&tag=&name=&fresh=`; any other key is refused so typos do not pass silently,
 /// and so is a key given twice (which of two values would count is anyone's guess).
 /// Returns the filter and whether a live read was asked for.
@@ -120,21 +117,9 @@ fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
     at.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
-/// Why a provider's copy could not be read fresh, as a list or the costs report it in `errors`.
-pub(crate) fn read_failure(provider: &str, error: &ReadError) -> ProviderFailure {
-    match error {
-        ReadError::Provider(error) => super::error::provider_failure(provider, error),
-        ReadError::TimedOut { budget } => ProviderFailure {
-            provider: provider.to_owned(),
-            code: nephele_core::ErrorCode::ProviderTimedOut,
-            message: format!(
-                "the provider did not answer within {} ms; its last good copy is shown when there is one, and it is still being read",
-                budget.as_millis()
-            ),
-            instance: None,
-            upstream: None,
-        },
-    }
+/// Why a provider's copy could not be read fresh, as a list reports it in `errors`.
+fn read_failure(provider: &str, error: &ReadError) -> ProviderFailure {
+    ProviderFailure::from(&nephele_engine::failure::ProviderIssue::from_read(provider, error))
 }
 
 impl From<ReadError> for ApiError {
@@ -262,8 +247,9 @@ pub struct CreateBody {
     ipv6: bool,
     #[serde(default)]
     monitoring: bool,
-    /// How many to make (1-10, default 1).
-    #[schema(minimum = 1, maximum = 10)]
+    /// How many to make (default 1): at most the provider's `max_instances_per_create` (10 on
+    /// DigitalOcean, 50 on EC2; see `GET /api/v1/providers/{provider}`).
+    #[schema(minimum = 1, maximum = 100)]
     count: Option<u32>,
 }
 
@@ -316,17 +302,23 @@ pub enum Created {
     Many(CreatedInstances),
 }
 
-/// Checks that need no provider: names, count, user data, tags.
-fn check_locally(body: &CreateBody) -> Result<(Vec<InstanceName>, u32), ApiError> {
+/// Checks that need no call to the provider: names, count (within what the provider makes in
+/// one create, `max_instances_per_create`), user data, tags.
+fn check_locally(body: &CreateBody, max_count: u32) -> Result<(Vec<InstanceName>, u32), ApiError> {
     let mut errors = Vec::new();
     let count = body.count.unwrap_or(1);
-    if !(1..=MAX_COUNT).contains(&count) {
-        errors.push(FieldError::new("count", format!("must be between 1 and {MAX_COUNT}, got {count}")));
+    if !(1..=max_count).contains(&count) {
+        errors.push(FieldError::new(
+            "count",
+            format!(
+                "must be between 1 and {max_count} (what this provider makes in one create), got {count}"
+            ),
+        ));
     }
     let raw_names: Vec<String> = if count <= 1 {
         vec![body.name.clone()]
     } else {
-        (1..=count.min(MAX_COUNT)).map(|i| format!("{}-{i}", body.name)).collect()
+        (1..=count.min(max_count)).map(|i| format!("{}-{i}", body.name)).collect()
     };
     let mut names = Vec::new();
     match raw_names.iter().map(|n| InstanceName::parse(n)).collect::<Result<Vec<_>, _>>() {
@@ -404,14 +396,17 @@ async fn check_catalogue(
     if known_type.is_none() {
         errors.push(unknown("type", "instance type", instance_type, types.iter().map(|t| t.id.as_str())));
     }
-    match regions.iter().find(|r| r.id == region) {
-        None => errors.push(unknown("region", "region", region, regions.iter().map(|r| r.id.as_str()))),
-        Some(r) if known_type.is_some() && !r.instance_types.iter().any(|t| t == instance_type) => errors
-            .push(
-                FieldError::new("type", format!("{instance_type:?} is not offered in {region}"))
-                    .with_suggestions(r.instance_types.iter().take(5).cloned().collect()),
-            ),
-        Some(_) => {}
+    if !regions.iter().any(|r| r.id == region) {
+        errors.push(unknown("region", "region", region, regions.iter().map(|r| r.id.as_str())));
+    } else if let Some(t) = known_type
+        && !t.offered_in(region)
+    {
+        // What is offered here, by the same rule.
+        let here = types.iter().filter(|t| t.offered_in(region)).take(5).map(|t| t.id.clone()).collect();
+        errors.push(
+            FieldError::new("type", format!("{instance_type:?} is not offered in {region}"))
+                .with_suggestions(here),
+        );
     }
     let mut images = state.catalog.images(name, provider).await?;
     let matches =
@@ -506,7 +501,7 @@ pub async fn create(
     ApiJson(body, raw): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
     let provider = super::provider(&state, &name)?;
-    let (names, count) = check_locally(&body)?;
+    let (names, count) = check_locally(&body, provider.info().max_instances_per_create)?;
     let region = super::region_or_default(body.region.as_deref(), provider.as_ref())?;
     check_catalogue(&state, &name, provider.as_ref(), &body.instance_type, &region, &body.image_id).await?;
 

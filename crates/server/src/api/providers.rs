@@ -23,6 +23,8 @@ pub struct ProviderView {
     pub default_region: Option<String>,
     /// What it can do (`instances`, `power_actions`, `images`, ...).
     pub capabilities: Vec<String>,
+    /// Most instances one create may make (its `count`).
+    pub max_instances_per_create: u32,
     pub reachable: bool,
     /// Why it is not reachable.
     pub error: Option<String>,
@@ -44,6 +46,7 @@ fn describe(name: &str, provider: &dyn Provider, checked: &Checked) -> ProviderV
         version: info.version,
         default_region: info.default_region,
         capabilities: info.capabilities,
+        max_instances_per_create: info.max_instances_per_create,
         reachable: problem.is_none(),
         error: problem,
         checked_secs_ago: checked.at.elapsed().as_secs(),
