@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::{Extension, Json};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::query::ApiQuery;
 use crate::app::AppState;
 use crate::auth::Principal;
 use nephele_engine::store::AuditCursor;
@@ -29,6 +30,14 @@ pub struct AuditLog {
     pub next: Option<String>,
 }
 
+/// `?limit=&before=` on the audit log.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    limit: Option<i64>,
+    before: Option<String>,
+}
+
 /// The audit log; a key limited to some providers reads only the entries about them.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
     params(
@@ -42,27 +51,15 @@ pub struct AuditLog {
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditLog>, ApiError> {
-    let mut limit = 1000i64;
-    let mut before: Option<String> = None;
-    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "limit" => {
-                limit = value
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| ApiError::invalid_field("limit", "must be a number from 1 to 10000"))?
-            }
-            "before" => {
-                if value.is_empty() || value.len() > 64 {
-                    return Err(ApiError::invalid_field("before", "must be an audit entry's id"));
-                }
-                before = Some(value.into_owned());
-            }
-            _ => return Err(ApiError::invalid_field("query", "unknown parameter; expected limit or before")),
-        }
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "must be a number from 1 to 10000"));
+    }
+    let before = query.before;
+    if before.as_deref().is_some_and(|b| b.is_empty() || b.len() > 64) {
+        return Err(ApiError::invalid_field("before", "must be an audit entry's id"));
     }
     let cursor = before.as_deref().map(|before_id| AuditCursor { before_id });
     // One more than asked for: whether there is a next page.

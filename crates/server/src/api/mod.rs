@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operations;
 pub mod providers;
+pub mod query;
 pub mod rendered;
 pub mod views;
 

@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use nephele_core::ErrorCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorCodeSchema, UpstreamView};
+use super::query::ApiQuery;
 use super::views::Links;
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -194,37 +195,32 @@ pub fn view(op: &Operation) -> OperationView {
     }
 }
 
+/// `?state=&limit=` on the operations list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OperationQuery {
+    /// Only operations in this state.
+    state: Option<super::views::OperationStateName>,
+    /// At most this many (1-5000, default 500).
+    #[param(minimum = 1, maximum = 5000)]
+    limit: Option<i64>,
+}
+
 /// Operations on the providers this key may use.
-#[utoipa::path(get, path = "/api/v1/operations", tag = "operations",
-    params(
-        ("state" = Option<super::views::OperationStateName>, Query, description = "Only operations in this state"),
-        ("limit" = Option<i64>, Query, description = "At most this many (1-5000, default 500)", minimum = 1, maximum = 5000)),
+#[utoipa::path(get, path = "/api/v1/operations", tag = "operations", params(OperationQuery),
     responses((status = 200, description = "Operations, newest first", body = OperationList)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<OperationQuery>,
 ) -> Result<Json<OperationList>, ApiError> {
-    let mut wanted = None;
-    let mut limit = 500i64;
-    for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "state" => {
-                wanted = Some(OperationState::parse(&value).ok_or_else(|| {
-                    ApiError::invalid_field("state", "must be pending, running, succeeded or failed")
-                })?)
-            }
-            "limit" => {
-                limit = value
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=5000).contains(n))
-                    .ok_or_else(|| ApiError::invalid_field("limit", "must be a number from 1 to 5000"))?
-            }
-            other => return Err(ApiError::invalid_field(other, "unknown filter; expected state or limit")),
-        }
+    let limit = query.limit.unwrap_or(500);
+    if !(1..=5000).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "must be a number from 1 to 5000"));
     }
+    let wanted = query.state.map(OperationState::from);
     let ops = state.store.list_operations(wanted, principal.scope(), limit).await?;
     Ok(Json(OperationList { operations: ops.iter().map(view).collect() }))
 }

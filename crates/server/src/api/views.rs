@@ -251,7 +251,7 @@ impl Accepted {
 }
 
 /// Where an operation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[schema(as = OperationState)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationStateName {
@@ -262,6 +262,17 @@ pub enum OperationStateName {
     Succeeded,
     /// It failed (the reason is in `error`).
     Failed,
+}
+
+impl From<OperationStateName> for OperationState {
+    fn from(state: OperationStateName) -> Self {
+        match state {
+            OperationStateName::Pending => Self::Pending,
+            OperationStateName::Running => Self::Running,
+            OperationStateName::Succeeded => Self::Succeeded,
+            OperationStateName::Failed => Self::Failed,
+        }
+    }
 }
 
 impl From<OperationState> for OperationStateName {
