@@ -26,7 +26,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 pub fn parse<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
     let pairs = form_urlencoded::parse(raw.as_bytes());
     let mut seen = std::collections::BTreeSet::new();
-    for (key, _) in pairs.clone() {
+    for (key, _) in pairs {
         if !seen.insert(key.clone()) {
             return Err(ApiError::invalid(vec![FieldError::new(key, "is given more than once")]));
         }
