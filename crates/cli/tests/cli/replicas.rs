@@ -115,10 +115,30 @@ async fn two_replicas_on_one_token_stay_within_its_rate_limit_together() {
     let key = make_key(&config, "viewer");
     let a = Server::start(&config, &dir.path().join("a.log"));
     let b = Server::start(&config, &dir.path().join("b.log"));
-    // Heartbeats every 2 s: let each see the other.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-
     let http = reqwest::Client::new();
+    // Each replica heartbeats every 2 s; wait until each has seen the other, which shows in its
+    // budget: its minute's share is half of the 40, whatever it has spent already.
+    let started = std::time::Instant::now();
+    for url in [&a.url, &b.url] {
+        loop {
+            let metrics = http.get(format!("{url}/metrics")).bearer_auth(&key).send().await.expect("metrics");
+            let text = metrics.text().await.expect("text");
+            let remaining = text
+                .lines()
+                .find(|l| l.starts_with("nephele_provider_rate_budget_remaining_minute{"))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok());
+            if remaining.is_some_and(|r| r <= 20.0) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the replicas never saw each other: {remaining:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     // Reads of single instances are always live: 120 of them, half to each replica.
     let gets = join_all((0..120).map(|i| {
         let url = if i % 2 == 0 { &a.url } else { &b.url };
