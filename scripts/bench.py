@@ -7,12 +7,14 @@ with its target. It starts `dosim` and a release `nephele serve`, and measures:
 1. a cold list of 10,000 droplets at 100 ms upstream latency, through Nephele's HTTP API, against
    Apache Libcloud's DigitalOcean driver pointed at the same simulator (wall time, requests);
 2. warm lists (100 and 10,000 instances, and a filtered one) and cost estimates under 64
-   connections with wrk, against `/healthz` of the same process as the ceiling;
+   connections with wrk, every request with an API key as in production, against `/healthz`
+   of the same process as the ceiling;
 3. resident memory idle and with 100,000 instances, and start to `/readyz` green on SQLite;
 4. recovery: from a restart after `kill -9` to every operation left behind being resumed;
 5. the plugin boundary: the cold 10,000-droplet list and a single get with DigitalOcean as the
    `nephele-provider-digitalocean` plugin, against the same with DigitalOcean in process (both
-   against dosim at 0 ms latency, measured alternately in this run).
+   against dosim at 0 ms latency, measured alternately in this run);
+6. a flood of 100,000 random wrong keys: resident memory before and after.
 
 The table is printed and written to BENCHMARKS.md (with date, machine and command).
 """
@@ -40,11 +42,11 @@ def row(what, figure, baseline, ratio, target, ok):
     print(f"  {what}: {figure} (baseline {baseline}, {ratio}) target {target}: {'ok' if ok else 'MISSED'}", flush=True)
 
 
-def row_against_ceiling(what, measured, ceiling):
-    """A throughput row: `measured` is wrk's (rate, p50, p99); target half the ceiling."""
+def row_against_ceiling(what, measured, ceiling, share=0.5):
+    """A throughput row: `measured` is wrk's (rate, p50, p99); target `share` of the ceiling."""
     rate, p50, p99 = measured
     row(what, f"{rate:.0f} req/s", f"{ceiling:.0f} req/s",
-        f"{rate / ceiling:.0%} of ceiling; p50 {p50:.2f} ms, p99 {p99:.2f} ms", ">= 50%", rate >= 0.5 * ceiling)
+        f"{rate / ceiling:.0%} of ceiling; p50 {p50:.2f} ms, p99 {p99:.2f} ms", f">= {share:.0%}", rate >= share * ceiling)
 
 
 def timed(action):
@@ -66,9 +68,12 @@ def libcloud_list(port):
     return seconds, len(nodes)
 
 
-def wrk(port, path, connections=64, seconds=5, method="GET", body=None):
-    """(requests per second, p50 ms, p99 ms) from wrk."""
+def wrk(port, path, connections=64, seconds=5, method="GET", body=None, key=None):
+    """(requests per second, p50 ms, p99 ms) from wrk; with `key`, every request carries it, as in
+    production (keys are required everywhere but the probes)."""
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{path}"]
+    if key:
+        command[1:1] = ["-H", f"Authorization: Bearer {key}"]
     script = None
     if method != "GET":
         script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
@@ -93,14 +98,17 @@ def wrk(port, path, connections=64, seconds=5, method="GET", body=None):
 def cold_list(args):
     print("1. cold list of 10,000 droplets at 100 ms latency", flush=True)
     sim = Dosim(args.dosim, droplets=10_000, latency_ms=100)
-    nephele = Nephele(args.nephele, sim.url, "inventory:\n  max_age_secs: 3600\n")
+    nephele = Nephele(args.nephele, sim.url, "inventory:\n  max_age_secs: 3600\n", auth_required=True)
+    key = nephele.make_key("viewer")
+    auth = {"Authorization": f"Bearer {key}"}
     try:
         nephele.wait_ready()
         runs = []
         for i in range(3):
             before = sim.requests("droplets_list")
             # The first list after start is cold; later ones are made cold with ?fresh=true.
-            seconds, (status, body) = timed(lambda: request(nephele.port, "GET", LIST + ("" if i == 0 else "?fresh=true")))
+            seconds, (status, body) = timed(
+                lambda: request(nephele.port, "GET", LIST + ("" if i == 0 else "?fresh=true"), headers=auth))
             assert status == 200 and len(body["instances"]) == 10_000, (status, len(body["instances"]))
             runs.append((seconds, sim.requests("droplets_list") - before))
         ours = statistics.median(s for s, _ in runs)
@@ -115,20 +123,21 @@ def cold_list(args):
         row("cold list: upstream requests", our_requests, f"Libcloud {their_requests}", f"{their_requests / our_requests:.1f}x fewer" if our_requests else "-",
             "exactly 50", our_requests == 50)
         sim.faults(latency_ms=0)
-        request(nephele.port, "GET", LIST + "?fresh=true")
+        request(nephele.port, "GET", LIST + "?fresh=true", headers=auth)
         ceiling, c50, c99 = wrk(nephele.port, "/healthz")
         row("ceiling: /healthz, 64 connections", f"{ceiling:.0f} req/s", "-", f"p50 {c50:.2f} ms, p99 {c99:.2f} ms", "-", True)
-        name = request(nephele.port, "GET", LIST)[1]["instances"][4242]["name"]
-        row_against_ceiling("warm filtered list of 10,000 (one match), 64 connections",
-                            wrk(nephele.port, f"{LIST}?name={name}"), ceiling)
+        name = request(nephele.port, "GET", LIST, headers=auth)[1]["instances"][4242]["name"]
+        row_against_ceiling("warm filtered list of 10,000 (one match), 64 connections, with a key",
+                            wrk(nephele.port, f"{LIST}?name={name}", key=key), ceiling, share=0.6)
         estimate = '{"instance_type": "s-1vcpu-1gb", "region": "nyc1", "duration": "1d"}'
-        row_against_ceiling("cost estimate, 64 connections",
-                            wrk(nephele.port, "/api/v1/providers/digitalocean/cost-estimate", method="POST", body=estimate),
-                            ceiling)
-        rate, p50, p99 = wrk(nephele.port, LIST, connections=64, seconds=8)
+        row_against_ceiling("cost estimate, 64 connections, with a key",
+                            wrk(nephele.port, "/api/v1/providers/digitalocean/cost-estimate", method="POST", body=estimate,
+                                key=key),
+                            ceiling, share=0.6)
+        rate, p50, p99 = wrk(nephele.port, LIST, connections=64, seconds=8, key=key)
         row("warm full list of 10,000, 64 connections", f"p50 {p50:.1f} ms", f"{ceiling:.0f} req/s",
             f"{rate:.1f} req/s, p99 {p99:.1f} ms", "p50 < 50 ms", p50 < 50)
-        rate, p50, p99 = wrk(nephele.port, LIST, connections=1, seconds=5)
+        rate, p50, p99 = wrk(nephele.port, LIST, connections=1, seconds=5, key=key)
         row("warm full list of 10,000, 1 connection", f"p50 {p50:.1f} ms", "-", f"{rate:.1f} req/s, p99 {p99:.1f} ms", "-", True)
     finally:
         nephele.stop()
@@ -172,12 +181,13 @@ def plugin_overhead(args):
 def small_fleet(args):
     print("2. warm list of 100 instances", flush=True)
     sim = Dosim(args.dosim, droplets=100)
-    nephele = Nephele(args.nephele, sim.url)
+    nephele = Nephele(args.nephele, sim.url, auth_required=True)
+    key = nephele.make_key("viewer")
     try:
         nephele.wait_ready()
-        request(nephele.port, "GET", LIST)
+        request(nephele.port, "GET", LIST, headers={"Authorization": f"Bearer {key}"})
         ceiling, _, _ = wrk(nephele.port, "/healthz")
-        row_against_ceiling("warm list of 100, 64 connections", wrk(nephele.port, LIST), ceiling)
+        row_against_ceiling("warm list of 100, 64 connections, with a key", wrk(nephele.port, LIST, key=key), ceiling)
     finally:
         nephele.stop()
         sim.stop()
@@ -207,6 +217,44 @@ def memory_and_start(args):
         held, peak = memory_kb(nephele.process.pid)
         row("resident memory, 100,000 instances in the inventory", f"{held / 1024:.1f} MiB", "-", f"peak {peak / 1024:.1f} MiB",
             "< 300 MiB", held < 300 * 1024)
+    finally:
+        nephele.stop()
+        sim.stop()
+
+
+def wrong_keys(args):
+    print("6. a flood of random wrong keys", flush=True)
+    sim = Dosim(args.dosim, droplets=0)
+    nephele = Nephele(args.nephele, sim.url, auth_required=True)
+    key = nephele.make_key("viewer")
+    try:
+        nephele.wait_ready()
+        request(nephele.port, "GET", LIST, headers={"Authorization": f"Bearer {key}"})
+        time.sleep(0.5)
+        before, _ = memory_kb(nephele.process.pid)
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        # Each request a new, well-formed, random key: nothing to find, nothing to keep.
+        script.write(f'''math.randomseed(os.time())
+request = function()
+  local key = string.format("nph_%012x_%08x%08x%08x%08x", math.random(0, 2^40), math.random(0, 2^31),
+    math.random(0, 2^31), math.random(0, 2^31), math.random(0, 2^31))
+  return wrk.format("GET", "{LIST}", {{["Authorization"] = "Bearer " .. key}})
+end
+''')
+        script.close()
+        sent = 0
+        while sent < 100_000:
+            output = subprocess.run(["wrk", "-t2", "-c32", "-d5s", "-s", script.name, f"http://127.0.0.1:{nephele.port}{LIST}"],
+                                    capture_output=True, text=True, check=True).stdout
+            sent += int(re.search(r"(\d+) requests in", output).group(1))
+        os.unlink(script.name)
+        time.sleep(1.5)
+        after, _ = memory_kb(nephele.process.pid)
+        grown = (after - before) / 1024
+        row(f"resident memory after {sent:,} random wrong keys", f"{grown:+.1f} MiB", f"before {before / 1024:.1f} MiB",
+            f"after {after / 1024:.1f} MiB", "< 10 MiB", grown < 10)
+        status, _ = request(nephele.port, "GET", LIST, headers={"Authorization": f"Bearer {key}"})
+        assert status == 200, status
     finally:
         nephele.stop()
         sim.stop()
@@ -280,12 +328,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target-dir", default="target/release")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
-    parser.add_argument("--only", nargs="*", default=None, help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys")
     args = parser.parse_args()
     args.nephele = os.path.join(args.target_dir, "nephele")
     args.dosim = os.path.join(args.target_dir, "dosim")
     args.plugin = os.path.abspath(os.path.join(args.target_dir, "nephele-provider-digitalocean"))
-    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead):
+    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys):
         if args.only is None or phase.__name__ in args.only:
             phase(args)
     width = max(len(r[0]) for r in rows)
