@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nephele_core::cost::{self, BackupPlan, CostError, CostQuery};
 use nephele_core::duration::DurationError;
@@ -17,11 +17,11 @@ use time::format_description::well_known::Rfc3339;
 
 use super::error::{ApiError, FieldError, ProviderFailure};
 use super::json::ApiJson;
-use crate::api::idempotency::{self, Answer, Begin};
+use crate::api::idempotency::{self, Begin};
 use crate::app::AppState;
 use crate::auth::Principal;
 use nephele_engine::costs::{MonthlyPolicies, Tally};
-use nephele_engine::operations::idempotency::{Keyed, StoredReply};
+use nephele_engine::operations::idempotency::Keyed;
 use nephele_engine::validation::unknown;
 
 const MAX_COUNT: u32 = 1000;
@@ -256,28 +256,32 @@ pub async fn estimate(
             .filter(|_| stored.status == StatusCode::OK.as_u16())
             .and_then(|b| b["start"].as_str())
             .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
-        let reply = match first_start {
-            Some(start) => answered(compute_estimate(&state, &name, &body, Some(start)).await),
-            None => stored,
+        let mut response = match first_start {
+            Some(start) => estimate_response(compute_estimate(&state, &name, &body, Some(start)).await),
+            None => return Ok(idempotency::replayed(stored)),
         };
-        return Ok(idempotency::replayed(reply));
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(response);
     }
     let answer = compute_estimate(&state, &name, &body, None).await;
-    let kept = match &answer {
-        Ok(estimate) => {
-            idempotency::reply(StatusCode::OK, &KeptEstimate { start: estimate.start.as_deref() })
-        }
-        Err(error) => idempotency::problem(error),
-    };
-    idempotency::store(&state, &principal.id, key.as_ref(), &kept).await;
-    Ok(Answer(answered(answer)).into_response())
+    if key.is_some() {
+        let kept = match &answer {
+            Ok(estimate) => {
+                idempotency::reply(StatusCode::OK, &KeptEstimate { start: estimate.start.as_deref() })
+            }
+            Err(error) => idempotency::problem(error),
+        };
+        idempotency::store(&state, &principal.id, key.as_ref(), &kept).await;
+    }
+    Ok(estimate_response(answer))
 }
 
-/// An estimate's answer, as it is sent (and replayed).
-fn answered(answer: Result<Estimate, ApiError>) -> StoredReply {
+/// An estimate's answer, as it is sent and as a replay recomputes it: serialised once, straight
+/// to bytes (no JSON tree in between), so a replay answers the same bytes.
+fn estimate_response(answer: Result<Estimate, ApiError>) -> Response {
     match answer {
-        Ok(estimate) => idempotency::reply(StatusCode::OK, &estimate),
-        Err(error) => idempotency::problem(&error),
+        Ok(estimate) => (StatusCode::OK, axum::Json(estimate)).into_response(),
+        Err(error) => error.into_response(),
     }
 }
 

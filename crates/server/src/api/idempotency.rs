@@ -50,10 +50,10 @@ pub struct Answer(pub StoredReply);
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
-        let reply = self.0;
+        let mut reply = self.0;
         let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = match &reply.body {
-            Some(body) => (status, axum::Json(body.clone())).into_response(),
+        let mut response = match reply.body.take() {
+            Some(body) => (status, axum::Json(body)).into_response(),
             None => status.into_response(),
         };
         let headers = response.headers_mut();
