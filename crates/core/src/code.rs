@@ -64,6 +64,7 @@ error_codes! {
     UnexpectedAnswer,
     OperationUnreadable,
     NotSupported,
+    EventCursorExpired,
 }
 
 impl ErrorCode {
@@ -80,6 +81,7 @@ impl ErrorCode {
             Unauthorized => 401,
             Forbidden => 403,
             NotFound | UnknownProvider | NotSupported => 404,
+            EventCursorExpired => 410,
             MethodNotAllowed => 405,
             Conflict | InvalidConfiguration | IdempotencyKeyInUse => 409,
             IdempotencyQuotaExceeded => 429,
@@ -127,6 +129,7 @@ impl ErrorCode {
             UnexpectedAnswer => "Unexpected answer from the provider",
             OperationUnreadable => "Stored operation unreadable",
             NotSupported => "Not supported by this provider",
+            EventCursorExpired => "Event cursor expired",
         }
     }
 
@@ -182,6 +185,9 @@ impl ErrorCode {
             NotSupported => {
                 "The provider does not offer this kind of resource or action; `detail` names what it does offer."
             }
+            EventCursorExpired => {
+                "Events after the cursor were purged (`events.retention_days`); read again from the oldest kept."
+            }
         }
     }
 
@@ -223,6 +229,7 @@ impl ErrorCode {
             UnexpectedAnswer => "unexpected_answer",
             OperationUnreadable => "operation_unreadable",
             NotSupported => "not_supported",
+            EventCursorExpired => "event_cursor_expired",
         }
     }
 

@@ -36,6 +36,163 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     #[serde(default)]
     pub inventory: InventoryConfig,
+    #[serde(default)]
+    pub events: EventsConfig,
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+}
+
+/// `events:` (the outbox, its list and its stream).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Days an event is kept; older ones are purged in the background, and a stream or list
+    /// cursor older than that is refused with `event_cursor_expired`.
+    #[serde(default = "default_events_retention_days")]
+    pub retention_days: u64,
+    /// Seconds between heartbeats (`: heartbeat` comments) on a quiet event stream.
+    #[serde(default = "default_events_heartbeat_secs")]
+    pub heartbeat_secs: u64,
+    /// How often a stream or the deliverer looks for events written by other replicas, in
+    /// milliseconds (events written by this one wake them at once).
+    #[serde(default = "default_events_poll_ms")]
+    pub poll_interval_ms: u64,
+}
+
+fn default_events_retention_days() -> u64 {
+    7
+}
+
+fn default_events_heartbeat_secs() -> u64 {
+    15
+}
+
+fn default_events_poll_ms() -> u64 {
+    250
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: default_events_retention_days(),
+            heartbeat_secs: default_events_heartbeat_secs(),
+            poll_interval_ms: default_events_poll_ms(),
+        }
+    }
+}
+
+/// `webhooks:` (delivery of events to endpoints users register).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow `http://` endpoints (tests; a receiver behind a TLS-terminating proxy on the host).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Allow endpoints on loopback, private, link-local and metadata addresses (tests, private
+    /// deployments). Off, such targets are refused when a webhook is made and again before
+    /// each connection.
+    #[serde(default)]
+    pub allow_private_networks: bool,
+    /// Seconds one delivery attempt may take in all.
+    #[serde(default = "default_webhook_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Deliveries one server attempts at once, over every endpoint.
+    #[serde(default = "default_webhook_concurrency")]
+    pub concurrency: usize,
+    /// Deliveries one endpoint may have under way at once in one server: a slow endpoint
+    /// holds at most this many of `concurrency`.
+    #[serde(default = "default_webhook_per_endpoint")]
+    pub max_in_flight_per_endpoint: usize,
+    /// Seconds a claim on a delivery lasts (longer than `timeout_secs`); a server that dies
+    /// holding one delays that delivery by at most this long.
+    #[serde(default = "default_webhook_lease_secs")]
+    pub lease_secs: u64,
+    /// The retry schedule: the first delay after a failed attempt, in seconds, doubling ...
+    #[serde(default = "default_webhook_retry_base_secs")]
+    pub retry_base_secs: u64,
+    /// ... to at most this many seconds apart ...
+    #[serde(default = "default_webhook_retry_cap_secs")]
+    pub retry_cap_secs: u64,
+    /// ... for this long after the first attempt (3 days), then the delivery is failed.
+    #[serde(default = "default_webhook_retry_total_secs")]
+    pub retry_total_secs: u64,
+    /// Instead of the doubling schedule: these delays (seconds), one after each failed attempt;
+    /// the delivery is failed after the last.
+    #[serde(default)]
+    pub retry_delays_secs: Option<Vec<u64>>,
+    /// Hours a rotated-out secret keeps signing next to the new one.
+    #[serde(default = "default_webhook_rotation_overlap_hours")]
+    pub rotation_overlap_hours: u64,
+}
+
+fn default_webhook_timeout_secs() -> u64 {
+    15
+}
+
+fn default_webhook_concurrency() -> usize {
+    64
+}
+
+fn default_webhook_per_endpoint() -> usize {
+    16
+}
+
+fn default_webhook_lease_secs() -> u64 {
+    60
+}
+
+fn default_webhook_retry_base_secs() -> u64 {
+    10
+}
+
+fn default_webhook_retry_cap_secs() -> u64 {
+    4 * 3600
+}
+
+fn default_webhook_retry_total_secs() -> u64 {
+    3 * 86_400
+}
+
+fn default_webhook_rotation_overlap_hours() -> u64 {
+    24
+}
+
+impl WebhooksConfig {
+    /// The retry schedule these settings describe, or why they describe none.
+    pub fn retry_schedule(&self) -> Result<nephele_webhooks::RetrySchedule, String> {
+        use nephele_webhooks::{Jitter, RetrySchedule};
+        use std::time::Duration;
+        match &self.retry_delays_secs {
+            Some(delays) => {
+                RetrySchedule::listed(delays.iter().map(|s| Duration::from_secs(*s)).collect(), Jitter::Equal)
+            }
+            None => RetrySchedule::exponential(
+                Duration::from_secs(self.retry_base_secs),
+                Duration::from_secs(self.retry_cap_secs),
+                Duration::from_secs(self.retry_total_secs),
+                Jitter::Equal,
+            ),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            allow_private_networks: false,
+            timeout_secs: default_webhook_timeout_secs(),
+            concurrency: default_webhook_concurrency(),
+            max_in_flight_per_endpoint: default_webhook_per_endpoint(),
+            lease_secs: default_webhook_lease_secs(),
+            retry_base_secs: default_webhook_retry_base_secs(),
+            retry_cap_secs: default_webhook_retry_cap_secs(),
+            retry_total_secs: default_webhook_retry_total_secs(),
+            retry_delays_secs: None,
+            rotation_overlap_hours: default_webhook_rotation_overlap_hours(),
+        }
+    }
 }
 
 /// `inventory:`
@@ -700,6 +857,28 @@ impl Config {
             return Err(invalid(
                 "operations",
                 "max_attempts and deadline_secs must be at least 1".to_owned(),
+            ));
+        }
+        self.webhooks.retry_schedule().map_err(|m| invalid("webhooks", m))?;
+        if self.webhooks.timeout_secs == 0 || self.webhooks.lease_secs <= self.webhooks.timeout_secs {
+            return Err(invalid(
+                "webhooks.lease_secs",
+                "must be longer than webhooks.timeout_secs, which must be at least 1".to_owned(),
+            ));
+        }
+        if self.webhooks.concurrency == 0 || self.webhooks.max_in_flight_per_endpoint == 0 {
+            return Err(invalid(
+                "webhooks",
+                "concurrency and max_in_flight_per_endpoint must be at least 1".to_owned(),
+            ));
+        }
+        if self.events.retention_days == 0
+            || self.events.heartbeat_secs == 0
+            || self.events.poll_interval_ms == 0
+        {
+            return Err(invalid(
+                "events",
+                "retention_days, heartbeat_secs and poll_interval_ms must be at least 1".to_owned(),
             ));
         }
         if self.operations.lease_secs < 3 {

@@ -119,4 +119,16 @@ pub async fn purge(state: &Engine) {
         }
         Err(e) => tracing::error!(error = %e, "cannot delete expired rows"),
     }
+    purge_events(state).await;
+}
+
+/// Deletes events older than `events.retention_days`, and finished deliveries as old.
+pub async fn purge_events(state: &Engine) {
+    let retention_ms =
+        i64::try_from(state.config.events.retention_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+    match state.store.purge_events(now_ms().saturating_sub(retention_ms)).await {
+        Ok(0) => {}
+        Ok(events) => tracing::info!(events, "deleted events past their retention"),
+        Err(e) => tracing::error!(error = %e, "cannot delete old events"),
+    }
 }

@@ -174,8 +174,20 @@ pub struct InventoryCounts {
     pub refresher_restarts: u64,
 }
 
+/// Told what each successful refresh read from the cloud (before Nephele's own writes are
+/// applied on top), so changes made outside Nephele are seen too: the events outbox compares
+/// it with the last list recorded ([`crate::events::inventory`]).
+pub trait RefreshObserver: Send + Sync {
+    /// `began_ms` is when the refresh began (epoch ms): of two lists, the later-begun is newer.
+    fn refreshed(&self, provider: &str, began_ms: i64, instances: Vec<Instance>);
+}
+
+/// The observer, once set (shared by every provider's inventory).
+type Observer = Arc<std::sync::OnceLock<Arc<dyn RefreshObserver>>>;
+
 struct ProviderInventory {
     name: String,
+    observer: Observer,
     provider: Arc<dyn Provider>,
     /// Shared by every provider: a version is never reused across them.
     versions: Arc<AtomicU64>,
@@ -240,6 +252,7 @@ impl ProviderInventory {
     /// Reads the provider and stores what it brings (see [`Fetched`]).
     async fn refresh(self: Arc<Self>, began: Instant) -> Fetched {
         let _ends = EndsRefresh(&self);
+        let began_ms = crate::store::now_ms();
         let first_write = self.next_version();
         let sent_before = self.provider.counters().get("requests_sent").copied();
         let listed =
@@ -263,6 +276,9 @@ impl ProviderInventory {
         if fetched.is_ok() {
             let took = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.refresh_ms.store(took, Ordering::Relaxed);
+        }
+        if let (Ok(listed), Some(observer)) = (&fetched, self.observer.get()) {
+            observer.refreshed(&self.name, began_ms, listed.clone());
         }
         let stored = self.store(fetched, first_write, began);
         if !stored.as_ref().is_ok_and(|s| s.error.is_none()) {
@@ -361,6 +377,7 @@ pub struct Inventory {
     /// How long a read waits for a refresh before it is answered without it.
     read_budget: Duration,
     providers: HashMap<String, Arc<ProviderInventory>>,
+    observer: Observer,
 }
 
 impl Inventory {
@@ -371,11 +388,13 @@ impl Inventory {
         read_budget: Duration,
     ) -> Self {
         let versions = Arc::new(AtomicU64::new(1));
+        let observer: Observer = Arc::default();
         let providers = providers
             .all()
             .map(|(name, provider)| {
                 let inventory = ProviderInventory {
                     name: name.clone(),
+                    observer: observer.clone(),
                     provider: provider.clone(),
                     versions: versions.clone(),
                     current: RwLock::new(None),
@@ -391,7 +410,12 @@ impl Inventory {
                 (name.clone(), Arc::new(inventory))
             })
             .collect();
-        Self { max_age, max_share: max_share.clamp(0.01, 1.0), read_budget, providers }
+        Self { max_age, max_share: max_share.clamp(0.01, 1.0), read_budget, providers, observer }
+    }
+
+    /// Sets who is told of each refresh's list (once; later calls do nothing).
+    pub fn observe(&self, observer: Arc<dyn RefreshObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     /// How old `entry`'s copy may get: `max_age`, or longer when refreshing that often would

@@ -17,6 +17,7 @@ pub mod catalog_cache;
 pub mod config;
 pub mod costs;
 mod digest;
+pub mod events;
 pub mod failure;
 pub mod housekeeping;
 pub mod inventory;
@@ -73,6 +74,8 @@ pub struct Engine {
     pub operations: OperationSettings,
     /// API keys, failed authentication and the audit's bounds.
     pub guards: Guards,
+    /// How events are delivered to webhooks (sender, schedule, leases).
+    pub webhooks: events::webhooks::Settings,
     tasks: Mutex<Option<Tasks>>,
 }
 
@@ -80,6 +83,7 @@ pub struct Engine {
 struct Tasks {
     stop: watch::Sender<bool>,
     worker: JoinHandle<()>,
+    deliverer: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
     refreshers: Vec<JoinHandle<()>>,
 }
@@ -109,11 +113,14 @@ impl Engine {
             readiness: Arc::new(Readiness::new(Duration::from_secs(config.server.readiness_interval_secs))),
             operations: OperationSettings::from_config(&config),
             guards: Guards::from_config(&config),
+            webhooks: events::webhooks::Settings::from_config(&config),
             config,
             tasks: Mutex::new(None),
         });
+        engine.inventory.observe(Arc::new(events::inventory::InventoryEvents::new(engine.store.clone())));
         let (stop, stopping) = watch::channel(false);
         let tasks = Tasks {
+            deliverer: events::deliverer::spawn(engine.clone(), stopping.clone()),
             refreshers: inventory::spawn_refreshers(engine.inventory.clone(), stopping.clone()),
             worker: operations::worker::spawn(engine.clone(), stopping.clone()),
             housekeeping: housekeeping::spawn(engine.clone(), stopping),
@@ -135,6 +142,8 @@ impl Engine {
         let _ = tasks.stop.send(true);
         let _ = tasks.worker.await;
         operations::worker::hand_back(self).await;
+        let _ = tasks.deliverer.await;
+        events::deliverer::hand_back(self).await;
         for refresher in tasks.refreshers {
             refresher.abort();
             let _ = refresher.await;

@@ -101,6 +101,60 @@ impl ProviderCallMetrics {
 /// The hourly run-rate of `instances`, counted as `GET /api/v1/costs` counts it (one rule,
 /// [`crate::costs::billed`]); an instance that cannot be priced adds nothing. `None` when
 /// the sum is too large to compute (prices out of any real range): no figure rather than a panic.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+/// Webhook deliveries: attempts by outcome and retries (this server's), the queue and the age of
+/// its oldest entry (every server's, from the database).
+async fn register_deliveries(state: &Engine, registry: &mut Registry) {
+    use std::sync::atomic::Ordering;
+    let metrics = &state.webhooks.metrics;
+    let attempts = Family::<OutcomeLabel, Counter>::default();
+    for (outcome, n) in metrics.outcomes() {
+        attempts.get_or_create(&OutcomeLabel { outcome: outcome.to_owned() }).inc_by(n);
+    }
+    registry.register(
+        "nephele_webhook_attempts",
+        "Webhook delivery attempts by this server, by outcome (delivered, gone, retry_after, failed, refused)",
+        attempts,
+    );
+    let deliveries = Family::<OutcomeLabel, Counter>::default();
+    for (outcome, counter) in
+        [("delivered", &metrics.delivered), ("retried", &metrics.retried), ("failed", &metrics.failed)]
+    {
+        deliveries
+            .get_or_create(&OutcomeLabel { outcome: outcome.to_owned() })
+            .inc_by(counter.load(Ordering::Relaxed));
+    }
+    registry.register(
+        "nephele_webhook_deliveries",
+        "Webhook delivery attempts by this server, by what became of the delivery: delivered, retried (to be tried again) or failed (given up)",
+        deliveries,
+    );
+    match state.store.delivery_stats().await {
+        Ok(stats) => {
+            let depth = Gauge::<i64>::default();
+            depth.set(stats.pending);
+            registry.register(
+                "nephele_webhook_queue_depth",
+                "Deliveries not yet delivered nor given up",
+                depth,
+            );
+            let oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+            let age_ms = stats.oldest_pending_ms.map_or(0, |at| (crate::store::now_ms() - at).max(0));
+            oldest.set(age_ms as f64 / 1000.0);
+            registry.register(
+                "nephele_webhook_oldest_undelivered_age_seconds",
+                "Age of the oldest event not yet delivered to a webhook (0 when none waits)",
+                oldest,
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "deliveries could not be counted for /metrics"),
+    }
+}
+
 async fn hourly_run_rate(
     provider: &dyn Provider,
     instances: &[Instance],
@@ -205,6 +259,7 @@ pub async fn render(state: &Engine, first: &Registry) -> String {
     }
     now.register("nephele_operations", "Operations kept, by provider, kind and state", operations);
     now.register("nephele_inventory_age_seconds", "Time since the provider was last read", age);
+    register_deliveries(state, &mut now).await;
 
     let mut text = String::new();
     let _ = encode(&mut text, first);

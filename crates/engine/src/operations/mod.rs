@@ -234,11 +234,40 @@ async fn record(state: &Engine, op: &Operation, owner: &str, decision: &Decision
         next_attempt_ms,
         count_attempt: decision.counts_as_attempt(),
     };
-    state.store.update_operation(&op.id, owner, update).await?;
+    let events = step_events(op, decision);
+    state.store.update_operation_emitting(&op.id, owner, update, &events).await?;
     if decision.state.is_final() {
         tracing::info!(operation_id = %op.id, kind = %op.kind, state = decision.state.as_str(), error = ?decision.error, "operation finished");
     }
     Ok(())
+}
+
+/// The events a step that reached `decision` reports: `succeeded` or `failed` when it ended the
+/// operation, `step` when it moved it on or met a failure it will retry, none for a poll that
+/// found nothing new. Each carries the operation as it stands after the step.
+fn step_events(op: &Operation, decision: &Decision) -> Vec<crate::events::NewEvent> {
+    let change = match decision.state {
+        OperationState::Succeeded => "succeeded",
+        OperationState::Failed => "failed",
+        moved if moved != op.state || decision.error.is_some() => "step",
+        _ => return Vec::new(),
+    };
+    let mut after = op.clone();
+    after.state = decision.state;
+    if let Some(result) = &decision.result {
+        after.result = Some(result.clone());
+    }
+    after.error.clone_from(&decision.error);
+    after.attempts += i64::from(decision.counts_as_attempt());
+    after.updated_at = time::OffsetDateTime::now_utc();
+    after.lease_until_ms = None;
+    vec![crate::events::NewEvent::new(
+        "operation",
+        change,
+        &op.provider,
+        format!("operations/{}", op.id),
+        crate::events::views::operation(&after),
+    )]
 }
 
 /// The status an instance has once `action` has completed.

@@ -108,10 +108,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            let recorded = operation.is_some();
             if let Some(op) = operation {
                 Self::insert_operation_in(&mut tx, op).await?;
             }
             tx.commit().await?;
+            if recorded {
+                self.events_written();
+            }
             return Ok(Reservation::Reserved);
         }
         tx.rollback().await?;

@@ -64,6 +64,7 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_api_key(&self, key: NewApiKey<'_>) -> Result<Minted, StoreError> {
         let providers = key.providers.map(|p| serde_json::Value::from(p.to_vec()).to_string());
+        let mut tx = self.pool.begin().await?;
         let Some(minter) = key.minted_by else {
             sqlx::query("INSERT INTO api_keys (id, hash, role, providers, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(key.id)
@@ -72,8 +73,11 @@ impl Store {
                 .bind(providers)
                 .bind(key.description)
                 .bind(now_text())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+            self.key_event_in(&mut tx, key.id, "created").await?;
+            tx.commit().await?;
+            self.events_written();
             return Ok(Minted::Stored);
         };
         // One statement: the new row exists only if the minter's row is active as the statement
@@ -97,9 +101,16 @@ impl Store {
             .bind(key.description)
             .bind(now_text())
             .bind(minter)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(if done.rows_affected() == 1 { Minted::Stored } else { Minted::MinterRevoked })
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(Minted::MinterRevoked);
+        }
+        self.key_event_in(&mut tx, key.id, "created").await?;
+        tx.commit().await?;
+        self.events_written();
+        Ok(Minted::Stored)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
@@ -137,8 +148,33 @@ impl Store {
         sqlx::query("UPDATE key_revisions SET revision = revision + 1 WHERE id = 1")
             .execute(&mut *tx)
             .await?;
+        self.key_event_in(&mut tx, id, "revoked").await?;
         tx.commit().await?;
+        self.events_written();
         Ok(true)
+    }
+
+    /// Appends `nephele.api_key.<change>` for key `id`, as the transaction sees it.
+    async fn key_event_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: &str,
+        change: &str,
+    ) -> Result<(), StoreError> {
+        let row = sqlx::query("SELECT id, hash, role, providers, description, created_at, revoked_at FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?;
+        let record = read(&row)?;
+        let event = crate::events::NewEvent::new(
+            "api_key",
+            change,
+            crate::events::SERVER_SOURCE,
+            format!("keys/{id}"),
+            crate::events::views::api_key(&record),
+        );
+        Self::append_events_in(tx, &[event]).await?;
+        Ok(())
     }
 
     /// How many revocations there have been (see [`crate::auth::cache`]).

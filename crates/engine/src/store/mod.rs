@@ -6,6 +6,7 @@
 //! query macros are not used (they would need a database at compile time).
 
 mod audit;
+mod events;
 mod idempotency;
 mod keys;
 mod operations;
@@ -18,6 +19,10 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use audit::{AuditCursor, AuditEntry, bounded_path};
+pub use events::{
+    AttemptRecord, DeliveryRecord, DeliveryState, DeliveryStats, EventBounds, EventQuery, Seen, WebhookPatch,
+    WebhookRecord,
+};
 pub use idempotency::{IdempotencyRecord, KeyRequest, Reservation};
 pub use keys::{ApiKeyRecord, Minted, NewApiKey};
 pub use operations::{NewOperation, Operation, OperationState, OperationUpdate};
@@ -46,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_scopes_and_bounds.sql")),
     (3, include_str!("../../migrations/0003_replicas.sql")),
     (4, include_str!("../../migrations/0004_key_revisions.sql")),
+    (6, include_str!("../../migrations/0006_events.sql")),
 ];
 
 #[derive(Clone)]
@@ -53,6 +59,9 @@ pub struct Store {
     pool: AnyPool,
     /// Where the dialects differ (row locks), the store says which it speaks.
     backend: Backend,
+    /// Moved after every commit that wrote events, so this process's event streams and
+    /// deliverer wake at once (other replicas' events are found by polling).
+    events_signal: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Milliseconds since the epoch, UTC.
@@ -106,7 +115,8 @@ impl Store {
             // WAL lets readers work while one writer commits; it persists in the file.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        let store = Self { pool, backend };
+        let store =
+            Self { pool, backend, events_signal: std::sync::Arc::new(tokio::sync::watch::channel(0).0) };
         store.migrate().await?;
         Ok(store)
     }
@@ -168,6 +178,16 @@ impl Store {
             .await?
             .rows_affected();
         Ok((keys, audit))
+    }
+
+    /// Says that events were committed (see `events_signal`).
+    pub(crate) fn events_written(&self) {
+        self.events_signal.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees a change whenever this process commits events.
+    pub fn watch_events(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events_signal.subscribe()
     }
 
     /// Cheap liveness check.

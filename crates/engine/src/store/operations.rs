@@ -202,9 +202,11 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         Self::insert_operation_in(&mut tx, op).await?;
         tx.commit().await?;
+        self.events_written();
         Ok(())
     }
 
+    /// Records a new operation inside `tx`, with its `nephele.operation.accepted` event.
     pub(super) async fn insert_operation_in(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         op: NewOperation<'_>,
@@ -225,6 +227,15 @@ impl Store {
         .bind(at_ms + op.lease_ms)
         .execute(&mut **tx)
         .await?;
+        let recorded = op.recorded();
+        let accepted = crate::events::NewEvent::new(
+            "operation",
+            "accepted",
+            op.provider,
+            format!("operations/{}", recorded.id),
+            crate::events::views::operation(&recorded),
+        );
+        Self::append_events_in(tx, &[accepted]).await?;
         Ok(())
     }
 
@@ -368,8 +379,22 @@ impl Store {
         owner: &str,
         update: OperationUpdate<'_>,
     ) -> Result<(), StoreError> {
+        self.update_operation_emitting(id, owner, update, &[]).await.map(|_| ())
+    }
+
+    /// As [`Store::update_operation`], appending `events` in the same transaction when (and only
+    /// when) the update counts; true when it did.
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
+    pub async fn update_operation_emitting(
+        &self,
+        id: &str,
+        owner: &str,
+        update: OperationUpdate<'_>,
+        events: &[crate::events::NewEvent],
+    ) -> Result<bool, StoreError> {
         let OperationUpdate { state, result, error, next_attempt_ms, count_attempt } = update;
-        sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
             "UPDATE operations SET state = $1, result = COALESCE($2, result), error = $3, updated_at = $4, next_attempt_ms = $5, attempts = attempts + $6, lease_owner = NULL, lease_until_ms = NULL WHERE id = $7 AND lease_owner = $8",
         )
         .bind(state.as_str())
@@ -380,8 +405,18 @@ impl Store {
         .bind(i64::from(count_attempt))
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        Self::append_events_in(&mut tx, events).await?;
+        tx.commit().await?;
+        if !events.is_empty() {
+            self.events_written();
+        }
+        Ok(true)
     }
 }

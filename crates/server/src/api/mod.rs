@@ -10,12 +10,15 @@
 //! | `/api/v1/operations[/{id}]` | [`operations`] |
 //! | `/api/v1/audit` | [`audit`] |
 //! | `/api/v1/keys[/{id}]` | [`keys`] |
+//! | `/api/v1/events`, `/api/v1/events/stream` | [`events`] |
+//! | `/api/v1/webhooks[/{id}[/rotate-secret, /test, /deliveries[/{d}/retry]]]` | [`webhooks`] |
 //! | `/api/v1/openapi.json`, `/docs` | [`openapi`] |
 
 pub mod audit;
 pub mod catalog;
 pub mod costs;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod instances;
@@ -28,6 +31,7 @@ pub mod providers;
 pub mod query;
 pub mod rendered;
 pub mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,6 +84,18 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .needs(read(Admin), routes!(keys::list))
         .needs(change(Admin), routes!(keys::create))
         .needs(change(Admin), routes!(keys::revoke))
+        // Events carry no secrets: any key reads those of its scope.
+        .needs(read(Viewer), routes!(events::list))
+        .needs(read(Viewer), routes!(events::stream))
+        .needs(read(Admin), routes!(webhooks::list))
+        .needs(change(Admin), routes!(webhooks::create))
+        .needs(read(Admin), routes!(webhooks::get))
+        .needs(change(Admin), routes!(webhooks::update))
+        .needs(change(Admin), routes!(webhooks::delete))
+        .needs(change(Admin), routes!(webhooks::rotate_secret))
+        .needs(change(Admin), routes!(webhooks::test))
+        .needs(read(Admin), routes!(webhooks::deliveries))
+        .needs(change(Admin), routes!(webhooks::retry))
         .finish();
     let document = openapi::document(document, &table);
     let config = &state.config.server;

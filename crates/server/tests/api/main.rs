@@ -14,6 +14,7 @@ mod cloud_figures;
 mod contract;
 mod costs;
 mod dashboard;
+mod events;
 mod fairness;
 mod flood_attacks;
 mod health;
