@@ -39,7 +39,6 @@ CREATE TABLE inventory_seen (
     kind        TEXT NOT NULL,
     resource_id TEXT NOT NULL,
     status      TEXT NOT NULL,
-    data        TEXT NOT NULL,          -- JSON, the API's view when last recorded
     PRIMARY KEY (account, kind, resource_id)
 );
 

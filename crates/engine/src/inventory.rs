@@ -179,7 +179,14 @@ pub struct InventoryCounts {
 /// it with the last list recorded ([`crate::events::inventory`]).
 pub trait RefreshObserver: Send + Sync {
     /// `began_ms` is when the refresh began (epoch ms): of two lists, the later-begun is newer.
-    fn refreshed(&self, provider: &str, began_ms: i64, instances: Vec<Instance>);
+    /// `before` is the copy the refresh replaces (the last view of an instance now gone).
+    fn refreshed(
+        &self,
+        provider: &str,
+        began_ms: i64,
+        instances: Vec<Instance>,
+        before: Option<Arc<Vec<Instance>>>,
+    );
 }
 
 /// The observer, once set (shared by every provider's inventory).
@@ -278,7 +285,8 @@ impl ProviderInventory {
             self.refresh_ms.store(took, Ordering::Relaxed);
         }
         if let (Ok(listed), Some(observer)) = (&fetched, self.observer.get()) {
-            observer.refreshed(&self.name, began_ms, listed.clone());
+            let before = self.current().map(|copy| copy.instances);
+            observer.refreshed(&self.name, began_ms, listed.clone(), before);
         }
         let stored = self.store(fetched, first_write, began);
         if !stored.as_ref().is_ok_and(|s| s.error.is_none()) {

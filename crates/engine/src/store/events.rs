@@ -15,12 +15,11 @@ use sqlx::any::AnyRow;
 use super::{Store, StoreError, now_ms, now_text};
 use crate::events::{Event, NewEvent, event_id};
 
-/// One resource as a refresh saw it (any kind): its id, status word and API view.
-#[derive(Debug, Clone)]
+/// One resource as a refresh saw it (any kind): its id and status word.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Seen {
     pub id: String,
     pub status: String,
-    pub data: Value,
 }
 
 /// What an event list asks for.
@@ -377,11 +376,13 @@ impl Store {
         Ok(purged)
     }
 
-    /// Records what a refresh of `account`'s resources of `kind`, begun at `fetched_ms`, found,
-    /// and appends an event per change since the last refresh recorded (by any replica):
-    /// `nephele.<kind>.appeared`, `.status_changed`, `.deleted`. A refresh that began before the
-    /// last one recorded changes nothing (its list is older). The first refresh ever recorded
-    /// for an account and kind is the baseline and emits nothing. Returns the events written.
+    /// Records what a refresh of `account`'s resources of `kind`, begun at `fetched_ms`, found
+    /// (`items`: id and status word; `view` gives a resource's API view by id, the refresh's or,
+    /// for one gone, the last the caller knew; asked only for the resources that changed), and appends an event per change since the last refresh
+    /// recorded (by any replica): `nephele.<kind>.appeared`, `.status_changed`, `.deleted`. A
+    /// refresh that began before the last one recorded changes nothing (its list is older). The
+    /// first refresh ever recorded for an account and kind is the baseline and emits nothing.
+    /// Returns the events written.
     #[tracing::instrument(level = "debug", skip_all, fields(account, kind))]
     pub async fn record_inventory(
         &self,
@@ -389,6 +390,7 @@ impl Store {
         kind: &str,
         fetched_ms: i64,
         items: &[Seen],
+        view: &(dyn Fn(&str) -> Value + Send + Sync),
     ) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Locks the mark (PostgreSQL: a second replica waits here, then finds it moved).
@@ -418,71 +420,57 @@ impl Store {
                 .bind(fetched_ms)
                 .execute(&mut *tx)
                 .await?;
-            for item in items {
-                Self::insert_seen(&mut tx, account, kind, item).await?;
-            }
+            let all: Vec<&Seen> = items.iter().collect();
+            Self::insert_seen(&mut tx, account, kind, &all).await?;
             tx.commit().await?;
             return Ok(0);
         }
-        let rows = sqlx::query(
-            "SELECT resource_id, status, data FROM inventory_seen WHERE account = $1 AND kind = $2",
-        )
-        .bind(account)
-        .bind(kind)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows =
+            sqlx::query("SELECT resource_id, status FROM inventory_seen WHERE account = $1 AND kind = $2")
+                .bind(account)
+                .bind(kind)
+                .fetch_all(&mut *tx)
+                .await?;
         let mut before = std::collections::HashMap::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.try_get("resource_id")?;
             let status: String = row.try_get("status")?;
-            let data: String = row.try_get("data")?;
-            before.insert(id, (status, data));
+            before.insert(id, status);
         }
         let mut events = Vec::new();
+        let mut appeared = Vec::new();
         let subject = |id: &str| format!("{kind}s/{id}");
         for item in items {
             match before.remove(&item.id) {
-                None => {
-                    Self::insert_seen(&mut tx, account, kind, item).await?;
-                    events.push(NewEvent::new(
-                        kind,
-                        "appeared",
-                        account,
-                        subject(&item.id),
-                        item.data.clone(),
-                    ));
-                }
-                Some((status, _)) if status != item.status => {
-                    sqlx::query("UPDATE inventory_seen SET status = $1, data = $2 WHERE account = $3 AND kind = $4 AND resource_id = $5")
+                None => appeared.push(item),
+                Some(status) if status != item.status => {
+                    let data = view(&item.id);
+                    sqlx::query("UPDATE inventory_seen SET status = $1 WHERE account = $2 AND kind = $3 AND resource_id = $4")
                         .bind(&item.status)
-                        .bind(item.data.to_string())
                         .bind(account)
                         .bind(kind)
                         .bind(&item.id)
                         .execute(&mut *tx)
                         .await?;
-                    events.push(NewEvent::new(
-                        kind,
-                        "status_changed",
-                        account,
-                        subject(&item.id),
-                        item.data.clone(),
-                    ));
+                    events.push(NewEvent::new(kind, "status_changed", account, subject(&item.id), data));
                 }
                 Some(_) => {}
             }
         }
-        let mut gone: Vec<_> = before.into_iter().collect();
+        Self::insert_seen(&mut tx, account, kind, &appeared).await?;
+        for item in &appeared {
+            events.push(NewEvent::new(kind, "appeared", account, subject(&item.id), view(&item.id)));
+        }
+        let mut gone: Vec<String> = before.into_keys().collect();
         gone.sort();
-        for (id, (_, data)) in gone {
+        for id in gone {
             sqlx::query("DELETE FROM inventory_seen WHERE account = $1 AND kind = $2 AND resource_id = $3")
                 .bind(account)
                 .bind(kind)
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            let data = serde_json::from_str(&data).unwrap_or(Value::Null);
-            events.push(NewEvent::new(kind, "deleted", account, subject(&id), data));
+            events.push(NewEvent::new(kind, "deleted", account, subject(&id), view(&id)));
         }
         Self::append_events_in(&mut tx, &events).await?;
         tx.commit().await?;
@@ -492,15 +480,52 @@ impl Store {
         Ok(events.len())
     }
 
-    async fn insert_seen(tx: &mut Tx<'_>, account: &str, kind: &str, item: &Seen) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO inventory_seen (account, kind, resource_id, status, data) VALUES ($1, $2, $3, $4, $5)")
-            .bind(account)
-            .bind(kind)
-            .bind(&item.id)
-            .bind(&item.status)
-            .bind(item.data.to_string())
-            .execute(&mut **tx)
-            .await?;
+    /// Moves `account`'s mark for `kind` from `last_ms` to `fetched_ms` when it is still at
+    /// `last_ms` (nobody recorded a refresh since): for a refresh whose list is the one recorded
+    /// then, which has nothing to report. False when someone did, or the mark is elsewhere.
+    #[tracing::instrument(level = "debug", skip_all, fields(account, kind))]
+    pub async fn touch_inventory(
+        &self,
+        account: &str,
+        kind: &str,
+        last_ms: i64,
+        fetched_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE inventory_marks SET fetched_ms = $1 WHERE account = $2 AND kind = $3 AND fetched_ms = $4",
+        )
+        .bind(fetched_ms)
+        .bind(account)
+        .bind(kind)
+        .bind(last_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Inserts `items` as seen, a hundred rows per statement.
+    async fn insert_seen(
+        tx: &mut Tx<'_>,
+        account: &str,
+        kind: &str,
+        items: &[&Seen],
+    ) -> Result<(), StoreError> {
+        for chunk in items.chunks(100) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4))
+                .collect();
+            // Only our own placeholders are formatted in; every value is bound.
+            let sql = format!(
+                "INSERT INTO inventory_seen (account, kind, resource_id, status) VALUES {}",
+                rows.join(", ")
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for item in chunk {
+                insert = insert.bind(account).bind(kind).bind(&item.id).bind(&item.status);
+            }
+            insert.execute(&mut **tx).await?;
+        }
         Ok(())
     }
 
@@ -843,18 +868,26 @@ mod tests {
     async fn a_refresh_older_than_the_last_recorded_changes_nothing() {
         let (store, _dir) = store().await;
         let seen = |ids: &[&str]| -> Vec<Seen> {
-            ids.iter()
-                .map(|id| Seen { id: (*id).to_owned(), status: "running".into(), data: json!({"id": id}) })
-                .collect()
+            ids.iter().map(|id| Seen { id: (*id).to_owned(), status: "running".into() }).collect()
         };
+        let view = |id: &str| json!({ "id": id });
         assert_eq!(
-            store.record_inventory("a", "instance", 100, &seen(&["1", "2"])).await.expect("baseline"),
+            store.record_inventory("a", "instance", 100, &seen(&["1", "2"]), &view).await.expect("baseline"),
             0
         );
-        assert_eq!(store.record_inventory("a", "instance", 200, &seen(&["1"])).await.expect("newer"), 1);
+        assert_eq!(
+            store.record_inventory("a", "instance", 200, &seen(&["1"]), &view).await.expect("newer"),
+            1
+        );
         // An older list (begun at 150) that still had "2" must not bring it back.
-        assert_eq!(store.record_inventory("a", "instance", 150, &seen(&["1", "2"])).await.expect("older"), 0);
-        assert_eq!(store.record_inventory("a", "instance", 300, &seen(&["1"])).await.expect("same"), 0);
+        assert_eq!(
+            store.record_inventory("a", "instance", 150, &seen(&["1", "2"]), &view).await.expect("older"),
+            0
+        );
+        assert_eq!(
+            store.record_inventory("a", "instance", 300, &seen(&["1"]), &view).await.expect("same"),
+            0
+        );
         let listed =
             store.list_events(&EventQuery { limit: 10, ..EventQuery::default() }).await.expect("list");
         assert_eq!(listed.len(), 1);

@@ -150,8 +150,11 @@ async fn every_documented_role_is_the_one_enforced() {
     let document = json(app.get("/api/v1/openapi.json").await).await;
     let mut checked = 0;
     for (template, item) in document["paths"].as_object().expect("paths") {
-        let path =
-            template.replace("{provider}", "digitalocean").replace("{id}", "1").replace("{action_id}", "1").replace("{delivery_id}", "1");
+        let path = template
+            .replace("{provider}", "digitalocean")
+            .replace("{id}", "1")
+            .replace("{action_id}", "1")
+            .replace("{delivery_id}", "1");
         for (method, operation) in item.as_object().expect("item") {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             let send = |key: Option<&str>| {

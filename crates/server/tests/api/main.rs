@@ -30,3 +30,4 @@ mod seed;
 mod slow_clients;
 mod storage_floods;
 mod upstream_attacks;
+mod webhooks;
