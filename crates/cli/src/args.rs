@@ -67,6 +67,12 @@ pub enum Command {
     /// Manage API keys directly in the database named by the config (works offline).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Follow what happens (the event stream).
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Endpoints that receive events, signed per Standard Webhooks (admin keys).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Work with provider plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -90,6 +96,60 @@ pub enum OperationsCommand {
         /// How long to wait, in seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    /// Print events as they happen, one a line, until interrupted; reconnects after a dropped
+    /// connection without losing or repeating an event (Last-Event-ID).
+    Tail {
+        /// Only events of this type (nephele.instance.deleted, ...).
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Only events of this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Start after this event id instead of with the next event.
+        #[arg(long)]
+        after: Option<String>,
+        /// Stop after this many events (default: never).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhooksCommand {
+    /// Register an endpoint; prints its signing secret (the only time it is shown).
+    Add {
+        /// https://... (http only when the server allows it).
+        url: String,
+        /// Only these event types (repeat the flag); default every type.
+        #[arg(long = "type")]
+        event_types: Vec<String>,
+        /// Only these accounts' events (repeat the flag); default every account.
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// The registered endpoints (never their secrets).
+    List,
+    /// Delete an endpoint; its pending deliveries are failed.
+    Remove { id: String },
+    /// Send a test event to one endpoint.
+    Test { id: String },
+    /// Make a new secret (the old one keeps signing for a day); prints it once.
+    RotateSecret { id: String },
+    /// An endpoint's delivery log, newest first.
+    Deliveries {
+        id: String,
+        /// pending, delivered or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
     },
 }
 

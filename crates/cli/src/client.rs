@@ -44,6 +44,49 @@ impl ApiClient {
         Self { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned(), api_key }
     }
 
+    /// Opens a long-lived GET (the event stream), resuming after `last_event_id` when given; a
+    /// refusal comes back as the problem it is.
+    pub async fn open_stream(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, CliError> {
+        let mut request = self.http.get(format!("{}{}", self.base, path));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.map_err(|e| {
+            CliError::Unreachable(format!("cannot reach the Nephele server at {}: {e}", self.base))
+        })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        Err(CliError::Problem {
+            status,
+            title: value["title"].as_str().unwrap_or("Refused").to_owned(),
+            detail: value["detail"].as_str().unwrap_or("the server refused the stream").to_owned(),
+            errors: value["errors"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|e| {
+                            format!(
+                                "{}: {}",
+                                e["field"].as_str().unwrap_or("?"),
+                                e["message"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
     /// Sends a request; a 2xx body comes back as JSON (`null` for 204), anything else as an error.
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, CliError> {
         let mut request = self.http.request(method, format!("{}{}", self.base, path));

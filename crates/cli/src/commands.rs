@@ -11,7 +11,7 @@ use crate::args::{Command, CostArgs, CreateArgs, Global, InstancesCommand, Opera
 use crate::client::{ApiClient, CliError};
 use crate::table;
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
@@ -51,7 +51,7 @@ fn round_to_cents(raw: &str) -> String {
     format!("{sign}{}.{:02}", number / 100, number % 100)
 }
 
-fn print(output: Output, value: &Value, as_table: impl FnOnce(&Value) -> String) {
+pub(crate) fn print(output: Output, value: &Value, as_table: impl FnOnce(&Value) -> String) {
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
         Output::Table => println!("{}", as_table(value)),
@@ -153,6 +153,8 @@ async fn dispatch(client: &ApiClient, global: &Global, command: Command) -> Resu
         }
         Command::CostEstimate(args) => cost_estimate(client, &p, out, args).await,
         Command::Operations(command) => operations(client, out, command).await,
+        Command::Events(command) => crate::events::events(client, out, command).await,
+        Command::Webhooks(command) => crate::events::webhooks(client, out, command).await,
         Command::Audit { limit } => {
             let v = client.call(Method::GET, &format!("/api/v1/audit?limit={limit}"), None).await?;
             print(out, &v, |v| {

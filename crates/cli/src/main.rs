@@ -4,6 +4,7 @@ mod args;
 mod client;
 mod commands;
 mod demo;
+mod events;
 mod keys;
 mod plugin_check;
 mod serve;

@@ -2,6 +2,7 @@
 
 mod aws;
 mod crash_recovery;
+mod events;
 mod graceful_stop;
 mod logs;
 mod plugins;
