@@ -178,13 +178,16 @@ pub struct InventoryCounts {
 /// applied on top), so changes made outside Nephele are seen too: the events outbox compares
 /// it with the last list recorded ([`crate::events::inventory`]).
 pub trait RefreshObserver: Send + Sync {
-    /// `began_ms` is when the refresh began (epoch ms): of two lists, the later-begun is newer.
-    /// `before` is the copy the refresh replaces (the last view of an instance now gone).
+    /// `seen` is each instance the cloud listed, with its status. `began_ms` is when the refresh
+    /// began (epoch ms): of two lists, the later-begun is newer. `after` is the copy the refresh
+    /// made and `before` the one it replaced, for the views of instances that changed (the last
+    /// view of one now gone is in `before`).
     fn refreshed(
         &self,
         provider: &str,
         began_ms: i64,
-        instances: Vec<Instance>,
+        seen: Vec<(String, InstanceStatus)>,
+        after: Arc<Vec<Instance>>,
         before: Option<Arc<Vec<Instance>>>,
     );
 }
@@ -284,11 +287,17 @@ impl ProviderInventory {
             let took = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.refresh_ms.store(took, Ordering::Relaxed);
         }
-        if let (Ok(listed), Some(observer)) = (&fetched, self.observer.get()) {
-            let before = self.current().map(|copy| copy.instances);
-            observer.refreshed(&self.name, began_ms, listed.clone(), before);
-        }
+        let observed = match (&fetched, self.observer.get()) {
+            (Ok(listed), Some(observer)) => {
+                let seen: Vec<_> = listed.iter().map(|i| (i.id.0.clone(), i.status)).collect();
+                Some((observer, seen, self.current().map(|copy| copy.instances)))
+            }
+            _ => None,
+        };
         let stored = self.store(fetched, first_write, began);
+        if let (Some((observer, seen, before)), Ok(copy)) = (observed, &stored) {
+            observer.refreshed(&self.name, began_ms, seen, copy.instances.clone(), before);
+        }
         if !stored.as_ref().is_ok_and(|s| s.error.is_none()) {
             self.failed_refreshes.fetch_add(1, Ordering::Relaxed);
         }

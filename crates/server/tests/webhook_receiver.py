@@ -83,7 +83,9 @@ class Receiver(BaseHTTPRequestHandler):
             extra.append(("retry-after", str(state["retry_after"])))
         if state["location"] and 300 <= status < 400:
             extra.append(("location", state["location"]))
-        self._answer(status, (error or "ok").encode(), headers=extra)
+        # A 204 has no body (a body would corrupt the next answer on a kept-alive connection).
+        body = b"" if status == 204 else (error or "ok").encode()
+        self._answer(status, body, headers=extra)
 
     def do_GET(self):
         if self.path != "/_results":

@@ -10,6 +10,7 @@ mod postgres;
 mod replicas;
 mod store_backends;
 mod support;
+mod webhook_delivery;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

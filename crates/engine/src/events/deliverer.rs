@@ -27,7 +27,6 @@ use tokio::task::JoinHandle;
 
 use super::{NewEvent, SERVER_SOURCE};
 use crate::Engine;
-use crate::operations::fairness::KeyPass;
 use crate::store::{AttemptRecord, DeliveryRecord, DeliveryState, StoreError, now_ms};
 
 /// Attempts counted as they end, for `/metrics` (this process's).
@@ -63,8 +62,8 @@ impl DeliveryMetrics {
     }
 }
 
-/// Due deliveries looked at per claim: enough to find one of an endpoint that is not busy.
-const CANDIDATES: i64 = 64;
+/// Deliveries claimed at most per statement.
+const BATCH: usize = 64;
 
 /// Starts the deliverer; it runs until `stopping` turns true.
 pub fn spawn(engine: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -75,28 +74,53 @@ pub fn spawn(engine: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHa
         let mut written = engine.store.watch_events();
         let mut attempts = tokio::task::JoinSet::new();
         loop {
-            let permit = tokio::select! {
+            // Wait for room for one attempt, then claim as many as there is room for.
+            let first = tokio::select! {
                 permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
                 _ = stopping.wait_for(|stop| *stop) => break,
             };
             written.borrow_and_update();
-            let pause = match claim_fairly(&engine).await {
-                Ok(Some((delivery, pass))) => {
-                    let engine = engine.clone();
-                    attempts.spawn(async move {
-                        if let Err(e) = attempt(&engine, &delivery).await {
-                            tracing::error!(delivery_id = %delivery.id, error = %e, "cannot record a delivery attempt");
-                        }
-                        drop((pass, permit));
-                    });
+            let room = (slots.available_permits() + 1).min(BATCH);
+            let busy = settings.endpoint_gate.full();
+            let claimed = engine
+                .store
+                .claim_deliveries(&settings.owner, settings.lease_ms, i64::try_from(room).unwrap_or(1), &busy)
+                .await;
+            let mut first = Some(first);
+            let pause = match claimed {
+                Ok(claimed) if claimed.is_empty() => Some(idle),
+                Ok(claimed) => {
+                    for delivery in claimed {
+                        let permit = match first.take() {
+                            Some(permit) => Some(permit),
+                            None => slots.clone().try_acquire_owned().ok(),
+                        };
+                        let (Some(permit), Some(pass)) =
+                            (permit, settings.endpoint_gate.try_enter(&delivery.webhook_id))
+                        else {
+                            // This endpoint (or this server) is full: hand the delivery back.
+                            if let Err(e) = engine.store.release_delivery(&delivery.id, &settings.owner).await
+                            {
+                                tracing::warn!(error = %e, "cannot hand a delivery back; its lease runs out on its own");
+                            }
+                            continue;
+                        };
+                        let engine = engine.clone();
+                        attempts.spawn(async move {
+                            if let Err(e) = attempt(&engine, &delivery).await {
+                                tracing::error!(delivery_id = %delivery.id, error = %e, "cannot record a delivery attempt");
+                            }
+                            drop((pass, permit));
+                        });
+                    }
                     None
                 }
-                Ok(None) => Some(idle),
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read due deliveries");
+                    tracing::error!(error = %e, "cannot claim due deliveries");
                     Some(idle * 4)
                 }
             };
+            drop(first);
             while attempts.try_join_next().is_some() {}
             if let Some(pause) = pause {
                 tokio::select! {
@@ -108,22 +132,6 @@ pub fn spawn(engine: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHa
         }
         attempts.shutdown().await;
     })
-}
-
-/// Claims a due delivery of an endpoint with room for one more attempt.
-async fn claim_fairly(engine: &Engine) -> Result<Option<(DeliveryRecord, KeyPass)>, StoreError> {
-    let settings = &engine.webhooks;
-    let mut candidates = engine.store.due_deliveries(CANDIDATES).await?;
-    candidates.sort_by_key(|(_, webhook)| settings.endpoint_gate.in_flight(webhook));
-    for (id, webhook) in candidates {
-        let Some(pass) = settings.endpoint_gate.try_enter(&webhook) else { continue };
-        if engine.store.claim_delivery(&id, &settings.owner, settings.lease_ms).await?
-            && let Some(delivery) = engine.store.get_delivery(&id).await?
-        {
-            return Ok(Some((delivery, pass)));
-        }
-    }
-    Ok(None)
 }
 
 /// Gives back every delivery this process holds, due at once (a clean stop).

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use nephele_core::Instance;
+use nephele_core::{Instance, InstanceStatus};
 use serde_json::Value;
 
 use crate::inventory::RefreshObserver;
@@ -77,7 +77,8 @@ impl RefreshObserver for InventoryEvents {
         &self,
         provider: &str,
         began_ms: i64,
-        instances: Vec<Instance>,
+        seen: Vec<(String, InstanceStatus)>,
+        after: Arc<Vec<Instance>>,
         before: Option<Arc<Vec<Instance>>>,
     ) {
         let store = self.store.clone();
@@ -86,12 +87,9 @@ impl RefreshObserver for InventoryEvents {
         let one_at_a_time = self.one_at_a_time.clone();
         tokio::spawn(async move {
             let _turn = one_at_a_time.lock().await;
-            let mut items: Vec<Seen> = instances
-                .iter()
-                .map(|instance| Seen {
-                    id: instance.id.0.clone(),
-                    status: instance.status.as_str().to_owned(),
-                })
+            let mut items: Vec<Seen> = seen
+                .into_iter()
+                .map(|(id, status)| Seen { id, status: status.as_str().to_owned() })
                 .collect();
             items.sort_by(|a, b| a.id.cmp(&b.id));
             let digest = digest(&items);
@@ -108,7 +106,7 @@ impl RefreshObserver for InventoryEvents {
                 return;
             }
             // Now's view, or for one gone the last this replica had (else its id and last status).
-            let now: HashMap<&str, &Instance> = instances.iter().map(|i| (i.id.0.as_str(), i)).collect();
+            let now: HashMap<&str, &Instance> = after.iter().map(|i| (i.id.0.as_str(), i)).collect();
             let earlier: HashMap<&str, &Instance> =
                 before.iter().flat_map(|b| b.iter()).map(|i| (i.id.0.as_str(), i)).collect();
             let view = |id: &str| {

@@ -42,6 +42,11 @@ impl KeyGate {
         Some(KeyPass { gate: self.clone(), key: key.to_owned() })
     }
 
+    /// The keys that have their whole share under way (to be left out of a search for work).
+    pub fn full(&self) -> Vec<String> {
+        self.lock().iter().filter(|(_, n)| **n >= self.max_per_key).map(|(k, _)| k.clone()).collect()
+    }
+
     /// How many of `key`'s steps are under way.
     pub fn in_flight(&self, key: &str) -> usize {
         self.lock().get(key).copied().unwrap_or(0)

@@ -655,35 +655,52 @@ impl Store {
 
     // --- deliveries ---
 
-    /// Up to `limit` deliveries due and unclaimed, of enabled webhooks, oldest due first, with
-    /// their webhook.
+    /// Takes the lease on up to `limit` due deliveries nobody holds, of enabled webhooks other
+    /// than `skip`, oldest due first, in one statement, and returns them. The UPDATE re-checks
+    /// the lease, so two replicas never take the same delivery; on PostgreSQL rows another
+    /// replica is taking are skipped rather than waited for.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn due_deliveries(&self, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.id AS id, d.webhook_id AS webhook_id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND d.next_attempt_ms <= $1 AND (d.lease_until_ms IS NULL OR d.lease_until_ms < $1) AND w.enabled = 1 AND w.deleted = 0 ORDER BY d.next_attempt_ms, d.event_seq LIMIT $2",
-        )
-        .bind(now_ms())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("webhook_id")?))).collect()
+    pub async fn claim_deliveries(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: i64,
+        skip: &[String],
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let now = now_ms();
+        let skipping = if skip.is_empty() {
+            String::new()
+        } else {
+            format!(" AND d.webhook_id NOT IN ({})", super::placeholders(5, skip.len()))
+        };
+        let locking = match self.backend {
+            super::Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
+        // Only our own placeholders and fixed text are formatted in; every value is bound.
+        let sql = format!(
+            "UPDATE webhook_deliveries SET lease_owner = $1, lease_until_ms = $2 WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND d.next_attempt_ms <= $3 AND (d.lease_until_ms IS NULL OR d.lease_until_ms < $3) AND w.enabled = 1 AND w.deleted = 0{skipping} ORDER BY d.next_attempt_ms, d.event_seq LIMIT $4{locking}) AND state = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms < $3) RETURNING {DELIVERY_COLUMNS}"
+        );
+        let mut claim =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner).bind(now + lease_ms).bind(now).bind(limit);
+        for webhook in skip {
+            claim = claim.bind(webhook);
+        }
+        let rows = claim.fetch_all(&self.pool).await?;
+        let mut claimed: Vec<DeliveryRecord> = rows.iter().map(read_delivery).collect::<Result<_, _>>()?;
+        claimed.sort_by_key(|d| (d.next_attempt_ms, d.event_seq));
+        Ok(claimed)
     }
 
-    /// Takes the lease on a pending delivery if nobody holds it; true when taken. The UPDATE
-    /// checks the condition itself, so two replicas cannot both win.
+    /// Gives up `owner`'s lease on delivery `id`, due at once.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn claim_delivery(&self, id: &str, owner: &str, lease_ms: i64) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE webhook_deliveries SET lease_owner = $1, lease_until_ms = $2 WHERE id = $3 AND state = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms < $4)",
-        )
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    pub async fn release_delivery(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE webhook_deliveries SET lease_owner = NULL, lease_until_ms = NULL WHERE id = $1 AND lease_owner = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

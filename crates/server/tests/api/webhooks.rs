@@ -186,7 +186,7 @@ async fn every_delivery_verifies_with_the_stock_verifier_including_during_a_rota
     assert_eq!(delivered_ids, event_ids);
     let log = wait_for_deliveries(&app, &hook, |log| log.iter().all(|d| d["state"] == "delivered")).await;
     assert_eq!(log.len(), 15);
-    assert!(log.iter().all(|d| d["attempts"] == 1 && d["last_status"] == 204));
+    assert!(log.iter().all(|d| d["attempts"] == 1 && d["last_status"] == 204), "{log:?}");
     assert!(
         !app.get("/api/v1/webhooks").await.text().await.expect("text").contains("whsec_"),
         "never listed"
