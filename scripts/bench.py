@@ -14,13 +14,16 @@ with its target. It starts `dosim` and a release `nephele serve`, and measures:
 5. the plugin boundary: the cold 10,000-droplet list and a single get with DigitalOcean as the
    `nephele-provider-digitalocean` plugin, against the same with DigitalOcean in process (both
    against dosim at 0 ms latency, measured alternately in this run);
-6. a flood of 100,000 random wrong keys: resident memory before and after.
+6. a flood of 100,000 random wrong keys: resident memory before and after;
+7. webhooks: events written at 100 a second (API keys made through the API), each delivered to
+   a local receiver; the time from an event's `time` to its first attempt's arrival, p50 and p99.
 
 The table is printed and written to BENCHMARKS.md (with date, machine and command).
 """
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -293,6 +296,70 @@ def recovery(args):
         sim.stop()
 
 
+def webhook_latency(args):
+    print("7. event to first webhook attempt at 100 events/s", flush=True)
+    import datetime as dt
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    arrivals = {}
+    lock = threading.Lock()
+
+    class Receiver(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            now = time.time()
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            event = json.loads(body)
+            with lock:
+                arrivals.setdefault(event["id"], (now, event["time"]))
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    receiver.daemon_threads = True
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    sim = Dosim(args.dosim, droplets=0)
+    nephele = Nephele(args.nephele, sim.url,
+                      extra="webhooks:\n  allow_http: true\n  allow_private_networks: true\n")
+    try:
+        nephele.wait_ready()
+        status, _ = request(nephele.port, "POST", "/api/v1/webhooks",
+                            {"url": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+                             "event_types": ["nephele.api_key.created"]})
+        assert status == 201, status
+        seconds, rate = 10, 100
+        started = time.monotonic()
+        for i in range(seconds * rate):
+            status, _ = request(nephele.port, "POST", "/api/v1/keys", {"role": "viewer"})
+            assert status == 201, status
+            pause = started + (i + 1) / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        achieved = seconds * rate / (time.monotonic() - started)
+        deadline = time.monotonic() + 60
+        while len(arrivals) < seconds * rate and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with lock:
+            latencies = sorted(
+                at - dt.datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+                for at, when in arrivals.values())
+        p50 = latencies[len(latencies) // 2]
+        p99 = latencies[max(0, -(-len(latencies) * 99 // 100) - 1)]
+        row(f"event to first webhook attempt, {achieved:.0f} events/s", f"p99 {p99 * 1000:.0f} ms",
+            "-", f"p50 {p50 * 1000:.0f} ms, {len(latencies)} of {seconds * rate} delivered", "p99 < 1 s",
+            p99 < 1 and len(latencies) == seconds * rate)
+    finally:
+        nephele.stop()
+        sim.stop()
+        receiver.shutdown()
+
+
 def write_markdown(path, command):
     machine = f"{os.cpu_count()} cores, {platform.machine()}, {platform.processor() or platform.platform()}"
     try:
@@ -329,12 +396,12 @@ def main():
     parser.add_argument("--target-dir", default="target/release")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys")
+                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys webhook_latency")
     args = parser.parse_args()
     args.nephele = os.path.join(args.target_dir, "nephele")
     args.dosim = os.path.join(args.target_dir, "dosim")
     args.plugin = os.path.abspath(os.path.join(args.target_dir, "nephele-provider-digitalocean"))
-    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys):
+    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, webhook_latency):
         if args.only is None or phase.__name__ in args.only:
             phase(args)
     width = max(len(r[0]) for r in rows)

@@ -23,6 +23,9 @@ pub struct AppState {
     pub rendered_lists: RenderedCache,
     /// False only when the API runs open (demo mode, or `auth.required: false`).
     pub auth_required: bool,
+    /// Turns true when the server begins to stop: endless answers (event streams) end then,
+    /// so they do not hold the stop for its whole grace period.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The engine's parts, read through the state (`state.store`, `state.inventory`, ...).
@@ -99,6 +102,7 @@ impl App {
             ),
             http_metrics: HttpMetrics::default(),
             auth_required: config.auth.required.unwrap_or(true),
+            stopping: tokio::sync::watch::channel(false).0,
             engine,
         });
         let router = api::router(state.clone(), max_body_bytes);
@@ -117,6 +121,11 @@ impl App {
     /// `server.shutdown_grace_secs`; see [`crate::listener`] for the connection limits), and
     /// stops the engine: its worker, leases, refreshers, housekeeping and plugins, in order.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            state.stopping.send_replace(true);
+        };
         let served =
             crate::listener::serve(self.listener, self.router, self.limits, shutdown, self.shutdown_grace)
                 .await;

@@ -162,10 +162,12 @@ pub async fn emit(engine: &Engine, events: &[NewEvent]) -> Result<(), StoreError
     Ok(())
 }
 
-/// Who reads events: the accounts they may see (`None`: all).
+/// Who reads events: the accounts they may see (`None`: all), and whether they see the
+/// server's own events (API keys, webhooks: what only admins may list).
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'a> {
     pub scope: Option<&'a [String]>,
+    pub server_events: bool,
 }
 
 /// The events after `after` (a cursor: an event id, or `None` for the oldest kept), oldest first.
@@ -181,7 +183,14 @@ pub async fn read(
     limit: i64,
 ) -> Result<Vec<Event>, Failure> {
     let cursor = after.unwrap_or(0);
-    let query = EventQuery { after: cursor, event_type, account, scope: reader.scope, limit };
+    let query = EventQuery {
+        after: cursor,
+        event_type,
+        account,
+        scope: reader.scope,
+        server_events: reader.server_events,
+        limit,
+    };
     let events = engine.store.list_events(&query).await?;
     // Sequence numbers have no holes: the next event after the cursor is cursor + 1, unless it
     // was purged. (Checked after the read: a purge racing it can only make us refuse.)

@@ -31,6 +31,8 @@ pub struct EventQuery<'a> {
     pub account: Option<&'a str>,
     /// The accounts the caller may see; `None` for all.
     pub scope: Option<&'a [String]>,
+    /// Whether the server's own events (source `nephele`: API keys, webhooks) are included.
+    pub server_events: bool,
     pub limit: i64,
 }
 
@@ -308,6 +310,9 @@ impl Store {
         ];
         if let Some(scope) = query.scope {
             conditions.push(format!("source IN ({})", super::placeholders(5, scope.len())));
+        }
+        if !query.server_events {
+            conditions.push(format!("source <> '{}'", crate::events::SERVER_SOURCE));
         }
         // Only our own placeholders are formatted in; every value is bound.
         let sql = format!(
@@ -851,8 +856,10 @@ mod tests {
         for n in 0..5 {
             store.append_events(&[event(n), event(n + 100)]).await.expect("append");
         }
-        let listed =
-            store.list_events(&EventQuery { limit: 100, ..EventQuery::default() }).await.expect("list");
+        let listed = store
+            .list_events(&EventQuery { limit: 100, server_events: true, ..EventQuery::default() })
+            .await
+            .expect("list");
         let seqs: Vec<i64> = listed.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
         let mut ids: Vec<_> = listed.iter().map(|e| e.id.clone()).collect();

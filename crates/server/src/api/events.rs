@@ -2,7 +2,8 @@
 //! (Server-Sent Events, resumable with `Last-Event-ID`).
 //!
 //! Events are CloudEvents 1.0 JSON ([`nephele_engine::events`]). A key limited to some accounts
-//! sees only their events (and none of the server's own, such as API keys). A cursor is an event
+//! sees only their events; the server's own (API keys, webhooks) are for admin keys that are not
+//! limited, who alone may list keys and webhooks. A cursor is an event
 //! id; the outbox numbers events without holes in commit order, so reading on from a cursor
 //! gives every later event exactly once, and a cursor whose successors were purged
 //! (`events.retention_days`) is refused with 410 `event_cursor_expired` rather than skipping.
@@ -110,6 +111,15 @@ pub struct StreamQuery {
     account: Option<String>,
 }
 
+/// What `principal` may read: its accounts' events, and the server's own (API keys, webhooks)
+/// only for an admin key not limited to some accounts, as only such a key lists them.
+fn reader(principal: &Principal) -> Reader<'_> {
+    Reader {
+        scope: principal.scope(),
+        server_events: principal.role == crate::auth::Role::Admin && principal.scope().is_none(),
+    }
+}
+
 fn cursor(field: &str, text: &str) -> Result<i64, ApiError> {
     events::parse_cursor(text).ok_or_else(|| ApiError::invalid_field(field, "is not an event id (evt_...)"))
 }
@@ -142,7 +152,7 @@ pub async fn list(
     }
     check_filters(query.event_type.as_deref(), query.account.as_deref())?;
     let after = query.after.as_deref().map(|a| cursor("after", a)).transpose()?;
-    let reader = Reader { scope: principal.scope() };
+    let reader = reader(&principal);
     let page = events::read(
         &state.engine,
         reader,
@@ -160,12 +170,15 @@ pub async fn list(
 struct Streaming {
     state: Arc<AppState>,
     scope: Option<Vec<String>>,
+    server_events: bool,
     event_type: Option<String>,
     account: Option<String>,
     /// The last event sent (or the start).
     cursor: i64,
     ready: VecDeque<Event>,
     written: tokio::sync::watch::Receiver<u64>,
+    /// The server stopping ends the stream (a client resumes elsewhere with `Last-Event-ID`).
+    stopping: tokio::sync::watch::Receiver<bool>,
     ended: bool,
 }
 
@@ -181,11 +194,11 @@ impl Streaming {
                     .data(serde_json::to_string(&EventView::from(event)).unwrap_or_default());
                 return Some((Ok(frame), self));
             }
-            if self.ended {
+            if self.ended || *self.stopping.borrow() {
                 return None;
             }
             self.written.borrow_and_update();
-            let reader = Reader { scope: self.scope.as_deref() };
+            let reader = Reader { scope: self.scope.as_deref(), server_events: self.server_events };
             let read = events::read(
                 &self.state.engine,
                 reader,
@@ -204,6 +217,7 @@ impl Streaming {
                     tokio::select! {
                         () = tokio::time::sleep(poll) => {}
                         _ = self.written.changed() => {}
+                        _ = self.stopping.changed() => {}
                     }
                 }
                 Err(failure) => {
@@ -238,7 +252,7 @@ pub async fn stream(
         Some(value) => Some(cursor("Last-Event-ID", value.to_str().unwrap_or_default())?),
         None => query.after.as_deref().map(|a| cursor("after", a)).transpose()?,
     };
-    let reader = Reader { scope: principal.scope() };
+    let reader = reader(&principal);
     let start = match resume {
         Some(seq) => {
             // Refused now, as a problem document, rather than after the stream has begun.
@@ -258,7 +272,9 @@ pub async fn stream(
     let heartbeat = Duration::from_secs(state.config.events.heartbeat_secs);
     let streaming = Streaming {
         written: state.store.watch_events(),
+        stopping: state.stopping.subscribe(),
         scope: principal.scope().map(<[String]>::to_vec),
+        server_events: reader.server_events,
         event_type: query.event_type,
         account: query.account,
         cursor: start,

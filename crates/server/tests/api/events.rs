@@ -371,6 +371,25 @@ async fn a_stream_filters_by_type_and_a_scoped_key_sees_only_its_accounts() {
         seen["events"].as_array().expect("events").iter().all(|e| e["source"] == "digitalocean"),
         "a key limited to digitalocean sees none of the server's own events: {seen}"
     );
+    let unscoped_viewer =
+        nephele_engine::auth::issue_key(&store, nephele_engine::auth::Role::Viewer, None, None)
+            .await
+            .expect("viewer")
+            .key;
+    let as_viewer: Value = app
+        .http
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(&unscoped_viewer)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        as_viewer["events"].as_array().expect("events").iter().all(|e| e["source"] != "nephele"),
+        "API key events are for admins, who alone list keys: {as_viewer}"
+    );
     let all: Value = app
         .http
         .get(app.url("/api/v1/events"))
