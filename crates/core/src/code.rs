@@ -65,6 +65,7 @@ error_codes! {
     OperationUnreadable,
     NotSupported,
     EventCursorExpired,
+    BudgetExceeded,
 }
 
 impl ErrorCode {
@@ -83,7 +84,7 @@ impl ErrorCode {
             NotFound | UnknownProvider | NotSupported => 404,
             EventCursorExpired => 410,
             MethodNotAllowed => 405,
-            Conflict | InvalidConfiguration | IdempotencyKeyInUse => 409,
+            Conflict | InvalidConfiguration | IdempotencyKeyInUse | BudgetExceeded => 409,
             IdempotencyQuotaExceeded => 429,
             ProviderRateLimited | ProviderUnavailable | StoreUnavailable | AttemptsExhausted => 503,
             ProviderUnauthorized | ProviderBadResponse | ActionErrored | UnexpectedAnswer => 502,
@@ -130,6 +131,7 @@ impl ErrorCode {
             OperationUnreadable => "Stored operation unreadable",
             NotSupported => "Not supported by this provider",
             EventCursorExpired => "Event cursor expired",
+            BudgetExceeded => "A budget would be exceeded",
         }
     }
 
@@ -188,6 +190,9 @@ impl ErrorCode {
             EventCursorExpired => {
                 "Events after the cursor were purged (`events.retention_days`); read again from the oldest kept."
             }
+            BudgetExceeded => {
+                "A budget with `enforce: block` would be taken over a forecast threshold by this create; nothing was sent to the provider, and `budgets` gives the figures."
+            }
         }
     }
 
@@ -230,6 +235,7 @@ impl ErrorCode {
             OperationUnreadable => "operation_unreadable",
             NotSupported => "not_supported",
             EventCursorExpired => "event_cursor_expired",
+            BudgetExceeded => "budget_exceeded",
         }
     }
 

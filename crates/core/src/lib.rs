@@ -9,6 +9,7 @@
 //! process boundary.
 
 pub mod account;
+pub mod accrual;
 pub mod catalog;
 pub mod code;
 pub mod cost;

@@ -37,6 +37,10 @@ pub struct Config {
     #[serde(default)]
     pub inventory: InventoryConfig,
     #[serde(default)]
+    pub costs: crate::costs::history::CostsConfig,
+    #[serde(default)]
+    pub budgets: crate::budgets::BudgetsConfig,
+    #[serde(default)]
     pub events: EventsConfig,
     #[serde(default)]
     pub webhooks: WebhooksConfig,
@@ -908,6 +912,8 @@ impl Config {
         if self.inventory.max_age_secs == 0 {
             return Err(invalid("inventory.max_age_secs", "must be at least 1".to_owned()));
         }
+        self.costs.check().map_err(|(key, message)| invalid(key, message))?;
+        self.budgets.check().map_err(|(key, message)| invalid(key, message))?;
         if !(0.01..=1.0).contains(&self.inventory.max_refresh_share) {
             return Err(invalid("inventory.max_refresh_share", "must be between 0.01 and 1".to_owned()));
         }

@@ -13,7 +13,9 @@
 //! order in [`Engine::stop`].
 
 pub mod auth;
+pub mod budgets;
 pub mod catalog_cache;
+pub mod clock;
 pub mod config;
 pub mod costs;
 mod digest;
@@ -28,6 +30,7 @@ pub mod providers;
 pub mod readiness;
 pub mod request_context;
 pub mod secrets;
+pub mod spend;
 pub mod store;
 pub mod validation;
 
@@ -76,6 +79,8 @@ pub struct Engine {
     pub guards: Guards,
     /// How events are delivered to webhooks (sender, schedule, leases).
     pub webhooks: events::webhooks::Settings,
+    /// Spend: the clock it reads, the cost history's recorder and the budgets' guardrail.
+    pub spend: spend::Spend,
     tasks: Mutex<Option<Tasks>>,
 }
 
@@ -86,6 +91,7 @@ struct Tasks {
     deliverer: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
     refreshers: Vec<JoinHandle<()>>,
+    spend: JoinHandle<()>,
 }
 
 impl Engine {
@@ -114,6 +120,7 @@ impl Engine {
             operations: OperationSettings::from_config(&config),
             guards: Guards::from_config(&config),
             webhooks: events::webhooks::Settings::from_config(&config),
+            spend: spend::Spend::from_config(&config),
             config,
             tasks: Mutex::new(None),
         });
@@ -123,6 +130,7 @@ impl Engine {
             deliverer: events::deliverer::spawn(engine.clone(), stopping.clone()),
             refreshers: inventory::spawn_refreshers(engine.inventory.clone(), stopping.clone()),
             worker: operations::worker::spawn(engine.clone(), stopping.clone()),
+            spend: spend::spawn(engine.clone(), stopping.clone()),
             housekeeping: housekeeping::spawn(engine.clone(), stopping),
             stop,
         };
@@ -149,6 +157,7 @@ impl Engine {
             let _ = refresher.await;
         }
         let _ = tasks.housekeeping.await;
+        let _ = tasks.spend.await;
         if let Err(e) = self.store.replica_gone(&self.operations.worker_owner).await {
             tracing::warn!(error = %e, "cannot say this replica has stopped; it counts out on its own");
         }

@@ -11,6 +11,7 @@ mod idempotency;
 mod keys;
 mod operations;
 mod replicas;
+pub mod spend;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -52,6 +53,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_replicas.sql")),
     (4, include_str!("../../migrations/0004_key_revisions.sql")),
     (6, include_str!("../../migrations/0006_events.sql")),
+    (8, include_str!("../../migrations/0008_spend.sql")),
 ];
 
 #[derive(Clone)]

@@ -527,6 +527,22 @@ pub async fn create(
         vpc_uuid: None,
     };
     let operation_id = request.operation_id;
+    // Budgets that block are asked before anything is recorded or sent.
+    let check = nephele_engine::budgets::CreateCheck {
+        account: &name,
+        provider: provider.as_ref(),
+        region: &request.region,
+        instance_type: &request.instance_type,
+        count,
+        tags: &request.tags,
+        operation_id: operation_id.to_string(),
+        override_reason: None,
+        principal: &principal.id,
+    };
+    let budget_warnings = match super::budgets::guard_create(&state, &principal, &headers, check).await {
+        Ok(warnings) => warnings,
+        Err(refusal) => return Ok(refusal),
+    };
     tracing::info!(provider = %name, %operation_id, count, "creating instances");
     let submitted = Submitted {
         operation_id,
@@ -558,6 +574,12 @@ pub async fn create(
         StoredReply { location, ..idempotency::reply(StatusCode::ACCEPTED, &body) }
     })
     .await
+    .map(|mut response| {
+        if let Some(warning) = super::budgets::warning_value(&budget_warnings) {
+            response.headers_mut().insert(super::budgets::WARNING_HEADER, warning);
+        }
+        response
+    })
 }
 
 /// One instance, read from the provider now.

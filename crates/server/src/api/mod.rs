@@ -7,6 +7,8 @@
 //! | `/api/v1/providers/{p}/instances[/{id}[/actions]]`, `/api/v1/instances` | [`instances`] |
 //! | `/api/v1/providers/{p}/regions`, `instance-types`, `images` | [`catalog`] |
 //! | `/api/v1/providers/{p}/cost-estimate`, `/api/v1/costs` | [`costs`] |
+//! | `/api/v1/costs/history[.csv]` | [`cost_history`] |
+//! | `/api/v1/budgets[/{id}]` | [`budgets`] |
 //! | `/api/v1/operations[/{id}]` | [`operations`] |
 //! | `/api/v1/audit` | [`audit`] |
 //! | `/api/v1/keys[/{id}]` | [`keys`] |
@@ -15,7 +17,9 @@
 //! | `/api/v1/openapi.json`, `/docs` | [`openapi`] |
 
 pub mod audit;
+pub mod budgets;
 pub mod catalog;
+pub mod cost_history;
 pub mod costs;
 pub mod error;
 pub mod events;
@@ -78,6 +82,13 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .needs(read(Viewer), routes!(costs::estimate))
         .needs(read(Viewer), routes!(instances::fleet))
         .needs(read(Viewer), routes!(costs::fleet))
+        .needs(read(Viewer), routes!(cost_history::history))
+        .needs(read(Viewer), routes!(cost_history::history_csv))
+        .needs(read(Viewer), routes!(budgets::list))
+        .needs(change(Admin), routes!(budgets::create))
+        .needs(read(Viewer), routes!(budgets::get))
+        .needs(change(Admin), routes!(budgets::update))
+        .needs(change(Admin), routes!(budgets::delete))
         .needs(read(Viewer), routes!(operations::list))
         .needs(read(Viewer), routes!(operations::get))
         .needs(read(Admin), routes!(audit::list))

@@ -28,6 +28,7 @@ mod render_cache;
 mod revocation;
 mod seed;
 mod slow_clients;
+mod spend;
 mod storage_floods;
 mod upstream_attacks;
 mod webhooks;

@@ -1,0 +1,490 @@
+//! Budgets: what a scope of the fleet may cost per calendar period, evaluated whenever the cost
+//! history is recorded (a change in the inventory, a price, a set clock's move) and at least
+//! every `budgets.eval_interval_secs`; thresholds that raise an alert once when crossed and once
+//! when they recover ([`alerts`]); and the guardrail that refuses a create before any call to
+//! the cloud when it would take a budget's forecast over a level ([`guard_create`]).
+//!
+//! Figures: `spent` is the recorded history of the period within scope; `forecast` is `spent`
+//! plus what every billed instance in scope costs from now to the period's end if it keeps
+//! running (the run-rate, with each month capped as its policy says). Budgets read costs and
+//! write alerts; they never call a cloud.
+
+pub mod alerts;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use nephele_core::accrual::{MonthlyRate, cost_to, next_month_start, seconds_between};
+use nephele_core::cost::month_start;
+use nephele_core::{InstanceStatus, InstanceType, Provider};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::Engine;
+use crate::costs::history::ms;
+use crate::store::StoreError;
+use crate::store::spend::{Bucket, BudgetRow};
+pub use spec::{Basis, BudgetBody, BudgetSpec, Enforce, Period, Scope};
+
+/// `budgets:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetsConfig {
+    /// Seconds between two evaluations of the budgets when nothing changed.
+    #[serde(default = "default_eval_interval")]
+    pub eval_interval_secs: u64,
+}
+
+fn default_eval_interval() -> u64 {
+    60
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        Self { eval_interval_secs: default_eval_interval() }
+    }
+}
+
+impl BudgetsConfig {
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.eval_interval_secs == 0 {
+            return Err(("budgets.eval_interval_secs", "must be at least 1".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// A create's cost held against budgets between its check and the moment it is in the
+/// inventory (its operation has ended), so that concurrent creates cannot slip past together.
+struct Reservation {
+    operation_id: String,
+    amounts: HashMap<String, Decimal>,
+    made: Instant,
+}
+
+/// A reservation is given up after this long whatever its operation's state.
+const RESERVATION_LIFE: Duration = Duration::from_secs(600);
+
+/// The guardrail's state: one check-and-reserve at a time.
+#[derive(Default)]
+pub struct Budgets {
+    reservations: tokio::sync::Mutex<Vec<Reservation>>,
+}
+
+/// A budget with its figures now.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub row: BudgetRow,
+    pub spec: BudgetSpec,
+    pub figures: Figures,
+}
+
+/// A budget's figures in its current period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figures {
+    pub period: String,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    /// Recorded cost in the period so far, within scope.
+    pub spent: Decimal,
+    /// What the billed fleet in scope costs from now to the period's end if it keeps running.
+    pub run_rate_to_end: Decimal,
+    /// `spent + run_rate_to_end`.
+    pub forecast: Decimal,
+    /// The hourly run-rate of the billed fleet in scope now.
+    pub hourly: Decimal,
+}
+
+/// One billed resource in the inventory, with what it costs to each period's end.
+struct Item {
+    account: String,
+    provider: String,
+    region: String,
+    kind: String,
+    tags: Vec<String>,
+    currency: String,
+    hourly: Decimal,
+    /// Cost from now to the end of this month, quarter and year.
+    to_end: [Decimal; 3],
+}
+
+/// The fleet and history a round of evaluation reads, loaded once for every budget.
+pub struct Fleet {
+    items: Vec<Item>,
+    buckets: Vec<(Bucket, Vec<String>)>,
+}
+
+fn period_index(period: Period) -> usize {
+    match period {
+        Period::Month => 0,
+        Period::Quarter => 1,
+        Period::Year => 2,
+    }
+}
+
+/// What one instance of `price`, billed under `provider`'s policies, costs from `now` to `end`
+/// with `billed_this_month` seconds already billed this month; `created` says which month is
+/// its first (the minimum charge).
+async fn projected(
+    engine: &Engine,
+    account: &str,
+    provider: &dyn Provider,
+    price: &InstanceType,
+    created: OffsetDateTime,
+    now: OffsetDateTime,
+    billed_this_month: u64,
+) -> Result<[Decimal; 3], nephele_core::ProviderError> {
+    let ends = period_ends(now);
+    let last = ends.iter().copied().max().unwrap_or(now);
+    let mut policies = HashMap::new();
+    let mut month = month_start(now);
+    while month < last {
+        let policy = engine.spend.memory.policy(account, provider, price, month).await?;
+        policies.insert(ms(month), policy);
+        month = match next_month_start(month) {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    let rate_at = |m: OffsetDateTime| MonthlyRate {
+        price_hourly: price.price_hourly,
+        price_monthly: price.price_monthly,
+        policy: policies.get(&ms(m)).cloned().unwrap_or_else(nephele_core::BillingPolicy::per_started_hour),
+        creation_month: month_start(created) == m,
+    };
+    let mut out = [Decimal::ZERO; 3];
+    for (slot, end) in out.iter_mut().zip(ends) {
+        *slot = cost_to(now, end, billed_this_month, rate_at).map_err(nephele_core::ProviderError::from)?;
+    }
+    Ok(out)
+}
+
+fn period_ends(now: OffsetDateTime) -> [OffsetDateTime; 3] {
+    [Period::Month.around(now).1, Period::Quarter.around(now).1, Period::Year.around(now).1]
+}
+
+impl Fleet {
+    /// The inventory's billed instances and the history since `since` (the earliest period
+    /// start among the budgets evaluated).
+    pub async fn load(
+        engine: &Engine,
+        now: OffsetDateTime,
+        since: OffsetDateTime,
+    ) -> Result<Self, StoreError> {
+        let mut items = Vec::new();
+        for (account, provider) in engine.providers.all() {
+            let Some(snapshot) = engine.inventory.peek(account) else { continue };
+            let Some(types) = engine.catalog.last_instance_types(account) else { continue };
+            let provider_name = provider.info().name;
+            for instance in snapshot.instances.iter() {
+                if instance.status == InstanceStatus::Archived {
+                    continue;
+                }
+                let found = types.iter().find(|t| t.id == instance.instance_type);
+                let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else { continue };
+                let this_month = month_start(now);
+                if instance.status == InstanceStatus::Stopped {
+                    let free = engine
+                        .spend
+                        .memory
+                        .policy(account, provider.as_ref(), &price, this_month)
+                        .await
+                        .map(|p| p.free_when_stopped)
+                        .unwrap_or(false);
+                    if free {
+                        continue;
+                    }
+                }
+                let created = instance.created_at.to_offset(time::UtcOffset::UTC);
+                let billed = seconds_between(created.max(this_month), now);
+                let Ok(to_end) =
+                    projected(engine, account, provider.as_ref(), &price, created, now, billed).await
+                else {
+                    continue;
+                };
+                items.push(Item {
+                    account: account.clone(),
+                    provider: provider_name.clone(),
+                    region: instance.region.clone(),
+                    kind: "instance".to_owned(),
+                    tags: instance.tags.clone(),
+                    currency: price.currency.clone(),
+                    hourly: price.price_hourly,
+                    to_end,
+                });
+            }
+        }
+        let buckets = engine
+            .store
+            .cost_buckets(ms(since), ms(now) + 3_600_000)
+            .await?
+            .into_iter()
+            .map(|b| {
+                let tags: Vec<String> = serde_json::from_str(&b.key.tags).unwrap_or_default();
+                (b, tags)
+            })
+            .collect();
+        Ok(Self { items, buckets })
+    }
+
+    /// `spec`'s figures at `now`.
+    pub fn figures(&self, spec: &BudgetSpec, now: OffsetDateTime) -> Figures {
+        let (start, end, period) = spec.period.around(now);
+        let mut spent = Decimal::ZERO;
+        for (bucket, tags) in &self.buckets {
+            let k = &bucket.key;
+            if k.hour_ms >= ms(start)
+                && k.hour_ms < ms(end)
+                && k.currency == spec.currency
+                && spec.scope.admits(&k.account, &k.provider, &k.region, &k.kind, tags)
+            {
+                spent = spent.checked_add(bucket.amount).unwrap_or(spent);
+            }
+        }
+        let slot = period_index(spec.period);
+        let mut run_rate_to_end = Decimal::ZERO;
+        let mut hourly = Decimal::ZERO;
+        for item in &self.items {
+            if item.currency == spec.currency
+                && spec.scope.admits(&item.account, &item.provider, &item.region, &item.kind, &item.tags)
+            {
+                run_rate_to_end = run_rate_to_end.checked_add(item.to_end[slot]).unwrap_or(run_rate_to_end);
+                hourly = hourly.checked_add(item.hourly).unwrap_or(hourly);
+            }
+        }
+        Figures {
+            period,
+            start,
+            end,
+            spent,
+            run_rate_to_end,
+            forecast: spent.checked_add(run_rate_to_end).unwrap_or(spent),
+            hourly,
+        }
+    }
+}
+
+/// Every stored budget, parsed (a row that does not parse is skipped and logged).
+pub async fn load(engine: &Engine) -> Result<Vec<(BudgetRow, BudgetSpec)>, StoreError> {
+    let rows = engine.store.budgets().await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| match parse_row(&row) {
+            Ok(spec) => Some((row, spec)),
+            Err(e) => {
+                tracing::error!(budget = %row.id, error = %e, "a stored budget does not parse; it is not evaluated");
+                None
+            }
+        })
+        .collect())
+}
+
+/// A stored budget's spec.
+pub fn parse_row(row: &BudgetRow) -> Result<BudgetSpec, StoreError> {
+    let body: BudgetBody = serde_json::from_str(&row.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    body.parse().map_err(|errors| {
+        StoreError::Corrupt(
+            errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "),
+        )
+    })
+}
+
+/// The earliest start among the budgets' current periods.
+fn earliest(specs: &[(BudgetRow, BudgetSpec)], now: OffsetDateTime) -> OffsetDateTime {
+    specs.iter().map(|(_, s)| s.period.around(now).0).min().unwrap_or(now)
+}
+
+/// Every budget with its figures at `now`.
+pub async fn evaluate(engine: &Engine, now: OffsetDateTime) -> Result<Vec<Evaluated>, StoreError> {
+    let specs = load(engine).await?;
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fleet = Fleet::load(engine, now, earliest(&specs, now)).await?;
+    Ok(specs
+        .into_iter()
+        .map(|(row, spec)| {
+            let figures = fleet.figures(&spec, now);
+            Evaluated { row, spec, figures }
+        })
+        .collect())
+}
+
+/// Evaluates every budget and moves each threshold whose state changed, raising its alert.
+pub async fn evaluate_all(engine: &Engine, now: OffsetDateTime) {
+    let evaluated = match evaluate(engine, now).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot evaluate the budgets; the next round tries again");
+            return;
+        }
+    };
+    for budget in &evaluated {
+        if let Err(e) = alerts::transitions(engine, budget, now).await {
+            tracing::warn!(budget = %budget.row.id, error = %e, "cannot record a budget's thresholds");
+        }
+    }
+}
+
+/// What a create is checked with.
+pub struct CreateCheck<'a> {
+    pub account: &'a str,
+    pub provider: &'a dyn Provider,
+    pub region: &'a str,
+    pub instance_type: &'a str,
+    pub count: u32,
+    pub tags: &'a [String],
+    /// The operation the create is recorded as: its reservation lasts until that ends.
+    pub operation_id: String,
+    /// An admin's reason to let this create past a blocking budget.
+    pub override_reason: Option<&'a str>,
+    /// Who asks (for the override's record).
+    pub principal: &'a str,
+}
+
+/// A budget a create would overrun.
+#[derive(Debug, Clone)]
+pub struct Overrun {
+    pub budget_id: String,
+    pub budget: String,
+    pub enforce: Enforce,
+    pub amount: Decimal,
+    pub currency: String,
+    /// The level the create would pass (a forecast threshold's, or the amount).
+    pub level: Decimal,
+    pub threshold: Option<String>,
+    pub period: String,
+    pub spent: Decimal,
+    pub forecast: Decimal,
+    /// Held by creates under way.
+    pub reserved: Decimal,
+    /// This create's cost to the period's end.
+    pub estimate: Decimal,
+}
+
+/// What the guardrail said.
+#[derive(Debug, Default)]
+pub struct GuardOutcome {
+    /// Budgets with `enforce: warn` (or a blocking one overridden) this create overruns.
+    pub warnings: Vec<Overrun>,
+    /// Blocking budgets let past by an override.
+    pub overridden: Vec<Overrun>,
+}
+
+/// Why the guardrail refused a create.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error("the create would take budget {budget:?} over its level", budget = .0.first().map(|o| o.budget.clone()).unwrap_or_default())]
+    Exceeded(Vec<Overrun>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks a create against every budget with `enforce: warn` or `block` whose scope covers it
+/// and, when it may go ahead, holds its cost against them until its operation ends. One check
+/// at a time: two creates that each fit but not together cannot both pass.
+pub async fn guard_create(engine: &Engine, check: &CreateCheck<'_>) -> Result<GuardOutcome, GuardError> {
+    let now = engine.spend.clock.now();
+    let provider_name = check.provider.info().name;
+    let specs: Vec<(BudgetRow, BudgetSpec)> = load(engine)
+        .await?
+        .into_iter()
+        .filter(|(_, s)| {
+            s.enforce != Enforce::None
+                && s.scope.admits(check.account, &provider_name, check.region, "instance", check.tags)
+        })
+        .collect();
+    if specs.is_empty() {
+        return Ok(GuardOutcome::default());
+    }
+    let Some(types) = engine.catalog.last_instance_types(check.account) else {
+        return Ok(GuardOutcome::default());
+    };
+    let Some(price) =
+        types.iter().find(|t| t.id == check.instance_type).and_then(|t| t.priced_in(check.region))
+    else {
+        return Ok(GuardOutcome::default());
+    };
+    let one = match projected(engine, check.account, check.provider, &price, now, now, 0).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot price a create for the budgets; it is let through");
+            return Ok(GuardOutcome::default());
+        }
+    };
+    let count = Decimal::from(check.count);
+
+    let mut reservations = engine.spend.budgets.reservations.lock().await;
+    // Reservations whose operations have ended are in the inventory now (or never will be).
+    let mut kept = Vec::new();
+    for r in reservations.drain(..) {
+        let ended = r.made.elapsed() > RESERVATION_LIFE
+            || match engine.store.get_operation(&r.operation_id).await {
+                Ok(Some(op)) => matches!(
+                    op.state,
+                    crate::store::OperationState::Succeeded | crate::store::OperationState::Failed
+                ),
+                Ok(None) => r.made.elapsed() > Duration::from_secs(30),
+                Err(_) => false,
+            };
+        if !ended {
+            kept.push(r);
+        }
+    }
+    *reservations = kept;
+    let fleet = Fleet::load(engine, now, earliest(&specs, now)).await?;
+    let mut blocked = Vec::new();
+    let mut outcome = GuardOutcome::default();
+    let mut amounts = HashMap::new();
+    for (row, spec) in &specs {
+        if spec.currency != price.currency {
+            continue;
+        }
+        let figures = fleet.figures(spec, now);
+        let estimate = one[period_index(spec.period)].checked_mul(count).unwrap_or(Decimal::MAX);
+        let reserved: Decimal = reservations.iter().filter_map(|r| r.amounts.get(&row.id)).copied().sum();
+        amounts.insert(row.id.clone(), estimate);
+        for (idx, level) in spec.blocking_levels() {
+            let with_create = figures.forecast + reserved + estimate;
+            if with_create > level {
+                let overrun = Overrun {
+                    budget_id: row.id.clone(),
+                    budget: spec.name.clone(),
+                    enforce: spec.enforce,
+                    amount: spec.amount,
+                    currency: spec.currency.clone(),
+                    level,
+                    threshold: idx.and_then(|i| spec.thresholds.get(i)).map(|t| t.at.label()),
+                    period: figures.period.clone(),
+                    spent: figures.spent,
+                    forecast: figures.forecast,
+                    reserved,
+                    estimate,
+                };
+                match (spec.enforce, check.override_reason) {
+                    (Enforce::Block, None) => blocked.push(overrun),
+                    (Enforce::Block, Some(_)) => outcome.overridden.push(overrun),
+                    _ => outcome.warnings.push(overrun),
+                }
+                break;
+            }
+        }
+    }
+    if !blocked.is_empty() {
+        return Err(GuardError::Exceeded(blocked));
+    }
+    if let Some(reason) = check.override_reason {
+        for overrun in &outcome.overridden {
+            alerts::record_override(engine, overrun, reason, check.principal, &check.operation_id, now)
+                .await?;
+        }
+    }
+    reservations.push(Reservation {
+        operation_id: check.operation_id.clone(),
+        amounts,
+        made: Instant::now(),
+    });
+    Ok(outcome)
+}

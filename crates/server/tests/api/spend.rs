@@ -1,0 +1,278 @@
+//! Spend through the API against dosim, both on set clocks: the cost history of a fleet created,
+//! powered off and deleted at known times equals the per-second costs worked out by hand, to the
+//! cent, by account, region and tag (and the CSV has the JSON's rows); budgets' figures and
+//! thresholds; the guardrail that refuses a create before any call to the cloud.
+//!
+//! Prices (dosim's /v2/sizes, monthly / 672 to 5 places): s-1vcpu-2gb $12 = $0.01786/h,
+//! s-2vcpu-2gb $18 = $0.02679/h.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dosim::{Limits, SimConfig, Simulator};
+use nephele_server::AppState;
+use nephele_server::{App, Config};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::helpers::{DO_TOKEN, TestApp, json};
+
+const LIST: &str = "/api/v1/providers/digitalocean/instances";
+
+fn at(raw: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(raw, &Rfc3339).expect("time")
+}
+
+/// A simulator on a clock standing at `start`.
+async fn sim_at(start: &str) -> dosim::RunningSim {
+    nephele_digitalocean::install_crypto_provider();
+    Simulator::new(SimConfig {
+        tokens: vec![DO_TOKEN.to_owned()],
+        transition: Duration::from_millis(50),
+        clock: Some(at(start)),
+        limits: Limits { per_minute: 1_000_000, per_hour: 1_000_000, ..Limits::default() },
+        ..SimConfig::default()
+    })
+    .bind(([127, 0, 0, 1], 0).into())
+    .await
+    .expect("bind dosim")
+}
+
+/// A server and its simulator, both on clocks standing at `start`, with `extra` YAML.
+pub async fn spawn_on_clocks(start: &str, extra: &str) -> (TestApp, Arc<AppState>) {
+    let sim = sim_at(start).await;
+    serve(sim, start, extra).await
+}
+
+/// A server on `sim`, its clock standing at `start`, with `extra` YAML.
+async fn serve(sim: dosim::RunningSim, start: &str, extra: &str) -> (TestApp, Arc<AppState>) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}/nephele.db", data.path().display());
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\nauth:\n  required: false\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\ndatabase:\n  url: {database_url}\noperations:\n  poll_interval_ms: 50\ncosts:\n  clock: {start}\n{extra}",
+        sim.base_url(),
+    );
+    let config = Config::parse(&yaml, Path::new("test.yaml"), |_| None).expect("config");
+    let app = App::build(config).await.expect("build app");
+    let base = format!("http://{}", app.addr());
+    let state = app.state();
+    tokio::spawn(app.run());
+    (TestApp { base, sim, http: reqwest::Client::new(), _data: data, database_url }, state)
+}
+
+/// Moves both clocks to `to` and waits until the history is recorded up to it with `resources`
+/// followed.
+async fn move_clocks(app: &TestApp, state: &AppState, to: &str, resources: i64) {
+    app.sim.set_clock(at(to)).expect("sim clock");
+    state.spend.clock.set(at(to)).expect("nephele clock");
+    wait_recorded(app, to, resources).await;
+}
+
+async fn wait_recorded(app: &TestApp, until: &str, resources: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = json(app.get("/api/v1/costs/history?from=2026-01-01").await).await;
+        let recorded = &body["recorded"][0];
+        if recorded["until"] == until && recorded["resources"] == resources {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "history never recorded to {until} with {resources}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn create(app: &TestApp, name: &str, size: &str, region: &str, tag: &str) -> String {
+    let response = app
+        .post(LIST, json!({"name": name, "type": size, "region": region, "image_id": "ubuntu-24-04-x64", "tags": [tag]}))
+        .await;
+    let status = response.status();
+    let body = json(response).await;
+    assert_eq!(status, 202, "create {name}: {body}");
+    let op = body["operation_id"].as_str().expect("operation").to_owned();
+    let done = app.wait_for_operation(&op, None).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    done["result"]["instance_ids"][0]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| body["instance"]["id"].as_str().map(str::to_owned))
+        .expect("instance id")
+}
+
+async fn rows(app: &TestApp, query: &str) -> Vec<Value> {
+    let body = json(app.get(&format!("/api/v1/costs/history?{query}")).await).await;
+    body["rows"].as_array().unwrap_or_else(|| panic!("rows: {body}")).clone()
+}
+
+/// `(start, group, amount, amount_exact)` of each row.
+fn figures(rows: &[Value]) -> Vec<(String, String, String, String)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r["start"].as_str().unwrap_or_default().to_owned(),
+                r["group"].as_str().unwrap_or("-").to_owned(),
+                r["amount"].as_str().unwrap_or_default().to_owned(),
+                r["amount_exact"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn row(start: &str, group: &str, amount: &str, exact: &str) -> (String, String, String, String) {
+    (start.to_owned(), group.to_owned(), amount.to_owned(), exact.to_owned())
+}
+
+/// A at 10:00 (s-1vcpu-2gb, nyc1, team:web), deleted at 13:00; B at 10:00 (s-2vcpu-2gb, nyc1,
+/// team:db), powered off at 12:00 (still billed on DigitalOcean); C at 11:30 (s-1vcpu-2gb, sfo3,
+/// team:web); read at 15:00.
+async fn the_fleet() -> (TestApp, Arc<AppState>) {
+    let (app, state) = spawn_on_clocks("2026-03-10T10:00:00Z", "").await;
+    let a = create(&app, "a", "s-1vcpu-2gb", "nyc1", "team:web").await;
+    let b = create(&app, "b", "s-2vcpu-2gb", "nyc1", "team:db").await;
+    wait_recorded(&app, "2026-03-10T10:00:00Z", 2).await;
+    move_clocks(&app, &state, "2026-03-10T11:30:00Z", 2).await;
+    create(&app, "c", "s-1vcpu-2gb", "sfo3", "team:web").await;
+    wait_recorded(&app, "2026-03-10T11:30:00Z", 3).await;
+    move_clocks(&app, &state, "2026-03-10T12:00:00Z", 3).await;
+    let off = json(app.post(&format!("{LIST}/{b}/actions"), json!({"type": "power_off"})).await).await;
+    let op = off["operation_id"].as_str().expect("operation").to_owned();
+    assert_eq!(app.wait_for_operation(&op, None).await["state"], "succeeded");
+    move_clocks(&app, &state, "2026-03-10T13:00:00Z", 3).await;
+    let deleted = app.delete(&format!("{LIST}/{a}")).await;
+    // Done at once (204), or followed to its end (202).
+    if deleted.status() == 202 {
+        let op = json(deleted).await["operation_id"].as_str().expect("operation").to_owned();
+        assert_eq!(app.wait_for_operation(&op, None).await["state"], "succeeded");
+    } else {
+        assert_eq!(deleted.status(), 204);
+    }
+    wait_recorded(&app, "2026-03-10T13:00:00Z", 2).await;
+    move_clocks(&app, &state, "2026-03-10T15:00:00Z", 2).await;
+    (app, state)
+}
+
+#[tokio::test]
+async fn hourly_and_daily_history_equals_the_per_second_costs_by_hand() {
+    let (app, _state) = the_fleet().await;
+    // Hour by hour, the account: 10 h A+B = 0.01786+0.02679 = 0.04465. 11 h A+B and C's first
+    // half hour, 0.00893, raised to DigitalOcean's minimum of $0.01 (charged as it is reached):
+    // 0.05465. 12 h A+B and C's next hour less what the minimum already charged
+    // (0.02679 - 0.01 = 0.01679): 0.06144. 13 h and 14 h B+C.
+    let hourly =
+        rows(&app, "from=2026-03-10T00:00:00Z&to=2026-03-11T00:00:00Z&step=hour&group_by=account").await;
+    assert_eq!(
+        figures(&hourly),
+        vec![
+            row("2026-03-10T10:00:00Z", "digitalocean", "0.04", "0.04465"),
+            row("2026-03-10T11:00:00Z", "digitalocean", "0.05", "0.05465"),
+            row("2026-03-10T12:00:00Z", "digitalocean", "0.06", "0.06144"),
+            row("2026-03-10T13:00:00Z", "digitalocean", "0.04", "0.04465"),
+            row("2026-03-10T14:00:00Z", "digitalocean", "0.04", "0.04465"),
+        ]
+    );
+    assert!(hourly.iter().all(|r| r["estimated"] == false), "every span was seen: {hourly:?}");
+    // The day: A 3 h = 0.05358, B 5 h = 0.13395, C 3.5 h = 0.06251.
+    let daily = rows(&app, "from=2026-03-10&to=2026-03-11&step=day&group_by=account").await;
+    assert_eq!(figures(&daily), vec![row("2026-03-10T00:00:00Z", "digitalocean", "0.25", "0.25004")]);
+    let by_region = rows(&app, "from=2026-03-10&to=2026-03-11&step=day&group_by=region").await;
+    assert_eq!(
+        figures(&by_region),
+        vec![
+            row("2026-03-10T00:00:00Z", "nyc1", "0.19", "0.18753"),
+            row("2026-03-10T00:00:00Z", "sfo3", "0.06", "0.06251"),
+        ]
+    );
+    let by_team = rows(&app, "from=2026-03-10&to=2026-03-11&step=day&group_by=tag:team").await;
+    assert_eq!(
+        figures(&by_team),
+        vec![
+            row("2026-03-10T00:00:00Z", "db", "0.13", "0.13395"),
+            row("2026-03-10T00:00:00Z", "web", "0.12", "0.11609"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_csv_has_the_json_rows_with_a_header() {
+    let (app, _state) = the_fleet().await;
+    let query = "from=2026-03-10T00:00:00Z&to=2026-03-11T00:00:00Z&step=hour&group_by=region";
+    let json_rows = rows(&app, query).await;
+    let response = app.get(&format!("/api/v1/costs/history.csv?{query}")).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/csv"));
+    let csv = response.text().await.expect("text");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("start,end,group,currency,amount,amount_exact,estimated,estimated_amount"));
+    let from_json: Vec<String> = json_rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{},{},{},{},{},{},{},{}",
+                r["start"].as_str().unwrap_or_default(),
+                r["end"].as_str().unwrap_or_default(),
+                r["group"].as_str().unwrap_or_default(),
+                r["currency"].as_str().unwrap_or_default(),
+                r["amount"].as_str().unwrap_or_default(),
+                r["amount_exact"].as_str().unwrap_or_default(),
+                r["estimated"],
+                r["estimated_amount"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(lines.map(str::to_owned).collect::<Vec<_>>(), from_json);
+    assert_eq!(from_json.len(), 9, "nyc1 10-14 h, sfo3 11-14 h: {csv}");
+}
+
+#[tokio::test]
+async fn a_droplet_older_than_nephele_is_estimated_from_its_creation() {
+    // Created on dosim at 10:00; Nephele starts at 12:30.
+    let sim = sim_at("2026-03-10T10:00:00Z").await;
+    let created = reqwest::Client::new()
+        .post(format!("{}/v2/droplets", sim.base_url()))
+        .bearer_auth(DO_TOKEN)
+        .json(&json!({"name": "old", "region": "nyc1", "size": "s-2vcpu-2gb", "image": "ubuntu-24-04-x64"}))
+        .send()
+        .await
+        .expect("create on dosim");
+    assert_eq!(created.status(), 202);
+    sim.set_clock(at("2026-03-10T12:30:00Z")).expect("sim clock");
+    let (app, state) = serve(sim, "2026-03-10T12:30:00Z", "").await;
+    wait_recorded(&app, "2026-03-10T12:30:00Z", 1).await;
+    let hourly = rows(&app, "from=2026-03-10&to=2026-03-11&step=hour").await;
+    assert_eq!(
+        figures(&hourly),
+        vec![
+            row("2026-03-10T10:00:00Z", "digitalocean", "0.03", "0.02679"),
+            row("2026-03-10T11:00:00Z", "digitalocean", "0.03", "0.02679"),
+            row("2026-03-10T12:00:00Z", "digitalocean", "0.01", "0.013395"),
+        ]
+    );
+    assert!(hourly.iter().all(|r| r["estimated"] == true), "{hourly:?}");
+    // What Nephele sees from now on is not estimated.
+    move_clocks(&app, &state, "2026-03-10T13:30:00Z", 1).await;
+    let later = rows(&app, "from=2026-03-10T13:00:00Z&to=2026-03-10T14:00:00Z&step=hour").await;
+    assert_eq!(later[0]["estimated"], false, "{later:?}");
+    assert_eq!(later[0]["amount_exact"], "0.013395");
+}
+
+#[tokio::test]
+async fn history_queries_name_the_bad_parameter() {
+    let (app, _state) = spawn_on_clocks("2026-03-10T10:00:00Z", "").await;
+    for (query, field) in [
+        ("step=week", "step"),
+        ("group_by=colour", "group_by"),
+        ("from=yesterday", "from"),
+        ("from=2026-03-10&to=2026-03-01", "from"),
+        ("from=2000-01-01&to=2026-01-01&step=hour", "from"),
+        ("colour=red", "colour"),
+    ] {
+        let response = app.get(&format!("/api/v1/costs/history?{query}")).await;
+        assert_eq!(response.status(), 422, "{query}");
+        let body = json(response).await;
+        assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+    }
+}
