@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod spec;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nephele_core::accrual::{MonthlyRate, cost_to, next_month_start, seconds_between};
@@ -67,10 +68,34 @@ struct Reservation {
 /// A reservation is given up after this long whatever its operation's state.
 const RESERVATION_LIFE: Duration = Duration::from_secs(600);
 
-/// The guardrail's state: one check-and-reserve at a time.
+/// The guardrail's state: one create that a budget covers at a time, from its check to the end
+/// of its first step (when the provider's answer is in the inventory), so that the next check
+/// sees it there and never both there and reserved.
 #[derive(Default)]
 pub struct Budgets {
-    reservations: tokio::sync::Mutex<Vec<Reservation>>,
+    reservations: Arc<tokio::sync::Mutex<Vec<Reservation>>>,
+}
+
+/// A create let through the guardrail: it holds the guardrail until [`Pass::settle`] (or until
+/// dropped), and its cost stays reserved while its operation waits for its first step.
+pub struct Pass {
+    guard: tokio::sync::OwnedMutexGuard<Vec<Reservation>>,
+    operation_id: String,
+}
+
+impl Pass {
+    /// Ends the hold: once the operation's first step has run, its instances are in the
+    /// inventory (or it failed) and its reservation goes; an operation still waiting keeps it.
+    pub async fn settle(mut self, engine: &Engine) {
+        let pending = matches!(
+            engine.store.get_operation(&self.operation_id).await,
+            Ok(Some(op)) if op.state == crate::store::OperationState::Pending
+        );
+        if !pending {
+            let id = self.operation_id.clone();
+            self.guard.retain(|r| r.operation_id != id);
+        }
+    }
 }
 
 /// A budget with its figures now.
@@ -365,8 +390,10 @@ pub struct Overrun {
 }
 
 /// What the guardrail said.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct GuardOutcome {
+    /// Held until the create's first step has run (none when no budget covers the create).
+    pub pass: Option<Pass>,
     /// Budgets with `enforce: warn` (or a blocking one overridden) this create overruns.
     pub warnings: Vec<Overrun>,
     /// Blocking budgets let past by an override.
@@ -416,16 +443,13 @@ pub async fn guard_create(engine: &Engine, check: &CreateCheck<'_>) -> Result<Gu
     };
     let count = Decimal::from(check.count);
 
-    let mut reservations = engine.spend.budgets.reservations.lock().await;
+    let mut reservations = engine.spend.budgets.reservations.clone().lock_owned().await;
     // Reservations whose operations have ended are in the inventory now (or never will be).
     let mut kept = Vec::new();
     for r in reservations.drain(..) {
         let ended = r.made.elapsed() > RESERVATION_LIFE
             || match engine.store.get_operation(&r.operation_id).await {
-                Ok(Some(op)) => matches!(
-                    op.state,
-                    crate::store::OperationState::Succeeded | crate::store::OperationState::Failed
-                ),
+                Ok(Some(op)) => op.state != crate::store::OperationState::Pending,
                 Ok(None) => r.made.elapsed() > Duration::from_secs(30),
                 Err(_) => false,
             };

@@ -449,7 +449,7 @@ pub async fn guard_create(
     principal: &Principal,
     headers: &HeaderMap,
     check: budgets::CreateCheck<'_>,
-) -> Result<Vec<budgets::Overrun>, Response> {
+) -> Result<(Vec<budgets::Overrun>, Option<budgets::Pass>), Response> {
     let reason = headers.get(OVERRIDE_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
     let reason = match reason {
         None => None,
@@ -467,12 +467,19 @@ pub async fn guard_create(
         }
         Some(r) => Some(r),
     };
+    // A repeat of a request already made under its Idempotency-Key is answered as the first
+    // was (by the idempotency layer), not checked again against a fleet that now includes it.
+    if let Ok(Some(key)) = super::idempotency::key_from(headers)
+        && matches!(state.store.get_key(&principal.id, key.as_str()).await, Ok(Some(_)))
+    {
+        return Ok((Vec::new(), None));
+    }
     let check = budgets::CreateCheck { override_reason: reason, principal: &principal.id, ..check };
     match budgets::guard_create(&state.engine, &check).await {
         Ok(outcome) => {
             let mut warnings = outcome.warnings;
             warnings.extend(outcome.overridden);
-            Ok(warnings)
+            Ok((warnings, outcome.pass))
         }
         Err(budgets::GuardError::Store(e)) => Err(ApiError::from(e).into_response()),
         Err(budgets::GuardError::Exceeded(overruns)) => {

@@ -539,10 +539,11 @@ pub async fn create(
         override_reason: None,
         principal: &principal.id,
     };
-    let budget_warnings = match super::budgets::guard_create(&state, &principal, &headers, check).await {
-        Ok(warnings) => warnings,
-        Err(refusal) => return Ok(refusal),
-    };
+    let (budget_warnings, budget_pass) =
+        match super::budgets::guard_create(&state, &principal, &headers, check).await {
+            Ok(verdict) => verdict,
+            Err(refusal) => return Ok(refusal),
+        };
     tracing::info!(provider = %name, %operation_id, count, "creating instances");
     let submitted = Submitted {
         operation_id,
@@ -554,7 +555,7 @@ pub async fn create(
     };
     let op_id = operation_id.to_string();
     let view_name = name.clone();
-    run_operation(&state, &principal, &headers, submitted, move |outcome| {
+    let answered = run_operation(&state, &principal, &headers, submitted, move |outcome| {
         let views: Vec<InstanceView> =
             outcome.instances.into_iter().map(|i| InstanceView::new(&view_name, i)).collect();
         let location = views.first().map(|v| v.links.this.clone());
@@ -573,8 +574,11 @@ pub async fn create(
         };
         StoredReply { location, ..idempotency::reply(StatusCode::ACCEPTED, &body) }
     })
-    .await
-    .map(|mut response| {
+    .await;
+    if let Some(pass) = budget_pass {
+        pass.settle(&state.engine).await;
+    }
+    answered.map(|mut response| {
         if let Some(warning) = super::budgets::warning_value(&budget_warnings) {
             response.headers_mut().insert(super::budgets::WARNING_HEADER, warning);
         }

@@ -8,6 +8,7 @@ mod postgres;
 
 mod auth;
 mod bad_input;
+mod budgets;
 mod caller_attacks;
 mod caller_secrets;
 mod cloud_figures;

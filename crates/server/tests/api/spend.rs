@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::helpers::{DO_TOKEN, TestApp, json};
 
-const LIST: &str = "/api/v1/providers/digitalocean/instances";
+pub const LIST: &str = "/api/v1/providers/digitalocean/instances";
 
 fn at(raw: &str) -> OffsetDateTime {
     OffsetDateTime::parse(raw, &Rfc3339).expect("time")
@@ -64,13 +64,13 @@ async fn serve(sim: dosim::RunningSim, start: &str, extra: &str) -> (TestApp, Ar
 
 /// Moves both clocks to `to` and waits until the history is recorded up to it with `resources`
 /// followed.
-async fn move_clocks(app: &TestApp, state: &AppState, to: &str, resources: i64) {
+pub async fn move_clocks(app: &TestApp, state: &AppState, to: &str, resources: i64) {
     app.sim.set_clock(at(to)).expect("sim clock");
     state.spend.clock.set(at(to)).expect("nephele clock");
     wait_recorded(app, to, resources).await;
 }
 
-async fn wait_recorded(app: &TestApp, until: &str, resources: i64) {
+pub async fn wait_recorded(app: &TestApp, until: &str, resources: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let body = json(app.get("/api/v1/costs/history?from=2026-01-01").await).await;
@@ -86,7 +86,7 @@ async fn wait_recorded(app: &TestApp, until: &str, resources: i64) {
     }
 }
 
-async fn create(app: &TestApp, name: &str, size: &str, region: &str, tag: &str) -> String {
+pub async fn create(app: &TestApp, name: &str, size: &str, region: &str, tag: &str) -> String {
     let response = app
         .post(LIST, json!({"name": name, "type": size, "region": region, "image_id": "ubuntu-24-04-x64", "tags": [tag]}))
         .await;
