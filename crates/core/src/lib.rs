@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod accrual;
+pub mod bill;
 pub mod catalog;
 pub mod code;
 pub mod cost;

@@ -88,6 +88,12 @@ pub trait Provider: Send + Sync + 'static {
         at: OffsetDateTime,
     ) -> Result<BillingPolicy, ProviderError>;
 
+    /// What the cloud says it has billed this month so far (its balance and invoice preview),
+    /// when it says; `None` for a cloud (or plugin) that does not: its costs are estimates only.
+    async fn cloud_bill(&self) -> Result<Option<crate::bill::CloudBill>, ProviderError> {
+        Ok(None)
+    }
+
     /// Every instance that passes `filter`, across all pages.
     async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError>;
 

@@ -15,6 +15,7 @@
 //!
 //! This crate reads DigitalOcean's OpenAPI document on its own; it shares nothing with `dosim`.
 
+mod bill;
 mod billing;
 mod budget;
 mod config;

@@ -207,6 +207,10 @@ impl Provider for DigitalOcean {
         Ok(crate::billing::policy(instance_type, at))
     }
 
+    async fn cloud_bill(&self) -> Result<Option<nephele_core::bill::CloudBill>, ProviderError> {
+        crate::bill::read(&self.transport).await.map(Some)
+    }
+
     #[tracing::instrument(skip(self), fields(provider = "digitalocean"))]
     async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError> {
         // DigitalOcean filters by tag or by name itself; region and status are filtered here.

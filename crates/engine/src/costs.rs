@@ -3,6 +3,7 @@
 //! before the pure, synchronous arithmetic of `nephele_core::cost`), and the fleet's report
 //! ([`fleet`]): run-rate and month-to-date spend, per currency, by provider, region and type.
 
+pub mod bill;
 pub mod history;
 
 use std::collections::BTreeMap;

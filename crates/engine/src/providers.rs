@@ -222,6 +222,10 @@ impl Provider for ProviderSlot {
         let provider = self.current();
         self.metered("billing_policy", provider.billing_policy(t, at)).await
     }
+    async fn cloud_bill(&self) -> Result<Option<nephele_core::bill::CloudBill>, ProviderError> {
+        let provider = self.current();
+        self.metered("cloud_bill", provider.cloud_bill()).await
+    }
     async fn list_instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>, ProviderError> {
         let provider = self.current();
         self.metered("list_instances", provider.list_instances(filter)).await

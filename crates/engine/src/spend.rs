@@ -24,6 +24,8 @@ pub struct Spend {
     pub clock: Clock,
     pub memory: RecorderMemory,
     pub budgets: crate::budgets::Budgets,
+    /// Each account's last bill read.
+    pub bills: crate::costs::bill::Bills,
 }
 
 impl Spend {
@@ -32,7 +34,12 @@ impl Spend {
             Some(Ok(at)) => Clock::standing_at(at),
             _ => Clock::system(),
         };
-        Self { clock, memory: RecorderMemory::default(), budgets: crate::budgets::Budgets::default() }
+        Self {
+            clock,
+            memory: RecorderMemory::default(),
+            budgets: crate::budgets::Budgets::default(),
+            bills: crate::costs::bill::Bills::default(),
+        }
     }
 }
 

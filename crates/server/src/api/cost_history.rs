@@ -241,3 +241,55 @@ pub async fn history_csv(
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     Ok(response)
 }
+
+/// The cloud's own figures for the month so far.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CloudBillView {
+    /// DigitalOcean's `month_to_date_usage`.
+    pub month_to_date_usage: String,
+    /// The running invoice (DigitalOcean's invoice preview).
+    pub invoice_preview: Option<String>,
+    pub invoice_period: Option<String>,
+    /// RFC 3339: when the cloud computed it.
+    pub generated_at: String,
+    pub source: String,
+}
+
+/// One account's bill beside Nephele's month-to-date.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AccountBillView {
+    pub account: String,
+    /// `reconciled` (the cloud's figure is beside Nephele's), `estimate_only` (the cloud
+    /// exposes no bill Nephele reads) or `unavailable` (it could not be read now).
+    pub status: String,
+    pub currency: String,
+    /// Nephele's month-to-date from the recorded history, to the cent.
+    pub nephele_month_to_date: String,
+    pub cloud: Option<CloudBillView>,
+    /// The cloud's month-to-date less Nephele's.
+    pub difference: Option<String>,
+    /// RFC 3339 (Nephele's clock): when the cloud's figures were read; read at most hourly.
+    pub read_at: Option<String>,
+    pub note: Option<String>,
+}
+
+impl From<&nephele_engine::costs::bill::AccountBill> for AccountBillView {
+    fn from(b: &nephele_engine::costs::bill::AccountBill) -> Self {
+        Self {
+            account: b.account.clone(),
+            status: b.status.as_str().to_owned(),
+            currency: b.currency.clone(),
+            nephele_month_to_date: to_cents(b.nephele_month_to_date).to_string(),
+            cloud: b.cloud.as_ref().map(|c| CloudBillView {
+                month_to_date_usage: to_cents(c.month_to_date_usage).to_string(),
+                invoice_preview: c.invoice_preview.map(|p| to_cents(p).to_string()),
+                invoice_period: c.invoice_period.clone(),
+                generated_at: rfc3339(c.generated_at),
+                source: c.source.clone(),
+            }),
+            difference: b.difference.map(|d| to_cents(d).to_string()),
+            read_at: b.read_at.map(rfc3339),
+            note: b.note.clone(),
+        }
+    }
+}

@@ -409,6 +409,9 @@ pub struct FleetCosts {
     /// Providers (or instances) that could not be priced.
     pub errors: Vec<ProviderFailure>,
     pub assumptions: Vec<String>,
+    /// Each account's real bill (where its cloud exposes one) beside Nephele's month-to-date
+    /// from the recorded cost history, with the difference.
+    pub bills: Vec<super::cost_history::AccountBillView>,
 }
 
 /// A tally as shown: decimal strings, the monthly figures to the cent.
@@ -469,5 +472,10 @@ pub async fn fleet(
             .collect(),
         errors: report.issues.iter().map(ProviderFailure::from).collect(),
         assumptions: report.assumptions,
+        bills: nephele_engine::costs::bill::bills(&state.engine, |name| principal.may_use(name))
+            .await
+            .iter()
+            .map(super::cost_history::AccountBillView::from)
+            .collect(),
     }))
 }

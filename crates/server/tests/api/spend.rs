@@ -276,3 +276,55 @@ async fn history_queries_name_the_bad_parameter() {
         assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
     }
 }
+
+async fn delete_and_wait(app: &TestApp, id: &str) {
+    let deleted = app.delete(&format!("{LIST}/{id}")).await;
+    if deleted.status() == 202 {
+        let op = json(deleted).await["operation_id"].as_str().expect("operation").to_owned();
+        assert_eq!(app.wait_for_operation(&op, None).await["state"], "succeeded");
+    } else {
+        assert_eq!(deleted.status(), 204);
+    }
+}
+
+#[tokio::test]
+async fn the_month_to_date_agrees_with_digitaloceans_bill_to_the_cent() {
+    let (app, state) = spawn_on_clocks("2026-03-01T00:00:00Z", "").await;
+    let a = create(&app, "a", "s-1vcpu-2gb", "nyc1", "team:web").await;
+    let b = create(&app, "b", "s-2vcpu-2gb", "nyc1", "team:db").await;
+    wait_recorded(&app, "2026-03-01T00:00:00Z", 2).await;
+    // Day 5: B is powered off (DigitalOcean bills it all the same) and C is made.
+    move_clocks(&app, &state, "2026-03-05T00:00:00Z", 2).await;
+    let off = json(app.post(&format!("{LIST}/{b}/actions"), json!({"type": "power_off"})).await).await;
+    let op = off["operation_id"].as_str().expect("operation").to_owned();
+    assert_eq!(app.wait_for_operation(&op, None).await["state"], "succeeded");
+    create(&app, "c", "s-1vcpu-1gb", "sfo3", "team:web").await;
+    wait_recorded(&app, "2026-03-05T00:00:00Z", 3).await;
+    // Day 10, noon: A is deleted.
+    move_clocks(&app, &state, "2026-03-10T12:00:00Z", 3).await;
+    delete_and_wait(&app, &a).await;
+    wait_recorded(&app, "2026-03-10T12:00:00Z", 2).await;
+    // Day 12: D lives 30 seconds (DigitalOcean's $0.01 minimum).
+    move_clocks(&app, &state, "2026-03-12T00:00:00Z", 2).await;
+    let d = create(&app, "d", "s-1vcpu-1gb", "nyc1", "team:web").await;
+    wait_recorded(&app, "2026-03-12T00:00:00Z", 3).await;
+    move_clocks(&app, &state, "2026-03-12T00:00:30Z", 3).await;
+    delete_and_wait(&app, &d).await;
+    wait_recorded(&app, "2026-03-12T00:00:30Z", 2).await;
+    move_clocks(&app, &state, "2026-03-20T00:00:00Z", 2).await;
+
+    let costs = json(app.get("/api/v1/costs").await).await;
+    let bill = &costs["bills"][0];
+    assert_eq!(bill["account"], "digitalocean", "{costs}");
+    assert_eq!(bill["status"], "reconciled", "{bill}");
+    // By hand: A 228 h x 0.01786 = 4.07208; B 456 h x 0.02679 = 12.21624; C 360 h x 0.00893 =
+    // 3.2148; D the minimum 0.01. 19.51312.
+    assert_eq!(bill["nephele_month_to_date"], "19.51", "{bill}");
+    assert_eq!(bill["cloud"]["month_to_date_usage"], "19.51", "{bill}");
+    assert_eq!(bill["difference"], "0.00", "{bill}");
+    assert_eq!(bill["cloud"]["invoice_period"], "2026-03", "{bill}");
+    // Read once for the hour: a second look costs DigitalOcean nothing.
+    let balance_reads = app.upstream("balance_get");
+    json(app.get("/api/v1/costs").await).await;
+    assert_eq!(app.upstream("balance_get"), balance_reads);
+}
