@@ -73,6 +73,12 @@ pub enum Command {
     /// Endpoints that receive events, signed per Standard Webhooks (admin keys).
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// What the fleet has cost, from the recorded history.
+    #[command(subcommand)]
+    Costs(crate::spend::CostsCommand),
+    /// Budgets: list, show, create, update, delete.
+    #[command(subcommand)]
+    Budgets(crate::spend::BudgetsCommand),
     /// Work with provider plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),

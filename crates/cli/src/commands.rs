@@ -176,6 +176,8 @@ async fn dispatch(client: &ApiClient, global: &Global, command: Command) -> Resu
             Ok(())
         }
         Command::Instances(command) => instances(client, &p, out, command).await,
+        Command::Costs(command) => crate::spend::costs(client, out, command).await,
+        Command::Budgets(command) => crate::spend::budgets(client, out, command).await,
     }
 }
 

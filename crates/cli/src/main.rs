@@ -8,6 +8,7 @@ mod events;
 mod keys;
 mod plugin_check;
 mod serve;
+mod spend;
 mod table;
 
 use std::process::ExitCode;

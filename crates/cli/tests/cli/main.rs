@@ -8,6 +8,7 @@ mod logs;
 mod plugins;
 mod postgres;
 mod replicas;
+mod spend;
 mod store_backends;
 mod support;
 mod webhook_delivery;
