@@ -198,7 +198,13 @@ impl Fleet {
         now: OffsetDateTime,
         since: OffsetDateTime,
     ) -> Result<Self, StoreError> {
-        let mut items = Vec::new();
+        // Instances alike in what a budget's scope reads are one item; instances alike in
+        // price and billed time share one projection (every instance older than this month
+        // has billed the same seconds of it).
+        type ItemKey = (String, String, String, Vec<String>, String);
+        let mut items: HashMap<ItemKey, Item> = HashMap::new();
+        let mut projections: HashMap<(String, String, String, Option<i64>), [Decimal; 3]> = HashMap::new();
+        let this_month = month_start(now);
         for (account, provider) in engine.providers.all() {
             let Some(snapshot) = engine.inventory.peek(account) else { continue };
             let Some(types) = engine.catalog.last_instance_types(account) else { continue };
@@ -209,7 +215,6 @@ impl Fleet {
                 }
                 let found = types.iter().find(|t| t.id == instance.instance_type);
                 let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else { continue };
-                let this_month = month_start(now);
                 if instance.status == InstanceStatus::Stopped {
                     let free = engine
                         .spend
@@ -223,24 +228,51 @@ impl Fleet {
                     }
                 }
                 let created = instance.created_at.to_offset(time::UtcOffset::UTC);
-                let billed = seconds_between(created.max(this_month), now);
-                let Ok(to_end) =
-                    projected(engine, account, provider.as_ref(), &price, created, now, billed).await
-                else {
-                    continue;
+                let alike = (
+                    account.clone(),
+                    instance.instance_type.clone(),
+                    instance.region.clone(),
+                    (created >= this_month).then(|| ms(created)),
+                );
+                let to_end = match projections.get(&alike) {
+                    Some(p) => *p,
+                    None => {
+                        let billed = seconds_between(created.max(this_month), now);
+                        let Ok(p) =
+                            projected(engine, account, provider.as_ref(), &price, created, now, billed).await
+                        else {
+                            continue;
+                        };
+                        projections.insert(alike, p);
+                        p
+                    }
                 };
-                items.push(Item {
+                let mut tags = instance.tags.clone();
+                tags.sort();
+                let key = (
+                    account.clone(),
+                    instance.region.clone(),
+                    "instance".to_owned(),
+                    tags,
+                    price.currency.clone(),
+                );
+                let item = items.entry(key).or_insert_with(|| Item {
                     account: account.clone(),
                     provider: provider_name.clone(),
                     region: instance.region.clone(),
                     kind: "instance".to_owned(),
                     tags: instance.tags.clone(),
                     currency: price.currency.clone(),
-                    hourly: price.price_hourly,
-                    to_end,
+                    hourly: Decimal::ZERO,
+                    to_end: [Decimal::ZERO; 3],
                 });
+                item.hourly = item.hourly.checked_add(price.price_hourly).unwrap_or(item.hourly);
+                for (sum, add) in item.to_end.iter_mut().zip(to_end) {
+                    *sum = sum.checked_add(add).unwrap_or(*sum);
+                }
             }
         }
+        let items: Vec<Item> = items.into_values().collect();
         let buckets = engine
             .store
             .cost_buckets(ms(since), ms(now) + 3_600_000)
