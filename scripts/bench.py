@@ -17,6 +17,8 @@ with its target. It starts `dosim` and a release `nephele serve`, and measures:
 6. a flood of 100,000 random wrong keys: resident memory before and after;
 7. webhooks: events written at 100 a second (API keys made through the API), each delivered to
    a local receiver; the time from an event's `time` to its first attempt's arrival, p50 and p99.
+7. budgets: 100 budgets (scoped by tag, region, period) over 10,000 instances, evaluated on every
+   change of the inventory: the engine's own timing of each round (`/metrics`), after creates.
 
 The table is printed and written to BENCHMARKS.md (with date, machine and command).
 """
@@ -358,6 +360,56 @@ def webhook_latency(args):
         nephele.stop()
         sim.stop()
         receiver.shutdown()
+def metric(port, name):
+    """A metric's value from /metrics (the open API needs no key)."""
+    text = request_text(port, "/metrics")
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def request_text(port, path):
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", path)
+    body = connection.getresponse().read().decode()
+    connection.close()
+    return body
+
+
+def budgets(args):
+    print("7. 100 budgets over 10,000 instances, per change", flush=True)
+    sim = Dosim(args.dosim, droplets=10_000, boot_ms=10)
+    nephele = Nephele(args.nephele, sim.url)
+    try:
+        nephele.wait_ready()
+        request(nephele.port, "GET", LIST + "?fresh=true")
+        for i in range(100):
+            scope = [{}, {"regions": ["nyc1"]}, {"tags": [f"team:t{i % 7}"]}, {"kinds": ["instance"]}][i % 4]
+            status, body = request(nephele.port, "POST", "/api/v1/budgets", {
+                "name": f"b{i}", "amount": str(1000 + i), "period": ["month", "quarter", "year"][i % 3],
+                "scope": scope, "thresholds": [{"at": "80%", "basis": "forecast"}, {"at": "50%", "basis": "actual"}],
+                "enforce": ["none", "warn"][i % 2]})
+            assert status == 201, body
+        took = []
+        for i in range(10):
+            before = metric(nephele.port, "nephele_budget_evaluations_total") or 0
+            status, body = request(nephele.port, "POST", LIST, {
+                "name": f"bench-{i}", "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64",
+                "tags": [f"team:t{i % 7}"]})
+            assert status == 202, body
+            deadline = time.monotonic() + 30
+            while (metric(nephele.port, "nephele_budget_evaluations_total") or 0) <= before:
+                assert time.monotonic() < deadline, "no evaluation after a create"
+                time.sleep(0.05)
+            took.append(metric(nephele.port, "nephele_budget_last_evaluation_seconds") * 1000)
+        median, worst = statistics.median(took), max(took)
+        row("100 budgets over 10,000 instances: evaluation per change", f"{median:.1f} ms",
+            f"worst {worst:.1f} ms", f"{len(took)} creates", "< 50 ms", worst < 50)
+    finally:
+        nephele.stop()
+        sim.stop()
 
 
 def write_markdown(path, command):
@@ -397,11 +449,13 @@ def main():
     parser.add_argument("--markdown", default="BENCHMARKS.md")
     parser.add_argument("--only", nargs="*", default=None,
                         help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys webhook_latency")
+                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys budgets")
     args = parser.parse_args()
     args.nephele = os.path.join(args.target_dir, "nephele")
     args.dosim = os.path.join(args.target_dir, "dosim")
     args.plugin = os.path.abspath(os.path.join(args.target_dir, "nephele-provider-digitalocean"))
     for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, webhook_latency):
+    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, budgets):
         if args.only is None or phase.__name__ in args.only:
             phase(args)
     width = max(len(r[0]) for r in rows)

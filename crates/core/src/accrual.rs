@@ -36,43 +36,63 @@ pub struct MonthlyRate {
 impl MonthlyRate {
     /// The charge for `seconds` billed in the month so far.
     pub fn charge(&self, seconds: u64) -> Result<Decimal, CostError> {
-        if seconds == 0 {
-            return Ok(Decimal::ZERO);
-        }
-        let too_large = |figure| CostError::TooLarge { figure };
-        let metered = match self.policy.metering {
-            Metering::PerSecond => self
-                .price_hourly
-                .checked_mul(Decimal::from(seconds))
-                .and_then(|m| m.checked_div(SECONDS_PER_HOUR))
-                .ok_or(too_large("metered charge"))?,
-            Metering::PerStartedHour => self
-                .price_hourly
-                .checked_mul(Decimal::from(seconds.div_ceil(3600)))
-                .ok_or(too_large("metered charge"))?,
-        };
-        let mut charge = metered;
-        if self.creation_month {
-            let minimum = self
-                .price_hourly
-                .checked_mul(Decimal::from(self.policy.minimum_seconds))
-                .and_then(|m| m.checked_div(SECONDS_PER_HOUR))
-                .ok_or(too_large("minimum charge"))?
-                .max(self.policy.minimum_charge);
-            charge = charge.max(minimum);
-        }
-        if self.policy.monthly_cap && charge > self.price_monthly {
-            charge = self.price_monthly;
-        }
-        Ok(charge)
+        charge(&self.policy, self.price_hourly, self.price_monthly, self.creation_month, seconds)
     }
 
     /// What `more` seconds cost after `already` seconds billed this month.
     pub fn piece(&self, already: u64, more: u64) -> Result<Decimal, CostError> {
-        let after = self.charge(already.saturating_add(more))?;
-        let before = self.charge(already)?;
-        after.checked_sub(before).ok_or(CostError::TooLarge { figure: "accrued charge" })
+        piece(&self.policy, self.price_hourly, self.price_monthly, self.creation_month, already, more)
     }
+}
+
+/// [`MonthlyRate::charge`] without building a rate (the policy borrowed, for hot loops).
+pub fn charge(
+    policy: &BillingPolicy,
+    price_hourly: Decimal,
+    price_monthly: Decimal,
+    creation_month: bool,
+    seconds: u64,
+) -> Result<Decimal, CostError> {
+    if seconds == 0 {
+        return Ok(Decimal::ZERO);
+    }
+    let too_large = |figure| CostError::TooLarge { figure };
+    let metered = match policy.metering {
+        Metering::PerSecond => price_hourly
+            .checked_mul(Decimal::from(seconds))
+            .and_then(|m| m.checked_div(SECONDS_PER_HOUR))
+            .ok_or(too_large("metered charge"))?,
+        Metering::PerStartedHour => price_hourly
+            .checked_mul(Decimal::from(seconds.div_ceil(3600)))
+            .ok_or(too_large("metered charge"))?,
+    };
+    let mut charge = metered;
+    if creation_month {
+        let minimum = price_hourly
+            .checked_mul(Decimal::from(policy.minimum_seconds))
+            .and_then(|m| m.checked_div(SECONDS_PER_HOUR))
+            .ok_or(too_large("minimum charge"))?
+            .max(policy.minimum_charge);
+        charge = charge.max(minimum);
+    }
+    if policy.monthly_cap && charge > price_monthly {
+        charge = price_monthly;
+    }
+    Ok(charge)
+}
+
+/// [`MonthlyRate::piece`] without building a rate.
+pub fn piece(
+    policy: &BillingPolicy,
+    price_hourly: Decimal,
+    price_monthly: Decimal,
+    creation_month: bool,
+    already: u64,
+    more: u64,
+) -> Result<Decimal, CostError> {
+    let after = charge(policy, price_hourly, price_monthly, creation_month, already.saturating_add(more))?;
+    let before = charge(policy, price_hourly, price_monthly, creation_month, already)?;
+    after.checked_sub(before).ok_or(CostError::TooLarge { figure: "accrued charge" })
 }
 
 /// The first moment of the hour `t` is in (UTC).

@@ -260,6 +260,21 @@ pub async fn render(state: &Engine, first: &Registry) -> String {
     now.register("nephele_operations", "Operations kept, by provider, kind and state", operations);
     now.register("nephele_inventory_age_seconds", "Time since the provider was last read", age);
     register_deliveries(state, &mut now).await;
+    let evaluations = Counter::<u64>::default();
+    evaluations.inc_by(state.spend.evaluations.load(std::sync::atomic::Ordering::Relaxed));
+    now.register(
+        "nephele_budget_evaluations",
+        "Rounds of budget evaluation (every budget at once)",
+        evaluations,
+    );
+    let last_evaluation = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    let micros = state.spend.last_evaluation_micros.load(std::sync::atomic::Ordering::Relaxed);
+    last_evaluation.set(micros as f64 / 1e6);
+    now.register(
+        "nephele_budget_last_evaluation_seconds",
+        "How long the last round of budget evaluation took",
+        last_evaluation,
+    );
 
     let mut text = String::new();
     let _ = encode(&mut text, first);

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -26,6 +27,9 @@ pub struct Spend {
     pub budgets: crate::budgets::Budgets,
     /// Each account's last bill read.
     pub bills: crate::costs::bill::Bills,
+    /// Rounds of budget evaluation so far, and how long the last took (µs), for `/metrics`.
+    pub evaluations: AtomicU64,
+    pub last_evaluation_micros: AtomicU64,
 }
 
 impl Spend {
@@ -39,6 +43,8 @@ impl Spend {
             memory: RecorderMemory::default(),
             budgets: crate::budgets::Budgets::default(),
             bills: crate::costs::bill::Bills::default(),
+            evaluations: AtomicU64::new(0),
+            last_evaluation_micros: AtomicU64::new(0),
         }
     }
 }
@@ -53,7 +59,11 @@ pub async fn record_all(engine: &Engine) {
             tracing::warn!(account = %name, error = %e, "recording the cost history failed; the next recording covers the span");
         }
     }
+    let started = Instant::now();
     crate::budgets::evaluate_all(engine, now).await;
+    let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    engine.spend.last_evaluation_micros.store(took, Ordering::Relaxed);
+    engine.spend.evaluations.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Runs the recorder until `stopping` turns true.

@@ -54,8 +54,12 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// Moves `budget`'s thresholds to the states its figures give, raising an alert for each one
 /// that crossed or recovered in this period.
-pub async fn transitions(engine: &Engine, budget: &Evaluated, now: OffsetDateTime) -> Result<(), StoreError> {
-    let stored = engine.store.budget_thresholds(&budget.row.id).await?;
+pub async fn transitions(
+    engine: &Engine,
+    budget: &Evaluated,
+    stored: &[ThresholdRow],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     let figures = &budget.figures;
     for (index, threshold) in budget.spec.thresholds.iter().enumerate() {
         let level = threshold.at.of(budget.spec.amount);

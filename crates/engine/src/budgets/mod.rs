@@ -186,6 +186,61 @@ async fn projected(
     Ok(out)
 }
 
+/// This month's policy of a type in a region, and what an instance of it costs after this month
+/// to the end of this quarter and year.
+type Later = (nephele_core::BillingPolicy, [Decimal; 3]);
+
+/// This month's policy for `price`, and what an instance of it costs from next month's start to
+/// the end of this month, quarter and year (zero for the month).
+async fn later(
+    engine: &Engine,
+    account: &str,
+    provider: &dyn Provider,
+    price: &InstanceType,
+    now: OffsetDateTime,
+) -> Result<(nephele_core::BillingPolicy, [Decimal; 3]), nephele_core::ProviderError> {
+    let this_month = month_start(now);
+    let policy = engine.spend.memory.policy(account, provider, price, this_month).await?;
+    let Some(next) = next_month_start(now) else { return Ok((policy, [Decimal::ZERO; 3])) };
+    // An instance made before next month: no minimum after its first month.
+    let long_ago = this_month - time::Duration::DAY;
+    let mut out = [Decimal::ZERO; 3];
+    for (slot, end) in out.iter_mut().zip(period_ends(now)) {
+        if end > next {
+            *slot = projected_to(engine, account, provider, price, long_ago, next, end).await?;
+        }
+    }
+    Ok((policy, out))
+}
+
+/// What one instance costs from `from` to `end` (no minimum: made before `from`'s month).
+async fn projected_to(
+    engine: &Engine,
+    account: &str,
+    provider: &dyn Provider,
+    price: &InstanceType,
+    created: OffsetDateTime,
+    from: OffsetDateTime,
+    end: OffsetDateTime,
+) -> Result<Decimal, nephele_core::ProviderError> {
+    let mut policies = HashMap::new();
+    let mut month = month_start(from);
+    while month < end {
+        policies.insert(ms(month), engine.spend.memory.policy(account, provider, price, month).await?);
+        month = match next_month_start(month) {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    let rate_at = |m: OffsetDateTime| MonthlyRate {
+        price_hourly: price.price_hourly,
+        price_monthly: price.price_monthly,
+        policy: policies.get(&ms(m)).cloned().unwrap_or_else(nephele_core::BillingPolicy::per_started_hour),
+        creation_month: month_start(created) == m,
+    };
+    cost_to(from, end, 0, rate_at).map_err(nephele_core::ProviderError::from)
+}
+
 fn period_ends(now: OffsetDateTime) -> [OffsetDateTime; 3] {
     [Period::Month.around(now).1, Period::Quarter.around(now).1, Period::Year.around(now).1]
 }
@@ -203,18 +258,29 @@ impl Fleet {
         // has billed the same seconds of it).
         type ItemKey = (String, String, String, Vec<String>, String);
         let mut items: HashMap<ItemKey, Item> = HashMap::new();
-        let mut projections: HashMap<(String, String, String, Option<i64>), [Decimal; 3]> = HashMap::new();
         let this_month = month_start(now);
+        let next_month = next_month_start(now).unwrap_or(now);
         for (account, provider) in engine.providers.all() {
             let Some(snapshot) = engine.inventory.peek(account) else { continue };
             let Some(types) = engine.catalog.last_instance_types(account) else { continue };
             let provider_name = provider.info().name;
+            let mut prices: HashMap<(&str, &str), Option<Arc<InstanceType>>> = HashMap::new();
+            let mut later_months: HashMap<(&str, &str), Arc<Later>> = HashMap::new();
             for instance in snapshot.instances.iter() {
                 if instance.status == InstanceStatus::Archived {
                     continue;
                 }
-                let found = types.iter().find(|t| t.id == instance.instance_type);
-                let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else { continue };
+                let price_key = (instance.instance_type.as_str(), instance.region.as_str());
+                let price = match prices.get(&price_key) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let found = types.iter().find(|t| t.id == instance.instance_type);
+                        let priced = found.and_then(|t| t.priced_in(&instance.region)).map(Arc::new);
+                        prices.insert(price_key, priced.clone());
+                        priced
+                    }
+                };
+                let Some(price) = price else { continue };
                 if instance.status == InstanceStatus::Stopped {
                     let free = engine
                         .spend
@@ -228,25 +294,35 @@ impl Fleet {
                     }
                 }
                 let created = instance.created_at.to_offset(time::UtcOffset::UTC);
-                let alike = (
-                    account.clone(),
-                    instance.instance_type.clone(),
-                    instance.region.clone(),
-                    (created >= this_month).then(|| ms(created)),
-                );
-                let to_end = match projections.get(&alike) {
-                    Some(p) => *p,
+                // Later months are alike for every instance of a type in a region; this
+                // month's rest depends on what the instance has billed of it.
+                let later = match later_months.get(&price_key) {
+                    Some(known) => known.clone(),
                     None => {
-                        let billed = seconds_between(created.max(this_month), now);
-                        let Ok(p) =
-                            projected(engine, account, provider.as_ref(), &price, created, now, billed).await
+                        let Ok(computed) = later(engine, account, provider.as_ref(), &price, now).await
                         else {
                             continue;
                         };
-                        projections.insert(alike, p);
-                        p
+                        let computed = Arc::new(computed);
+                        later_months.insert(price_key, computed.clone());
+                        computed
                     }
                 };
+                let billed = seconds_between(created.max(this_month), now);
+                let Ok(this_part) = nephele_core::accrual::piece(
+                    &later.0,
+                    price.price_hourly,
+                    price.price_monthly,
+                    created >= this_month,
+                    billed,
+                    seconds_between(now, next_month),
+                ) else {
+                    continue;
+                };
+                let mut to_end = later.1;
+                for slot in &mut to_end {
+                    *slot = slot.checked_add(this_part).unwrap_or(*slot);
+                }
                 let mut tags = instance.tags.clone();
                 tags.sort();
                 let key = (
@@ -378,8 +454,19 @@ pub async fn evaluate_all(engine: &Engine, now: OffsetDateTime) {
             return;
         }
     };
+    if evaluated.is_empty() {
+        return;
+    }
+    let stored = match engine.store.all_budget_thresholds().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the budgets' thresholds; the next round tries again");
+            return;
+        }
+    };
     for budget in &evaluated {
-        if let Err(e) = alerts::transitions(engine, budget, now).await {
+        let states = stored.get(&budget.row.id).map_or(&[][..], Vec::as_slice);
+        if let Err(e) = alerts::transitions(engine, budget, states, now).await {
             tracing::warn!(budget = %budget.row.id, error = %e, "cannot record a budget's thresholds");
         }
     }

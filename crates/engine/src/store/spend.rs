@@ -367,6 +367,27 @@ impl Store {
         Ok(deleted.rows_affected() == 1)
     }
 
+    /// Every budget's thresholds' states, by budget id (one query for a round of evaluation).
+    pub async fn all_budget_thresholds(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<ThresholdRow>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT budget_id, idx, period, state, changed_ms FROM budget_thresholds ORDER BY budget_id, idx",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: std::collections::HashMap<String, Vec<ThresholdRow>> = std::collections::HashMap::new();
+        for r in &rows {
+            out.entry(r.try_get("budget_id")?).or_default().push(ThresholdRow {
+                idx: r.try_get("idx")?,
+                period: r.try_get("period")?,
+                state: r.try_get("state")?,
+                changed_ms: r.try_get("changed_ms")?,
+            });
+        }
+        Ok(out)
+    }
+
     pub async fn budget_thresholds(&self, budget_id: &str) -> Result<Vec<ThresholdRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT idx, period, state, changed_ms FROM budget_thresholds WHERE budget_id = $1 ORDER BY idx",
