@@ -266,6 +266,7 @@ impl Fleet {
             let provider_name = provider.info().name;
             let mut prices: HashMap<(&str, &str), Option<Arc<InstanceType>>> = HashMap::new();
             let mut later_months: HashMap<(&str, &str), Arc<Later>> = HashMap::new();
+            let mut older_part: HashMap<(&str, &str), Decimal> = HashMap::new();
             for instance in snapshot.instances.iter() {
                 if instance.status == InstanceStatus::Archived {
                     continue;
@@ -308,16 +309,28 @@ impl Fleet {
                         computed
                     }
                 };
-                let billed = seconds_between(created.max(this_month), now);
-                let Ok(this_part) = nephele_core::accrual::piece(
-                    &later.0,
-                    price.price_hourly,
-                    price.price_monthly,
-                    created >= this_month,
-                    billed,
-                    seconds_between(now, next_month),
-                ) else {
-                    continue;
+                // Every instance made before this month has billed all of it so far: one figure.
+                let older = created < this_month;
+                let cached = if older { older_part.get(&price_key).copied() } else { None };
+                let this_part = match cached {
+                    Some(part) => part,
+                    None => {
+                        let billed = seconds_between(created.max(this_month), now);
+                        let Ok(part) = nephele_core::accrual::piece(
+                            &later.0,
+                            price.price_hourly,
+                            price.price_monthly,
+                            !older,
+                            billed,
+                            seconds_between(now, next_month),
+                        ) else {
+                            continue;
+                        };
+                        if older {
+                            older_part.insert(price_key, part);
+                        }
+                        part
+                    }
                 };
                 let mut to_end = later.1;
                 for slot in &mut to_end {
