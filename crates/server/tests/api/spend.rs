@@ -328,3 +328,95 @@ async fn the_month_to_date_agrees_with_digitaloceans_bill_to_the_cent() {
     json(app.get("/api/v1/costs").await).await;
     assert_eq!(app.upstream("balance_get"), balance_reads);
 }
+
+/// A server on `base_url` (a simulator another test owns), on `database_url`, its clock at
+/// `start`: one replica.
+async fn replica(base_url: &str, start: &str, database_url: &str) -> (String, Arc<AppState>) {
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\nauth:\n  required: false\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {base_url}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\ndatabase:\n  url: {database_url}\noperations:\n  poll_interval_ms: 50\ncosts:\n  clock: {start}\n"
+    );
+    let config = Config::parse(&yaml, Path::new("test.yaml"), |_| None).expect("config");
+    let app = App::build(config).await.expect("build app");
+    let base = format!("http://{}", app.addr());
+    let state = app.state();
+    tokio::spawn(app.run());
+    (base, state)
+}
+
+#[tokio::test]
+async fn two_replicas_on_postgresql_record_each_span_once() {
+    use std::sync::atomic::Ordering;
+
+    let database = crate::postgres::TestDatabase::create().await;
+    let sim = sim_at("2026-03-10T10:00:00Z").await;
+    let (a, state_a) = replica(&sim.base_url(), "2026-03-10T10:00:00Z", &database.url).await;
+    let (b, state_b) = replica(&sim.base_url(), "2026-03-10T10:00:00Z", &database.url).await;
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{a}{LIST}"))
+        .json(&json!({"name": "shared", "type": "s-1vcpu-2gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 202);
+    // Both replicas' inventories hold it before time moves.
+    for base in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let list: Value = http
+                .get(format!("{base}{LIST}?fresh=true"))
+                .send()
+                .await
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            if list.to_string().contains("\"shared\"") {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{base} never saw it");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    sim.set_clock(at("2026-03-10T12:00:00Z")).expect("sim clock");
+    let before_b = state_b.spend.evaluations.load(Ordering::Relaxed);
+    state_a.spend.clock.set(at("2026-03-10T12:00:00Z")).expect("clock a");
+    state_b.spend.clock.set(at("2026-03-10T12:00:00Z")).expect("clock b");
+    // Replica b records after the move: its round after a second nudge of its clock (to the
+    // same time) surely began after the move.
+    let wait_b = |since: u64| {
+        let state_b = state_b.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while state_b.spend.evaluations.load(Ordering::Relaxed) <= since {
+                assert!(tokio::time::Instant::now() < deadline, "replica b never recorded");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    };
+    wait_b(before_b).await;
+    let again = state_b.spend.evaluations.load(Ordering::Relaxed);
+    state_b.spend.clock.set(at("2026-03-10T12:00:00Z")).expect("clock b");
+    wait_b(again).await;
+    for base in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let body: Value = http
+                .get(format!("{base}/api/v1/costs/history?from=2026-03-10&to=2026-03-11&step=day"))
+                .send()
+                .await
+                .expect("history")
+                .json()
+                .await
+                .expect("json");
+            if body["recorded"][0]["until"] == "2026-03-10T12:00:00Z" {
+                // Two hours of $0.01786, once.
+                assert_eq!(body["rows"][0]["amount_exact"], "0.03572", "{body}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{body}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    database.cleanup().await;
+}
