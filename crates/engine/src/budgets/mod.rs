@@ -267,7 +267,10 @@ impl Fleet {
             let mut prices: HashMap<(&str, &str), Option<Arc<InstanceType>>> = HashMap::new();
             let mut later_months: HashMap<(&str, &str), Arc<Later>> = HashMap::new();
             let mut older_part: HashMap<(&str, &str), Decimal> = HashMap::new();
-            for instance in snapshot.instances.iter() {
+            for (n, instance) in snapshot.instances.iter().enumerate() {
+                if n % crate::costs::history::YIELD_EVERY == crate::costs::history::YIELD_EVERY - 1 {
+                    tokio::task::yield_now().await;
+                }
                 if instance.status == InstanceStatus::Archived {
                     continue;
                 }

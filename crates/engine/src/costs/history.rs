@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use nephele_core::accrual::{MonthlyRate, hourly_pieces, seconds_between};
+use nephele_core::accrual::{hourly_pieces, seconds_between};
 use nephele_core::cost::month_start;
 use nephele_core::{BillingPolicy, Instance, InstanceStatus, InstanceType, Provider, ProviderError};
 use rust_decimal::Decimal;
@@ -28,6 +28,9 @@ use time::OffsetDateTime;
 use crate::Engine;
 use crate::store::StoreError;
 use crate::store::spend::{Bucket, BucketKey, CostResource, Recording};
+
+/// Resources accrued between two yields to the runtime.
+pub const YIELD_EVERY: usize = 256;
 
 /// `costs:`
 #[derive(Debug, Clone, Deserialize)]
@@ -96,17 +99,22 @@ pub enum RecordError {
     Provider(#[from] ProviderError),
 }
 
+/// An account's resources as the store holds them after the recording that wrote `.0`.
+type Known = (i64, HashMap<String, CostResource>);
+
 /// The recorder's memory between recordings: the last instances it saw of each account (to
 /// accrue those that leave), and the billing policies it asked for.
 #[derive(Default)]
 pub struct RecorderMemory {
-    last_seen: Mutex<HashMap<String, HashMap<String, Instance>>>,
+    last_seen: Mutex<HashMap<String, std::sync::Arc<Vec<Instance>>>>,
+    /// What the store holds of each account's resources, as of the watermark this recorder wrote.
+    known: Mutex<HashMap<String, Known>>,
     policies: Mutex<HashMap<(String, String, i64), BillingPolicy>>,
 }
 
 /// How one resource is billed now.
 pub enum Rate {
-    Billed(Box<InstanceType>),
+    Billed(std::sync::Arc<InstanceType>),
     Free,
     NoPrice,
 }
@@ -180,21 +188,35 @@ pub async fn record_account(
     if since.is_some_and(|w| w > now) {
         return Ok(false);
     }
-    let known: HashMap<String, CostResource> = engine
-        .store
-        .cost_resources(account)
-        .await?
-        .into_iter()
-        .filter(|r| r.kind == "instance")
-        .map(|r| (r.resource_id.clone(), r))
-        .collect();
+    // What this recorder wrote last is what the store holds, unless another replica recorded
+    // since (the watermark says): then it is read again.
+    let remembered = memory
+        .known
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(account)
+        .filter(|(written, _)| Some(*written) == watermark);
+    let mut known: HashMap<String, CostResource> = match remembered {
+        Some((_, known)) => known,
+        None => engine
+            .store
+            .cost_resources(account)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == "instance")
+            .map(|r| (r.resource_id.clone(), r))
+            .collect(),
+    };
     let provider_name = provider.info().name;
-    let mut buckets: BTreeMap<BucketKey, Decimal> = BTreeMap::new();
+    let mut buckets: BTreeMap<(i64, usize, bool), Decimal> = BTreeMap::new();
+    let mut groups: HashMap<(String, String, String, String), usize> = HashMap::new();
+    let mut group_list: Vec<(String, String, String, String)> = Vec::new();
     let mut upserts = Vec::new();
     let this_month = month_start(now);
 
-    let current: HashMap<String, Instance> =
-        snapshot.instances.iter().map(|i| (i.id.0.clone(), i.clone())).collect();
+    // The inventory's copy is sorted by id: looked up in place, never copied.
+    let current = snapshot.instances.clone();
+    let holds = |list: &[Instance], id: &str| list.binary_search_by(|i| i.id.0.as_str().cmp(id)).is_ok();
     let previous = memory
         .last_seen
         .lock()
@@ -204,20 +226,35 @@ pub async fn record_account(
         .unwrap_or_default();
     let mut removals = Vec::new();
     // Gone since the last recording: accrued to now, at what was last seen of them.
-    let mut accrue: Vec<(&Instance, bool)> = current.values().map(|i| (i, true)).collect();
-    for (id, instance) in &previous {
-        if !current.contains_key(id) && known.contains_key(id) {
+    let mut accrue: Vec<(&Instance, bool)> = current.iter().map(|i| (i, true)).collect();
+    for instance in previous.iter() {
+        if !holds(&current, &instance.id.0) && known.contains_key(&instance.id.0) {
             accrue.push((instance, false));
         }
     }
-    for id in known.keys().filter(|id| !current.contains_key(*id)) {
+    for id in known.keys().filter(|id| !holds(&current, id)) {
         removals.push(("instance".to_owned(), id.clone()));
     }
+    let mut prices: HashMap<(&str, &str), Option<std::sync::Arc<InstanceType>>> = HashMap::new();
 
-    for (instance, present) in accrue {
+    for (n, (instance, present)) in accrue.into_iter().enumerate() {
+        // A large fleet is long arithmetic: let the rest of the runtime (requests) run between.
+        if n % YIELD_EVERY == YIELD_EVERY - 1 {
+            tokio::task::yield_now().await;
+        }
         let id = instance.id.0.clone();
         let created = instance.created_at.to_offset(time::UtcOffset::UTC);
-        let rate = rate_of(provider, instance, &types, now, memory, account).await?;
+        let price_key = (instance.instance_type.as_str(), instance.region.as_str());
+        let price = match prices.get(&price_key) {
+            Some(known) => known.clone(),
+            None => {
+                let found = types.iter().find(|t| t.id == instance.instance_type);
+                let priced = found.and_then(|t| t.priced_in(&instance.region)).map(std::sync::Arc::new);
+                prices.insert(price_key, priced.clone());
+                priced
+            }
+        };
+        let rate = rate_of(provider, instance, price, now, memory, account).await?;
         let stored = known.get(&id);
         let mut resource = stored.cloned().unwrap_or_else(|| CostResource {
             account: account.to_owned(),
@@ -242,6 +279,25 @@ pub async fn record_account(
             }
         }
         let before = resource.clone();
+        // The bucket attributes of this instance, interned once (not per hour).
+        let group = match &rate {
+            Rate::Billed(price) => {
+                let attributes = (
+                    instance.region.clone(),
+                    instance.instance_type.clone(),
+                    tags_key(&instance.tags),
+                    price.currency.clone(),
+                );
+                let next = group_list.len();
+                let index = *groups.entry(attributes.clone()).or_insert(next);
+                if index == next {
+                    group_list.push(attributes);
+                }
+                index
+            }
+            _ => usize::MAX,
+        };
+        let mut month_policy: Option<(i64, BillingPolicy)> = None;
         for (from, until, estimated) in spans {
             for (a, b) in hourly_pieces(from, until) {
                 let month = month_start(a);
@@ -252,29 +308,26 @@ pub async fn record_account(
                 let length = seconds_between(a, b);
                 match &rate {
                     Rate::Billed(price) => {
-                        let policy = memory.policy(account, provider, price, month).await?;
+                        if month_policy.as_ref().is_none_or(|(m, _)| *m != ms(month)) {
+                            month_policy =
+                                Some((ms(month), memory.policy(account, provider, price, month).await?));
+                        }
+                        let Some((_, policy)) = &month_policy else { continue };
                         let in_month_since = created.max(month);
                         let already = seconds_between(in_month_since, a)
                             .saturating_sub(u64::try_from(resource.free_seconds).unwrap_or(0));
-                        let monthly = MonthlyRate {
-                            price_hourly: price.price_hourly,
-                            price_monthly: price.price_monthly,
+                        let amount = nephele_core::accrual::piece(
                             policy,
-                            creation_month: month_start(created) == month,
-                        };
-                        let amount = monthly.piece(already, length).map_err(ProviderError::from)?;
-                        let key = BucketKey {
-                            hour_ms: ms(nephele_core::accrual::hour_start(a)),
-                            account: account.to_owned(),
-                            provider: provider_name.clone(),
-                            kind: "instance".to_owned(),
-                            region: instance.region.clone(),
-                            rtype: instance.instance_type.clone(),
-                            tags: tags_key(&instance.tags),
-                            currency: price.currency.clone(),
-                            estimated,
-                        };
-                        let entry = buckets.entry(key).or_default();
+                            price.price_hourly,
+                            price.price_monthly,
+                            month_start(created) == month,
+                            already,
+                            length,
+                        )
+                        .map_err(ProviderError::from)?;
+                        let entry = buckets
+                            .entry((ms(nephele_core::accrual::hour_start(a)), group, estimated))
+                            .or_default();
                         *entry = entry.checked_add(amount).unwrap_or(*entry);
                     }
                     Rate::Free => {
@@ -298,11 +351,38 @@ pub async fn record_account(
         buckets: buckets
             .into_iter()
             .filter(|(_, amount)| !amount.is_zero())
-            .map(|(key, amount)| Bucket { key, amount })
+            .filter_map(|((hour_ms, group, estimated), amount)| {
+                let (region, rtype, tags, currency) = group_list.get(group)?.clone();
+                Some(Bucket {
+                    key: BucketKey {
+                        hour_ms,
+                        account: account.to_owned(),
+                        provider: provider_name.clone(),
+                        kind: "instance".to_owned(),
+                        region,
+                        rtype,
+                        tags,
+                        currency,
+                        estimated,
+                    },
+                    amount,
+                })
+            })
             .collect(),
     };
     let recorded = engine.store.record_costs(&recording).await?;
     if recorded {
+        for (_, id) in &recording.removals {
+            known.remove(id);
+        }
+        for resource in recording.upserts {
+            known.insert(resource.resource_id.clone(), resource);
+        }
+        memory
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(account.to_owned(), (recording.until, known));
         memory
             .last_seen
             .lock()
@@ -317,7 +397,7 @@ pub async fn record_account(
 async fn rate_of(
     provider: &dyn Provider,
     instance: &Instance,
-    types: &[InstanceType],
+    price: Option<std::sync::Arc<InstanceType>>,
     now: OffsetDateTime,
     memory: &RecorderMemory,
     account: &str,
@@ -325,14 +405,13 @@ async fn rate_of(
     if instance.status == InstanceStatus::Archived {
         return Ok(Rate::Free);
     }
-    let found = types.iter().find(|t| t.id == instance.instance_type);
-    let Some(price) = found.and_then(|t| t.priced_in(&instance.region)) else { return Ok(Rate::NoPrice) };
+    let Some(price) = price else { return Ok(Rate::NoPrice) };
     if instance.status == InstanceStatus::Stopped
         && memory.policy(account, provider, &price, month_start(now)).await?.free_when_stopped
     {
         return Ok(Rate::Free);
     }
-    Ok(Rate::Billed(Box::new(price)))
+    Ok(Rate::Billed(price))
 }
 
 /// How history is cut in time.
