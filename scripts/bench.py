@@ -17,7 +17,7 @@ with its target. It starts `dosim` and a release `nephele serve`, and measures:
 6. a flood of 100,000 random wrong keys: resident memory before and after;
 7. webhooks: events written at 100 a second (API keys made through the API), each delivered to
    a local receiver; the time from an event's `time` to its first attempt's arrival, p50 and p99.
-7. budgets: 100 budgets (scoped by tag, region, period) over 10,000 instances, evaluated on every
+8. budgets: 100 budgets (scoped by tag, region, period) over 10,000 instances, evaluated on every
    change of the inventory: the engine's own timing of each round (`/metrics`), after creates.
 
 The table is printed and written to BENCHMARKS.md (with date, machine and command).
@@ -379,7 +379,7 @@ def request_text(port, path):
 
 
 def budgets(args):
-    print("7. 100 budgets over 10,000 instances, per change", flush=True)
+    print("8. 100 budgets over 10,000 instances, per change", flush=True)
     sim = Dosim(args.dosim, droplets=10_000, boot_ms=10)
     nephele = Nephele(args.nephele, sim.url)
     try:
@@ -448,14 +448,12 @@ def main():
     parser.add_argument("--target-dir", default="target/release")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys webhook_latency")
-                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys budgets")
+                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys webhook_latency budgets")
     args = parser.parse_args()
     args.nephele = os.path.join(args.target_dir, "nephele")
     args.dosim = os.path.join(args.target_dir, "dosim")
     args.plugin = os.path.abspath(os.path.join(args.target_dir, "nephele-provider-digitalocean"))
-    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, webhook_latency):
-    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, budgets):
+    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, webhook_latency, budgets):
         if args.only is None or phase.__name__ in args.only:
             phase(args)
     width = max(len(r[0]) for r in rows)

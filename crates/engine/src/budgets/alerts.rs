@@ -1,8 +1,8 @@
 //! Budget alerts: a threshold's transitions (crossed, recovered), each raised once per period
 //! through [`emit`], the one place that says what an alert carries and where it goes. Today it
-//! goes to `budget_alerts`, written in the transaction that moves the threshold's state (so two
-//! evaluators, on two replicas, raise it once); the events outbox delivers it to webhooks and
-//! the stream once that lands (`nephele.budget.threshold_crossed` / `..._recovered`).
+//! goes to `budget_alerts` and to the events outbox (`nephele.budget.threshold_crossed` /
+//! `..._recovered`, delivered to webhooks and the stream), both written in the transaction that
+//! moves the threshold's state, so two evaluators, on two replicas, raise it once.
 //!
 //! A threshold starts each period `ok` without an alert; one in alarm when its period ends is
 //! reset without a recovery (the new period has its own figures).
@@ -98,7 +98,11 @@ pub async fn transitions(
             forecast: nephele_core::cost::to_cents(figures.forecast).to_string(),
             at: rfc3339(now),
         };
-        emit(engine, &budget.row.id, old, &new, event, &body).await?;
+        let source = match budget.spec.scope.accounts.as_slice() {
+            [one] => one.clone(),
+            _ => crate::events::SERVER_SOURCE.to_owned(),
+        };
+        emit(engine, &budget.row.id, &source, old, &new, event, &body).await?;
     }
     Ok(())
 }
@@ -108,6 +112,7 @@ pub async fn transitions(
 pub async fn emit(
     engine: &Engine,
     budget_id: &str,
+    source: &str,
     old: Option<&ThresholdRow>,
     new: &ThresholdRow,
     event: Option<&str>,
@@ -122,7 +127,18 @@ pub async fn emit(
         body: serde_json::to_string(body).unwrap_or_default(),
         at_ms: new.changed_ms,
     });
-    let moved = engine.store.move_threshold(budget_id, old, new, alert.as_ref()).await?;
+    // Through the events outbox, in the same transaction (webhooks and the stream).
+    let outbox = event.and_then(|event| {
+        let change = event.strip_prefix("nephele.budget.")?;
+        Some(crate::events::NewEvent::new(
+            "budget",
+            change,
+            source,
+            format!("budgets/{budget_id}"),
+            serde_json::to_value(body).unwrap_or_default(),
+        ))
+    });
+    let moved = engine.store.move_threshold(budget_id, old, new, alert.as_ref(), outbox.as_ref()).await?;
     if moved && let Some(event) = event {
         tracing::info!(budget = %budget_id, event, threshold = new.idx, period = %new.period, "budget threshold moved");
     }

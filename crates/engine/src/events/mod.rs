@@ -49,6 +49,11 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("nephele.api_key.revoked", "an API key was revoked"),
     ("nephele.webhook.disabled", "a webhook was disabled because its endpoint answered 410 Gone"),
     ("nephele.webhook.test", "a test event sent to one webhook on request"),
+    (
+        "nephele.budget.threshold_crossed",
+        "a budget's threshold was crossed (once per period), with the budget's figures",
+    ),
+    ("nephele.budget.threshold_recovered", "a budget's threshold in alarm came back under its level"),
 ];
 
 /// An event type: `nephele.<kind>.<change>`, lower-case letters, digits and underscores.

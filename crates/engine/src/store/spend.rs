@@ -416,6 +416,7 @@ impl Store {
         from: Option<&ThresholdRow>,
         to: &ThresholdRow,
         alert: Option<&AlertRow>,
+        event: Option<&crate::events::NewEvent>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let moved = match from {
@@ -459,6 +460,9 @@ impl Store {
             .bind(alert.at_ms)
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(event) = event {
+            Self::append_events_in(&mut tx, std::slice::from_ref(event)).await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -303,3 +303,77 @@ async fn keys_limited_to_some_accounts_see_and_make_only_budgets_within_them() {
     assert_eq!(names(json(list(&ours).await.expect("sent")).await), ["all", "mine"]);
     assert!(names(json(list(&elsewhere).await.expect("sent")).await).is_empty());
 }
+
+/// A webhook receiver in the test: every body it is sent, answered 204.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                if let Ok(value) = serde_json::from_slice::<Value>(&body) {
+                    kept.lock().expect("lock").push(value);
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+fn of_type(seen: &std::sync::Mutex<Vec<Value>>, event: &str) -> Vec<Value> {
+    seen.lock().expect("lock").iter().filter(|e| e["type"] == event).cloned().collect()
+}
+
+async fn wait_delivered(seen: &std::sync::Mutex<Vec<Value>>, event: &str, within: Duration) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let found = of_type(seen, event);
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{event} not delivered within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_crossed_threshold_reaches_a_webhook_within_a_minute_once_and_its_recovery_follows_a_delete() {
+    let (app, state) = spawn_on_clocks(
+        "2026-03-01T00:00:00Z",
+        "webhooks:\n  allow_http: true\n  allow_private_networks: true\n",
+    )
+    .await;
+    let (url, seen) = receiver().await;
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": url, "event_types": ["nephele.budget.threshold_crossed", "nephele.budget.threshold_recovered"]}),
+        )
+        .await;
+    assert_eq!(hook.status(), 201, "{}", hook.text().await.unwrap_or_default());
+    make_budget(
+        &app,
+        json!({"name": "small", "amount": "20", "thresholds": [{"at": "80%", "basis": "forecast"}]}),
+    )
+    .await;
+    create(&app, "a", "s-1vcpu-2gb", "nyc1", "team:web").await;
+    let crossing = tokio::time::Instant::now();
+    let second = create(&app, "b", "s-1vcpu-2gb", "nyc1", "team:web").await;
+    let crossed = wait_delivered(&seen, "nephele.budget.threshold_crossed", Duration::from_secs(60)).await;
+    eprintln!("threshold_crossed delivered {:?} after the create", crossing.elapsed());
+    assert_eq!(crossed[0]["data"]["forecast"], "24.00", "{crossed:?}");
+    assert_eq!(crossed[0]["data"]["threshold"]["level"], "16.00");
+    move_clocks(&app, &state, "2026-03-01T01:00:00Z", 2).await;
+    let deleted = app.delete(&format!("{LIST}/{second}")).await;
+    assert!(deleted.status().is_success());
+    wait_delivered(&seen, "nephele.budget.threshold_recovered", Duration::from_secs(60)).await;
+    move_clocks(&app, &state, "2026-03-01T02:00:00Z", 1).await;
+    assert_eq!(of_type(&seen, "nephele.budget.threshold_crossed").len(), 1, "crossed once");
+    assert_eq!(of_type(&seen, "nephele.budget.threshold_recovered").len(), 1, "recovered once");
+}
