@@ -3,7 +3,8 @@
 // Starts dosim with 100 droplets and `nephele serve` with API keys required, makes an admin key
 // with `nephele keys create`, then does what a user does: enter the key, see the fleet, filter
 // it, create an instance (estimate first) and watch it reach running, power it off, delete it,
-// estimate a cost, open the API reference. Screenshots go to target/browser/.
+// see a create and a delete made by another client arrive from the event stream, estimate a cost,
+// open the API reference. Screenshots go to target/browser/.
 //
 // Run by `make browser` (part of `make test`). Environment: NEPHELE_BIN, DOSIM_BIN, CHROMIUM.
 
@@ -184,6 +185,36 @@ test("delete asks for confirmation, and the instance leaves the fleet", async ()
   await page.getByLabel("Search").fill("");
   assert.ok(await page.locator("#operations tbody tr").count() >= 3, "the operations table shows them");
   assert.equal(await page.locator("#audit-section").isVisible(), true, "an admin sees the audit log");
+});
+
+// The API as another client: the test itself, not the page.
+async function call(method, path, body) {
+  const headers = { Authorization: `Bearer ${process.env.NEPHELE_TEST_KEY}`, "Idempotency-Key": crypto.randomUUID() };
+  if (body) headers["Content-Type"] = "application/json";
+  const response = await fetch(base + path, { method, headers, body: body && JSON.stringify(body) });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+test("a create and a delete made by another client show in the open page without a reload", async () => {
+  await page.locator("#live", { hasText: "Live" }).waitFor(LONG);
+  await page.evaluate(() => { window.sameDocument = true; });
+  const { images } = await call("GET", "/api/v1/providers/digitalocean/images");
+  await call("POST", "/api/v1/providers/digitalocean/instances", {
+    name: "made-elsewhere-1", type: "s-1vcpu-1gb", region: "nyc1", image_id: images.find((i) => i.slug).slug,
+  });
+  const began = Date.now();
+  // Under the fallback's polling period (10 s): the stream brought it.
+  await row("made-elsewhere-1").waitFor({ timeout: 5_000 });
+  const appeared = Date.now() - began;
+  await page.locator("#fleet-count", { hasText: "101 of 101 instances" }).waitFor({ timeout: 20_000 });
+  const instance = await row("made-elsewhere-1").getAttribute("data-id");
+  await call("DELETE", `/api/v1/providers/digitalocean/instances/${encodeURIComponent(instance)}`);
+  await row("made-elsewhere-1").waitFor({ state: "detached", timeout: 20_000 });
+  await page.locator("#fleet-count", { hasText: "100 of 100 instances" }).waitFor({ timeout: 20_000 });
+  assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
+  console.log(`# a create made elsewhere appeared in the page ${appeared} ms after it was accepted`);
 });
 
 test("the cost estimator answers in dollars", async () => {

@@ -191,6 +191,7 @@ pub fn render() -> Markup {
                     nav aria-label="Elsewhere" { a href="/docs/" { "API reference" } }
                     (key_form())
                     p id="notice" role="status" {}
+                    p id="live" class="hint" aria-live="polite" {}
                 }
                 main {
                     (summary())

@@ -94,7 +94,9 @@ async function follow(label, accepted) {
     return "succeeded";
   }
   // Operations end by their own deadline; the page stops watching after ten minutes anyway.
-  for (let polls = 0; polls < 1200; polls++) {
+  // While the event stream runs, an event about the operation wakes this loop at once.
+  const until = Date.now() + 600_000;
+  while (Date.now() < until) {
     const op = await api("GET", `/api/v1/operations/${encodeURIComponent(id)}`);
     item.textContent = `${label}: ${op.state}`;
     item.className = op.state;
@@ -103,7 +105,7 @@ async function follow(label, accepted) {
       loadOperations();
       return op.state;
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await operationEvent(id, live.connected ? 5000 : 500);
   }
   item.textContent = `${label}: still under way; see the operations table`;
   return "running";
@@ -367,6 +369,138 @@ async function onCreate() {
   }
 }
 
+// ---- Live updates: the event stream, read with fetch() so the key stays in a header ----------
+// (EventSource cannot send one.) A cut stream resumes with Last-Event-ID; while there is none,
+// the page polls instead.
+
+const POLL_MS = 10_000;
+const live = { lastId: null, connected: false, abort: null, poll: null, waiters: new Map(), soon: null };
+
+// Resolves when an event about operation `id` arrives, or after `ms`.
+function operationEvent(id, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { live.waiters.delete(id); resolve(); }, ms);
+    live.waiters.set(id, () => { clearTimeout(timer); live.waiters.delete(id); resolve(); });
+  });
+}
+
+// Fleet, costs and operations read again, once for a burst of events.
+function refreshSoon() {
+  clearTimeout(live.soon);
+  live.soon = setTimeout(() => refreshAfterChange().catch((e) => notice(e.message, true)), 300);
+}
+
+// An event's `data` is the operation or instance as the API shows it (a deleted instance's may be
+// its id alone); `source` is its account.
+function onEvent(type, source, data) {
+  const [, kind, change] = /^nephele\.([a-z_]+)\.([a-z_]+)$/.exec(type) || [];
+  if (kind === "operation") {
+    const wake = data && live.waiters.get(data.id);
+    if (wake) wake();
+    if (change === "succeeded" || change === "failed") refreshSoon();
+    else loadOperations().catch(() => {});
+  } else if (kind === "instance" && data && data.id) {
+    const at = state.instances.findIndex((i) => i.id === data.id && i.provider === source);
+    if (change === "deleted") {
+      if (at >= 0) state.instances.splice(at, 1);
+    } else if (data.name) {
+      if (at >= 0) state.instances[at] = data;
+      else state.instances.push(data);
+    }
+    renderFleet();
+    refreshSoon();
+  }
+}
+
+// One frame of text/event-stream: `id:`, `event:` and `data:` lines; `:` starts a comment.
+function onFrame(frame) {
+  let id = null, type = "message";
+  const data = [];
+  for (const line of frame.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon === 0) continue;
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "id") id = value;
+    else if (field === "event") type = value;
+    else if (field === "data") data.push(value);
+  }
+  if (id !== null) live.lastId = id;
+  if (!data.length) return;
+  if (type === "error") throw new Error(`event stream: ${data.join("\n")}`);
+  let parsed = null;
+  try { parsed = JSON.parse(data.join("\n")); } catch { return; }
+  onEvent(type, parsed.source, parsed.data ?? null);
+}
+
+function polling(on) {
+  if (on !== (live.poll !== null)) {
+    clearInterval(live.poll);
+    live.poll = on ? setInterval(() => refreshAfterChange().catch(() => {}), POLL_MS) : null;
+  }
+  $("live").textContent = on ? `Updating every ${POLL_MS / 1000} s` : "Live: updates as they happen";
+}
+
+// At most this many characters wait for the end of a frame (an event is far smaller).
+const MAX_FRAME = 1 << 20;
+
+async function readStream(signal) {
+  const headers = { Accept: "text/event-stream" };
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (live.lastId) headers["Last-Event-ID"] = live.lastId;
+  const response = await fetch("/api/v1/events/stream", { headers, signal, cache: "no-store" });
+  if (response.status === 410) {
+    // Events after our cursor are gone: start afresh and read everything again.
+    live.lastId = null;
+    throw new Error("event cursor expired");
+  }
+  if (!response.ok || !response.body) throw new ApiError(response.status, {});
+  const fresh = !live.connected && !live.lastId;
+  live.connected = true;
+  polling(false);
+  // The stream's start is fixed once its headers arrive: what happened before, a read shows.
+  if (fresh) refreshSoon();
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer = (buffer + value).replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      onFrame(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+    }
+    if (buffer.length > MAX_FRAME) throw new Error("event stream: a frame too long");
+  }
+}
+
+// Follows the stream until the page goes or the key is refused; a cut is retried after a pause
+// growing from 1 s to 30 s (reset by a stream that was read), polling meanwhile.
+async function followEvents() {
+  live.abort?.abort();
+  const abort = new AbortController();
+  live.abort = abort;
+  let pause = 1000;
+  while (!abort.signal.aborted) {
+    try {
+      await readStream(abort.signal);
+    } catch (e) {
+      if (abort.signal.aborted) return;
+      if (e.status === 401 || e.status === 403 || e.status === 404) {
+        live.connected = false;
+        polling(true);
+        return;
+      }
+    }
+    pause = live.connected ? 1000 : Math.min(pause * 2, 30_000);
+    live.connected = false;
+    polling(true);
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
 // ---- Start -----------------------------------------------------------------------------------
 
 async function start() {
@@ -378,6 +512,7 @@ async function start() {
     notice(sessionStorage.getItem(KEY) ? "Signed in with your API key." : "");
     await Promise.all([loadFleet(), loadCosts(), loadOperations(), loadAudit(),
       pickers("create", true), pickers("estimate", false)]);
+    followEvents();
   } catch (e) {
     if (e.status === 401 || e.status === 403) {
       notice("Enter an API key to see the fleet.", true);
