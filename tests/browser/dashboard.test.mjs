@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -90,6 +91,9 @@ auth:
   required: true
 operations:
   poll_interval_ms: 100
+webhooks:
+  allow_http: true
+  allow_private_networks: true
 `);
   const made = execFileSync(nepheleBin, ["--output", "json", "keys", "create", "--role", "admin", "--config", config]);
   process.env.NEPHELE_TEST_KEY = JSON.parse(made.toString()).key;
@@ -209,12 +213,61 @@ test("a create and a delete made by another client show in the open page without
   await row("made-elsewhere-1").waitFor({ timeout: 5_000 });
   const appeared = Date.now() - began;
   await page.locator("#fleet-count", { hasText: "101 of 101 instances" }).waitFor({ timeout: 20_000 });
+  // The create's end (and the instance's new status) arrives too; delete only after it.
+  await row("made-elsewhere-1").locator("td.status-running").waitFor({ timeout: 20_000 });
   const instance = await row("made-elsewhere-1").getAttribute("data-id");
   await call("DELETE", `/api/v1/providers/digitalocean/instances/${encodeURIComponent(instance)}`);
   await row("made-elsewhere-1").waitFor({ state: "detached", timeout: 20_000 });
   await page.locator("#fleet-count", { hasText: "100 of 100 instances" }).waitFor({ timeout: 20_000 });
   assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
-  console.log(`# a create made elsewhere appeared in the page ${appeared} ms after it was accepted`);
+  console.log(`a create made elsewhere appeared in the page ${appeared} ms after it was accepted`);
+});
+
+test("an admin adds a webhook, sees its secret once, sends a test and reads the delivery log", async () => {
+  const received = [];
+  const receiver = createHttpServer((request, response) => {
+    request.resume();
+    request.on("end", () => {
+      received.push(request.headers["webhook-id"]);
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise((done) => receiver.listen(0, "127.0.0.1", done));
+  const url = `http://127.0.0.1:${receiver.address().port}/hooks`;
+  try {
+    await page.locator("#webhooks-section").waitFor(LONG);
+    await page.getByLabel("Endpoint URL").fill(url);
+    await page.getByLabel("Event types").fill("nephele.webhook.test, nephele.instance.deleted");
+    await page.getByRole("button", { name: "Add webhook" }).click();
+    assert.match(await page.locator("#webhook-secret").textContent({ timeout: 10_000 }), /^whsec_[A-Za-z0-9+/=]+$/);
+    const hook = page.locator("#webhooks tbody tr", { has: page.locator(`th:text-is("${url}")`) });
+    await hook.waitFor();
+    assert.equal(await hook.locator("td").first().textContent(), "nephele.webhook.test, nephele.instance.deleted");
+    const listed = await call("GET", "/api/v1/webhooks");
+    assert.ok(listed.webhooks.some((w) => w.url === url && !("secret" in w)), "listed, without its secret");
+
+    await page.getByRole("button", { name: `Send test ${url}` }).click();
+    await page.locator("#deliveries-title", { hasText: url }).waitFor();
+    const delivered = page.locator("#deliveries tbody tr", { has: page.locator("td.delivered") });
+    const deadline = Date.now() + 20_000;
+    while (!(await delivered.count())) {
+      assert.ok(Date.now() < deadline, "the test event was not delivered within 20 s");
+      await page.locator("#deliveries-refresh").click();
+      await page.waitForTimeout(250);
+    }
+    const cells = await delivered.first().locator("td").allTextContents();
+    assert.equal(cells[1], "nephele.webhook.test");
+    assert.equal(cells[4], "204");
+    assert.equal(received.length, 1, "the receiver got the test event once");
+    await page.screenshot({ path: join(shots, "webhooks.png") });
+
+    await page.getByRole("button", { name: `Remove ${url}` }).click();
+    await page.locator("#confirm-yes").click();
+    await hook.waitFor({ state: "detached", timeout: 10_000 });
+    assert.ok(!(await call("GET", "/api/v1/webhooks")).webhooks.some((w) => w.url === url));
+  } finally {
+    receiver.close();
+  }
 });
 
 test("the cost estimator answers in dollars", async () => {

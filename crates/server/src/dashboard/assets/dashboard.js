@@ -248,6 +248,105 @@ async function loadAudit() {
   }
 }
 
+// ---- Webhooks (admins): list, add, test, remove, and one webhook's delivery log --------------
+
+async function loadWebhooks() {
+  let webhooks;
+  try {
+    ({ webhooks } = await api("GET", "/api/v1/webhooks"));
+  } catch (e) {
+    // Only admins manage webhooks; for other keys the section stays hidden.
+    $("webhooks-section").hidden = true;
+    return;
+  }
+  $("webhooks-section").hidden = false;
+  $("webhooks").tBodies[0].replaceChildren(...webhooks.map((hook) => {
+    const row = document.createElement("tr");
+    row.dataset.id = hook.id;
+    const url = document.createElement("th");
+    url.scope = "row";
+    url.textContent = hook.url;
+    row.appendChild(url);
+    cell(row, hook.event_types ? hook.event_types.join(", ") : "every type");
+    cell(row, hook.enabled ? "yes" : `no${hook.disabled_reason ? ` (${hook.disabled_reason})` : ""}`);
+    cell(row, hook.created_at);
+    const actions = document.createElement("div");
+    actions.className = "row";
+    const named = (label, run) => actionButton(label, { name: hook.url }, run);
+    actions.append(
+      named("Deliveries", () => showDeliveries(hook).catch((e) => notice(e.message, true))),
+      named("Send test", () => testWebhook(hook)),
+      named("Remove", () => removeWebhook(hook)),
+    );
+    actions.lastChild.className = "danger";
+    cell(row, "").appendChild(actions);
+    return row;
+  }));
+  if (live.deliveriesOf && !webhooks.some((h) => h.id === live.deliveriesOf.id)) {
+    live.deliveriesOf = null;
+    $("deliveries-section").hidden = true;
+  }
+}
+
+async function onAddWebhook(event) {
+  event.preventDefault();
+  const out = $("webhook-result");
+  const types = $("webhook-types").value.split(",").map((t) => t.trim()).filter(Boolean);
+  const body = { url: $("webhook-url").value.trim() };
+  if (types.length) body.event_types = types;
+  try {
+    const made = await api("POST", "/api/v1/webhooks", body);
+    // The secret is shown this once; the page keeps it nowhere else.
+    const secret = document.createElement("code");
+    secret.id = "webhook-secret";
+    secret.textContent = made.secret;
+    out.replaceChildren(`Added ${made.url}. Its signing secret, shown only now: `, secret);
+    out.className = "succeeded";
+    $("webhook-url").value = $("webhook-types").value = "";
+    await loadWebhooks();
+  } catch (err) {
+    out.textContent = err.message;
+    out.className = "failed";
+  }
+}
+
+async function testWebhook(hook) {
+  try {
+    await api("POST", `/api/v1/webhooks/${encodeURIComponent(hook.id)}/test`);
+    notice(`A test event is on its way to ${hook.url}.`);
+    await showDeliveries(hook);
+  } catch (e) {
+    notice(`Test ${hook.url}: ${e.message}`, true);
+  }
+}
+
+async function removeWebhook(hook) {
+  if (!(await confirmed(`Remove the webhook to ${hook.url}? It receives nothing more.`))) return;
+  try {
+    await api("DELETE", `/api/v1/webhooks/${encodeURIComponent(hook.id)}`);
+    await loadWebhooks();
+  } catch (e) {
+    notice(`Remove ${hook.url}: ${e.message}`, true);
+  }
+}
+
+async function showDeliveries(hook) {
+  live.deliveriesOf = hook;
+  const { deliveries } = await api("GET", `/api/v1/webhooks/${encodeURIComponent(hook.id)}/deliveries?limit=50`);
+  $("deliveries-title").textContent = `Deliveries to ${hook.url}`;
+  $("deliveries").tBodies[0].replaceChildren(...deliveries.map((d) => {
+    const row = document.createElement("tr");
+    cell(row, d.last_attempt_at || d.created_at);
+    cell(row, d.event_type);
+    cell(row, d.state, d.state);
+    cell(row, d.attempts, "num");
+    cell(row, d.last_status ?? "–", "num");
+    cell(row, d.last_error || d.last_outcome || "");
+    return row;
+  }));
+  $("deliveries-section").hidden = false;
+}
+
 // ---- Changes ---------------------------------------------------------------------------------
 
 async function refreshAfterChange() {
@@ -374,7 +473,8 @@ async function onCreate() {
 // the page polls instead.
 
 const POLL_MS = 10_000;
-const live = { lastId: null, connected: false, abort: null, poll: null, waiters: new Map(), soon: null };
+const live = { lastId: null, connected: false, abort: null, poll: null, waiters: new Map(), soon: null,
+  deliveriesOf: null };
 
 // Resolves when an event about operation `id` arrives, or after `ms`.
 function operationEvent(id, ms) {
@@ -399,6 +499,8 @@ function onEvent(type, source, data) {
     if (wake) wake();
     if (change === "succeeded" || change === "failed") refreshSoon();
     else loadOperations().catch(() => {});
+  } else if (kind === "webhook") {
+    loadWebhooks().then(() => live.deliveriesOf && showDeliveries(live.deliveriesOf)).catch(() => {});
   } else if (kind === "instance" && data && data.id) {
     const at = state.instances.findIndex((i) => i.id === data.id && i.provider === source);
     if (change === "deleted") {
@@ -510,7 +612,7 @@ async function start() {
     fill($("filter-provider"), names, 1);
     for (const id of ["create-provider", "estimate-provider"]) fill($(id), names);
     notice(sessionStorage.getItem(KEY) ? "Signed in with your API key." : "");
-    await Promise.all([loadFleet(), loadCosts(), loadOperations(), loadAudit(),
+    await Promise.all([loadFleet(), loadCosts(), loadOperations(), loadAudit(), loadWebhooks(),
       pickers("create", true), pickers("estimate", false)]);
     followEvents();
   } catch (e) {
@@ -550,5 +652,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("create-form").addEventListener("submit", onCreateEstimate);
   $("create-confirm").addEventListener("click", onCreate);
   $("estimate-form").addEventListener("submit", onEstimate);
+  $("webhook-form").addEventListener("submit", onAddWebhook);
+  $("deliveries-refresh").addEventListener("click", () =>
+    live.deliveriesOf && showDeliveries(live.deliveriesOf).catch((e) => notice(e.message, true)));
   start();
 });
