@@ -3,7 +3,8 @@
 // Starts dosim with 100 droplets and `nephele serve` with API keys required, makes an admin key
 // with `nephele keys create`, then does what a user does: enter the key, see the fleet, filter
 // it, create an instance (estimate first) and watch it reach running, power it off, delete it,
-// see a create and a delete made by another client arrive from the event stream, estimate a cost,
+// see a create and a delete made by another client arrive from the event stream (and, after a
+// restart cuts it, the stream resumed with Last-Event-ID), manage a webhook, estimate a cost,
 // open the API reference. Screenshots go to target/browser/.
 //
 // Run by `make browser` (part of `make test`). Environment: NEPHELE_BIN, DOSIM_BIN, CHROMIUM.
@@ -11,7 +12,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, openSync, writeFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -25,7 +26,7 @@ const shots = join(root, "target/browser");
 const TOKEN = "browser-test-token";
 const LONG = { timeout: 60_000 };
 
-let sim, server, browser, page, base, logPath;
+let sim, server, browser, page, base, logPath, configPath;
 const pageErrors = [];
 
 function freePort() {
@@ -60,6 +61,18 @@ async function waitUntilUp(url) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`nephele did not answer; its log:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
+}
+
+async function startServer() {
+  const log = openSync(logPath, "a");
+  server = spawn(nepheleBin, ["serve", "--config", configPath], { stdio: ["ignore", log, log] });
+  await waitUntilUp(base);
+}
+
+async function stopServer() {
+  const exited = new Promise((done) => server.once("exit", done));
+  server.kill("SIGTERM");
+  await exited;
 }
 
 const row = (name) => page.locator("#fleet tbody tr", { has: page.locator(`th:text-is("${name}")`) });
@@ -98,10 +111,9 @@ webhooks:
   const made = execFileSync(nepheleBin, ["--output", "json", "keys", "create", "--role", "admin", "--config", config]);
   process.env.NEPHELE_TEST_KEY = JSON.parse(made.toString()).key;
   logPath = join(tmp, "nephele.log");
-  const log = (await import("node:fs")).openSync(logPath, "w");
-  server = spawn(nepheleBin, ["serve", "--config", config], { stdio: ["ignore", log, log] });
+  configPath = config;
   base = `http://${listen}`;
-  await waitUntilUp(base);
+  await startServer();
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox"],
@@ -221,6 +233,42 @@ test("a create and a delete made by another client show in the open page without
   await page.locator("#fleet-count", { hasText: "100 of 100 instances" }).waitFor({ timeout: 20_000 });
   assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
   console.log(`a create made elsewhere appeared in the page ${appeared} ms after it was accepted`);
+});
+
+test("after a cut the page resumes the stream with Last-Event-ID and misses nothing", async () => {
+  const resumes = [];
+  const watch = (request) => {
+    if (request.url().endsWith("/api/v1/events/stream")) resumes.push(request.headers()["last-event-id"]);
+  };
+  page.on("request", watch);
+  try {
+    await page.locator("#live", { hasText: "Live" }).waitFor(LONG);
+    // A restart ends the stream, and the page, offline, cannot come back until it is online.
+    await page.context().setOffline(true);
+    await stopServer();
+    await page.locator("#live", { hasText: "Updating every" }).waitFor({ timeout: 10_000 });
+    await startServer();
+    const { images } = await call("GET", "/api/v1/providers/digitalocean/images");
+    const accepted = await call("POST", "/api/v1/providers/digitalocean/instances", {
+      name: "made-while-cut-1", type: "s-1vcpu-1gb", region: "nyc1", image_id: images.find((i) => i.slug).slug,
+    });
+    const deadline = Date.now() + 20_000;
+    while ((await call("GET", `/api/v1/operations/${accepted.operation_id}`)).state !== "succeeded") {
+      assert.ok(Date.now() < deadline, "the create did not succeed within 20 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.context().setOffline(false);
+    // Back within the fallback's polling period (10 s): the resumed stream brought it.
+    await row("made-while-cut-1").waitFor({ timeout: 5_000 });
+    await page.locator("#live", { hasText: "Live" }).waitFor({ timeout: 10_000 });
+    assert.ok(resumes.some((id) => id), `a request resumed with Last-Event-ID: ${JSON.stringify(resumes)}`);
+    const instance = await row("made-while-cut-1").getAttribute("data-id");
+    await call("DELETE", `/api/v1/providers/digitalocean/instances/${encodeURIComponent(instance)}`);
+    await row("made-while-cut-1").waitFor({ state: "detached", timeout: 20_000 });
+  } finally {
+    page.off("request", watch);
+    await page.context().setOffline(false);
+  }
 });
 
 test("an admin adds a webhook, sees its secret once, sends a test and reads the delivery log", async () => {
