@@ -349,8 +349,10 @@ async function showDeliveries(hook) {
 
 // ---- Changes ---------------------------------------------------------------------------------
 
-async function refreshAfterChange() {
-  await loadFleet(true);
+// The fleet read again (`fresh`: from the providers, not the inventory's copy), then costs and
+// operations.
+async function reload(fresh) {
+  await loadFleet(fresh);
   await Promise.all([loadCosts(), loadOperations()]);
 }
 
@@ -360,7 +362,7 @@ async function powerAction(instance, type, label) {
     const path = `/api/v1/providers/${instance.provider}/instances/${encodeURIComponent(instance.id)}/actions`;
     const accepted = await api("POST", path, { type });
     await follow(`${label} ${instance.name}`, accepted);
-    await refreshAfterChange();
+    await reload(true);
   } catch (e) {
     notice(`${label} ${instance.name}: ${e.message}`, true);
   }
@@ -372,7 +374,7 @@ async function remove(instance) {
     const path = `/api/v1/providers/${instance.provider}/instances/${encodeURIComponent(instance.id)}`;
     const accepted = await api("DELETE", path);
     await follow(`Delete ${instance.name}`, accepted);
-    await refreshAfterChange();
+    await reload(true);
   } catch (e) {
     notice(`Delete ${instance.name}: ${e.message}`, true);
   }
@@ -461,7 +463,7 @@ async function onCreate() {
     $("create-quote").textContent = `Creating ${name}…`;
     const outcome = await follow(`Create ${name}`, accepted);
     $("create-quote").textContent = `Create ${name}: ${outcome}`;
-    await refreshAfterChange();
+    await reload(true);
   } catch (err) {
     $("create-quote").textContent = err.message;
     $("create-quote").className = "failed";
@@ -473,7 +475,7 @@ async function onCreate() {
 // the page polls instead.
 
 const POLL_MS = 10_000;
-const live = { lastId: null, connected: false, abort: null, poll: null, waiters: new Map(), soon: null,
+const live = { lastId: null, connected: false, abort: null, poll: null, waiters: new Map(), soon: null, costs: null,
   deliveriesOf: null };
 
 // Resolves when an event about operation `id` arrives, or after `ms`.
@@ -484,10 +486,11 @@ function operationEvent(id, ms) {
   });
 }
 
-// Fleet, costs and operations read again, once for a burst of events.
-function refreshSoon() {
+// Read again, once for a burst of events: `fresh` asks the providers (after an operation ends)
+// rather than the inventory's copy.
+function refreshSoon(fresh) {
   clearTimeout(live.soon);
-  live.soon = setTimeout(() => refreshAfterChange().catch((e) => notice(e.message, true)), 300);
+  live.soon = setTimeout(() => reload(fresh).catch((e) => notice(e.message, true)), 300);
 }
 
 // An event's `data` is the operation or instance as the API shows it (a deleted instance's may be
@@ -497,7 +500,7 @@ function onEvent(type, source, data) {
   if (kind === "operation") {
     const wake = data && live.waiters.get(data.id);
     if (wake) wake();
-    if (change === "succeeded" || change === "failed") refreshSoon();
+    if (change === "succeeded" || change === "failed") refreshSoon(true);
     else loadOperations().catch(() => {});
   } else if (kind === "webhook") {
     loadWebhooks().then(() => live.deliveriesOf && showDeliveries(live.deliveriesOf)).catch(() => {});
@@ -510,7 +513,8 @@ function onEvent(type, source, data) {
       else state.instances.push(data);
     }
     renderFleet();
-    refreshSoon();
+    clearTimeout(live.costs);
+    live.costs = setTimeout(() => loadCosts().catch(() => {}), 300);
   }
 }
 
@@ -538,7 +542,7 @@ function onFrame(frame) {
 function polling(on) {
   if (on !== (live.poll !== null)) {
     clearInterval(live.poll);
-    live.poll = on ? setInterval(() => refreshAfterChange().catch(() => {}), POLL_MS) : null;
+    live.poll = on ? setInterval(() => reload(false).catch(() => {}), POLL_MS) : null;
   }
   $("live").textContent = on ? `Updating every ${POLL_MS / 1000} s` : "Live: updates as they happen";
 }
@@ -562,13 +566,14 @@ async function readStream(signal) {
   live.connected = true;
   polling(false);
   // The stream's start is fixed once its headers arrive: what happened before, a read shows.
-  if (fresh) refreshSoon();
+  if (fresh) refreshSoon(false);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
-    buffer = (buffer + value).replace(/\r\n?/g, "\n");
+    // CR LF and CR end lines too (a CR last in a chunk waits: an LF may follow).
+    buffer = (buffer + value).replace(/\r\n/g, "\n").replace(/\r(?!$)/g, "\n");
     let end;
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       onFrame(buffer.slice(0, end));
@@ -643,7 +648,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $(id).addEventListener("input", renderFleet);
   }
   $("filters").addEventListener("submit", (event) => event.preventDefault());
-  $("refresh").addEventListener("click", () => refreshAfterChange().catch((e) => notice(e.message, true)));
+  $("refresh").addEventListener("click", () => reload(true).catch((e) => notice(e.message, true)));
   $("create-provider").addEventListener("change", () => pickers("create", true));
   $("estimate-provider").addEventListener("change", () => pickers("estimate", false));
   for (const id of ["create-type", "create-region"]) {
