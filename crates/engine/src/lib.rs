@@ -30,6 +30,7 @@ pub mod request_context;
 pub mod secrets;
 pub mod store;
 pub mod validation;
+pub mod waste;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::error::{ApiError, FieldError, ProviderFailure};
 use super::json::ApiJson;
+use super::query::ApiQuery;
 use super::rendered::ListAnswer;
 use super::views::{Accepted, InstanceList, InstanceView, OperationRef};
 use crate::api::idempotency::{self, Begin};
@@ -65,7 +66,7 @@ fn parse_filter(raw: Option<&str>) -> Result<(InstanceFilter, bool), ApiError> {
 }
 
 /// A live read when asked with `?fresh=true` or `Cache-Control: no-cache`; memory otherwise.
-fn freshness(fresh: bool, headers: &HeaderMap) -> Freshness {
+pub(super) fn freshness(fresh: bool, headers: &HeaderMap) -> Freshness {
     let no_cache = headers
         .get(header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
@@ -113,12 +114,12 @@ async fn list_response(
     response
 }
 
-fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
+pub(super) fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
     at.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
 /// Why a provider's copy could not be read fresh, as a list reports it in `errors`.
-fn read_failure(provider: &str, error: &ReadError) -> ProviderFailure {
+pub(super) fn read_failure(provider: &str, error: &ReadError) -> ProviderFailure {
     ProviderFailure::from(&nephele_engine::failure::ProviderIssue::from_read(provider, error))
 }
 
@@ -423,20 +424,20 @@ async fn check_catalogue(
 }
 
 /// A mutating request, as it is recorded.
-struct Submitted<'a> {
-    operation_id: OperationId,
-    provider: &'a str,
+pub(super) struct Submitted<'a> {
+    pub operation_id: OperationId,
+    pub provider: &'a str,
     /// What the operation will do.
-    request: OperationRequest,
+    pub request: OperationRequest,
     /// The HTTP request, for its idempotency fingerprint.
-    method: &'a str,
-    path: String,
-    body: &'a Value,
+    pub method: &'a str,
+    pub path: String,
+    pub body: &'a Value,
 }
 
 /// Records the operation, runs its first step here, and answers; replays instead when the
 /// request's Idempotency-Key was seen before.
-async fn run_operation(
+pub(super) async fn run_operation(
     state: &Arc<AppState>,
     principal: &Principal,
     headers: &HeaderMap,
@@ -585,9 +586,46 @@ pub async fn get(
     Ok(Json(InstanceView::new(&name, instance)))
 }
 
+/// `?with_volumes=&with_snapshots=&with_reserved_ips=`: resources (comma-separated ids) deleted
+/// together with the instance, in one operation (DigitalOcean's selective destroy; elsewhere one
+/// after the other). Anything not named stays, and keeps costing.
+#[derive(Deserialize, utoipa::IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Volumes to delete with it (comma-separated ids).
+    with_volumes: Option<String>,
+    /// Snapshots to delete with it (comma-separated ids).
+    with_snapshots: Option<String>,
+    /// Reserved IPs to release with it (comma-separated ids).
+    with_reserved_ips: Option<String>,
+}
+
+impl DeleteQuery {
+    fn associated(&self) -> Result<nephele_core::AssociatedResources, ApiError> {
+        let ids = |field: &str, raw: &Option<String>| -> Result<Vec<nephele_core::ResourceId>, ApiError> {
+            let Some(raw) = raw else { return Ok(Vec::new()) };
+            let ids: Vec<_> = raw
+                .split(',')
+                .map(|id| nephele_core::ResourceId::parse(id.trim()))
+                .collect::<Result<_, _>>()
+                .map_err(|message| ApiError::invalid_field(field.to_owned(), message))?;
+            if ids.len() > 50 {
+                return Err(ApiError::invalid_field(field.to_owned(), "must name at most 50 resources"));
+            }
+            Ok(ids)
+        };
+        Ok(nephele_core::AssociatedResources {
+            volumes: ids("with_volumes", &self.with_volumes)?,
+            snapshots: ids("with_snapshots", &self.with_snapshots)?,
+            reserved_ips: ids("with_reserved_ips", &self.with_reserved_ips)?,
+        })
+    }
+}
+
 #[utoipa::path(delete, path = "/api/v1/providers/{provider}/instances/{id}", tag = "instances",
     params(("provider" = String, Path, description = "A configured provider's name"),
-        ("id" = String, Path, description = "The instance's id at the provider"),
+        ("id" = String, Path, description = "The instance's id at the provider"), DeleteQuery,
         ("Idempotency-Key" = Option<String>, Header, pattern = "^([!#-~][!-~]{0,254}|\"[!#-\\[\\]-~]{1,255}\")$", description = "Makes a retried request answer what the first did: 1-255 visible ASCII characters, bare or as a structured-field string in double quotes")),
     responses(
         (status = 204, description = "Deleted"),
@@ -598,34 +636,32 @@ pub async fn delete(
     Extension(principal): Extension<Principal>,
     Path((name, id)): Path<(String, String)>,
     headers: HeaderMap,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Response, ApiError> {
     super::provider(&state, &name)?;
     let instance_id = InstanceId::parse(&id).map_err(|message| ApiError::invalid_field("id", message))?;
+    let associated = query.associated()?;
     let operation_id = OperationId::new();
     tracing::info!(provider = %name, %operation_id, instance_id = %id, "deleting instance");
+    // The resources named are part of the request: a replay with other ones is another request.
+    let body = if associated.is_empty() {
+        Value::Null
+    } else {
+        serde_json::to_value(&associated).unwrap_or(Value::Null)
+    };
     let submitted = Submitted {
         operation_id,
         provider: &name,
-        request: OperationRequest::Delete { instance_id },
+        request: OperationRequest::Delete { instance_id, associated },
         method: "DELETE",
         path: format!("/api/v1/providers/{name}/instances/{id}"),
-        body: &Value::Null,
+        body: &body,
     };
     let op_id = operation_id.to_string();
     // (A failed delete is answered by `run_operation` with its reason: not found, a conflict,
     // the provider down...)
-    run_operation(&state, &principal, &headers, submitted, move |outcome| match outcome.state {
-        Some(OperationState::Succeeded) => StoredReply {
-            status: StatusCode::NO_CONTENT.as_u16(),
-            body: None,
-            location: None,
-            operation_id: None,
-        },
-        // Not done yet (the provider is unreachable): accepted, and the worker will finish it.
-        state => idempotency::reply(
-            StatusCode::ACCEPTED,
-            &Accepted::new(&op_id, state.unwrap_or(OperationState::Pending)),
-        ),
+    run_operation(&state, &principal, &headers, submitted, move |outcome| {
+        super::resources::deleted_reply(&op_id, outcome.state)
     })
     .await
 }
