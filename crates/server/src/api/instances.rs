@@ -29,12 +29,20 @@ use nephele_engine::operations::{self as ops};
 use nephele_engine::store::{NewOperation, OperationState};
 use nephele_engine::validation::unknown;
 
-/// `?region=&status=&tag=&name=&fresh=`; any other key is refused so typos do not pass silently,
-/// and so is a key given twice (which of two values would count is anyone's guess).
-/// Returns the filter and whether a live read was asked for.
-fn parse_filter(raw: Option<&str>) -> Result<(InstanceFilter, bool), ApiError> {
+/// A page asked for: at most `limit` instances after `cursor`.
+#[derive(Default)]
+struct PageAsked {
+    limit: Option<usize>,
+    cursor: Option<super::resources::Cursor>,
+}
+
+/// `?region=&status=&tag=&name=&fresh=&limit=&cursor=`; any other key is refused so typos do not
+/// pass silently, and so is a key given twice (which of two values would count is anyone's
+/// guess). Returns the filter, whether a live read was asked for, and the page asked for.
+fn parse_filter(raw: Option<&str>) -> Result<(InstanceFilter, bool, PageAsked), ApiError> {
     let mut filter = InstanceFilter::default();
     let mut fresh = false;
+    let mut page = PageAsked::default();
     let mut errors = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -58,11 +66,52 @@ fn parse_filter(raw: Option<&str>) -> Result<(InstanceFilter, bool), ApiError> {
                 "false" => fresh = false,
                 _ => errors.push(FieldError::new("fresh", "must be true or false")),
             },
-            other => errors
-                .push(FieldError::new(other, "unknown filter; expected region, status, tag, name or fresh")),
+            "limit" => match value.parse::<usize>() {
+                Ok(limit) if (1..=1000).contains(&limit) => page.limit = Some(limit),
+                _ => errors.push(FieldError::new("limit", "must be a number from 1 to 1000")),
+            },
+            "cursor" => match super::resources::Cursor::decode(&value) {
+                Ok(cursor) => page.cursor = Some(cursor),
+                Err(_) => errors.push(FieldError::new("cursor", "is not a cursor this API gave out")),
+            },
+            other => errors.push(FieldError::new(
+                other,
+                "unknown filter; expected region, status, tag, name, fresh, limit or cursor",
+            )),
         }
     }
-    if errors.is_empty() { Ok((filter, fresh)) } else { Err(ApiError::invalid(errors)) }
+    if page.cursor.is_some() && page.limit.is_none() {
+        errors.push(FieldError::new("cursor", "is given without limit"));
+    }
+    if errors.is_empty() { Ok((filter, fresh, page)) } else { Err(ApiError::invalid(errors)) }
+}
+
+/// `answer` cut to the page asked for: the instances passing its filter, in (provider, id)
+/// order, after the cursor, at most `limit`; with `next` when there is more. Without a limit,
+/// the whole list, as the seed's contract has it.
+fn paged(mut answer: ListAnswer, asked: &PageAsked, versions: u64) -> ListAnswer {
+    let Some(limit) = asked.limit else { return answer };
+    answer.copies.sort_by(|a, b| a.0.cmp(&b.0));
+    let rows: Vec<(String, String, (String, nephele_core::Instance))> = answer
+        .copies
+        .iter()
+        .flat_map(|(name, copy)| {
+            copy.iter()
+                .filter(|i| answer.filter.matches(i))
+                .map(move |i| (name.clone(), i.id.0.clone(), (name.clone(), i.clone())))
+        })
+        .collect();
+    let (kept, next) = super::resources::page(rows, Some(limit), asked.cursor.as_ref(), versions);
+    let mut copies: Vec<(String, Vec<nephele_core::Instance>)> = Vec::new();
+    for (name, instance) in kept {
+        match copies.last_mut() {
+            Some((last, list)) if *last == name => list.push(instance),
+            _ => copies.push((name, vec![instance])),
+        }
+    }
+    answer.copies = copies.into_iter().map(|(name, list)| (name, std::sync::Arc::new(list))).collect();
+    answer.next = next;
+    answer
 }
 
 /// A live read when asked with `?fresh=true` or `Cache-Control: no-cache`; memory otherwise.
@@ -77,12 +126,16 @@ pub(super) fn freshness(fresh: bool, headers: &HeaderMap) -> Freshness {
 /// The `ETag` of a list: which copies it was made from, and the filter as parsed (never the raw
 /// query: `?region=a&name=b`, `?name=b&region=a` and `?region=%61&name=b` are one list, and one
 /// rendered answer).
-fn etag(scope: &str, versions: &[(&str, u64)], filter: &InstanceFilter) -> String {
+fn etag(scope: &str, versions: &[(&str, u64)], filter: &InstanceFilter, page: &PageAsked) -> String {
     let mut tagged: String = scope.to_owned();
     for (provider, version) in versions {
         tagged.push_str(&format!("{provider}:{version};"));
     }
     tagged.push_str(&serde_json::to_string(filter).unwrap_or_default());
+    if let Some(limit) = page.limit {
+        let cursor = page.cursor.as_ref().map(|c| c.encode()).unwrap_or_default();
+        tagged.push_str(&format!(";limit={limit};cursor={cursor}"));
+    }
     format!("W/\"{}\"", &nephele_engine::sha256_hex(tagged.as_bytes())[..24])
 }
 
@@ -144,16 +197,18 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     super::provider(&state, &name)?;
-    let (filter, fresh) = parse_filter(raw.as_deref())?;
+    let (filter, fresh, page) = parse_filter(raw.as_deref())?;
     let snapshot = state.inventory.snapshot(&name, freshness(fresh, &headers)).await?;
-    let tag = etag("provider", &[(&name, snapshot.version)], &filter);
+    let tag = etag("provider", &[(&name, snapshot.version)], &filter, &page);
     let answer = ListAnswer {
         errors: snapshot.error.iter().map(|e| read_failure(&name, e)).collect(),
         stale: snapshot.is_stale(),
         as_of: rfc3339(snapshot.as_of),
         copies: vec![(name, snapshot.instances.clone())],
         filter,
+        next: None,
     };
+    let answer = paged(answer, &page, snapshot.version);
     Ok(list_response(&state, &headers, tag, snapshot.age(), answer).await)
 }
 
@@ -172,7 +227,7 @@ pub async fn fleet(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (filter, fresh) = parse_filter(raw.as_deref())?;
+    let (filter, fresh, page) = parse_filter(raw.as_deref())?;
     let freshness = freshness(fresh, &headers);
     let reads = state.providers.all().filter(|(name, _)| principal.may_use(name)).map(|(name, _)| {
         let inventory = state.inventory.clone();
@@ -182,7 +237,8 @@ pub async fn fleet(
     // The fleet answer is keyed by every copy it shows, and by which providers the key sees.
     let versions: Vec<(&str, u64)> =
         results.iter().map(|(name, r)| (name.as_str(), r.as_ref().map(|s| s.version).unwrap_or(0))).collect();
-    let tag = etag("fleet", &versions, &filter);
+    let tag = etag("fleet", &versions, &filter, &page);
+    let summed = versions.iter().fold(0u64, |sum, (_, v)| sum.wrapping_add(*v));
     let oldest = results.iter().filter_map(|(_, r)| r.as_ref().ok()).max_by_key(|s| s.age());
     let age = oldest.map(|s| s.age()).unwrap_or_default();
     let mut answer = ListAnswer {
@@ -191,6 +247,7 @@ pub async fn fleet(
         as_of: oldest.and_then(|s| rfc3339(s.as_of)),
         stale: false,
         errors: Vec::new(),
+        next: None,
     };
     for (name, result) in &results {
         match result {
@@ -204,6 +261,7 @@ pub async fn fleet(
             Err(e) => answer.errors.push(read_failure(name, e)),
         }
     }
+    let answer = paged(answer, &page, summed);
     Ok(list_response(&state, &headers, tag, age, answer).await)
 }
 
@@ -276,6 +334,12 @@ pub struct ListFilter {
     name: Option<String>,
     /// Read the provider now rather than the inventory.
     fresh: Option<bool>,
+    /// At most this many (1-1000), in (provider, id) order; the whole list when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// Where the previous page ended (its `next`).
+    #[param(max_length = 512)]
+    cursor: Option<String>,
 }
 
 /// 202 to a create of one instance: the instance as it is so far, and its operation.

@@ -307,3 +307,35 @@ async fn an_idempotency_key_makes_a_retried_create_one_volume() {
     let live = json(app.get(&format!("{DO}/volumes?fresh=true")).await).await;
     assert_eq!(live["resources"].as_array().map(Vec::len), Some(1), "{live}");
 }
+
+#[tokio::test]
+async fn instance_lists_page_too_and_without_a_limit_come_whole() {
+    let app = crate::helpers::spawn_app_with(7, std::time::Duration::from_millis(50)).await;
+    let whole = json(app.get(&format!("{DO}/instances")).await).await;
+    assert_eq!(whole["instances"].as_array().map(Vec::len), Some(7));
+    assert!(whole.get("next").is_none(), "the seed's shape, unchanged: {whole}");
+    for base in [format!("{DO}/instances"), "/api/v1/instances".to_owned()] {
+        let mut seen = Vec::new();
+        let mut url = format!("{base}?limit=3");
+        loop {
+            let page = json(app.get(&url).await).await;
+            let ids = page["instances"].as_array().expect("page");
+            assert!(ids.len() <= 3);
+            seen.extend(ids.iter().map(|i| i["id"].as_str().expect("id").to_owned()));
+            match page["next"].as_str() {
+                Some(next) => url = format!("{base}?limit=3&cursor={next}"),
+                None => break,
+            }
+        }
+        let mut all: Vec<String> = whole["instances"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_owned())
+            .collect();
+        all.sort();
+        assert_eq!(seen, all, "{base}: the pages are the whole list, in id order");
+    }
+    assert_eq!(app.get(&format!("{DO}/instances?limit=5000")).await.status(), 422);
+    assert_eq!(app.get(&format!("{DO}/instances?cursor=00")).await.status(), 422);
+}
