@@ -167,6 +167,8 @@ fn idle_resources(
     let volumes_known = snapshot.resources_of(ResourceKind::Volume).is_some();
     let instances: HashSet<&str> = snapshot.instances.iter().map(|i| i.id.0.as_str()).collect();
     let mut items = Vec::new();
+    // Each price's assumptions are written once, not once per item.
+    let mut said_for: Vec<*const nephele_core::pricing::ResourcePrice> = Vec::new();
     for resource in snapshot.resources.values().flat_map(|list| list.iter()) {
         let reason = match resource {
             Resource::Volume(v) if v.attached_to.is_empty() => "attached to no instance".to_owned(),
@@ -195,9 +197,12 @@ fn idle_resources(
         };
         let (monthly, currency) = match pricing::hourly_price(resource, &snapshot.resource_prices) {
             Ok(Some((hourly, price))) => {
-                for said in resource_assumptions(price) {
-                    if !report.assumptions.contains(&said) {
-                        report.assumptions.push(said);
+                if !said_for.contains(&std::ptr::from_ref(price)) {
+                    said_for.push(std::ptr::from_ref(price));
+                    for said in resource_assumptions(price) {
+                        if !report.assumptions.contains(&said) {
+                            report.assumptions.push(said);
+                        }
                     }
                 }
                 (hourly.saturating_mul(HOURS_PER_MONTH), price.currency.clone())
@@ -256,23 +261,42 @@ async fn stopped_but_billed(
         }
     };
     let mut items = Vec::new();
+    // One answer per type and region: a fleet of stopped droplets asks the rule once for each.
+    let mut known: std::collections::HashMap<(&str, &str), Option<(Decimal, String)>> =
+        std::collections::HashMap::new();
     for instance in stopped {
-        match billed(provider, instance, &types, now).await {
-            Ok(Billed::At(price)) => items.push(WasteItem {
-                account: account.to_owned(),
-                kind: WasteKind::Instance,
-                id: instance.id.0.clone(),
-                name: instance.name.clone(),
-                region: Some(instance.region.clone()),
-                reason: "powered off, and billed all the same".to_owned(),
-                created_at: Some(instance.created_at),
-                age_secs: Some((now - instance.created_at).whole_seconds().max(0)),
-                monthly: nephele_core::cost::to_cents(price.price_monthly),
-                currency: price.currency.clone(),
-            }),
-            Ok(Billed::Free | Billed::NoPrice) => {}
-            Err(e) => report.issues.push(ProviderIssue::from_provider(account, &e)),
-        }
+        let key = (instance.instance_type.as_str(), instance.region.as_str());
+        let billed_at = match known.get(&key) {
+            Some(known) => Ok(known.clone()),
+            None => match billed(provider, instance, &types, now).await {
+                Ok(Billed::At(price)) => Ok(Some((price.price_monthly, price.currency.clone()))),
+                Ok(Billed::Free | Billed::NoPrice) => Ok(None),
+                Err(e) => Err(e),
+            },
+        };
+        let billed_at = match billed_at {
+            Ok(billed_at) => {
+                known.insert(key, billed_at.clone());
+                billed_at
+            }
+            Err(e) => {
+                report.issues.push(ProviderIssue::from_provider(account, &e));
+                continue;
+            }
+        };
+        let Some((monthly, currency)) = billed_at else { continue };
+        items.push(WasteItem {
+            account: account.to_owned(),
+            kind: WasteKind::Instance,
+            id: instance.id.0.clone(),
+            name: instance.name.clone(),
+            region: Some(instance.region.clone()),
+            reason: "powered off, and billed all the same".to_owned(),
+            created_at: Some(instance.created_at),
+            age_secs: Some((now - instance.created_at).whole_seconds().max(0)),
+            monthly: nephele_core::cost::to_cents(monthly),
+            currency,
+        });
     }
     items
 }
