@@ -82,6 +82,20 @@ fn provider_with(state: &AppState, name: &str, kind: ResourceKind) -> Result<Arc
     )))
 }
 
+/// The resource a path names: its kind (404 when there is no such kind), its provider (404
+/// `not_supported` when the provider lacks the kind) and its id (422 when it cannot be one).
+fn target(
+    state: &AppState,
+    name: &str,
+    kind: &str,
+    id: &str,
+) -> Result<(ResourceKind, Arc<dyn Provider>, ResourceId), ApiError> {
+    let kind = kind_of(kind)?;
+    let provider = provider_with(state, name, kind)?;
+    let id = ResourceId::parse(id).map_err(|message| ApiError::invalid_field("id", message))?;
+    Ok((kind, provider, id))
+}
+
 /// `?region=&tag=&name=&fresh=&limit=&cursor=` on resource lists.
 #[derive(Deserialize, utoipa::IntoParams, Default)]
 #[into_params(parameter_in = Query)]
@@ -333,9 +347,7 @@ pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((name, kind, id)): Path<(String, String, String)>,
 ) -> Result<Json<ResourceView>, ApiError> {
-    let kind = kind_of(&kind)?;
-    let provider = provider_with(&state, &name, kind)?;
-    let id = ResourceId::parse(&id).map_err(|message| ApiError::invalid_field("id", message))?;
+    let (kind, provider, id) = target(&state, &name, &kind, &id)?;
     match provider.get_resource(kind, &id).await {
         Ok(resource) => {
             state.inventory.upsert_resource(&name, &resource);
@@ -375,12 +387,11 @@ pub async fn members(
     State(state): State<Arc<AppState>>,
     Path((name, kind, id)): Path<(String, String, String)>,
 ) -> Result<Json<VpcMembers>, ApiError> {
-    let kind = kind_of(&kind)?;
-    if kind != ResourceKind::Vpc {
-        return Err(ApiError::not_found(format!("{} have no members; only vpcs do", kind.plural())));
+    let kind_named = kind_of(&kind)?;
+    if kind_named != ResourceKind::Vpc {
+        return Err(ApiError::not_found(format!("{} have no members; only vpcs do", kind_named.plural())));
     }
-    let provider = provider_with(&state, &name, kind)?;
-    let id = ResourceId::parse(&id).map_err(|message| ApiError::invalid_field("id", message))?;
+    let (_, provider, id) = target(&state, &name, &kind, &id)?;
     let members = provider.vpc_members(&id).await?;
     Ok(Json(VpcMembers {
         members: members
@@ -643,9 +654,7 @@ pub async fn delete(
     Path((name, kind, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let kind = kind_of(&kind)?;
-    provider_with(&state, &name, kind)?;
-    let resource_id = ResourceId::parse(&id).map_err(|message| ApiError::invalid_field("id", message))?;
+    let (kind, _, resource_id) = target(&state, &name, &kind, &id)?;
     let operation_id = OperationId::new();
     tracing::info!(provider = %name, %operation_id, kind = %kind, id = %resource_id, "deleting a resource");
     let submitted = Submitted {
@@ -820,9 +829,7 @@ pub async fn act(
     headers: HeaderMap,
     ApiJson(body, raw): ApiJson<ResourceActionBody>,
 ) -> Result<Response, ApiError> {
-    let kind = kind_of(&kind)?;
-    provider_with(&state, &name, kind)?;
-    let resource_id = ResourceId::parse(&id).map_err(|message| ApiError::invalid_field("id", message))?;
+    let (kind, _, resource_id) = target(&state, &name, &kind, &id)?;
     let action = resource_action(kind, resource_id, body)?;
     // A volume never shrinks: refused here when the inventory knows its size.
     if let ResourceAction::ResizeVolume { volume_id, size_gib } = &action
