@@ -124,14 +124,20 @@ struct Fetch {
     prices: Vec<ResourcePrice>,
 }
 
-/// Reads everything a copy holds from `provider`: its instances, then each resource kind it
-/// declares (a kind it answers `not_supported` for is left out), then its resource prices.
+/// Reads everything a copy holds from `provider`: its instances, then every resource kind it
+/// declares, at once (a kind it answers `not_supported` for is left out), then its resource
+/// prices.
 async fn fetch_all(provider: &dyn Provider) -> Result<Fetch, ProviderError> {
     let instances = provider.list_instances(&InstanceFilter::default()).await?;
     let declared = provider.info().capabilities;
+    // The kinds are read at once, each within the provider's own budget and bounds.
+    let kinds: Vec<ResourceKind> =
+        ResourceKind::ALL.into_iter().filter(|k| declared.iter().any(|c| c == k.capability())).collect();
+    let listed =
+        futures_util::future::join_all(kinds.iter().map(|kind| provider.list_resources(*kind))).await;
     let mut resources = Resources::new();
-    for kind in ResourceKind::ALL.into_iter().filter(|k| declared.iter().any(|c| c == k.capability())) {
-        match provider.list_resources(kind).await {
+    for (kind, listed) in kinds.into_iter().zip(listed) {
+        match listed {
             Ok(mut listed) => {
                 listed.retain(|r| r.kind() == kind);
                 listed.sort_by(|a, b| a.id().cmp(b.id()));
