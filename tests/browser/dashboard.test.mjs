@@ -3,15 +3,18 @@
 // Starts dosim with 100 droplets and `nephele serve` with API keys required, makes an admin key
 // with `nephele keys create`, then does what a user does: enter the key, see the fleet, filter
 // it, create an instance (estimate first) and watch it reach running, power it off, delete it,
-// estimate a cost, open the API reference. Screenshots go to target/browser/.
+// see a create and a delete made by another client arrive from the event stream (and, after a
+// restart cuts it, the stream resumed with Last-Event-ID), manage a webhook, estimate a cost,
+// open the API reference. Screenshots go to target/browser/.
 //
 // Run by `make browser` (part of `make test`). Environment: NEPHELE_BIN, DOSIM_BIN, CHROMIUM.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, openSync, writeFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -23,7 +26,7 @@ const shots = join(root, "target/browser");
 const TOKEN = "browser-test-token";
 const LONG = { timeout: 60_000 };
 
-let sim, server, browser, page, base, logPath;
+let sim, server, browser, page, base, logPath, configPath;
 const pageErrors = [];
 
 function freePort() {
@@ -60,6 +63,18 @@ async function waitUntilUp(url) {
   throw new Error(`nephele did not answer; its log:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
 }
 
+async function startServer() {
+  const log = openSync(logPath, "a");
+  server = spawn(nepheleBin, ["serve", "--config", configPath], { stdio: ["ignore", log, log] });
+  await waitUntilUp(base);
+}
+
+async function stopServer() {
+  const exited = new Promise((done) => server.once("exit", done));
+  server.kill("SIGTERM");
+  await exited;
+}
+
 const row = (name) => page.locator("#fleet tbody tr", { has: page.locator(`th:text-is("${name}")`) });
 
 async function progress(text) {
@@ -89,14 +104,16 @@ auth:
   required: true
 operations:
   poll_interval_ms: 100
+webhooks:
+  allow_http: true
+  allow_private_networks: true
 `);
   const made = execFileSync(nepheleBin, ["--output", "json", "keys", "create", "--role", "admin", "--config", config]);
   process.env.NEPHELE_TEST_KEY = JSON.parse(made.toString()).key;
   logPath = join(tmp, "nephele.log");
-  const log = (await import("node:fs")).openSync(logPath, "w");
-  server = spawn(nepheleBin, ["serve", "--config", config], { stdio: ["ignore", log, log] });
+  configPath = config;
   base = `http://${listen}`;
-  await waitUntilUp(base);
+  await startServer();
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox"],
@@ -184,6 +201,139 @@ test("delete asks for confirmation, and the instance leaves the fleet", async ()
   await page.getByLabel("Search").fill("");
   assert.ok(await page.locator("#operations tbody tr").count() >= 3, "the operations table shows them");
   assert.equal(await page.locator("#audit-section").isVisible(), true, "an admin sees the audit log");
+});
+
+// The API as another client: the test itself, not the page.
+async function call(method, path, body) {
+  const headers = { Authorization: `Bearer ${process.env.NEPHELE_TEST_KEY}` };
+  // Keys and webhooks refuse one: their answers hold a secret that is never kept for a replay.
+  if (path.includes("/instances")) headers["Idempotency-Key"] = crypto.randomUUID();
+  if (body) headers["Content-Type"] = "application/json";
+  const response = await fetch(base + path, { method, headers, body: body && JSON.stringify(body) });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+test("a create and a delete made by another client show in the open page without a reload", async () => {
+  await page.locator("#live", { hasText: "Live" }).waitFor(LONG);
+  await page.evaluate(() => { window.sameDocument = true; });
+  const { images } = await call("GET", "/api/v1/providers/digitalocean/images");
+  await call("POST", "/api/v1/providers/digitalocean/instances", {
+    name: "made-elsewhere-1", type: "s-1vcpu-1gb", region: "nyc1", image_id: images.find((i) => i.slug).slug,
+  });
+  const began = Date.now();
+  // Under the fallback's polling period (10 s): the stream brought it.
+  await row("made-elsewhere-1").waitFor({ timeout: 5_000 });
+  const appeared = Date.now() - began;
+  await page.locator("#fleet-count", { hasText: "101 of 101 instances" }).waitFor({ timeout: 20_000 });
+  // The create's end (and the instance's new status) arrives too; delete only after it.
+  await row("made-elsewhere-1").locator("td.status-running").waitFor({ timeout: 20_000 });
+  const instance = await row("made-elsewhere-1").getAttribute("data-id");
+  await call("DELETE", `/api/v1/providers/digitalocean/instances/${encodeURIComponent(instance)}`);
+  await row("made-elsewhere-1").waitFor({ state: "detached", timeout: 20_000 });
+  await page.locator("#fleet-count", { hasText: "100 of 100 instances" }).waitFor({ timeout: 20_000 });
+  assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
+  console.log(`a create made elsewhere appeared in the page ${appeared} ms after it was accepted`);
+});
+
+test("after a cut the page resumes the stream with Last-Event-ID and misses nothing", async () => {
+  const resumes = [];
+  const watch = (request) => {
+    if (request.url().endsWith("/api/v1/events/stream")) resumes.push(request.headers()["last-event-id"]);
+  };
+  page.on("request", watch);
+  try {
+    await page.locator("#live", { hasText: "Live" }).waitFor(LONG);
+    // A restart ends the stream, and the page, offline, cannot come back until it is online.
+    await page.context().setOffline(true);
+    await stopServer();
+    await page.locator("#live", { hasText: "Updating every" }).waitFor({ timeout: 10_000 });
+    await startServer();
+    const { images } = await call("GET", "/api/v1/providers/digitalocean/images");
+    const accepted = await call("POST", "/api/v1/providers/digitalocean/instances", {
+      name: "made-while-cut-1", type: "s-1vcpu-1gb", region: "nyc1", image_id: images.find((i) => i.slug).slug,
+    });
+    const deadline = Date.now() + 20_000;
+    while ((await call("GET", `/api/v1/operations/${accepted.operation_id}`)).state !== "succeeded") {
+      assert.ok(Date.now() < deadline, "the create did not succeed within 20 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.context().setOffline(false);
+    // Back within the fallback's polling period (10 s): the resumed stream brought it.
+    await row("made-while-cut-1").waitFor({ timeout: 5_000 });
+    await page.locator("#live", { hasText: "Live" }).waitFor({ timeout: 10_000 });
+    assert.ok(resumes.some((id) => id), `a request resumed with Last-Event-ID: ${JSON.stringify(resumes)}`);
+    const instance = await row("made-while-cut-1").getAttribute("data-id");
+    await call("DELETE", `/api/v1/providers/digitalocean/instances/${encodeURIComponent(instance)}`);
+    await row("made-while-cut-1").waitFor({ state: "detached", timeout: 20_000 });
+  } finally {
+    page.off("request", watch);
+    await page.context().setOffline(false);
+  }
+});
+
+test("an admin adds a webhook, sees its secret once, sends a test and reads the delivery log", async () => {
+  const received = [];
+  const receiver = createHttpServer((request, response) => {
+    request.resume();
+    request.on("end", () => {
+      received.push(request.headers["webhook-id"]);
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise((done) => receiver.listen(0, "127.0.0.1", done));
+  const url = `http://127.0.0.1:${receiver.address().port}/hooks`;
+  try {
+    await page.locator("#webhooks-section").waitFor(LONG);
+    await page.getByLabel("Endpoint URL").fill(url);
+    await page.getByLabel("Event types").fill("nephele.webhook.test, nephele.instance.deleted");
+    await page.getByRole("button", { name: "Add webhook" }).click();
+    assert.match(await page.locator("#webhook-secret").textContent({ timeout: 10_000 }), /^whsec_[A-Za-z0-9+/=]+$/);
+    const hook = page.locator("#webhooks tbody tr", { has: page.locator(`th:text-is("${url}")`) });
+    await hook.waitFor();
+    assert.equal(await hook.locator("td").first().textContent(), "nephele.webhook.test, nephele.instance.deleted");
+    const listed = await call("GET", "/api/v1/webhooks");
+    assert.ok(listed.webhooks.some((w) => w.url === url && !("secret" in w)), "listed, without its secret");
+
+    await page.getByRole("button", { name: `Send test ${url}` }).click();
+    await page.locator("#deliveries-title", { hasText: url }).waitFor();
+    const delivered = page.locator("#deliveries tbody tr", { has: page.locator("td.delivered") });
+    const deadline = Date.now() + 20_000;
+    while (!(await delivered.count())) {
+      assert.ok(Date.now() < deadline, "the test event was not delivered within 20 s");
+      await page.locator("#deliveries-refresh").click();
+      await page.waitForTimeout(250);
+    }
+    const cells = await delivered.first().locator("td").allTextContents();
+    assert.equal(cells[1], "nephele.webhook.test");
+    assert.equal(cells[4], "204");
+    assert.equal(received.length, 1, "the receiver got the test event once");
+    await page.screenshot({ path: join(shots, "webhooks.png") });
+
+    await page.getByRole("button", { name: `Remove ${url}` }).click();
+    await page.locator("#confirm-yes").click();
+    await hook.waitFor({ state: "detached", timeout: 10_000 });
+    assert.ok(!(await call("GET", "/api/v1/webhooks")).webhooks.some((w) => w.url === url));
+  } finally {
+    receiver.close();
+  }
+});
+
+test("a viewer's page follows the stream too, without the admins' panels", async () => {
+  const { key } = await call("POST", "/api/v1/keys", { role: "viewer", description: "browser viewer" });
+  const viewer = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  viewer.on("pageerror", (error) => pageErrors.push(error.message));
+  await viewer.addInitScript((k) => sessionStorage.setItem("nephele.api-key", k), key);
+  try {
+    await viewer.goto(base + "/");
+    await viewer.locator("#fleet-count", { hasText: "100 of 100 instances" }).waitFor(LONG);
+    await viewer.locator("#live", { hasText: "Live" }).waitFor(LONG);
+    assert.equal(await viewer.locator("#webhooks-section").isVisible(), false);
+    assert.equal(await viewer.locator("#audit-section").isVisible(), false);
+  } finally {
+    await viewer.close();
+  }
 });
 
 test("the cost estimator answers in dollars", async () => {

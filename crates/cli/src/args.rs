@@ -58,6 +58,34 @@ pub enum Command {
     /// List, show and wait for operations (creates, deletes, power actions).
     #[command(subcommand)]
     Operations(OperationsCommand),
+    /// Block volumes: list, get, create, delete, attach/detach/resize (`action`).
+    #[command(subcommand)]
+    Volumes(ResourceCommand),
+    /// Snapshots of instances and volumes: list, get, create, delete.
+    #[command(subcommand)]
+    Snapshots(ResourceCommand),
+    /// SSH keys: list, get, import (`create`), delete.
+    #[command(subcommand, name = "ssh-keys")]
+    SshKeys(ResourceCommand),
+    /// Firewalls (security groups on EC2): list, get, create, delete, rules and members (`action`).
+    #[command(subcommand)]
+    Firewalls(ResourceCommand),
+    /// Reserved IPs (Elastic IPs on EC2): list, get, create, delete, assign/unassign (`action`).
+    #[command(subcommand, name = "reserved-ips")]
+    ReservedIps(ResourceCommand),
+    /// VPCs: list, get, create, delete, members.
+    #[command(subcommand)]
+    Vpcs(ResourceCommand),
+    /// What costs money and serves nothing: idle volumes and IPs, orphan snapshots, stopped but
+    /// billed instances, with their monthly cost.
+    Waste {
+        /// Only this account (provider).
+        #[arg(long)]
+        account: Option<String>,
+        /// volume, snapshot, reserved_ip or instance.
+        #[arg(long)]
+        kind: Option<String>,
+    },
     /// The audit log of changes, newest first (admin keys).
     Audit {
         /// How many entries to show.
@@ -253,6 +281,43 @@ pub enum InstancesCommand {
     Shutdown { id: String },
     /// Reboot an instance.
     Reboot { id: String },
+}
+
+/// The verbs every resource kind shares.
+#[derive(Subcommand, Debug)]
+pub enum ResourceCommand {
+    /// List them (this provider's; with --all, every provider's).
+    List {
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        tag: Option<String>,
+        /// Across every provider this key may use.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one.
+    Get { id: String },
+    /// Create one from fields: `--set name=data --set size_gib=100` (a value that is JSON, such
+    /// as a number or a list, is sent as such; anything else as text).
+    Create {
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        fields: Vec<String>,
+    },
+    /// Delete one.
+    Delete { id: String },
+    /// Change one: `action VOL attach --set instance_id=123`; `resize --set size_gib=200`;
+    /// `assign`/`unassign`; `set_rules`, `add_instances`, `remove_instances`, `add_tags`,
+    /// `remove_tags`.
+    Action {
+        id: String,
+        /// The action's type.
+        action: String,
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        fields: Vec<String>,
+    },
+    /// What is inside a VPC.
+    Members { id: String },
 }
 
 #[derive(Args, Debug)]

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::args::{Command, CostArgs, CreateArgs, Global, InstancesCommand, OperationsCommand, Output};
+use crate::args::{
+    Command, CostArgs, CreateArgs, Global, InstancesCommand, OperationsCommand, Output, ResourceCommand,
+};
 use crate::client::{ApiClient, CliError};
 use crate::table;
 
@@ -178,7 +180,191 @@ async fn dispatch(client: &ApiClient, global: &Global, command: Command) -> Resu
         Command::Instances(command) => instances(client, &p, out, command).await,
         Command::Costs(command) => crate::spend::costs(client, out, command).await,
         Command::Budgets(command) => crate::spend::budgets(client, out, command).await,
+        Command::Volumes(command) => resources(client, &p, out, "volumes", command).await,
+        Command::Snapshots(command) => resources(client, &p, out, "snapshots", command).await,
+        Command::SshKeys(command) => resources(client, &p, out, "ssh-keys", command).await,
+        Command::Firewalls(command) => resources(client, &p, out, "firewalls", command).await,
+        Command::ReservedIps(command) => resources(client, &p, out, "reserved-ips", command).await,
+        Command::Vpcs(command) => resources(client, &p, out, "vpcs", command).await,
+        Command::Waste { account, kind } => waste(client, out, account, kind).await,
     }
+}
+
+/// `FIELD=VALUE` pairs as a JSON object: a value that parses as JSON (a number, a list, `true`)
+/// is sent as that, anything else as a string.
+fn fields(pairs: &[String]) -> Result<Value, CliError> {
+    let mut object = serde_json::Map::new();
+    for pair in pairs {
+        let Some((field, value)) = pair.split_once('=') else {
+            return Err(CliError::Other(format!("--set {pair:?}: expected FIELD=VALUE")));
+        };
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+        object.insert(field.to_owned(), value);
+    }
+    Ok(Value::Object(object))
+}
+
+/// A resource's most telling fields, whatever its kind.
+fn resource_row(r: &Value) -> Vec<String> {
+    let detail = match r["kind"].as_str() {
+        Some("volume") => format!("{} GiB, attached to {}", text(&r["size_gib"]), text(&r["attached_to"])),
+        Some("snapshot") => {
+            format!("{} GiB of {} {}", text(&r["size_gib"]), text(&r["source_kind"]), text(&r["source_id"]))
+        }
+        Some("ssh_key") => text(&r["fingerprint"]),
+        Some("firewall") => format!(
+            "{} in, {} out, instances {}",
+            r["inbound"].as_array().map_or(0, Vec::len),
+            r["outbound"].as_array().map_or(0, Vec::len),
+            text(&r["instance_ids"])
+        ),
+        Some("reserved_ip") => format!("{} assigned to {}", text(&r["address"]), text(&r["assigned_to"])),
+        Some("vpc") => text(&r["ip_range"]),
+        _ => String::new(),
+    };
+    vec![text(&r["provider"]), text(&r["id"]), text(&r["name"]), text(&r["region"]), detail]
+}
+
+async fn resources(
+    client: &ApiClient,
+    p: &str,
+    out: Output,
+    kind: &str,
+    command: ResourceCommand,
+) -> Result<(), CliError> {
+    let headers = ["PROVIDER", "ID", "NAME", "REGION", "DETAIL"];
+    let v = match command {
+        ResourceCommand::List { region, tag, all } => {
+            let query: Vec<String> = [("region", region), ("tag", tag)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+                .collect();
+            let base = if all { format!("/api/v1/{kind}") } else { format!("{p}/{kind}") };
+            let path = if query.is_empty() { base } else { format!("{base}?{}", query.join("&")) };
+            let v = client.call(Method::GET, &path, None).await?;
+            print(out, &v, |v| {
+                let rows: Vec<Vec<String>> = v["resources"]
+                    .as_array()
+                    .map(|l| l.iter().map(resource_row).collect())
+                    .unwrap_or_default();
+                table::render(&headers, &rows)
+            });
+            return Ok(());
+        }
+        ResourceCommand::Get { id } => {
+            let v = client.call(Method::GET, &format!("{p}/{kind}/{id}"), None).await?;
+            print(out, &v, |v| table::render(&headers, &[resource_row(v)]));
+            return Ok(());
+        }
+        ResourceCommand::Members { id } => {
+            let v = client.call(Method::GET, &format!("{p}/{kind}/{id}/members"), None).await?;
+            print(out, &v, |v| {
+                let rows: Vec<Vec<String>> = v["members"]
+                    .as_array()
+                    .map(|l| {
+                        l.iter().map(|m| vec![text(&m["kind"]), text(&m["id"]), text(&m["name"])]).collect()
+                    })
+                    .unwrap_or_default();
+                table::render(&["KIND", "ID", "NAME"], &rows)
+            });
+            return Ok(());
+        }
+        ResourceCommand::Create { fields: pairs } => {
+            client.call(Method::POST, &format!("{p}/{kind}"), Some(&fields(&pairs)?)).await?
+        }
+        ResourceCommand::Delete { id } => {
+            client.call(Method::DELETE, &format!("{p}/{kind}/{id}"), None).await?
+        }
+        ResourceCommand::Action { id, action, fields: pairs } => {
+            let mut body = fields(&pairs)?;
+            body["type"] = Value::String(action);
+            client.call(Method::POST, &format!("{p}/{kind}/{id}/actions"), Some(&body)).await?
+        }
+    };
+    // A change: its operation, waited for, and what it made or changed.
+    let done = match v["operation_id"].as_str() {
+        Some(id) => wait_for_operation(client, id).await?,
+        None => json!({"state": "succeeded"}),
+    };
+    let answer = json!({ "answer": v, "operation": done });
+    print(out, &answer, |a| {
+        let resource = &a["answer"]["resource"];
+        let made = if resource.is_object() { format!(" {}", text(&resource["id"])) } else { String::new() };
+        format!(
+            "{}{made}: operation {} {}",
+            kind,
+            text(&a["operation"]["id"]),
+            text(&a["operation"]["state"])
+        )
+    });
+    if done["state"] == "failed" {
+        return Err(CliError::Other(format!("the operation failed: {}", text(&done["error"]["message"]))));
+    }
+    Ok(())
+}
+
+/// Follows an operation until it ends (at most five minutes).
+async fn wait_for_operation(client: &ApiClient, id: &str) -> Result<Value, CliError> {
+    let started = Instant::now();
+    loop {
+        let op = client.call(Method::GET, &format!("/api/v1/operations/{id}"), None).await?;
+        if matches!(op["state"].as_str(), Some("succeeded" | "failed"))
+            || started.elapsed() > Duration::from_secs(300)
+        {
+            return Ok(op);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn waste(
+    client: &ApiClient,
+    out: Output,
+    account: Option<String>,
+    kind: Option<String>,
+) -> Result<(), CliError> {
+    let query: Vec<String> = [("account", account), ("kind", kind)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+        .collect();
+    let path = if query.is_empty() {
+        "/api/v1/costs/waste".to_owned()
+    } else {
+        format!("/api/v1/costs/waste?{}", query.join("&"))
+    };
+    let v = client.call(Method::GET, &path, None).await?;
+    print(out, &v, |v| {
+        let rows: Vec<Vec<String>> = v["items"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|i| {
+                        vec![
+                            text(&i["account"]),
+                            text(&i["kind"]),
+                            text(&i["id"]),
+                            text(&i["name"]),
+                            text(&i["age_days"]),
+                            format!("{} {}", cents(&i["monthly_cost"]), text(&i["currency"])),
+                            text(&i["reason"]),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let totals: Vec<String> = v["totals"]
+            .as_array()
+            .map(|l| {
+                l.iter().map(|t| format!("{} {}", cents(&t["monthly_cost"]), text(&t["currency"]))).collect()
+            })
+            .unwrap_or_default();
+        format!(
+            "{}\ntotal a month: {}",
+            table::render(&["ACCOUNT", "KIND", "ID", "NAME", "AGE (DAYS)", "A MONTH", "WHY"], &rows),
+            if totals.is_empty() { "0.00".to_owned() } else { totals.join(", ") }
+        )
+    });
+    Ok(())
 }
 
 async fn cost_estimate(client: &ApiClient, p: &str, out: Output, args: CostArgs) -> Result<(), CliError> {

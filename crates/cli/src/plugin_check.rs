@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nephele_core::{
     ActionStatus, CreateInstances, ErrorCode, InstanceFilter, InstanceId, InstanceName, InstanceStatus,
-    OperationId, PowerAction, Provider, ProviderError, Secret,
+    OperationId, PowerAction, Provider, ProviderError, ResourceId, ResourceKind, Secret,
 };
 use nephele_engine::plugins::{PluginProvider, PluginSpec};
 use nephele_server::Config;
@@ -196,6 +196,8 @@ async fn run_checks(report: &mut Report, plugin: &PluginProvider, args: &PluginC
         report.check("billing policy", policy.map(|p| p.name).map_err(|e| e.to_string()));
     }
 
+    resource_checks(report, plugin).await;
+
     // Bad input gets the right kinds of failure.
     let missing = InstanceId("nephele-check-no-such-instance-0".to_owned());
     report.check(
@@ -300,6 +302,40 @@ async fn run_checks(report: &mut Report, plugin: &PluginProvider, args: &PluginC
             Err(_) => Err("no answer to ping within 5 s".to_owned()),
         },
     );
+}
+
+/// Each resource kind the plugin declares answers its list and a get of a missing one
+/// (`not_found`); each kind it does not declare answers `not_supported`; a plugin with any kind
+/// hands over a price list.
+async fn resource_checks(report: &mut Report, plugin: &PluginProvider) {
+    let declared = plugin.info().capabilities;
+    let mut any = false;
+    for kind in ResourceKind::ALL {
+        let capability = kind.capability();
+        if declared.iter().any(|c| c == capability) {
+            any = true;
+            let listed = plugin.list_resources(kind).await;
+            let listed = match listed {
+                Ok(list) => Ok(format!("{} {}", list.len(), kind.plural())),
+                Err(e) => Err(e.to_string()),
+            };
+            report.check(&format!("{capability}: list"), listed);
+            let missing = ResourceId(format!("nephele-check-no-such-{}", kind.as_str().replace('_', "-")));
+            report.check(
+                &format!("{capability}: get of a missing one"),
+                expect_kind(plugin.get_resource(kind, &missing).await, ErrorCode::NotFound),
+            );
+        } else {
+            report.check(
+                &format!("{capability}: not declared, so not supported"),
+                expect_kind(plugin.list_resources(kind).await, ErrorCode::NotSupported),
+            );
+        }
+    }
+    if any {
+        let prices = plugin.resource_prices().await;
+        report.check("resource prices", count(&prices, "prices"));
+    }
 }
 
 fn count<T>(list: &Result<Vec<T>, ProviderError>, what: &str) -> Result<String, String> {

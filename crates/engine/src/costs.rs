@@ -1,7 +1,9 @@
 //! The cost rules the API and the metrics share: how an instance counts toward the fleet's
 //! run-rate ([`billed`]), the billing policy of each month a span covers (asked of the provider
 //! before the pure, synchronous arithmetic of `nephele_core::cost`), and the fleet's report
-//! ([`fleet`]): run-rate and month-to-date spend, per currency, by provider, region and type.
+//! ([`fleet`]): run-rate and month-to-date spend, per currency, by provider, region, type and
+//! kind. Resources (volumes, snapshots, reserved IPs...) are priced from the provider's price
+//! list held with the inventory's copy (`nephele_core::pricing`), so the report reads no cloud.
 
 pub mod bill;
 pub mod history;
@@ -9,13 +11,14 @@ pub mod history;
 use std::collections::BTreeMap;
 
 use nephele_core::cost::{self, BackupPlan, CostError, CostQuery, month_start};
+use nephele_core::pricing::{self, Grade, PriceUnit, ResourcePrice};
 use nephele_core::{BillingDuration, ErrorCode, InstanceType, Provider, ProviderError};
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 
 use crate::Engine;
 use crate::failure::ProviderIssue;
-use crate::inventory::{Freshness, ReadError};
+use crate::inventory::{Freshness, ReadError, Snapshot};
 
 /// The billing policy of each month a query spans, asked of the provider before the arithmetic
 /// (which is pure and cannot wait for a plugin's answer).
@@ -77,6 +80,8 @@ pub async fn billed(
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
     pub instances: u64,
+    /// Resources other than instances counted in.
+    pub resources: u64,
     pub hourly: Decimal,
     pub monthly: Decimal,
     pub month_to_date: Decimal,
@@ -84,6 +89,8 @@ pub struct Tally {
 
 /// What one instance adds to a tally.
 struct Charge {
+    /// Whether it is an instance's (else a resource's).
+    instance: bool,
     hourly: Decimal,
     monthly: Decimal,
     month_to_date: Decimal,
@@ -94,24 +101,12 @@ impl Tally {
     fn plus(&self, charge: &Charge) -> Result<Tally, CostError> {
         let sum = |a: Decimal, b: Decimal, figure| a.checked_add(b).ok_or(CostError::TooLarge { figure });
         Ok(Tally {
-            instances: self.instances.saturating_add(1),
+            instances: self.instances.saturating_add(u64::from(charge.instance)),
+            resources: self.resources.saturating_add(u64::from(!charge.instance)),
             hourly: sum(self.hourly, charge.hourly, "hourly run-rate")?,
             monthly: sum(self.monthly, charge.monthly, "monthly run-rate")?,
             month_to_date: sum(self.month_to_date, charge.month_to_date, "month-to-date spend")?,
         })
-    }
-
-    /// Adds `charge` to every tally, or to none of them when any would overflow: the subtotals
-    /// always add up to the total.
-    fn add_to_all(tallies: [&mut Tally; 4], charge: &Charge) -> Result<(), CostError> {
-        let mut added = [Tally::default(); 4];
-        for (new, old) in added.iter_mut().zip(tallies.iter()) {
-            *new = old.plus(charge)?;
-        }
-        for (tally, new) in tallies.into_iter().zip(added) {
-            *tally = new;
-        }
-        Ok(())
     }
 }
 
@@ -127,6 +122,8 @@ pub struct FleetReport {
     pub by_provider: BTreeMap<Group, Tally>,
     pub by_region: BTreeMap<Group, Tally>,
     pub by_type: BTreeMap<Group, Tally>,
+    /// By kind: `instance`, `volume`, `snapshot`, `reserved_ip`...
+    pub by_kind: BTreeMap<Group, Tally>,
     /// Providers (or instances) that could not be priced.
     pub issues: Vec<ProviderIssue>,
     pub assumptions: Vec<String>,
@@ -155,19 +152,19 @@ pub async fn fleet(engine: &Engine, may_use: impl Fn(&str) -> bool, now: OffsetD
             };
             Ok::<_, ReadError>((snapshot, types))
         };
-        let (instances, types) = match loaded.await {
+        let (snapshot, types) = match loaded.await {
             Ok((snapshot, types)) => {
                 if let Some(e) = &snapshot.error {
                     report.issues.push(ProviderIssue::from_read(name, e));
                 }
-                (snapshot.instances, types)
+                (snapshot, types)
             }
             Err(e) => {
                 report.issues.push(ProviderIssue::from_read(name, &e));
                 continue;
             }
         };
-        for instance in instances.iter() {
+        for instance in snapshot.instances.iter() {
             let price = match billed(provider.as_ref(), instance, &types, now).await {
                 Ok(Billed::At(price)) => price,
                 Ok(Billed::Free) => continue,
@@ -204,25 +201,25 @@ pub async fn fleet(engine: &Engine, may_use: impl Fn(&str) -> bool, now: OffsetD
                         continue;
                     }
                 };
-            let charge = Charge { hourly: price.price_hourly, monthly: price.price_monthly, month_to_date };
-            let currency = price.currency.clone();
-            let mut total = report.totals.remove(&currency).unwrap_or_default();
-            let mut by_provider =
-                report.by_provider.remove(&(name.clone(), currency.clone())).unwrap_or_default();
-            let region_key = (instance.region.clone(), currency.clone());
-            let type_key = (instance.instance_type.clone(), currency.clone());
-            let mut by_region = report.by_region.remove(&region_key).unwrap_or_default();
+            let charge = Charge {
+                instance: true,
+                hourly: price.price_hourly,
+                monthly: price.price_monthly,
+                month_to_date,
+            };
+            let type_key = (instance.instance_type.clone(), price.currency.clone());
             let mut by_type = report.by_type.remove(&type_key).unwrap_or_default();
-            if let Err(e) =
-                Tally::add_to_all([&mut total, &mut by_provider, &mut by_region, &mut by_type], &charge)
-            {
+            let mut by_kind =
+                report.by_kind.remove(&("instance".to_owned(), price.currency.clone())).unwrap_or_default();
+            let added =
+                report.add(name, &instance.region, &price.currency, &charge, [&mut by_type, &mut by_kind]);
+            if let Err(e) = added {
                 report.issues.push(ProviderIssue::from_provider(name, &e.into()));
             }
-            report.totals.insert(currency.clone(), total);
-            report.by_provider.insert((name.clone(), currency), by_provider);
-            report.by_region.insert(region_key, by_region);
             report.by_type.insert(type_key, by_type);
+            report.by_kind.insert(("instance".to_owned(), price.currency.clone()), by_kind);
         }
+        report.add_resources(name, &snapshot, this_month, now);
         // A provider with nothing billed still shows, with zeros, in its own currency if known.
         if !report.by_provider.keys().any(|(p, _)| p == name) {
             let currency = types.first().map_or_else(|| "USD".to_owned(), |t| t.currency.clone());
@@ -234,6 +231,117 @@ pub async fn fleet(engine: &Engine, may_use: impl Fn(&str) -> bool, now: OffsetD
             .to_owned(),
     );
     report
+}
+
+impl FleetReport {
+    /// Adds `charge` to the total of `currency`, to `provider`'s and `region`'s subtotals and to
+    /// `more`, or to none of them when any would overflow.
+    fn add<const N: usize>(
+        &mut self,
+        provider: &str,
+        region: &str,
+        currency: &str,
+        charge: &Charge,
+        more: [&mut Tally; N],
+    ) -> Result<(), CostError> {
+        let mut total = self.totals.remove(currency).unwrap_or_default();
+        let provider_key = (provider.to_owned(), currency.to_owned());
+        let region_key = (region.to_owned(), currency.to_owned());
+        let mut by_provider = self.by_provider.remove(&provider_key).unwrap_or_default();
+        let mut by_region = self.by_region.remove(&region_key).unwrap_or_default();
+        let mut all = vec![&mut total, &mut by_provider, &mut by_region];
+        all.extend(more);
+        // Added to a copy of each first: nothing changes unless everything can.
+        let sums: Result<Vec<Tally>, CostError> = all.iter().map(|t| t.plus(charge)).collect();
+        let added = sums.map(|sums| {
+            for (tally, sum) in all.iter_mut().zip(sums) {
+                **tally = sum;
+            }
+        });
+        self.totals.insert(currency.to_owned(), total);
+        self.by_provider.insert(provider_key, by_provider);
+        self.by_region.insert(region_key, by_region);
+        added
+    }
+
+    /// Adds every billable resource of `snapshot` (provider `provider`): its run-rate, and what
+    /// it has cost since the later of its creation and `this_month`.
+    fn add_resources(
+        &mut self,
+        provider: &str,
+        snapshot: &Snapshot,
+        this_month: OffsetDateTime,
+        now: OffsetDateTime,
+    ) {
+        for resource in snapshot.resources.values().flat_map(|list| list.iter()) {
+            let (hourly, price) = match pricing::hourly_price(resource, &snapshot.resource_prices) {
+                Ok(Some((hourly, price))) if !hourly.is_zero() => (hourly, price),
+                Ok(_) => continue,
+                Err(message) => {
+                    self.issues.push(ProviderIssue {
+                        provider: provider.to_owned(),
+                        code: ErrorCode::NoPrice,
+                        message,
+                        instance: None,
+                        upstream: None,
+                    });
+                    continue;
+                }
+            };
+            let since = resource.created_at().unwrap_or(this_month).max(this_month);
+            let figures = hourly
+                .checked_mul(pricing::HOURS_PER_MONTH)
+                .ok_or_else(|| "too large".to_owned())
+                .and_then(|monthly| Ok((monthly, pricing::charge_between(hourly, since, now.max(since))?)));
+            let Ok((monthly, month_to_date)) = figures else {
+                self.issues.push(ProviderIssue::from_provider(
+                    provider,
+                    &CostError::TooLarge { figure: "resource charge" }.into(),
+                ));
+                continue;
+            };
+            let charge = Charge { instance: false, hourly, monthly, month_to_date };
+            let kind_key = (resource.kind().as_str().to_owned(), price.currency.clone());
+            let mut by_kind = self.by_kind.remove(&kind_key).unwrap_or_default();
+            let region = resource.region().unwrap_or("global").to_owned();
+            if let Err(e) = self.add(provider, &region, &price.currency, &charge, [&mut by_kind]) {
+                self.issues.push(ProviderIssue::from_provider(provider, &e.into()));
+            }
+            self.by_kind.insert(kind_key, by_kind);
+            for assumption in resource_assumptions(price) {
+                if !self.assumptions.contains(&assumption) {
+                    self.assumptions.push(assumption);
+                }
+            }
+        }
+    }
+}
+
+/// What a resource's figure rests on, in words: its source and date, and how sure it is.
+pub fn resource_assumptions(price: &ResourcePrice) -> Vec<String> {
+    let mut said = vec![
+        "Resources are priced per hour from a monthly figure spread over 730 hours, each calendar month at most its monthly figure, at their present size and state (an unassigned reserved IP counted as unassigned since its creation or the month's start); month-to-date counts only resources that still exist."
+            .to_owned(),
+    ];
+    let grade = match price.grade {
+        Grade::Primary => "primary",
+        Grade::Secondary => "secondary (a third party quoting the vendor)",
+        Grade::Assumed => "assumed (no source found)",
+    };
+    said.push(format!(
+        "{} price {} {} per {}: {grade}; source {}, as of {}.",
+        price.kind,
+        price.amount.normalize(),
+        price.currency,
+        match price.unit {
+            PriceUnit::GibMonth => "GiB-month",
+            PriceUnit::Hour => "hour",
+            PriceUnit::Month => "month",
+        },
+        price.source,
+        price.as_of
+    ));
+    said
 }
 
 /// What `instance`, billed at `price`, has cost from the later of its creation and the start of

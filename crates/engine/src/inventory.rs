@@ -1,5 +1,12 @@
-//! Every provider's instances, in memory: lists and filters are answered from here, never by
-//! waiting long for the cloud while a copy exists.
+//! Every provider's instances and resources (volumes, snapshots, SSH keys, firewalls, reserved
+//! IPs, VPCs: each kind it declares), in memory: lists and filters are answered from here, never
+//! by waiting long for the cloud while a copy exists.
+//!
+//! - One refresh reads the instances, then every resource kind the provider declares, then its
+//!   resource prices: one copy, one version, one cost, so the resources are refreshed within the
+//!   same share of the rate limit as the instances (the share is measured on what the whole
+//!   refresh took). A kind the provider turns out not to support (`not_supported`) is left out
+//!   of the copy; any other failure fails the refresh, which keeps the last good copy.
 //!
 //! - A copy is refreshed in the background so it is never older than `inventory.max_age_secs`
 //!   (each provider on its own timer, just before its copy would pass that age). One refresh of
@@ -37,7 +44,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use nephele_core::{Instance, InstanceFilter, InstanceId, InstanceStatus, Provider, ProviderError};
+use nephele_core::pricing::ResourcePrice;
+use nephele_core::{
+    Instance, InstanceFilter, InstanceId, InstanceStatus, Provider, ProviderError, Resource, ResourceId,
+    ResourceKind,
+};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -66,10 +77,18 @@ pub enum ReadError {
     TimedOut { budget: Duration },
 }
 
-/// One provider's instances at one moment.
+/// One provider's resources of every kind it supports, each list sorted by id. A kind absent
+/// from the map is one the provider does not support.
+pub type Resources = std::collections::BTreeMap<ResourceKind, Arc<Vec<Resource>>>;
+
+/// One provider's instances (and resources) at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub instances: Arc<Vec<Instance>>,
+    /// Every resource kind the provider supports, each sorted by id.
+    pub resources: Resources,
+    /// What its resources cost (the provider's price list, read with the copy).
+    pub resource_prices: Arc<Vec<ResourcePrice>>,
     /// When the provider was last read (UTC); writes through Nephele do not move it.
     pub as_of: OffsetDateTime,
     fetched: Instant,
@@ -91,44 +110,153 @@ impl Snapshot {
     pub fn is_stale(&self) -> bool {
         self.error.is_some()
     }
+
+    /// The provider's resources of `kind`, or `None` when it does not support the kind.
+    pub fn resources_of(&self, kind: ResourceKind) -> Option<&Arc<Vec<Resource>>> {
+        self.resources.get(&kind)
+    }
+}
+
+/// What one refresh reads: instances, resources by kind, and resource prices.
+struct Fetch {
+    instances: Vec<Instance>,
+    resources: Resources,
+    prices: Vec<ResourcePrice>,
+}
+
+/// Reads everything a copy holds from `provider`: its instances, then every resource kind it
+/// declares, at once (a kind it answers `not_supported` for is left out), then its resource
+/// prices.
+async fn fetch_all(provider: &dyn Provider) -> Result<Fetch, ProviderError> {
+    let instances = provider.list_instances(&InstanceFilter::default()).await?;
+    let declared = provider.info().capabilities;
+    // The kinds are read at once, each within the provider's own budget and bounds.
+    let kinds: Vec<ResourceKind> =
+        ResourceKind::ALL.into_iter().filter(|k| declared.iter().any(|c| c == k.capability())).collect();
+    let listed =
+        futures_util::future::join_all(kinds.iter().map(|kind| provider.list_resources(*kind))).await;
+    let mut resources = Resources::new();
+    for (kind, listed) in kinds.into_iter().zip(listed) {
+        match listed {
+            Ok(mut listed) => {
+                listed.retain(|r| r.kind() == kind);
+                listed.sort_by(|a, b| a.id().cmp(b.id()));
+                listed.dedup_by(|a, b| a.id() == b.id());
+                resources.insert(kind, Arc::new(listed));
+            }
+            Err(ProviderError::NotSupported { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let prices = if resources.is_empty() { Vec::new() } else { provider.resource_prices().await? };
+    Ok(Fetch { instances, resources, prices })
 }
 
 /// A change made through Nephele, kept until no refresh under way predates it.
 #[derive(Debug, Clone)]
 enum Write {
     Upsert(Vec<Instance>),
+    /// An instance is gone; what was attached to or assigned to it is then attached to nothing
+    /// (both clouds detach volumes and release the assignment of reserved IPs of a deleted
+    /// instance).
     Remove(InstanceId),
     Status(InstanceId, InstanceStatus),
+    /// A resource as the provider just described it.
+    UpsertResource(Resource),
+    RemoveResource(ResourceKind, ResourceId),
+}
+
+/// Whether `resource` is attached or assigned to `instance`.
+fn refers_to(resource: &Resource, instance: &InstanceId) -> bool {
+    match resource {
+        Resource::Volume(v) => v.attached_to.contains(instance),
+        Resource::ReservedIp(ip) => ip.assigned_to.as_ref() == Some(instance),
+        _ => false,
+    }
+}
+
+/// `resource` with `instance` detached or unassigned.
+fn let_go_of(resource: &mut Resource, instance: &InstanceId) {
+    match resource {
+        Resource::Volume(v) => {
+            v.attached_to.retain(|i| i != instance);
+            if v.attached_to.is_empty() && v.status == nephele_core::VolumeStatus::InUse {
+                v.status = nephele_core::VolumeStatus::Available;
+            }
+        }
+        Resource::ReservedIp(ip) if ip.assigned_to.as_ref() == Some(instance) => ip.assigned_to = None,
+        _ => {}
+    }
+}
+
+/// The position of resource `id` in a list sorted by id.
+fn position(list: &[Resource], id: &ResourceId) -> Result<usize, usize> {
+    list.binary_search_by(|r| r.id().cmp(id))
 }
 
 impl Write {
-    /// Whether this write would change `instances` (sorted by id). A `get` of an unchanged
-    /// instance is the common case, and it need not copy the whole list (nor change the
-    /// version, which would throw away the rendered answers).
-    fn changes(&self, instances: &[Instance]) -> bool {
+    /// Whether this write would change `instances` (sorted by id) or `resources`. A `get` of an
+    /// unchanged instance is the common case, and it need not copy the whole list (nor change
+    /// the version, which would throw away the rendered answers).
+    fn changes(&self, instances: &[Instance], resources: &Resources) -> bool {
         let find =
             |id: &InstanceId| instances.binary_search_by(|i| i.id.cmp(id)).ok().map(|at| &instances[at]);
         match self {
             Self::Upsert(upserted) => upserted.iter().any(|instance| find(&instance.id) != Some(instance)),
-            Self::Remove(id) => find(id).is_some(),
+            Self::Remove(id) => {
+                find(id).is_some() || resources.values().any(|list| list.iter().any(|r| refers_to(r, id)))
+            }
             Self::Status(id, status) => find(id).is_some_and(|existing| existing.status != *status),
+            Self::UpsertResource(resource) => resources
+                .get(&resource.kind())
+                .is_none_or(|list| position(list, resource.id()).map(|at| &list[at]) != Ok(resource)),
+            Self::RemoveResource(kind, id) => {
+                resources.get(kind).is_some_and(|list| position(list, id).is_ok())
+            }
         }
     }
 
-    fn apply(&self, instances: &mut Vec<Instance>) {
+    /// Applies this write to `instances` (kept sorted by the caller) and `resources` (kept
+    /// sorted here), copying only the lists it changes.
+    fn apply(&self, instances: &mut Arc<Vec<Instance>>, resources: &mut Resources) {
         match self {
             Self::Upsert(upserted) => {
+                let instances = Arc::make_mut(instances);
                 for instance in upserted {
                     match instances.iter_mut().find(|i| i.id == instance.id) {
                         Some(existing) => *existing = instance.clone(),
                         None => instances.push(instance.clone()),
                     }
                 }
+                instances.sort_by(|a, b| a.id.cmp(&b.id));
             }
-            Self::Remove(id) => instances.retain(|i| &i.id != id),
+            Self::Remove(id) => {
+                if instances.iter().any(|i| &i.id == id) {
+                    Arc::make_mut(instances).retain(|i| &i.id != id);
+                }
+                for list in resources.values_mut() {
+                    if list.iter().any(|r| refers_to(r, id)) {
+                        Arc::make_mut(list).iter_mut().for_each(|r| let_go_of(r, id));
+                    }
+                }
+            }
             Self::Status(id, status) => {
-                if let Some(existing) = instances.iter_mut().find(|i| &i.id == id) {
+                if let Some(existing) = Arc::make_mut(instances).iter_mut().find(|i| &i.id == id) {
                     existing.status = *status;
+                }
+            }
+            Self::UpsertResource(resource) => {
+                let list = Arc::make_mut(resources.entry(resource.kind()).or_default());
+                match position(list, resource.id()) {
+                    Ok(at) => list[at] = resource.clone(),
+                    Err(at) => list.insert(at, resource.clone()),
+                }
+            }
+            Self::RemoveResource(kind, id) => {
+                if let Some(list) = resources.get_mut(kind)
+                    && let Ok(at) = position(list, id)
+                {
+                    Arc::make_mut(list).remove(at);
                 }
             }
         }
@@ -265,8 +393,7 @@ impl ProviderInventory {
         let began_ms = crate::store::now_ms();
         let first_write = self.next_version();
         let sent_before = self.provider.counters().get("requests_sent").copied();
-        let listed =
-            AssertUnwindSafe(self.provider.list_instances(&InstanceFilter::default())).catch_unwind().await;
+        let listed = AssertUnwindSafe(fetch_all(self.provider.as_ref())).catch_unwind().await;
         let fetched = listed.unwrap_or_else(|_| {
             tracing::error!(
                 provider = %self.name,
@@ -289,7 +416,7 @@ impl ProviderInventory {
         }
         let observed = match (&fetched, self.observer.get()) {
             (Ok(listed), Some(observer)) => {
-                let seen: Vec<_> = listed.iter().map(|i| (i.id.0.clone(), i.status)).collect();
+                let seen: Vec<_> = listed.instances.iter().map(|i| (i.id.0.clone(), i.status)).collect();
                 Some((observer, seen, self.current().map(|copy| copy.instances)))
             }
             _ => None,
@@ -306,24 +433,22 @@ impl ProviderInventory {
 
     /// Keeps what a refresh that began at `began` brought: the new copy, with the writes made
     /// since `first_write` applied on top; or the failure, on the last good copy.
-    fn store(
-        &self,
-        fetched: Result<Vec<Instance>, ProviderError>,
-        first_write: u64,
-        began: Instant,
-    ) -> Fetched {
+    fn store(&self, fetched: Result<Fetch, ProviderError>, first_write: u64, began: Instant) -> Fetched {
         let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         match fetched {
-            Ok(mut instances) => {
+            Ok(Fetch { mut instances, mut resources, prices }) => {
+                instances.sort_by(|a, b| a.id.cmp(&b.id));
+                let mut instances = Arc::new(instances);
                 let mut writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 // What was written while this refresh was under way is applied on top of it.
                 for (_, write) in writes.iter().filter(|(at, _)| *at > first_write) {
-                    write.apply(&mut instances);
+                    write.apply(&mut instances, &mut resources);
                 }
                 writes.retain(|(at, _)| *at > first_write);
-                instances.sort_by(|a, b| a.id.cmp(&b.id));
                 let snapshot = Snapshot {
-                    instances: Arc::new(instances),
+                    instances,
+                    resources,
+                    resource_prices: Arc::new(prices),
                     as_of: OffsetDateTime::now_utc(),
                     fetched: Instant::now(),
                     checked: began,
@@ -546,12 +671,9 @@ impl Inventory {
         let mut current = entry.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         // The write is logged all the same: a refresh in flight may have read an older state.
         if let Some(snapshot) = current.as_mut()
-            && write.changes(&snapshot.instances)
+            && write.changes(&snapshot.instances, &snapshot.resources)
         {
-            let mut instances = snapshot.instances.as_ref().clone();
-            write.apply(&mut instances);
-            instances.sort_by(|a, b| a.id.cmp(&b.id));
-            snapshot.instances = Arc::new(instances);
+            write.apply(&mut snapshot.instances, &mut snapshot.resources);
             snapshot.version = version;
         }
     }
@@ -567,6 +689,16 @@ impl Inventory {
     /// Records that an instance is gone.
     pub fn remove(&self, provider: &str, id: &InstanceId) {
         self.write(provider, Write::Remove(id.clone()));
+    }
+
+    /// Records a resource as the provider just described it (made, changed or read).
+    pub fn upsert_resource(&self, provider: &str, resource: &Resource) {
+        self.write(provider, Write::UpsertResource(resource.clone()));
+    }
+
+    /// Records that a resource is gone.
+    pub fn remove_resource(&self, provider: &str, kind: ResourceKind, id: &ResourceId) {
+        self.write(provider, Write::RemoveResource(kind, id.clone()));
     }
 
     /// Records an instance's new status (a power action completed).

@@ -33,6 +33,7 @@ pub mod secrets;
 pub mod spend;
 pub mod store;
 pub mod validation;
+pub mod waste;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

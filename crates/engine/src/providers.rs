@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+use nephele_core::pricing::ResourcePrice;
 use nephele_core::{
-    ActionId, BillingPolicy, CreateInstances, Image, Instance, InstanceFilter, InstanceId, InstanceType,
-    OperationId, PowerAction, Provider, ProviderAction, ProviderError, ProviderInfo, Region, Secret,
+    ActionId, ActionStarted, AssociatedResources, BillingPolicy, CreateInstances, CreateResource, Image,
+    Instance, InstanceFilter, InstanceId, InstanceType, OperationId, PowerAction, Provider, ProviderAction,
+    ProviderError, ProviderInfo, Region, Resource, ResourceAction, ResourceId, ResourceKind, Secret,
+    VpcMember,
 };
 use nephele_digitalocean::DigitalOcean;
 use time::OffsetDateTime;
@@ -279,6 +282,52 @@ impl Provider for ProviderSlot {
     async fn list_images(&self) -> Result<Vec<Image>, ProviderError> {
         let provider = self.current();
         self.metered("list_images", provider.list_images()).await
+    }
+    async fn list_resources(&self, kind: ResourceKind) -> Result<Vec<Resource>, ProviderError> {
+        let provider = self.current();
+        self.metered("list_resources", provider.list_resources(kind)).await
+    }
+    async fn get_resource(&self, kind: ResourceKind, id: &ResourceId) -> Result<Resource, ProviderError> {
+        let provider = self.current();
+        self.metered("get_resource", provider.get_resource(kind, id)).await
+    }
+    async fn create_resource(&self, request: &CreateResource) -> Result<Resource, ProviderError> {
+        let provider = self.current();
+        self.metered("create_resource", provider.create_resource(request)).await
+    }
+    async fn delete_resource(
+        &self,
+        kind: ResourceKind,
+        id: &ResourceId,
+        operation: OperationId,
+    ) -> Result<(), ProviderError> {
+        let provider = self.current();
+        self.metered("delete_resource", provider.delete_resource(kind, id, operation)).await
+    }
+    async fn resource_action(
+        &self,
+        action: &ResourceAction,
+        operation: OperationId,
+    ) -> Result<ActionStarted, ProviderError> {
+        let provider = self.current();
+        self.metered("resource_action", provider.resource_action(action, operation)).await
+    }
+    async fn vpc_members(&self, id: &ResourceId) -> Result<Vec<VpcMember>, ProviderError> {
+        let provider = self.current();
+        self.metered("vpc_members", provider.vpc_members(id)).await
+    }
+    async fn delete_instance_with(
+        &self,
+        id: &InstanceId,
+        associated: &AssociatedResources,
+        operation: OperationId,
+    ) -> Result<(), ProviderError> {
+        let provider = self.current();
+        self.metered("delete_instance_with", provider.delete_instance_with(id, associated, operation)).await
+    }
+    async fn resource_prices(&self) -> Result<Vec<ResourcePrice>, ProviderError> {
+        let provider = self.current();
+        self.metered("resource_prices", provider.resource_prices()).await
     }
 }
 

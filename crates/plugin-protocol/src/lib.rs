@@ -6,12 +6,14 @@
 //!   neither side trusts the other's bytes.
 //! - [`limits`]: how long each string and list in a message may be, so a plugin's answer costs
 //!   the host a bounded amount of memory field by field, not only message by message.
+//! - [`documents`]: resources beyond instances as JSON documents, bounded and checked.
 //! - [`failure`]: [`nephele_core::ProviderError`] as a gRPC status and back, kinds intact.
 //!
 //! Both the host (`nephele-server`) and the plugin side (`nephele-plugin-sdk`) build on this crate,
 //! so the two can never disagree about a field.
 
 pub mod convert;
+pub mod documents;
 pub mod failure;
 pub mod handshake;
 pub mod limits;

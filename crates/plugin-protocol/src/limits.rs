@@ -47,6 +47,15 @@ pub const CUT_NAME_CHARS: usize = 256;
 /// Descriptions and assumptions, cut past this many characters.
 pub const CUT_TEXT_CHARS: usize = 1024;
 
+/// One resource document (a volume, a firewall with its rules...), in bytes.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+/// Resource documents in one page of `ListResources`.
+pub const MAX_RESOURCES_PER_PAGE: usize = 1_000;
+/// Resources of one kind in one list.
+pub const MAX_LIST_RESOURCES: usize = 500_000;
+/// Documents in a `DocumentList` (a VPC's members, a price list).
+pub const MAX_DOCUMENTS: usize = 10_000;
+
 fn refused(field: &'static str, message: String) -> Malformed {
     Malformed { field, message }
 }

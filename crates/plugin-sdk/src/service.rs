@@ -4,10 +4,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::Stream;
-use nephele_core::{ActionId, InstanceId, Provider, ProviderError};
+use nephele_core::{
+    ActionId, AssociatedResources, CreateResource, InstanceId, OperationId, Provider, ProviderError,
+    ResourceAction, ResourceId, ResourceKind,
+};
 use nephele_plugin_protocol::convert::{self, Malformed};
 use nephele_plugin_protocol::failure::to_status;
 use nephele_plugin_protocol::wire;
+use nephele_plugin_protocol::{documents, limits};
 use tokio::sync::RwLock;
 use tonic::{Request, Response, Status};
 
@@ -251,4 +255,106 @@ impl wire::provider_server::Provider for ProviderService {
         let images = self.provider().await?.list_images().await.map_err(fail)?;
         Ok(Response::new(wire::ImageList { images: images.iter().map(convert::image).collect() }))
     }
+
+    type ListResourcesStream = ResourcePageStream;
+
+    async fn list_resources(
+        &self,
+        request: Request<wire::ListResourcesRequest>,
+    ) -> Result<Response<Self::ListResourcesStream>, Status> {
+        let kind = kind(&request.into_inner().kind)?;
+        let resources = self.provider().await?.list_resources(kind).await.map_err(fail)?;
+        let pages: Vec<Result<wire::ResourcePage, Status>> = resources
+            .chunks(limits::MAX_RESOURCES_PER_PAGE)
+            .map(|chunk| {
+                Ok(wire::ResourcePage { resources: chunk.iter().map(documents::document).collect() })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures_util::stream::iter(pages))))
+    }
+
+    async fn get_resource(
+        &self,
+        request: Request<wire::ResourceRef>,
+    ) -> Result<Response<wire::Document>, Status> {
+        let request = request.into_inner();
+        let (kind, id) = (kind(&request.kind)?, resource_id(&request.id)?);
+        let resource = self.provider().await?.get_resource(kind, &id).await.map_err(fail)?;
+        Ok(Response::new(documents::document(&resource)))
+    }
+
+    async fn create_resource(
+        &self,
+        request: Request<wire::Document>,
+    ) -> Result<Response<wire::Document>, Status> {
+        let create: CreateResource = documents::read(Some(request.into_inner()), "create").map_err(bad)?;
+        let made = self.provider().await?.create_resource(&create).await.map_err(fail)?;
+        Ok(Response::new(documents::document(&made)))
+    }
+
+    async fn delete_resource(
+        &self,
+        request: Request<wire::DeleteResourceRequest>,
+    ) -> Result<Response<wire::DeleteResourceResponse>, Status> {
+        let request = request.into_inner();
+        let (kind, id) = (kind(&request.kind)?, resource_id(&request.id)?);
+        let operation_id = operation_id(&request.operation_id)?;
+        self.provider().await?.delete_resource(kind, &id, operation_id).await.map_err(fail)?;
+        Ok(Response::new(wire::DeleteResourceResponse {}))
+    }
+
+    async fn resource_action(
+        &self,
+        request: Request<wire::ResourceActionRequest>,
+    ) -> Result<Response<wire::Document>, Status> {
+        let request = request.into_inner();
+        let action: ResourceAction = documents::read(request.action, "action").map_err(bad)?;
+        let operation_id = operation_id(&request.operation_id)?;
+        let started = self.provider().await?.resource_action(&action, operation_id).await.map_err(fail)?;
+        Ok(Response::new(documents::document(&started)))
+    }
+
+    async fn vpc_members(
+        &self,
+        request: Request<wire::ResourceRef>,
+    ) -> Result<Response<wire::DocumentList>, Status> {
+        let id = resource_id(&request.into_inner().id)?;
+        let members = self.provider().await?.vpc_members(&id).await.map_err(fail)?;
+        Ok(Response::new(wire::DocumentList { documents: members.iter().map(documents::document).collect() }))
+    }
+
+    async fn delete_instance_with(
+        &self,
+        request: Request<wire::DeleteInstanceWithRequest>,
+    ) -> Result<Response<wire::DeleteInstanceResponse>, Status> {
+        let request = request.into_inner();
+        let id = instance_id(request.id)?;
+        let associated: AssociatedResources =
+            documents::read(request.associated, "associated").map_err(bad)?;
+        let operation_id = operation_id(&request.operation_id)?;
+        self.provider().await?.delete_instance_with(&id, &associated, operation_id).await.map_err(fail)?;
+        Ok(Response::new(wire::DeleteInstanceResponse {}))
+    }
+
+    async fn get_resource_prices(
+        &self,
+        _: Request<wire::GetResourcePricesRequest>,
+    ) -> Result<Response<wire::DocumentList>, Status> {
+        let prices = self.provider().await?.resource_prices().await.map_err(fail)?;
+        Ok(Response::new(wire::DocumentList { documents: prices.iter().map(documents::document).collect() }))
+    }
+}
+
+type ResourcePageStream = Pin<Box<dyn Stream<Item = Result<wire::ResourcePage, Status>> + Send>>;
+
+fn kind(raw: &str) -> Result<ResourceKind, Status> {
+    raw.parse().map_err(|message| bad(Malformed { field: "kind", message }))
+}
+
+fn resource_id(raw: &str) -> Result<ResourceId, Status> {
+    ResourceId::parse(raw).map_err(|message| bad(Malformed { field: "id", message }))
+}
+
+fn operation_id(raw: &str) -> Result<OperationId, Status> {
+    convert::operation_id(raw, "operation_id").map_err(bad)
 }

@@ -216,3 +216,82 @@ async fn a_server_that_stops_cleanly_hands_its_operations_back_at_once() {
         assert_eq!(op["state"], "succeeded", "{op}");
     }
 }
+
+/// Volumes made through the API, the server killed with -9 part way, restarted, every client
+/// retrying with its Idempotency-Key: each volume exists once at DigitalOcean (a volume is found
+/// again by its name and its operation's tag).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_volume_create_retried_across_a_kill_ends_as_exactly_one_volume() {
+    let sim = simulator(Duration::from_millis(100)).await;
+    sim.set_faults(dosim::Faults { latency_ms: 150, ..Default::default() });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = format!("sqlite://{}/nephele.db", dir.path().display());
+    let config = write_config(dir.path(), &sim, &database, 3);
+    let key = make_key(&config, "operator");
+    let server = Server::start(&config, &dir.path().join("first.log"));
+    let http = reqwest::Client::new();
+    const COUNT: usize = 20;
+    let create = |http: reqwest::Client, url: String, key: String, i: usize| async move {
+        let response = http
+            .post(format!("{url}/api/v1/providers/digitalocean/volumes"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", format!("vol-crash-{i}"))
+            .json(&json!({"name": format!("crash-{i}"), "size_gib": 10}))
+            .send()
+            .await
+            .ok()?;
+        (response.status() == 202).then_some(())
+    };
+    let accepted = Arc::new(Mutex::new(0usize));
+    let sender = {
+        let (http, url, key, accepted) = (http.clone(), server.url.clone(), key.clone(), accepted.clone());
+        tokio::spawn(async move {
+            futures_util::stream::iter(0..COUNT)
+                .map(|i| {
+                    let (http, url, key, accepted) =
+                        (http.clone(), url.clone(), key.clone(), accepted.clone());
+                    async move {
+                        if create(http, url, key, i).await.is_some() {
+                            *accepted.lock().expect("lock") += 1;
+                        }
+                    }
+                })
+                .buffer_unordered(4)
+                .collect::<Vec<_>>()
+                .await;
+        })
+    };
+    while *accepted.lock().expect("lock") < 5 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill_hard();
+    sender.await.expect("sender");
+    let before_kill = *accepted.lock().expect("lock");
+    assert!(before_kill < COUNT, "the kill came part way: {before_kill} of {COUNT} were answered");
+
+    sim.set_faults(dosim::Faults::default());
+    let server = Server::start(&config, &dir.path().join("second.log"));
+    // Every client retries with its key, whatever it heard.
+    for i in 0..COUNT {
+        assert!(create(http.clone(), server.url.clone(), key.clone(), i).await.is_some(), "retry {i}");
+    }
+    wait_until_settled(&http, &server.url, &key, Duration::from_secs(60)).await;
+    let body: Value = http
+        .get(format!("{}/v2/volumes?per_page=200", sim.base_url()))
+        .bearer_auth(crate::support::DO_TOKEN)
+        .send()
+        .await
+        .expect("list volumes")
+        .json()
+        .await
+        .expect("json");
+    let mut names: HashMap<String, usize> = HashMap::new();
+    for volume in body["volumes"].as_array().expect("volumes") {
+        *names.entry(volume["name"].as_str().expect("name").to_owned()).or_default() += 1;
+    }
+    for i in 0..COUNT {
+        assert_eq!(names.get(&format!("crash-{i}")), Some(&1), "volume crash-{i}: {names:?}");
+    }
+    assert_eq!(names.len(), COUNT, "{names:?}");
+    server.stop();
+}

@@ -121,6 +121,40 @@ async fn create_wait_list_power_and_delete_through_the_cli() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_and_reserved_ips_through_the_cli_and_the_waste_they_leave() {
+    let live = live_server().await;
+    let s = live.server.as_str();
+    let made =
+        nephele(s, &["volumes", "create", "--set", "name=cli-data", "--set", "size_gib=50", "-o", "json"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let made: Value = serde_json::from_slice(&made.stdout).expect("json");
+    assert_eq!(made["operation"]["state"], "succeeded", "{made}");
+    let volume = made["answer"]["resource"]["id"].as_str().expect("id").to_owned();
+    let grown = nephele(s, &["volumes", "action", &volume, "resize", "--set", "size_gib=60"]);
+    assert!(grown.status.success(), "{}", String::from_utf8_lossy(&grown.stderr));
+    assert!(stdout(&grown).contains("succeeded"), "{}", stdout(&grown));
+    let ip = nephele(s, &["reserved-ips", "create", "--set", "region=nyc1"]);
+    assert!(ip.status.success(), "{}", String::from_utf8_lossy(&ip.stderr));
+
+    let list = stdout(&nephele(s, &["volumes", "list"]));
+    assert!(list.contains("cli-data") && list.contains("60 GiB"), "{list}");
+    let all = stdout(&nephele(s, &["volumes", "list", "--all"]));
+    assert!(all.contains("cli-data"), "{all}");
+    let waste = stdout(&nephele(s, &["waste"]));
+    // 60 GiB at $0.10 and an unassigned IP at $5.00.
+    assert!(waste.contains("6.00 USD") && waste.contains("5.00 USD"), "{waste}");
+    assert!(waste.contains("total a month: 11.00 USD"), "{waste}");
+    let ips = stdout(&nephele(s, &["waste", "--kind", "reserved_ip"]));
+    assert!(!ips.contains("cli-data"), "{ips}");
+
+    let deleted = nephele(s, &["volumes", "delete", &volume]);
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    assert!(!stdout(&nephele(s, &["volumes", "list"])).contains("cli-data"));
+    let wrong = nephele(s, &["volumes", "create", "--set", "size_gib"]);
+    assert!(!wrong.status.success(), "a field without a value is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogue_and_cost_commands_print_tables_and_errors_help() {
     let live = live_server().await;
     let s = live.server.as_str();

@@ -24,7 +24,10 @@ async fn store_guarantees(store: Store) {
     store.migrate().await.expect("second migration");
 
     // Twenty workers race for one operation: exactly one gets it.
-    let request = OperationRequest::Delete { instance_id: InstanceId("500000001".into()) };
+    let request = OperationRequest::Delete {
+        instance_id: InstanceId("500000001".into()),
+        associated: nephele_core::AssociatedResources::default(),
+    };
     let race = OperationId::new();
     let race_id = race.to_string();
     let race_id = race_id.as_str();

@@ -56,9 +56,18 @@ fn request(op: &Operation) -> Value {
             "monitoring": create.monitoring,
             "vpc_uuid": create.vpc_uuid,
         }),
-        Ok((_, OperationRequest::Delete { instance_id })) => {
+        Ok((_, OperationRequest::Delete { instance_id, associated })) if associated.is_empty() => {
             json!({ "instance_id": instance_id.0, "action": null })
         }
+        Ok((_, OperationRequest::Delete { instance_id, associated })) => {
+            json!({ "instance_id": instance_id.0, "action": null, "associated": associated })
+        }
+        Ok((
+            _,
+            request @ (OperationRequest::CreateResource(_)
+            | OperationRequest::DeleteResource { .. }
+            | OperationRequest::ResourceAction(_)),
+        )) => json!({ "resource": request.to_stored() }),
         Ok((_, OperationRequest::Power { instance_id, action })) => {
             json!({ "instance_id": instance_id.0, "action": action.as_str() })
         }
@@ -73,6 +82,9 @@ fn result(result: &OperationResult) -> Value {
         }
         OperationResult::ActionStarted { action_id } => json!({ "action_id": action_id.0 }),
         OperationResult::Deleted { deleted } => json!({ "deleted": deleted }),
+        OperationResult::Resource { resource_kind, resource_id } => {
+            json!({ "resource_kind": resource_kind.as_str(), "resource_id": resource_id.0 })
+        }
     }
 }
 

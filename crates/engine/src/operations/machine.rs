@@ -11,7 +11,7 @@
 //!
 //! No I/O here: the caller calls the provider, hands the answer in, and stores the decision.
 
-use nephele_core::{ActionId, ActionStatus, ErrorCode, InstanceId, ProviderError};
+use nephele_core::{ActionId, ActionStatus, ErrorCode, InstanceId, ProviderError, ResourceId, ResourceKind};
 
 use super::record::{OperationError, OperationKind, OperationResult};
 use crate::store::OperationState;
@@ -29,6 +29,9 @@ pub enum Answer {
     ActionStarted(ActionId),
     /// A power action was read.
     ActionPolled(ActionStatus),
+    /// A resource was made (or found, made by an earlier attempt), or an action on it is done
+    /// (or was found done already).
+    ResourceDone(ResourceKind, ResourceId),
     /// The provider failed or refused.
     Failed(ProviderError),
 }
@@ -42,6 +45,7 @@ impl Answer {
             Self::Deleted => "a delete done",
             Self::ActionStarted(_) => "an action started",
             Self::ActionPolled(_) => "an action read",
+            Self::ResourceDone(..) => "a resource made or changed",
             Self::Failed(_) => "a failure",
         }
     }
@@ -153,38 +157,61 @@ pub fn decide(situation: Situation, answer: Answer, limits: Limits, jitter: f64)
             Decision::failed(OperationError::from_provider(&e))
         }
 
-        (OperationKind::Delete, _, Answer::Deleted) => {
+        (OperationKind::Delete | OperationKind::DeleteResource, _, Answer::Deleted) => {
             Decision::to(Succeeded, Some(OperationResult::Deleted { deleted: true }), Then::Done)
         }
         // Gone already: done, if an earlier attempt of ours may have deleted it.
-        (OperationKind::Delete, _, Answer::Failed(ProviderError::NotFound { .. })) if attempts > 0 => {
+        (
+            OperationKind::Delete | OperationKind::DeleteResource,
+            _,
+            Answer::Failed(ProviderError::NotFound { .. }),
+        ) if attempts > 0 => {
             Decision::to(Succeeded, Some(OperationResult::Deleted { deleted: true }), Then::Done)
         }
 
-        (OperationKind::Power(_), Pending, Answer::ActionStarted(id)) => {
+        // A resource made, or an action on one done: nothing more to follow.
+        (OperationKind::CreateResource, Pending, Answer::ResourceDone(kind, id))
+        | (OperationKind::ResourceAction, Pending | Running, Answer::ResourceDone(kind, id)) => Decision::to(
+            Succeeded,
+            Some(OperationResult::Resource { resource_kind: kind, resource_id: id }),
+            Then::Done,
+        ),
+
+        (OperationKind::Power(_) | OperationKind::ResourceAction, Pending, Answer::ActionStarted(id)) => {
             Decision::to(Running, Some(OperationResult::ActionStarted { action_id: id }), Then::Poll)
         }
-        (OperationKind::Power(_), Running, Answer::ActionPolled(ActionStatus::Completed)) => {
-            Decision::to(Succeeded, None, Then::Done)
-        }
-        (OperationKind::Power(_), Running, Answer::ActionPolled(ActionStatus::Errored)) => Decision::failed(
-            OperationError::new(ErrorCode::ActionErrored, "the provider reports the action errored"),
-        ),
-        (OperationKind::Power(_), Running, Answer::ActionPolled(ActionStatus::InProgress)) => {
+        (
+            OperationKind::Power(_) | OperationKind::ResourceAction,
+            Running,
+            Answer::ActionPolled(ActionStatus::Completed),
+        ) => Decision::to(Succeeded, None, Then::Done),
+        (
+            OperationKind::Power(_) | OperationKind::ResourceAction,
+            Running,
+            Answer::ActionPolled(ActionStatus::Errored),
+        ) => Decision::failed(OperationError::new(
+            ErrorCode::ActionErrored,
+            "the provider reports the action errored",
+        )),
+        (
+            OperationKind::Power(_) | OperationKind::ResourceAction,
+            Running,
+            Answer::ActionPolled(ActionStatus::InProgress),
+        ) => {
             if past_deadline {
                 return deadline_failure();
             }
             Decision::to(Running, None, Then::Poll)
         }
         // Busy with another action: in background, wait for it rather than fail.
-        (OperationKind::Power(_), Pending, Answer::Failed(e @ ProviderError::Conflict { .. }))
-            if !inline && attempts < limits.max_conflict_retries =>
-        {
-            Decision {
-                error: Some(OperationError::from_provider(&e)),
-                ..Decision::to(Pending, None, Then::Backoff(backoff_ms(attempts.min(2), jitter)))
-            }
-        }
+        (
+            OperationKind::Power(_) | OperationKind::ResourceAction,
+            Pending,
+            Answer::Failed(e @ ProviderError::Conflict { .. }),
+        ) if !inline && attempts < limits.max_conflict_retries => Decision {
+            error: Some(OperationError::from_provider(&e)),
+            ..Decision::to(Pending, None, Then::Backoff(backoff_ms(attempts.min(2), jitter)))
+        },
 
         // A pending request the provider refuses ends here, with its reason.
         (_, Pending, Answer::Failed(e)) if !e.is_retryable() => {
@@ -246,8 +273,14 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits { max_attempts: 5, deadline_ms: 600_000, max_conflict_retries: 40 };
-    const KINDS: [OperationKind; 3] =
-        [OperationKind::Create, OperationKind::Delete, OperationKind::Power(PowerAction::PowerOff)];
+    const KINDS: [OperationKind; 6] = [
+        OperationKind::Create,
+        OperationKind::Delete,
+        OperationKind::Power(PowerAction::PowerOff),
+        OperationKind::CreateResource,
+        OperationKind::DeleteResource,
+        OperationKind::ResourceAction,
+    ];
     const STATES: [OperationState; 4] =
         [OperationState::Pending, OperationState::Running, OperationState::Succeeded, OperationState::Failed];
 
@@ -280,6 +313,7 @@ mod tests {
             Answer::ActionPolled(ActionStatus::InProgress),
             Answer::ActionPolled(ActionStatus::Completed),
             Answer::ActionPolled(ActionStatus::Errored),
+            Answer::ResourceDone(ResourceKind::Volume, ResourceId("v-1".into())),
         ];
         all.extend(errors().into_iter().map(Answer::Failed));
         all
@@ -319,7 +353,8 @@ mod tests {
     fn a_pending_request_the_provider_refuses_fails_at_once_with_its_reason() {
         for kind in KINDS {
             for error in errors().into_iter().filter(|e| !e.is_retryable()) {
-                if matches!(error, ProviderError::Conflict { .. }) && matches!(kind, OperationKind::Power(_))
+                if matches!(error, ProviderError::Conflict { .. })
+                    && matches!(kind, OperationKind::Power(_) | OperationKind::ResourceAction)
                 {
                     continue; // waited for in background, below
                 }

@@ -7,6 +7,13 @@
 //! backoff, attempts are capped and every operation has a deadline. Creates are safe to repeat:
 //! the provider adopts what an earlier attempt made, by the operation's tag; power actions are
 //! looked for among the instance's actions before they are sent again.
+//!
+//! Resources (volumes, snapshots, keys, firewalls, reserved IPs, VPCs) go the same way, each
+//! change one operation: a create carries its operation id (the provider adopts what an earlier
+//! attempt made where its cloud keeps a record); a delete that finds the resource gone after an
+//! attempt of ours is done; an action reads the resource first and is not sent when the
+//! resource already shows its effect ([`nephele_core::ResourceAction::is_done`]), so a retry
+//! after a crash or a lost answer never does it twice.
 
 pub mod fairness;
 pub mod idempotency;
@@ -17,7 +24,8 @@ pub mod worker;
 use std::sync::Arc;
 
 use nephele_core::{
-    ErrorCode, Instance, InstanceStatus, OperationId, PowerAction, ProviderAction, ProviderError,
+    ActionStatus, AssociatedResources, ErrorCode, Instance, InstanceId, InstanceStatus, OperationId,
+    PowerAction, Provider, ProviderAction, ProviderError, Resource, ResourceAction,
 };
 
 use self::machine::{Answer, Decision, Situation, Then};
@@ -77,6 +85,8 @@ pub struct StepOutcome {
     pub state: Option<OperationState>,
     pub instances: Vec<Instance>,
     pub action: Option<ProviderAction>,
+    /// The resource a resource operation made or changed, as the provider described it.
+    pub resource: Option<Resource>,
     /// The provider's error, when this step met one.
     pub error: Option<ProviderError>,
     /// Why the operation failed, when this step ended it so.
@@ -327,10 +337,13 @@ async fn ask_provider(
             inventory.upsert(&op.provider, &polled);
             failure.map_or(Answer::CreatePolled { all_running }, Answer::Failed)
         }
-        (OperationRequest::Delete { instance_id }, _) => {
-            match provider.delete_instance(instance_id, typed.operation_id).await {
+        (OperationRequest::Delete { instance_id, associated }, _) => {
+            match delete_instance(provider, instance_id, associated, typed.operation_id).await {
                 Ok(()) => {
                     inventory.remove(&op.provider, instance_id);
+                    for (kind, id) in associated.all() {
+                        inventory.remove_resource(&op.provider, kind, id);
+                    }
                     Answer::Deleted
                 }
                 Err(e) => {
@@ -339,6 +352,52 @@ async fn ask_provider(
                     }
                     Answer::Failed(e)
                 }
+            }
+        }
+        (OperationRequest::CreateResource(request), OperationState::Pending) => {
+            match provider.create_resource(request).await {
+                Ok(resource) => {
+                    inventory.upsert_resource(&op.provider, &resource);
+                    let answer = Answer::ResourceDone(resource.kind(), resource.id().clone());
+                    outcome.resource = Some(resource);
+                    answer
+                }
+                Err(e) => Answer::Failed(e),
+            }
+        }
+        (OperationRequest::DeleteResource { kind, id }, _) => {
+            match provider.delete_resource(*kind, id, typed.operation_id).await {
+                Ok(()) => {
+                    inventory.remove_resource(&op.provider, *kind, id);
+                    Answer::Deleted
+                }
+                Err(e) => {
+                    if matches!(e, ProviderError::NotFound { .. }) {
+                        inventory.remove_resource(&op.provider, *kind, id);
+                    }
+                    Answer::Failed(e)
+                }
+            }
+        }
+        (OperationRequest::ResourceAction(action), OperationState::Pending) => {
+            start_resource_action(typed, provider, inventory, action, outcome).await
+        }
+        (OperationRequest::ResourceAction(action), OperationState::Running) => {
+            let Some(OperationResult::ActionStarted { action_id }) = &op.result else {
+                return Err(following("action"));
+            };
+            match provider.get_action(action_id).await {
+                Ok(polled) => {
+                    if polled.status == ActionStatus::Completed {
+                        let (kind, id) = action.target();
+                        if let Ok(resource) = provider.get_resource(kind, id).await {
+                            inventory.upsert_resource(&op.provider, &resource);
+                            outcome.resource = Some(resource);
+                        }
+                    }
+                    Answer::ActionPolled(polled.status)
+                }
+                Err(e) => Answer::Failed(e),
             }
         }
         (OperationRequest::Power { instance_id, action }, OperationState::Pending) => {
@@ -379,8 +438,96 @@ async fn ask_provider(
         }
         // A finished operation is not stepped (the store claims only pending and running ones).
         (_, OperationState::Succeeded | OperationState::Failed) => Answer::Deleted,
+        // A resource create is done in its first step; one found running is a bug, or a row of
+        // a later version: looked at again later (the machine says so), never sent twice.
+        (OperationRequest::CreateResource(_), OperationState::Running) => {
+            Answer::Failed(ProviderError::unavailable("a resource create is not followed"))
+        }
     };
     Ok(answer)
+}
+
+/// Deletes `instance_id` with its `associated` resources: in one call where the provider offers
+/// it, else the instance and then each resource (one already gone counts as deleted).
+async fn delete_instance(
+    provider: &dyn Provider,
+    instance_id: &InstanceId,
+    associated: &AssociatedResources,
+    operation_id: OperationId,
+) -> Result<(), ProviderError> {
+    if associated.is_empty() {
+        return provider.delete_instance(instance_id, operation_id).await;
+    }
+    match provider.delete_instance_with(instance_id, associated, operation_id).await {
+        Err(ProviderError::NotSupported { .. }) => {}
+        done => return done,
+    }
+    match provider.delete_instance(instance_id, operation_id).await {
+        Ok(()) | Err(ProviderError::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    for (kind, id) in associated.all() {
+        match provider.delete_resource(kind, id, operation_id).await {
+            Ok(()) | Err(ProviderError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Starts a resource action exactly once: the resource is read first, and an action whose
+/// effect it already shows (sent by an earlier attempt whose answer was lost, or asked of a
+/// resource already so) is done without a call.
+async fn start_resource_action(
+    typed: &Typed<'_>,
+    provider: &dyn Provider,
+    inventory: &Inventory,
+    action: &ResourceAction,
+    outcome: &mut StepOutcome,
+) -> Answer {
+    let op = typed.op;
+    let (kind, id) = action.target();
+    let current = match provider.get_resource(kind, id).await {
+        Ok(current) => current,
+        Err(e) => {
+            if matches!(e, ProviderError::NotFound { .. }) {
+                inventory.remove_resource(&op.provider, kind, id);
+            }
+            return Answer::Failed(e);
+        }
+    };
+    if action.is_done(&current) {
+        inventory.upsert_resource(&op.provider, &current);
+        outcome.resource = Some(current);
+        return Answer::ResourceDone(kind, id.clone());
+    }
+    let started = match provider.resource_action(action, typed.operation_id).await {
+        Ok(started) => started,
+        Err(e) => return Answer::Failed(e),
+    };
+    match started.action {
+        Some(followed) if followed.status != ActionStatus::Completed => {
+            if let Some(resource) = started.resource {
+                inventory.upsert_resource(&op.provider, &resource);
+                outcome.resource = Some(resource);
+            }
+            let action_id = followed.id.clone();
+            outcome.action = Some(followed);
+            Answer::ActionStarted(action_id)
+        }
+        _ => {
+            // Done already: the resource as it stands now.
+            let resource = match started.resource {
+                Some(resource) => Some(resource),
+                None => provider.get_resource(kind, id).await.ok(),
+            };
+            if let Some(resource) = resource {
+                inventory.upsert_resource(&op.provider, &resource);
+                outcome.resource = Some(resource);
+            }
+            Answer::ResourceDone(kind, id.clone())
+        }
+    }
 }
 
 async fn step(
@@ -402,6 +549,7 @@ async fn step(
     Ok(StepOutcome {
         instances: outcome.instances,
         action: outcome.action,
+        resource: outcome.resource,
         ..StepOutcome::decided(&decision, error)
     })
 }

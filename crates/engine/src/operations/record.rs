@@ -11,7 +11,8 @@
 
 use nephele_core::error::UpstreamDetail;
 use nephele_core::{
-    ActionId, CreateInstances, ErrorCode, InstanceId, OperationId, PowerAction, ProviderError,
+    ActionId, AssociatedResources, CreateInstances, CreateResource, ErrorCode, InstanceId, OperationId,
+    PowerAction, ProviderError, ResourceAction, ResourceId, ResourceKind,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,6 +23,11 @@ pub enum OperationKind {
     Create,
     Delete,
     Power(PowerAction),
+    /// Creates one resource (a volume, a snapshot...).
+    CreateResource,
+    DeleteResource,
+    /// Changes one resource (attach a volume, set a firewall's rules...).
+    ResourceAction,
 }
 
 impl OperationKind {
@@ -31,6 +37,9 @@ impl OperationKind {
             Self::Create => "create",
             Self::Delete => "delete",
             Self::Power(action) => action.as_str(),
+            Self::CreateResource => "create_resource",
+            Self::DeleteResource => "delete_resource",
+            Self::ResourceAction => "resource_action",
         }
     }
 
@@ -38,6 +47,9 @@ impl OperationKind {
         match name {
             "create" => Some(Self::Create),
             "delete" => Some(Self::Delete),
+            "create_resource" => Some(Self::CreateResource),
+            "delete_resource" => Some(Self::DeleteResource),
+            "resource_action" => Some(Self::ResourceAction),
             other => other.parse().ok().map(Self::Power),
         }
     }
@@ -47,16 +59,40 @@ impl OperationKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum OperationRequest {
     Create(CreateInstances),
-    Delete { instance_id: InstanceId },
-    Power { instance_id: InstanceId, action: PowerAction },
+    /// Deletes an instance, and with it the `associated` resources (none by default).
+    Delete {
+        instance_id: InstanceId,
+        associated: AssociatedResources,
+    },
+    Power {
+        instance_id: InstanceId,
+        action: PowerAction,
+    },
+    CreateResource(CreateResource),
+    DeleteResource {
+        kind: ResourceKind,
+        id: ResourceId,
+    },
+    ResourceAction(ResourceAction),
 }
 
-/// How delete and power requests are stored (the shape every version has written).
+/// How delete and power requests are stored (the shape every version has written; a delete's
+/// associated resources only when there are some).
 #[derive(Serialize, Deserialize)]
 struct StoredInstanceRequest {
     instance_id: String,
     #[serde(default)]
     action: Option<PowerAction>,
+    #[serde(default, skip_serializing_if = "AssociatedResources::is_empty")]
+    associated: AssociatedResources,
+}
+
+/// How a resource delete is stored.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredResourceDelete {
+    kind: ResourceKind,
+    id: String,
 }
 
 impl OperationRequest {
@@ -65,14 +101,17 @@ impl OperationRequest {
             Self::Create(_) => OperationKind::Create,
             Self::Delete { .. } => OperationKind::Delete,
             Self::Power { action, .. } => OperationKind::Power(*action),
+            Self::CreateResource(_) => OperationKind::CreateResource,
+            Self::DeleteResource { .. } => OperationKind::DeleteResource,
+            Self::ResourceAction(_) => OperationKind::ResourceAction,
         }
     }
 
     /// The instance a delete or power action is about.
     pub fn instance_id(&self) -> Option<&InstanceId> {
         match self {
-            Self::Create(_) => None,
-            Self::Delete { instance_id } | Self::Power { instance_id, .. } => Some(instance_id),
+            Self::Delete { instance_id, .. } | Self::Power { instance_id, .. } => Some(instance_id),
+            _ => None,
         }
     }
 
@@ -80,14 +119,21 @@ impl OperationRequest {
     pub fn to_stored(&self) -> Value {
         let stored = match self {
             Self::Create(create) => serde_json::to_value(create),
-            Self::Delete { instance_id } => serde_json::to_value(StoredInstanceRequest {
+            Self::Delete { instance_id, associated } => serde_json::to_value(StoredInstanceRequest {
                 instance_id: instance_id.0.clone(),
                 action: None,
+                associated: associated.clone(),
             }),
             Self::Power { instance_id, action } => serde_json::to_value(StoredInstanceRequest {
                 instance_id: instance_id.0.clone(),
                 action: Some(*action),
+                associated: AssociatedResources::default(),
             }),
+            Self::CreateResource(create) => serde_json::to_value(create),
+            Self::DeleteResource { kind, id } => {
+                serde_json::to_value(StoredResourceDelete { kind: *kind, id: id.0.clone() })
+            }
+            Self::ResourceAction(action) => serde_json::to_value(action),
         };
         // Every field is a string, number, bool or list of them: serialising cannot fail.
         stored.unwrap_or(Value::Null)
@@ -115,13 +161,41 @@ impl OperationRequest {
                     serde_json::from_value(request.clone()).map_err(|e| format!("request: {e}"))?;
                 let instance_id = InstanceId::parse(&stored.instance_id)
                     .map_err(|e| format!("request.instance_id: {e}"))?;
+                for (kind, id) in stored.associated.all() {
+                    ResourceId::parse(&id.0).map_err(|e| format!("request.associated ({kind}): {e}"))?;
+                }
                 match (kind, stored.action) {
-                    (OperationKind::Delete, None) => Ok(Self::Delete { instance_id }),
-                    (OperationKind::Power(action), Some(stored)) if stored == action => {
+                    (OperationKind::Delete, None) => {
+                        Ok(Self::Delete { instance_id, associated: stored.associated })
+                    }
+                    (OperationKind::Power(action), Some(stored_action))
+                        if stored_action == action && stored.associated.is_empty() =>
+                    {
                         Ok(Self::Power { instance_id, action })
                     }
                     _ => Err("request.action does not match the operation's kind".to_owned()),
                 }
+            }
+            OperationKind::CreateResource => {
+                let create: CreateResource =
+                    serde_json::from_value(request.clone()).map_err(|e| format!("request: {e}"))?;
+                if create.operation_id() != id {
+                    return Err("request: its operation id is not the operation's".to_owned());
+                }
+                Ok(Self::CreateResource(create))
+            }
+            OperationKind::DeleteResource => {
+                let stored: StoredResourceDelete =
+                    serde_json::from_value(request.clone()).map_err(|e| format!("request: {e}"))?;
+                let id = ResourceId::parse(&stored.id).map_err(|e| format!("request.id: {e}"))?;
+                Ok(Self::DeleteResource { kind: stored.kind, id })
+            }
+            OperationKind::ResourceAction => {
+                let action: ResourceAction =
+                    serde_json::from_value(request.clone()).map_err(|e| format!("request: {e}"))?;
+                let (_, target) = action.target();
+                ResourceId::parse(&target.0).map_err(|e| format!("request: the resource's id {e}"))?;
+                Ok(Self::ResourceAction(action))
             }
         }
     }
@@ -131,9 +205,20 @@ impl OperationRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum OperationResult {
-    Created { instance_ids: Vec<InstanceId> },
-    ActionStarted { action_id: ActionId },
-    Deleted { deleted: bool },
+    Created {
+        instance_ids: Vec<InstanceId>,
+    },
+    ActionStarted {
+        action_id: ActionId,
+    },
+    Deleted {
+        deleted: bool,
+    },
+    /// The resource a resource operation made or changed.
+    Resource {
+        resource_kind: ResourceKind,
+        resource_id: ResourceId,
+    },
 }
 
 impl OperationResult {
@@ -148,6 +233,9 @@ impl OperationResult {
             for id in instance_ids {
                 InstanceId::parse(&id.0).map_err(|e| format!("result.instance_ids: {e}"))?;
             }
+        }
+        if let Self::Resource { resource_id, .. } = &result {
+            ResourceId::parse(&resource_id.0).map_err(|e| format!("result.resource_id: {e}"))?;
         }
         Ok(result)
     }
@@ -255,7 +343,13 @@ mod tests {
     fn requests_written_before_the_types_load_and_round_trip() {
         let delete = json!({ "instance_id": "500000007", "action": null });
         let read = OperationRequest::from_stored(id(), "delete", &delete).expect("delete");
-        assert_eq!(read, OperationRequest::Delete { instance_id: InstanceId("500000007".into()) });
+        assert_eq!(
+            read,
+            OperationRequest::Delete {
+                instance_id: InstanceId("500000007".into()),
+                associated: AssociatedResources::default()
+            }
+        );
         assert_eq!(read.to_stored(), delete);
         let power = json!({ "instance_id": "i-0abc", "action": "power_off" });
         let read = OperationRequest::from_stored(id(), "power_off", &power).expect("power");

@@ -16,12 +16,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nephele_core::cost::month_start;
+use nephele_core::pricing::ResourcePrice;
 use nephele_core::{
     ActionId, BillingPolicy, CreateInstances, Image, Instance, InstanceFilter, InstanceId, InstanceType,
     OperationId, PowerAction, Provider, ProviderAction, ProviderError, ProviderInfo, Region,
 };
+use nephele_core::{
+    ActionStarted, AssociatedResources, CreateResource, Resource, ResourceAction, ResourceId, ResourceKind,
+    VpcMember,
+};
 use nephele_plugin_protocol::failure::{self, FAILURE_TRAILER};
-use nephele_plugin_protocol::{MAX_INSTANCES_PER_PAGE, convert, wire};
+use nephele_plugin_protocol::{MAX_INSTANCES_PER_PAGE, convert, documents, limits, wire};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tonic::{Code, Status};
@@ -573,5 +578,159 @@ impl Provider for PluginProvider {
             .call(Kind::Read, |mut c| async move { c.list_images(wire::ListImagesRequest {}).await })
             .await?;
         convert::read_images(answer.into_inner().images).map_err(|e| self.unusable(e))
+    }
+
+    async fn list_resources(&self, kind: ResourceKind) -> Result<Vec<Resource>, ProviderError> {
+        let request = wire::ListResourcesRequest { kind: kind.as_str().to_owned() };
+        let name = self.name.clone();
+        // As instances: each page checked as it arrives, the whole list bounded.
+        let read = self.call(Kind::Read, |mut c| {
+            let request = request.clone();
+            let name = name.clone();
+            async move {
+                let mut stream = c.list_resources(request).await?.into_inner();
+                let mut resources = Vec::new();
+                let mut bytes = 0usize;
+                while let Some(page) = stream.message().await? {
+                    bytes += prost::Message::encoded_len(&page);
+                    if bytes > MAX_LIST_BYTES
+                        || page.resources.len() > limits::MAX_RESOURCES_PER_PAGE
+                        || resources.len() + page.resources.len() > limits::MAX_LIST_RESOURCES
+                    {
+                        return Err(Status::data_loss(format!(
+                            "plugin {name} sent more resources than the protocol allows (pages of {}, {} in all, {} MiB)",
+                            limits::MAX_RESOURCES_PER_PAGE,
+                            limits::MAX_LIST_RESOURCES,
+                            MAX_LIST_BYTES / (1024 * 1024)
+                        )));
+                    }
+                    match documents::read_resources(page.resources) {
+                        Ok(read) => resources.extend(read),
+                        Err(unusable) => return Ok(Err(unusable)),
+                    }
+                }
+                Ok(Ok(resources))
+            }
+        })
+        .await;
+        self.update_counters().await;
+        let resources = read?.map_err(|e| self.unusable(e))?;
+        if let Some(other) = resources.iter().find(|r| r.kind() != kind) {
+            return Err(self.unusable(convert::Malformed {
+                field: "resources",
+                message: format!("a {} in a list of {kind}", other.kind()),
+            }));
+        }
+        Ok(resources)
+    }
+
+    async fn get_resource(&self, kind: ResourceKind, id: &ResourceId) -> Result<Resource, ProviderError> {
+        let request = wire::ResourceRef { kind: kind.as_str().to_owned(), id: id.0.clone() };
+        let answer = self
+            .call(Kind::Read, |mut c| {
+                let request = request.clone();
+                async move { c.get_resource(request).await }
+            })
+            .await?;
+        documents::read_resource(Some(answer.into_inner())).map_err(|e| self.unusable(e))
+    }
+
+    async fn create_resource(&self, request: &CreateResource) -> Result<Resource, ProviderError> {
+        let request = documents::document(request);
+        let answer = self
+            .call(Kind::Change, |mut c| {
+                let request = request.clone();
+                async move { c.create_resource(request).await }
+            })
+            .await?;
+        documents::read_resource(Some(answer.into_inner())).map_err(|e| self.unusable(e))
+    }
+
+    async fn delete_resource(
+        &self,
+        kind: ResourceKind,
+        id: &ResourceId,
+        operation_id: OperationId,
+    ) -> Result<(), ProviderError> {
+        let request = wire::DeleteResourceRequest {
+            kind: kind.as_str().to_owned(),
+            id: id.0.clone(),
+            operation_id: operation_id.to_string(),
+        };
+        self.call(Kind::Change, |mut c| {
+            let request = request.clone();
+            async move { c.delete_resource(request).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn resource_action(
+        &self,
+        action: &ResourceAction,
+        operation_id: OperationId,
+    ) -> Result<ActionStarted, ProviderError> {
+        let request = wire::ResourceActionRequest {
+            action: Some(documents::document(action)),
+            operation_id: operation_id.to_string(),
+        };
+        let answer = self
+            .call(Kind::Change, |mut c| {
+                let request = request.clone();
+                async move { c.resource_action(request).await }
+            })
+            .await?;
+        let started: ActionStarted =
+            documents::read(Some(answer.into_inner()), "action_started").map_err(|e| self.unusable(e))?;
+        if let Some(resource) = &started.resource {
+            documents::read_resource(Some(documents::document(resource))).map_err(|e| self.unusable(e))?;
+        }
+        Ok(started)
+    }
+
+    async fn vpc_members(&self, vpc_id: &ResourceId) -> Result<Vec<VpcMember>, ProviderError> {
+        let request = wire::ResourceRef { kind: ResourceKind::Vpc.as_str().to_owned(), id: vpc_id.0.clone() };
+        let answer = self
+            .call(Kind::Read, |mut c| {
+                let request = request.clone();
+                async move { c.vpc_members(request).await }
+            })
+            .await?;
+        let listed = answer.into_inner().documents;
+        if listed.len() > limits::MAX_DOCUMENTS {
+            return Err(self.unusable(convert::Malformed {
+                field: "documents",
+                message: format!("holds more than {} members", limits::MAX_DOCUMENTS),
+            }));
+        }
+        listed.into_iter().map(|d| documents::read(Some(d), "member").map_err(|e| self.unusable(e))).collect()
+    }
+
+    async fn delete_instance_with(
+        &self,
+        id: &InstanceId,
+        associated: &AssociatedResources,
+        operation_id: OperationId,
+    ) -> Result<(), ProviderError> {
+        let request = wire::DeleteInstanceWithRequest {
+            id: id.0.clone(),
+            associated: Some(documents::document(associated)),
+            operation_id: operation_id.to_string(),
+        };
+        self.call(Kind::Change, |mut c| {
+            let request = request.clone();
+            async move { c.delete_instance_with(request).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn resource_prices(&self) -> Result<Vec<ResourcePrice>, ProviderError> {
+        let answer = self
+            .call(Kind::Read, |mut c| async move {
+                c.get_resource_prices(wire::GetResourcePricesRequest {}).await
+            })
+            .await?;
+        documents::read_prices(answer.into_inner().documents).map_err(|e| self.unusable(e))
     }
 }

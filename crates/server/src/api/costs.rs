@@ -9,7 +9,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nephele_core::cost::{self, BackupPlan, CostError, CostQuery};
 use nephele_core::duration::DurationError;
-use nephele_core::{BillingDuration, InstanceType, Provider};
+use nephele_core::{
+    BillingDuration, InstanceType, Provider, ReservedIp, Resource, ResourceId, ResourceKind, Snapshot,
+    SnapshotSourceKind, SnapshotStatus, Volume, VolumeStatus,
+};
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -30,9 +33,18 @@ const MAX_COUNT: u32 = 1000;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EstimateBody {
-    /// An instance type's id (`s-1vcpu-1gb`).
+    /// What is estimated: `instance` (the default), `volume`, `snapshot` or `reserved_ip`.
+    #[schema(value_type = Option<EstimateKindName>)]
+    kind: Option<String>,
+    /// An instance type's id (`s-1vcpu-1gb`); required for an instance.
     #[schema(min_length = 1)]
-    instance_type: String,
+    instance_type: Option<String>,
+    /// A volume's or snapshot's size in GiB; required for those.
+    #[schema(minimum = 1, maximum = 16384)]
+    size_gib: Option<u64>,
+    /// A volume's type (EBS `gp3`, `gp2`), where the cloud has several; its default otherwise.
+    #[schema(min_length = 1, max_length = 16)]
+    volume_type: Option<String>,
     /// A region's id; the provider's default region when absent.
     #[schema(min_length = 1)]
     region: Option<String>,
@@ -47,6 +59,57 @@ pub struct EstimateBody {
     backups: Option<String>,
     /// When the span starts (RFC 3339); now when absent.
     start: Option<String>,
+}
+
+/// What an estimate may be of (the document's name for them).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EstimateKindName {
+    Instance,
+    Volume,
+    Snapshot,
+    ReservedIp,
+}
+
+/// What a resource (a volume, a snapshot, an unassigned reserved IP) would cost over a span.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResourceEstimate {
+    /// `volume`, `snapshot` or `reserved_ip`.
+    pub kind: String,
+    pub region: String,
+    pub size_gib: Option<u64>,
+    pub volume_type: Option<String>,
+    /// The duration as asked.
+    pub duration: String,
+    pub currency: String,
+    /// The total, rounded to cents (a decimal string).
+    pub total: String,
+    /// The total before rounding.
+    pub total_exact: String,
+    pub count: u32,
+    pub price_hourly: String,
+    /// The monthly run-rate, to the cent.
+    pub price_monthly: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub assumptions: Vec<String>,
+}
+
+/// An estimate of an instance type or of a resource.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum EstimateAnswer {
+    Instance(Box<Estimate>),
+    Resource(Box<ResourceEstimate>),
+}
+
+impl EstimateAnswer {
+    fn start(&self) -> Option<&str> {
+        match self {
+            Self::Instance(e) => e.start.as_deref(),
+            Self::Resource(e) => e.start.as_deref(),
+        }
+    }
 }
 
 /// Backup plans (the document's name for them).
@@ -235,7 +298,7 @@ async fn priced_type(
     params(("provider" = String, Path, description = "A configured provider's name"),
         ("Idempotency-Key" = Option<String>, Header, pattern = "^([!#-~][!-~]{0,254}|\"[!#-\\[\\]-~]{1,255}\")$", description = "Makes a retried request answer what the first did: 1-255 visible ASCII characters, bare or as a structured-field string in double quotes")),
     request_body = EstimateBody,
-    responses((status = 200, description = "The estimate", body = Estimate)))]
+    responses((status = 200, description = "The estimate", body = EstimateAnswer)))]
 #[tracing::instrument(skip_all)]
 pub async fn estimate(
     State(state): State<Arc<AppState>>,
@@ -266,9 +329,7 @@ pub async fn estimate(
     let answer = compute_estimate(&state, &name, &body, None).await;
     if key.is_some() {
         let kept = match &answer {
-            Ok(estimate) => {
-                idempotency::reply(StatusCode::OK, &KeptEstimate { start: estimate.start.as_deref() })
-            }
+            Ok(estimate) => idempotency::reply(StatusCode::OK, &KeptEstimate { start: estimate.start() }),
             Err(error) => idempotency::problem(error),
         };
         idempotency::store(&state, &principal.id, key.as_ref(), &kept).await;
@@ -278,7 +339,7 @@ pub async fn estimate(
 
 /// An estimate's answer, as it is sent and as a replay recomputes it: serialised once, straight
 /// to bytes (no JSON tree in between), so a replay answers the same bytes.
-fn estimate_response(answer: Result<Estimate, ApiError>) -> Response {
+fn estimate_response(answer: Result<EstimateAnswer, ApiError>) -> Response {
     match answer {
         Ok(estimate) => (StatusCode::OK, axum::Json(estimate)).into_response(),
         Err(error) => error.into_response(),
@@ -291,12 +352,44 @@ async fn compute_estimate(
     name: &str,
     body: &EstimateBody,
     start: Option<OffsetDateTime>,
-) -> Result<Estimate, ApiError> {
+) -> Result<EstimateAnswer, ApiError> {
     let provider = super::provider(state, name)?;
+    let kind = match body.kind.as_deref() {
+        None | Some("instance") => None,
+        Some("volume") => Some(ResourceKind::Volume),
+        Some("snapshot") => Some(ResourceKind::Snapshot),
+        Some("reserved_ip") => Some(ResourceKind::ReservedIp),
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "kind",
+                format!("must be instance, volume, snapshot or reserved_ip, got {other:?}"),
+            ));
+        }
+    };
     let (duration, count, backups, asked_start) = parse_inputs(body)?;
     let start = start.unwrap_or(asked_start);
     let region = super::region_or_default(body.region.as_deref(), provider.as_ref())?;
-    let instance_type = priced_type(state, name, provider.as_ref(), &body.instance_type, &region).await?;
+    if let Some(kind) = kind {
+        return resource_estimate(
+            state,
+            name,
+            provider.as_ref(),
+            body,
+            kind,
+            &region,
+            (duration, count, start),
+        )
+        .await
+        .map(|e| EstimateAnswer::Resource(Box::new(e)));
+    }
+    let Some(wanted_type) = body.instance_type.as_deref() else {
+        return Err(ApiError::invalid_field("instance_type", "is required for an instance's estimate"));
+    };
+    if body.size_gib.is_some() || body.volume_type.is_some() {
+        let field = if body.size_gib.is_some() { "size_gib" } else { "volume_type" };
+        return Err(ApiError::invalid_field(field, "is for a volume's or snapshot's estimate (set kind)"));
+    }
+    let instance_type = priced_type(state, name, provider.as_ref(), wanted_type, &region).await?;
     let query = CostQuery {
         price_hourly: instance_type.price_hourly,
         price_monthly: instance_type.price_monthly,
@@ -312,7 +405,7 @@ async fn compute_estimate(
         BackupPlan::Weekly => "weekly",
         BackupPlan::Daily => "daily",
     };
-    Ok(Estimate {
+    Ok(EstimateAnswer::Instance(Box::new(Estimate {
         instance_type: instance_type.id,
         region,
         duration: body.duration.clone(),
@@ -333,7 +426,127 @@ async fn compute_estimate(
         billing_policy: estimate.policy,
         breakdown: estimate.months.iter().map(MonthLine::from).collect(),
         assumptions: estimate.assumptions,
+    })))
+}
+
+/// What `count` resources of `kind` (as `body` describes them) cost over `duration` from
+/// `start`, priced from the provider's resource price list.
+async fn resource_estimate(
+    state: &AppState,
+    name: &str,
+    provider: &dyn Provider,
+    body: &EstimateBody,
+    kind: ResourceKind,
+    region: &str,
+    (duration, count, start): (BillingDuration, u32, OffsetDateTime),
+) -> Result<ResourceEstimate, ApiError> {
+    if body.instance_type.is_some() || body.backups.is_some() {
+        let field = if body.instance_type.is_some() { "instance_type" } else { "backups" };
+        return Err(ApiError::invalid_field(field, format!("is for an instance's estimate, not a {kind}'s")));
+    }
+    let regions = state.catalog.regions(name, provider).await?;
+    if !regions.iter().any(|r| r.id == region) {
+        return Err(ApiError::invalid(vec![unknown(
+            "region",
+            "region",
+            region,
+            regions.iter().map(|r| r.id.as_str()),
+        )]));
+    }
+    let size_gib = match (kind, body.size_gib) {
+        (ResourceKind::ReservedIp, Some(_)) => {
+            return Err(ApiError::invalid_field("size_gib", "a reserved IP has no size"));
+        }
+        (ResourceKind::ReservedIp, None) => None,
+        (_, Some(size)) if (1..=nephele_core::resource::MAX_VOLUME_GIB).contains(&size) => Some(size),
+        (_, Some(size)) => {
+            return Err(ApiError::invalid_field("size_gib", format!("must be 1 to 16384, got {size}")));
+        }
+        (_, None) => {
+            return Err(ApiError::invalid_field("size_gib", format!("is required for a {kind}'s estimate")));
+        }
+    };
+    let prices = provider.resource_prices().await?;
+    let resource = hypothetical(kind, region, size_gib, body.volume_type.clone());
+    let found = nephele_core::pricing::hourly_price(&resource, &prices)
+        .map_err(|message| ApiError::from(nephele_core::ProviderError::invalid_response(message)))?;
+    let Some((hourly, price)) = found else {
+        return Err(ApiError::invalid_field(
+            "kind",
+            format!("no price is known for a {kind} in {region} at {name}"),
+        ));
+    };
+    let end = duration
+        .end_from(start)
+        .ok_or_else(|| ApiError::invalid_field("duration", "runs past the calendar"))?;
+    let one = nephele_core::pricing::charge_between(hourly, start, end)
+        .map_err(|message| ApiError::from(nephele_core::ProviderError::invalid_response(message)))?;
+    let total_exact = one.checked_mul(rust_decimal::Decimal::from(count)).ok_or_else(|| {
+        ApiError::from(nephele_core::ProviderError::from(CostError::TooLarge { figure: "total" }))
+    })?;
+    let monthly = hourly.saturating_mul(nephele_core::pricing::HOURS_PER_MONTH);
+    Ok(ResourceEstimate {
+        kind: kind.as_str().to_owned(),
+        region: region.to_owned(),
+        size_gib,
+        volume_type: body.volume_type.clone(),
+        duration: body.duration.clone(),
+        currency: price.currency.clone(),
+        total: cost::to_cents(total_exact).to_string(),
+        total_exact: total_exact.normalize().to_string(),
+        count,
+        price_hourly: hourly.round_dp(8).normalize().to_string(),
+        price_monthly: cost::to_cents(monthly).to_string(),
+        start: start.format(&Rfc3339).ok(),
+        end: end.format(&Rfc3339).ok(),
+        assumptions: nephele_engine::costs::resource_assumptions(price),
     })
+}
+
+/// A resource as an estimate prices it: new, of this size, attached or assigned to nothing.
+fn hypothetical(
+    kind: ResourceKind,
+    region: &str,
+    size_gib: Option<u64>,
+    volume_type: Option<String>,
+) -> Resource {
+    let id = ResourceId("estimate".into());
+    match kind {
+        ResourceKind::Snapshot => Resource::Snapshot(Snapshot {
+            id,
+            name: "estimate".into(),
+            source_kind: SnapshotSourceKind::Volume,
+            source_id: String::new(),
+            regions: vec![region.to_owned()],
+            size_gib: rust_decimal::Decimal::from(size_gib.unwrap_or(0)),
+            min_disk_gib: None,
+            status: SnapshotStatus::Available,
+            tags: vec![],
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }),
+        ResourceKind::ReservedIp => Resource::ReservedIp(ReservedIp {
+            id,
+            address: std::net::IpAddr::from([192, 0, 2, 1]),
+            region: region.to_owned(),
+            assigned_to: None,
+            locked: false,
+            tags: vec![],
+            created_at: None,
+        }),
+        _ => Resource::Volume(Volume {
+            id,
+            name: "estimate".into(),
+            region: region.to_owned(),
+            size_gib: size_gib.unwrap_or(0),
+            status: VolumeStatus::Available,
+            provider_status: String::new(),
+            attached_to: vec![],
+            volume_type,
+            description: None,
+            tags: vec![],
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }),
+    }
 }
 
 /// An estimate that cannot be computed: prices too large are the provider's (502), a span past
@@ -381,6 +594,16 @@ pub struct TypeSubtotal {
     pub cost: Subtotal,
 }
 
+/// A subtotal for one kind (`instance`, `volume`, `snapshot`, `reserved_ip`...).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KindSubtotal {
+    pub kind: String,
+    /// How many of that kind are billed.
+    pub count: u64,
+    #[serde(flatten)]
+    pub cost: Subtotal,
+}
+
 /// The run-rate of the running fleet.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RunRate {
@@ -406,6 +629,8 @@ pub struct FleetCosts {
     pub by_provider: Vec<ProviderSubtotal>,
     pub by_region: Vec<RegionSubtotal>,
     pub by_type: Vec<TypeSubtotal>,
+    /// By kind: instances and every billable resource kind; the kinds add up to the totals.
+    pub by_kind: Vec<KindSubtotal>,
     /// Providers (or instances) that could not be priced.
     pub errors: Vec<ProviderFailure>,
     pub assumptions: Vec<String>,
@@ -467,6 +692,15 @@ pub async fn fleet(
             .iter()
             .map(|((instance_type, c), t)| TypeSubtotal {
                 instance_type: instance_type.clone(),
+                cost: subtotal(c, t),
+            })
+            .collect(),
+        by_kind: report
+            .by_kind
+            .iter()
+            .map(|((kind, c), t)| KindSubtotal {
+                kind: kind.clone(),
+                count: t.instances + t.resources,
                 cost: subtotal(c, t),
             })
             .collect(),

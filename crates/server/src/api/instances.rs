@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::error::{ApiError, FieldError, ProviderFailure};
 use super::json::ApiJson;
+use super::query::ApiQuery;
 use super::rendered::ListAnswer;
 use super::views::{Accepted, InstanceList, InstanceView, OperationRef};
 use crate::api::idempotency::{self, Begin};
@@ -28,12 +29,20 @@ use nephele_engine::operations::{self as ops};
 use nephele_engine::store::{NewOperation, OperationState};
 use nephele_engine::validation::unknown;
 
-/// `?region=&status=&tag=&name=&fresh=`; any other key is refused so typos do not pass silently,
-/// and so is a key given twice (which of two values would count is anyone's guess).
-/// Returns the filter and whether a live read was asked for.
-fn parse_filter(raw: Option<&str>) -> Result<(InstanceFilter, bool), ApiError> {
+/// A page asked for: at most `limit` instances after `cursor`.
+#[derive(Default)]
+struct PageAsked {
+    limit: Option<usize>,
+    cursor: Option<super::resources::Cursor>,
+}
+
+/// `?region=&status=&tag=&name=&fresh=&limit=&cursor=`; any other key is refused so typos do not
+/// pass silently, and so is a key given twice (which of two values would count is anyone's
+/// guess). Returns the filter, whether a live read was asked for, and the page asked for.
+fn parse_filter(raw: Option<&str>) -> Result<(InstanceFilter, bool, PageAsked), ApiError> {
     let mut filter = InstanceFilter::default();
     let mut fresh = false;
+    let mut page = PageAsked::default();
     let mut errors = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -57,15 +66,56 @@ fn parse_filter(raw: Option<&str>) -> Result<(InstanceFilter, bool), ApiError> {
                 "false" => fresh = false,
                 _ => errors.push(FieldError::new("fresh", "must be true or false")),
             },
-            other => errors
-                .push(FieldError::new(other, "unknown filter; expected region, status, tag, name or fresh")),
+            "limit" => match value.parse::<usize>() {
+                Ok(limit) if (1..=1000).contains(&limit) => page.limit = Some(limit),
+                _ => errors.push(FieldError::new("limit", "must be a number from 1 to 1000")),
+            },
+            "cursor" => match super::resources::Cursor::decode(&value) {
+                Ok(cursor) => page.cursor = Some(cursor),
+                Err(_) => errors.push(FieldError::new("cursor", "is not a cursor this API gave out")),
+            },
+            other => errors.push(FieldError::new(
+                other,
+                "unknown filter; expected region, status, tag, name, fresh, limit or cursor",
+            )),
         }
     }
-    if errors.is_empty() { Ok((filter, fresh)) } else { Err(ApiError::invalid(errors)) }
+    if page.cursor.is_some() && page.limit.is_none() {
+        errors.push(FieldError::new("cursor", "is given without limit"));
+    }
+    if errors.is_empty() { Ok((filter, fresh, page)) } else { Err(ApiError::invalid(errors)) }
+}
+
+/// `answer` cut to the page asked for: the instances passing its filter, in (provider, id)
+/// order, after the cursor, at most `limit`; with `next` when there is more. Without a limit,
+/// the whole list, as the seed's contract has it.
+fn paged(mut answer: ListAnswer, asked: &PageAsked, versions: u64) -> ListAnswer {
+    let Some(limit) = asked.limit else { return answer };
+    answer.copies.sort_by(|a, b| a.0.cmp(&b.0));
+    let rows: Vec<(String, String, (String, nephele_core::Instance))> = answer
+        .copies
+        .iter()
+        .flat_map(|(name, copy)| {
+            copy.iter()
+                .filter(|i| answer.filter.matches(i))
+                .map(move |i| (name.clone(), i.id.0.clone(), (name.clone(), i.clone())))
+        })
+        .collect();
+    let (kept, next) = super::resources::page(rows, Some(limit), asked.cursor.as_ref(), versions);
+    let mut copies: Vec<(String, Vec<nephele_core::Instance>)> = Vec::new();
+    for (name, instance) in kept {
+        match copies.last_mut() {
+            Some((last, list)) if *last == name => list.push(instance),
+            _ => copies.push((name, vec![instance])),
+        }
+    }
+    answer.copies = copies.into_iter().map(|(name, list)| (name, std::sync::Arc::new(list))).collect();
+    answer.next = next;
+    answer
 }
 
 /// A live read when asked with `?fresh=true` or `Cache-Control: no-cache`; memory otherwise.
-fn freshness(fresh: bool, headers: &HeaderMap) -> Freshness {
+pub(super) fn freshness(fresh: bool, headers: &HeaderMap) -> Freshness {
     let no_cache = headers
         .get(header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
@@ -76,12 +126,16 @@ fn freshness(fresh: bool, headers: &HeaderMap) -> Freshness {
 /// The `ETag` of a list: which copies it was made from, and the filter as parsed (never the raw
 /// query: `?region=a&name=b`, `?name=b&region=a` and `?region=%61&name=b` are one list, and one
 /// rendered answer).
-fn etag(scope: &str, versions: &[(&str, u64)], filter: &InstanceFilter) -> String {
+fn etag(scope: &str, versions: &[(&str, u64)], filter: &InstanceFilter, page: &PageAsked) -> String {
     let mut tagged: String = scope.to_owned();
     for (provider, version) in versions {
         tagged.push_str(&format!("{provider}:{version};"));
     }
     tagged.push_str(&serde_json::to_string(filter).unwrap_or_default());
+    if let Some(limit) = page.limit {
+        let cursor = page.cursor.as_ref().map(|c| c.encode()).unwrap_or_default();
+        tagged.push_str(&format!(";limit={limit};cursor={cursor}"));
+    }
     format!("W/\"{}\"", &nephele_engine::sha256_hex(tagged.as_bytes())[..24])
 }
 
@@ -113,12 +167,12 @@ async fn list_response(
     response
 }
 
-fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
+pub(super) fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
     at.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
 /// Why a provider's copy could not be read fresh, as a list reports it in `errors`.
-fn read_failure(provider: &str, error: &ReadError) -> ProviderFailure {
+pub(super) fn read_failure(provider: &str, error: &ReadError) -> ProviderFailure {
     ProviderFailure::from(&nephele_engine::failure::ProviderIssue::from_read(provider, error))
 }
 
@@ -143,16 +197,18 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     super::provider(&state, &name)?;
-    let (filter, fresh) = parse_filter(raw.as_deref())?;
+    let (filter, fresh, page) = parse_filter(raw.as_deref())?;
     let snapshot = state.inventory.snapshot(&name, freshness(fresh, &headers)).await?;
-    let tag = etag("provider", &[(&name, snapshot.version)], &filter);
+    let tag = etag("provider", &[(&name, snapshot.version)], &filter, &page);
     let answer = ListAnswer {
         errors: snapshot.error.iter().map(|e| read_failure(&name, e)).collect(),
         stale: snapshot.is_stale(),
         as_of: rfc3339(snapshot.as_of),
         copies: vec![(name, snapshot.instances.clone())],
         filter,
+        next: None,
     };
+    let answer = paged(answer, &page, snapshot.version);
     Ok(list_response(&state, &headers, tag, snapshot.age(), answer).await)
 }
 
@@ -171,7 +227,7 @@ pub async fn fleet(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (filter, fresh) = parse_filter(raw.as_deref())?;
+    let (filter, fresh, page) = parse_filter(raw.as_deref())?;
     let freshness = freshness(fresh, &headers);
     let reads = state.providers.all().filter(|(name, _)| principal.may_use(name)).map(|(name, _)| {
         let inventory = state.inventory.clone();
@@ -181,7 +237,8 @@ pub async fn fleet(
     // The fleet answer is keyed by every copy it shows, and by which providers the key sees.
     let versions: Vec<(&str, u64)> =
         results.iter().map(|(name, r)| (name.as_str(), r.as_ref().map(|s| s.version).unwrap_or(0))).collect();
-    let tag = etag("fleet", &versions, &filter);
+    let tag = etag("fleet", &versions, &filter, &page);
+    let summed = versions.iter().fold(0u64, |sum, (_, v)| sum.wrapping_add(*v));
     let oldest = results.iter().filter_map(|(_, r)| r.as_ref().ok()).max_by_key(|s| s.age());
     let age = oldest.map(|s| s.age()).unwrap_or_default();
     let mut answer = ListAnswer {
@@ -190,6 +247,7 @@ pub async fn fleet(
         as_of: oldest.and_then(|s| rfc3339(s.as_of)),
         stale: false,
         errors: Vec::new(),
+        next: None,
     };
     for (name, result) in &results {
         match result {
@@ -203,6 +261,7 @@ pub async fn fleet(
             Err(e) => answer.errors.push(read_failure(name, e)),
         }
     }
+    let answer = paged(answer, &page, summed);
     Ok(list_response(&state, &headers, tag, age, answer).await)
 }
 
@@ -275,6 +334,12 @@ pub struct ListFilter {
     name: Option<String>,
     /// Read the provider now rather than the inventory.
     fresh: Option<bool>,
+    /// At most this many (1-1000), in (provider, id) order; the whole list when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// Where the previous page ended (its `next`).
+    #[param(max_length = 512)]
+    cursor: Option<String>,
 }
 
 /// 202 to a create of one instance: the instance as it is so far, and its operation.
@@ -423,20 +488,20 @@ async fn check_catalogue(
 }
 
 /// A mutating request, as it is recorded.
-struct Submitted<'a> {
-    operation_id: OperationId,
-    provider: &'a str,
+pub(super) struct Submitted<'a> {
+    pub operation_id: OperationId,
+    pub provider: &'a str,
     /// What the operation will do.
-    request: OperationRequest,
+    pub request: OperationRequest,
     /// The HTTP request, for its idempotency fingerprint.
-    method: &'a str,
-    path: String,
-    body: &'a Value,
+    pub method: &'a str,
+    pub path: String,
+    pub body: &'a Value,
 }
 
 /// Records the operation, runs its first step here, and answers; replays instead when the
 /// request's Idempotency-Key was seen before.
-async fn run_operation(
+pub(super) async fn run_operation(
     state: &Arc<AppState>,
     principal: &Principal,
     headers: &HeaderMap,
@@ -611,9 +676,46 @@ pub async fn get(
     Ok(Json(InstanceView::new(&name, instance)))
 }
 
+/// `?with_volumes=&with_snapshots=&with_reserved_ips=`: resources (comma-separated ids) deleted
+/// together with the instance, in one operation (DigitalOcean's selective destroy; elsewhere one
+/// after the other). Anything not named stays, and keeps costing.
+#[derive(Deserialize, utoipa::IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Volumes to delete with it (comma-separated ids).
+    with_volumes: Option<String>,
+    /// Snapshots to delete with it (comma-separated ids).
+    with_snapshots: Option<String>,
+    /// Reserved IPs to release with it (comma-separated ids).
+    with_reserved_ips: Option<String>,
+}
+
+impl DeleteQuery {
+    fn associated(&self) -> Result<nephele_core::AssociatedResources, ApiError> {
+        let ids = |field: &str, raw: &Option<String>| -> Result<Vec<nephele_core::ResourceId>, ApiError> {
+            let Some(raw) = raw else { return Ok(Vec::new()) };
+            let ids: Vec<_> = raw
+                .split(',')
+                .map(|id| nephele_core::ResourceId::parse(id.trim()))
+                .collect::<Result<_, _>>()
+                .map_err(|message| ApiError::invalid_field(field.to_owned(), message))?;
+            if ids.len() > 50 {
+                return Err(ApiError::invalid_field(field.to_owned(), "must name at most 50 resources"));
+            }
+            Ok(ids)
+        };
+        Ok(nephele_core::AssociatedResources {
+            volumes: ids("with_volumes", &self.with_volumes)?,
+            snapshots: ids("with_snapshots", &self.with_snapshots)?,
+            reserved_ips: ids("with_reserved_ips", &self.with_reserved_ips)?,
+        })
+    }
+}
+
 #[utoipa::path(delete, path = "/api/v1/providers/{provider}/instances/{id}", tag = "instances",
     params(("provider" = String, Path, description = "A configured provider's name"),
-        ("id" = String, Path, description = "The instance's id at the provider"),
+        ("id" = String, Path, description = "The instance's id at the provider"), DeleteQuery,
         ("Idempotency-Key" = Option<String>, Header, pattern = "^([!#-~][!-~]{0,254}|\"[!#-\\[\\]-~]{1,255}\")$", description = "Makes a retried request answer what the first did: 1-255 visible ASCII characters, bare or as a structured-field string in double quotes")),
     responses(
         (status = 204, description = "Deleted"),
@@ -624,34 +726,32 @@ pub async fn delete(
     Extension(principal): Extension<Principal>,
     Path((name, id)): Path<(String, String)>,
     headers: HeaderMap,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Response, ApiError> {
     super::provider(&state, &name)?;
     let instance_id = InstanceId::parse(&id).map_err(|message| ApiError::invalid_field("id", message))?;
+    let associated = query.associated()?;
     let operation_id = OperationId::new();
     tracing::info!(provider = %name, %operation_id, instance_id = %id, "deleting instance");
+    // The resources named are part of the request: a replay with other ones is another request.
+    let body = if associated.is_empty() {
+        Value::Null
+    } else {
+        serde_json::to_value(&associated).unwrap_or(Value::Null)
+    };
     let submitted = Submitted {
         operation_id,
         provider: &name,
-        request: OperationRequest::Delete { instance_id },
+        request: OperationRequest::Delete { instance_id, associated },
         method: "DELETE",
         path: format!("/api/v1/providers/{name}/instances/{id}"),
-        body: &Value::Null,
+        body: &body,
     };
     let op_id = operation_id.to_string();
     // (A failed delete is answered by `run_operation` with its reason: not found, a conflict,
     // the provider down...)
-    run_operation(&state, &principal, &headers, submitted, move |outcome| match outcome.state {
-        Some(OperationState::Succeeded) => StoredReply {
-            status: StatusCode::NO_CONTENT.as_u16(),
-            body: None,
-            location: None,
-            operation_id: None,
-        },
-        // Not done yet (the provider is unreachable): accepted, and the worker will finish it.
-        state => idempotency::reply(
-            StatusCode::ACCEPTED,
-            &Accepted::new(&op_id, state.unwrap_or(OperationState::Pending)),
-        ),
+    run_operation(&state, &principal, &headers, submitted, move |outcome| {
+        super::resources::deleted_reply(&op_id, outcome.state)
     })
     .await
 }

@@ -54,18 +54,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         // One parse: syntax is checked into a Value (kept for idempotency fingerprints), and the
         // shape is read from that Value, with the path of the field at fault.
         let raw: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| malformed(&e))?;
-        match serde_path_to_error::deserialize(&raw) {
-            Ok(value) => Ok(Self(value, raw)),
-            Err(error) => {
-                let path = error.path().to_string();
-                let field = if path == "." { "body".to_owned() } else { path };
-                Err(ApiError::invalid(vec![FieldError::new(
-                    field,
-                    strip_position(&error.into_inner().to_string()),
-                )]))
-            }
-        }
+        let value = from_value(&raw)?;
+        Ok(Self(value, raw))
     }
+}
+
+/// `raw` read as a `T`, or a 422 naming the field at fault (`body` for the whole).
+pub fn from_value<T: DeserializeOwned>(raw: &serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(raw).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::invalid(vec![FieldError::new(field, strip_position(&error.into_inner().to_string()))])
+    })
 }
 
 /// serde_json appends " at line 1 column 42" to data errors; the field path says more.

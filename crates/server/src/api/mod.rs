@@ -9,6 +9,8 @@
 //! | `/api/v1/providers/{p}/cost-estimate`, `/api/v1/costs` | [`costs`] |
 //! | `/api/v1/costs/history[.csv]` | [`cost_history`] |
 //! | `/api/v1/budgets[/{id}]` | [`budgets`] |
+//! | `/api/v1/providers/{p}/{kind}[/{id}[/actions\|/members]]`, `/api/v1/{kind}` (volumes, snapshots, ssh-keys, firewalls, reserved-ips, vpcs) | [`resources`] |
+//! | `/api/v1/costs/waste` | [`waste`] |
 //! | `/api/v1/operations[/{id}]` | [`operations`] |
 //! | `/api/v1/audit` | [`audit`] |
 //! | `/api/v1/keys[/{id}]` | [`keys`] |
@@ -34,7 +36,9 @@ pub mod operations;
 pub mod providers;
 pub mod query;
 pub mod rendered;
+pub mod resources;
 pub mod views;
+pub mod waste;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -107,6 +111,14 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .needs(change(Admin), routes!(webhooks::test))
         .needs(read(Admin), routes!(webhooks::deliveries))
         .needs(change(Admin), routes!(webhooks::retry))
+        .needs(read(Viewer), routes!(waste::report))
+        .needs(read(Viewer), routes!(resources::list))
+        .needs(change(Operator), routes!(resources::create))
+        .needs(read(Viewer), routes!(resources::get))
+        .needs(change(Operator), routes!(resources::delete))
+        .needs(change(Operator), routes!(resources::act))
+        .needs(read(Viewer), routes!(resources::members))
+        .needs(read(Viewer), routes!(resources::fleet))
         .finish();
     let document = openapi::document(document, &table);
     let config = &state.config.server;

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use nephele_core::ErrorCode;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::error::{ApiError, ErrorCodeSchema, UpstreamView};
 use super::query::ApiQuery;
@@ -47,6 +48,18 @@ pub struct InstanceRequestView {
     pub instance_id: String,
     /// The power action, for power operations.
     pub action: Option<String>,
+    /// For a delete: the resources deleted with the instance, when any were named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub associated: Option<nephele_core::AssociatedResources>,
+}
+
+/// A resource operation's request as shown: a create (`kind` and the resource's fields), a
+/// delete (`kind`, `id`) or an action (`action` and its fields). None holds a secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResourceRequestView {
+    #[schema(value_type = Object)]
+    pub resource: Value,
 }
 
 /// A stored request that cannot be read.
@@ -62,6 +75,7 @@ pub struct UnreadableRequestView {
 pub enum RequestView {
     Create(Box<CreateRequestView>),
     Instance(InstanceRequestView),
+    Resource(ResourceRequestView),
     Unreadable(UnreadableRequestView),
 }
 
@@ -85,13 +99,24 @@ impl RequestView {
                 monitoring: create.monitoring,
                 vpc_uuid: create.vpc_uuid.clone(),
             })),
-            Ok((_, OperationRequest::Delete { instance_id })) => {
-                Self::Instance(InstanceRequestView { instance_id: instance_id.0.clone(), action: None })
+            Ok((_, OperationRequest::Delete { instance_id, associated })) => {
+                Self::Instance(InstanceRequestView {
+                    instance_id: instance_id.0.clone(),
+                    action: None,
+                    associated: (!associated.is_empty()).then(|| associated.clone()),
+                })
             }
             Ok((_, OperationRequest::Power { instance_id, action })) => Self::Instance(InstanceRequestView {
                 instance_id: instance_id.0.clone(),
                 action: Some(action.as_str().to_owned()),
+                associated: None,
             }),
+            Ok((
+                _,
+                request @ (OperationRequest::CreateResource(_)
+                | OperationRequest::DeleteResource { .. }
+                | OperationRequest::ResourceAction(_)),
+            )) => Self::Resource(ResourceRequestView { resource: request.to_stored() }),
             Err(unreadable) => Self::Unreadable(UnreadableRequestView { unreadable: unreadable.0.clone() }),
         }
     }
@@ -101,9 +126,20 @@ impl RequestView {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ResultView {
-    Created { instance_ids: Vec<String> },
-    ActionStarted { action_id: String },
-    Deleted { deleted: bool },
+    Created {
+        instance_ids: Vec<String>,
+    },
+    ActionStarted {
+        action_id: String,
+    },
+    Deleted {
+        deleted: bool,
+    },
+    /// The resource a resource operation made or changed.
+    Resource {
+        resource_kind: String,
+        resource_id: String,
+    },
 }
 
 impl From<&OperationResult> for ResultView {
@@ -116,6 +152,10 @@ impl From<&OperationResult> for ResultView {
                 Self::ActionStarted { action_id: action_id.0.clone() }
             }
             OperationResult::Deleted { deleted } => Self::Deleted { deleted: *deleted },
+            OperationResult::Resource { resource_kind, resource_id } => Self::Resource {
+                resource_kind: resource_kind.as_str().to_owned(),
+                resource_id: resource_id.0.clone(),
+            },
         }
     }
 }

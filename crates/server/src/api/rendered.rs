@@ -39,6 +39,8 @@ pub struct ListAnswer {
     pub as_of: Option<String>,
     pub stale: bool,
     pub errors: Vec<ProviderFailure>,
+    /// The next page's cursor, when the caller asked for a page and there is more.
+    pub next: Option<String>,
 }
 
 /// The fields after `instances`, in [`super::views::InstanceList`]'s order.
@@ -47,6 +49,8 @@ struct Tail<'a> {
     as_of: &'a Option<String>,
     stale: bool,
     errors: &'a [ProviderFailure],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: &'a Option<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -110,7 +114,12 @@ impl Writer {
                 }
                 Stage::Tail => {
                     let answer = &self.answer;
-                    let tail = Tail { as_of: &answer.as_of, stale: answer.stale, errors: &answer.errors };
+                    let tail = Tail {
+                        as_of: &answer.as_of,
+                        stale: answer.stale,
+                        errors: &answer.errors,
+                        next: &answer.next,
+                    };
                     let tail = serde_json::to_vec(&tail).unwrap_or_else(|_| b"{}".to_vec());
                     // `],` then the tail object's fields: `{"as_of":...}` without its `{`.
                     out.extend_from_slice(b"],");
@@ -274,6 +283,7 @@ mod tests {
                 ("other".to_owned(), Arc::new(Vec::new())),
             ],
             filter,
+            next: None,
             as_of: Some("2026-01-01T00:00:00Z".to_owned()),
             stale: true,
             errors: Vec::new(),
@@ -293,6 +303,7 @@ mod tests {
                 })
                 .collect(),
             as_of: answer.as_of.clone(),
+            next: answer.next.clone(),
             stale: answer.stale,
             errors: answer.errors.clone(),
         };

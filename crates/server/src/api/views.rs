@@ -77,6 +77,9 @@ pub struct InstanceList {
     pub stale: bool,
     /// Providers that failed, with why.
     pub errors: Vec<super::error::ProviderFailure>,
+    /// The cursor of the next page, when `limit` was given and there is more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// A region: the original's `{id, name, display_name, status}`, plus what it offers.

@@ -4,6 +4,9 @@
 //! no build step) reads and changes everything through the public API with the API key the user
 //! enters once (kept in the tab's `sessionStorage`, sent as `Authorization: Bearer`, never put in
 //! a URL). So the dashboard can do exactly what the key can, and nothing the API does not check.
+//! It follows `GET /api/v1/events/stream` to update itself (read with `fetch`, as `EventSource`
+//! cannot send the key in a header; resumed with `Last-Event-ID` after a cut), and polls every
+//! 10 s only while the stream is down.
 //!
 //! Every page Nephele serves to a browser (this one and the API reference at `/docs`) carries the
 //! same security headers ([`secured`]): a content security policy that allows only this origin's

@@ -172,6 +172,49 @@ fn activity() -> Markup {
     }
 }
 
+/// Admins only (the script shows it when the list answers): webhooks and their delivery logs.
+fn webhooks() -> Markup {
+    html! {
+        section id="webhooks-section" aria-labelledby="webhooks-title" hidden {
+            h2 id="webhooks-title" { "Webhooks" }
+            div class="scroll" {
+                table id="webhooks" {
+                    thead { tr {
+                        th scope="col" { "URL" } th scope="col" { "Event types" } th scope="col" { "Enabled" }
+                        th scope="col" { "Created" } th scope="col" { "Actions" }
+                    } }
+                    tbody {}
+                }
+            }
+            form id="webhook-form" class="grid" {
+                label for="webhook-url" { "Endpoint URL" }
+                input id="webhook-url" type="url" required placeholder="https://example.com/hooks/nephele";
+                label for="webhook-types" { "Event types" }
+                input id="webhook-types" placeholder="all types" aria-describedby="webhook-types-help";
+                p id="webhook-types-help" class="hint" {
+                    "Separated by commas, such as nephele.operation.succeeded, nephele.instance.deleted; "
+                    "leave empty for every type."
+                }
+                div class="row" { button type="submit" { "Add webhook" } }
+                p id="webhook-result" aria-live="polite" {}
+            }
+            div id="deliveries-section" hidden {
+                h3 id="deliveries-title" { "Deliveries" }
+                button type="button" id="deliveries-refresh" { "Refresh deliveries" }
+                div class="scroll" {
+                    table id="deliveries" aria-labelledby="deliveries-title" {
+                        thead { tr {
+                            th scope="col" { "When" } th scope="col" { "Event" } th scope="col" { "State" }
+                            th scope="col" { "Attempts" } th scope="col" { "Last status" } th scope="col" { "Last outcome" }
+                        } }
+                        tbody {}
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The whole page.
 pub fn render() -> Markup {
     html! {
@@ -191,6 +234,7 @@ pub fn render() -> Markup {
                     nav aria-label="Elsewhere" { a href="/docs/" { "API reference" } }
                     (key_form())
                     p id="notice" role="status" {}
+                    p id="live" class="hint" aria-live="polite" {}
                 }
                 main {
                     (summary())
@@ -198,6 +242,7 @@ pub fn render() -> Markup {
                     (create_form())
                     (estimator())
                     (activity())
+                    (webhooks())
                 }
                 (confirm_dialog())
             }

@@ -19,13 +19,9 @@ async fn health_endpoints_answer() {
 #[tokio::test]
 async fn metrics_show_the_provider_clients_counters() {
     let app = spawn_app().await;
-    // The inventory's first load starts with the server; let it land first.
-    for _ in 0..100 {
-        if app.upstream("droplets_list") > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    // The inventory's first load (droplets and every resource kind) starts with the server; a
+    // list waits for it to land.
+    app.get("/api/v1/providers/digitalocean/instances").await;
     app.get("/api/v1/providers/digitalocean/regions").await;
     let text = app.get("/metrics").await.text().await.expect("text");
     assert!(text.contains("# TYPE nephele_provider_rate_limit_waits counter"), "{text}");

@@ -166,9 +166,22 @@ impl TestApp {
     }
 
     /// Upstream requests other than the inventory's own list loads (which start with the
-    /// server): what callers' requests cost.
+    /// server, and read droplets and every resource kind): what callers' requests cost.
     pub fn upstream_for_callers(&self) -> u64 {
-        self.upstream_total() - self.upstream("droplets_list")
+        let inventory: u64 = [
+            "droplets_list",
+            "volumes_list",
+            "snapshots_list",
+            "volumeSnapshots_list",
+            "sshKeys_list",
+            "firewalls_list",
+            "reservedIPs_list",
+            "vpcs_list",
+        ]
+        .iter()
+        .map(|op| self.upstream(op))
+        .sum();
+        self.upstream_total() - inventory
     }
 
     pub fn upstream_total(&self) -> u64 {

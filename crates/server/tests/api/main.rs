@@ -26,6 +26,7 @@ mod inventory;
 mod lifecycle;
 mod operations_engine;
 mod render_cache;
+mod resources;
 mod revocation;
 mod seed;
 mod slow_clients;

@@ -94,7 +94,9 @@ async function follow(label, accepted) {
     return "succeeded";
   }
   // Operations end by their own deadline; the page stops watching after ten minutes anyway.
-  for (let polls = 0; polls < 1200; polls++) {
+  // While the event stream runs, an event about the operation wakes this loop at once.
+  const until = Date.now() + 600_000;
+  while (Date.now() < until) {
     const op = await api("GET", `/api/v1/operations/${encodeURIComponent(id)}`);
     item.textContent = `${label}: ${op.state}`;
     item.className = op.state;
@@ -103,7 +105,7 @@ async function follow(label, accepted) {
       loadOperations();
       return op.state;
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await operationEvent(id, live.connected ? 5000 : 500);
   }
   item.textContent = `${label}: still under way; see the operations table`;
   return "running";
@@ -246,10 +248,111 @@ async function loadAudit() {
   }
 }
 
+// ---- Webhooks (admins): list, add, test, remove, and one webhook's delivery log --------------
+
+async function loadWebhooks() {
+  let webhooks;
+  try {
+    ({ webhooks } = await api("GET", "/api/v1/webhooks"));
+  } catch (e) {
+    // Only admins manage webhooks; for other keys the section stays hidden.
+    $("webhooks-section").hidden = true;
+    return;
+  }
+  $("webhooks-section").hidden = false;
+  $("webhooks").tBodies[0].replaceChildren(...webhooks.map((hook) => {
+    const row = document.createElement("tr");
+    row.dataset.id = hook.id;
+    const url = document.createElement("th");
+    url.scope = "row";
+    url.textContent = hook.url;
+    row.appendChild(url);
+    cell(row, hook.event_types ? hook.event_types.join(", ") : "every type");
+    cell(row, hook.enabled ? "yes" : `no${hook.disabled_reason ? ` (${hook.disabled_reason})` : ""}`);
+    cell(row, hook.created_at);
+    const actions = document.createElement("div");
+    actions.className = "row";
+    const named = (label, run) => actionButton(label, { name: hook.url }, run);
+    actions.append(
+      named("Deliveries", () => showDeliveries(hook).catch((e) => notice(e.message, true))),
+      named("Send test", () => testWebhook(hook)),
+      named("Remove", () => removeWebhook(hook)),
+    );
+    actions.lastChild.className = "danger";
+    cell(row, "").appendChild(actions);
+    return row;
+  }));
+  if (live.deliveriesOf && !webhooks.some((h) => h.id === live.deliveriesOf.id)) {
+    live.deliveriesOf = null;
+    $("deliveries-section").hidden = true;
+  }
+}
+
+async function onAddWebhook(event) {
+  event.preventDefault();
+  const out = $("webhook-result");
+  const types = $("webhook-types").value.split(",").map((t) => t.trim()).filter(Boolean);
+  const body = { url: $("webhook-url").value.trim() };
+  if (types.length) body.event_types = types;
+  try {
+    const made = await api("POST", "/api/v1/webhooks", body);
+    // The secret is shown this once; the page keeps it nowhere else.
+    const secret = document.createElement("code");
+    secret.id = "webhook-secret";
+    secret.textContent = made.secret;
+    out.replaceChildren(`Added ${made.url}. Its signing secret, shown only now: `, secret);
+    out.className = "succeeded";
+    $("webhook-url").value = $("webhook-types").value = "";
+    await loadWebhooks();
+  } catch (err) {
+    out.textContent = err.message;
+    out.className = "failed";
+  }
+}
+
+async function testWebhook(hook) {
+  try {
+    await api("POST", `/api/v1/webhooks/${encodeURIComponent(hook.id)}/test`);
+    notice(`A test event is on its way to ${hook.url}.`);
+    await showDeliveries(hook);
+  } catch (e) {
+    notice(`Test ${hook.url}: ${e.message}`, true);
+  }
+}
+
+async function removeWebhook(hook) {
+  if (!(await confirmed(`Remove the webhook to ${hook.url}? It receives nothing more.`))) return;
+  try {
+    await api("DELETE", `/api/v1/webhooks/${encodeURIComponent(hook.id)}`);
+    await loadWebhooks();
+  } catch (e) {
+    notice(`Remove ${hook.url}: ${e.message}`, true);
+  }
+}
+
+async function showDeliveries(hook) {
+  live.deliveriesOf = hook;
+  const { deliveries } = await api("GET", `/api/v1/webhooks/${encodeURIComponent(hook.id)}/deliveries?limit=50`);
+  $("deliveries-title").textContent = `Deliveries to ${hook.url}`;
+  $("deliveries").tBodies[0].replaceChildren(...deliveries.map((d) => {
+    const row = document.createElement("tr");
+    cell(row, d.last_attempt_at || d.created_at);
+    cell(row, d.event_type);
+    cell(row, d.state, d.state);
+    cell(row, d.attempts, "num");
+    cell(row, d.last_status ?? "–", "num");
+    cell(row, d.last_error || d.last_outcome || "");
+    return row;
+  }));
+  $("deliveries-section").hidden = false;
+}
+
 // ---- Changes ---------------------------------------------------------------------------------
 
-async function refreshAfterChange() {
-  await loadFleet(true);
+// The fleet read again (`fresh`: from the providers, not the inventory's copy), then costs and
+// operations.
+async function reload(fresh) {
+  await loadFleet(fresh);
   await Promise.all([loadCosts(), loadOperations()]);
 }
 
@@ -259,7 +362,7 @@ async function powerAction(instance, type, label) {
     const path = `/api/v1/providers/${instance.provider}/instances/${encodeURIComponent(instance.id)}/actions`;
     const accepted = await api("POST", path, { type });
     await follow(`${label} ${instance.name}`, accepted);
-    await refreshAfterChange();
+    await reload(true);
   } catch (e) {
     notice(`${label} ${instance.name}: ${e.message}`, true);
   }
@@ -271,7 +374,7 @@ async function remove(instance) {
     const path = `/api/v1/providers/${instance.provider}/instances/${encodeURIComponent(instance.id)}`;
     const accepted = await api("DELETE", path);
     await follow(`Delete ${instance.name}`, accepted);
-    await refreshAfterChange();
+    await reload(true);
   } catch (e) {
     notice(`Delete ${instance.name}: ${e.message}`, true);
   }
@@ -360,10 +463,148 @@ async function onCreate() {
     $("create-quote").textContent = `Creating ${name}…`;
     const outcome = await follow(`Create ${name}`, accepted);
     $("create-quote").textContent = `Create ${name}: ${outcome}`;
-    await refreshAfterChange();
+    await reload(true);
   } catch (err) {
     $("create-quote").textContent = err.message;
     $("create-quote").className = "failed";
+  }
+}
+
+// ---- Live updates: the event stream, read with fetch() so the key stays in a header ----------
+// (EventSource cannot send one.) A cut stream resumes with Last-Event-ID; while there is none,
+// the page polls instead.
+
+const POLL_MS = 10_000;
+const live = { lastId: null, connected: false, abort: null, poll: null, waiters: new Map(), soon: null, costs: null,
+  deliveriesOf: null };
+
+// Resolves when an event about operation `id` arrives, or after `ms`.
+function operationEvent(id, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { live.waiters.delete(id); resolve(); }, ms);
+    live.waiters.set(id, () => { clearTimeout(timer); live.waiters.delete(id); resolve(); });
+  });
+}
+
+// Read again, once for a burst of events: `fresh` asks the providers (after an operation ends)
+// rather than the inventory's copy.
+function refreshSoon(fresh) {
+  clearTimeout(live.soon);
+  live.soon = setTimeout(() => reload(fresh).catch((e) => notice(e.message, true)), 300);
+}
+
+// An event's `data` is the operation or instance as the API shows it (a deleted instance's may be
+// its id alone); `source` is its account.
+function onEvent(type, source, data) {
+  const [, kind, change] = /^nephele\.([a-z_]+)\.([a-z_]+)$/.exec(type) || [];
+  if (kind === "operation") {
+    const wake = data && live.waiters.get(data.id);
+    if (wake) wake();
+    if (change === "succeeded" || change === "failed") refreshSoon(true);
+    else loadOperations().catch(() => {});
+  } else if (kind === "webhook") {
+    loadWebhooks().then(() => live.deliveriesOf && showDeliveries(live.deliveriesOf)).catch(() => {});
+  } else if (kind === "instance" && data && data.id) {
+    const at = state.instances.findIndex((i) => i.id === data.id && i.provider === source);
+    if (change === "deleted") {
+      if (at >= 0) state.instances.splice(at, 1);
+    } else if (data.name) {
+      if (at >= 0) state.instances[at] = data;
+      else state.instances.push(data);
+    }
+    renderFleet();
+    clearTimeout(live.costs);
+    live.costs = setTimeout(() => loadCosts().catch(() => {}), 300);
+  }
+}
+
+// One frame of text/event-stream: `id:`, `event:` and `data:` lines; `:` starts a comment.
+function onFrame(frame) {
+  let id = null, type = "message";
+  const data = [];
+  for (const line of frame.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon === 0) continue;
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "id") id = value;
+    else if (field === "event") type = value;
+    else if (field === "data") data.push(value);
+  }
+  if (id !== null) live.lastId = id;
+  if (!data.length) return;
+  if (type === "error") throw new Error(`event stream: ${data.join("\n")}`);
+  let parsed = null;
+  try { parsed = JSON.parse(data.join("\n")); } catch { return; }
+  onEvent(type, parsed.source, parsed.data ?? null);
+}
+
+function polling(on) {
+  if (on !== (live.poll !== null)) {
+    clearInterval(live.poll);
+    live.poll = on ? setInterval(() => reload(false).catch(() => {}), POLL_MS) : null;
+  }
+  $("live").textContent = on ? `Updating every ${POLL_MS / 1000} s` : "Live: updates as they happen";
+}
+
+// At most this many characters wait for the end of a frame (an event is far smaller).
+const MAX_FRAME = 1 << 20;
+
+async function readStream(signal) {
+  const headers = { Accept: "text/event-stream" };
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (live.lastId) headers["Last-Event-ID"] = live.lastId;
+  const response = await fetch("/api/v1/events/stream", { headers, signal, cache: "no-store" });
+  if (response.status === 410) {
+    // Events after our cursor are gone: start afresh and read everything again.
+    live.lastId = null;
+    throw new Error("event cursor expired");
+  }
+  if (!response.ok || !response.body) throw new ApiError(response.status, {});
+  const fresh = !live.connected && !live.lastId;
+  live.connected = true;
+  polling(false);
+  // The stream's start is fixed once its headers arrive: what happened before, a read shows.
+  if (fresh) refreshSoon(false);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    // CR LF and CR end lines too (a CR last in a chunk waits: an LF may follow).
+    buffer = (buffer + value).replace(/\r\n/g, "\n").replace(/\r(?!$)/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      onFrame(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+    }
+    if (buffer.length > MAX_FRAME) throw new Error("event stream: a frame too long");
+  }
+}
+
+// Follows the stream until the page goes or the key is refused; a cut is retried after a pause
+// growing from 1 s to 30 s (reset by a stream that was read), polling meanwhile.
+async function followEvents() {
+  live.abort?.abort();
+  const abort = new AbortController();
+  live.abort = abort;
+  let pause = 1000;
+  while (!abort.signal.aborted) {
+    try {
+      await readStream(abort.signal);
+    } catch (e) {
+      if (abort.signal.aborted) return;
+      if (e.status === 401 || e.status === 403 || e.status === 404) {
+        live.connected = false;
+        polling(true);
+        return;
+      }
+    }
+    pause = live.connected ? 1000 : Math.min(pause * 2, 30_000);
+    live.connected = false;
+    polling(true);
+    await new Promise((r) => setTimeout(r, pause));
   }
 }
 
@@ -376,8 +617,9 @@ async function start() {
     fill($("filter-provider"), names, 1);
     for (const id of ["create-provider", "estimate-provider"]) fill($(id), names);
     notice(sessionStorage.getItem(KEY) ? "Signed in with your API key." : "");
-    await Promise.all([loadFleet(), loadCosts(), loadOperations(), loadAudit(),
+    await Promise.all([loadFleet(), loadCosts(), loadOperations(), loadAudit(), loadWebhooks(),
       pickers("create", true), pickers("estimate", false)]);
+    followEvents();
   } catch (e) {
     if (e.status === 401 || e.status === 403) {
       notice("Enter an API key to see the fleet.", true);
@@ -406,7 +648,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $(id).addEventListener("input", renderFleet);
   }
   $("filters").addEventListener("submit", (event) => event.preventDefault());
-  $("refresh").addEventListener("click", () => refreshAfterChange().catch((e) => notice(e.message, true)));
+  $("refresh").addEventListener("click", () => reload(true).catch((e) => notice(e.message, true)));
   $("create-provider").addEventListener("change", () => pickers("create", true));
   $("estimate-provider").addEventListener("change", () => pickers("estimate", false));
   for (const id of ["create-type", "create-region"]) {
@@ -415,5 +657,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("create-form").addEventListener("submit", onCreateEstimate);
   $("create-confirm").addEventListener("click", onCreate);
   $("estimate-form").addEventListener("submit", onEstimate);
+  $("webhook-form").addEventListener("submit", onAddWebhook);
+  $("deliveries-refresh").addEventListener("click", () =>
+    live.deliveriesOf && showDeliveries(live.deliveriesOf).catch((e) => notice(e.message, true)));
   start();
 });
