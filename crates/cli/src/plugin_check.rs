@@ -88,6 +88,7 @@ fn spec(args: &PluginCheckArgs, provider: Option<String>) -> Result<PluginSpec, 
     let mut for_plugin = config.clone();
     for_plugin.providers.plugins.entry(name.clone()).or_insert_with(|| {
         nephele_engine::config::PluginConfig {
+            provider_type: name.clone(),
             plugin: program.display().to_string(),
             sha256: None,
             settings: Secret::new(Default::default()),

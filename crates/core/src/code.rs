@@ -65,6 +65,13 @@ error_codes! {
     OperationUnreadable,
     NotSupported,
     EventCursorExpired,
+    CredentialsRejected,
+    AccountExists,
+    AccountInFile,
+    AccountBusy,
+    MasterKeyMissing,
+    AccountRemoved,
+    AccountUnreadable,
 }
 
 impl ErrorCode {
@@ -89,6 +96,13 @@ impl ErrorCode {
             ProviderUnauthorized | ProviderBadResponse | ActionErrored | UnexpectedAnswer => 502,
             DeadlineExceeded | ProviderTimedOut => 504,
             InternalError | OperationUnreadable => 500,
+            CredentialsRejected => 422,
+            AccountExists => 409,
+            AccountInFile => 409,
+            AccountBusy => 409,
+            MasterKeyMissing => 409,
+            AccountRemoved => 410,
+            AccountUnreadable => 503,
         }
     }
 
@@ -130,6 +144,13 @@ impl ErrorCode {
             OperationUnreadable => "Stored operation unreadable",
             NotSupported => "Not supported by this provider",
             EventCursorExpired => "Event cursor expired",
+            CredentialsRejected => "Credentials rejected",
+            AccountExists => "Account exists",
+            AccountInFile => "Account defined in the configuration file",
+            AccountBusy => "Account has operations under way",
+            MasterKeyMissing => "No master key",
+            AccountRemoved => "Account removed",
+            AccountUnreadable => "Account unreadable",
         }
     }
 
@@ -188,6 +209,25 @@ impl ErrorCode {
             EventCursorExpired => {
                 "Events after the cursor were purged (`events.retention_days`); read again from the oldest kept."
             }
+            CredentialsRejected => {
+                "The cloud refused the credentials of an account being added or changed; nothing was stored. `detail` gives the cloud's reason."
+            }
+            AccountExists => "An account of that name exists already.",
+            AccountInFile => {
+                "The account is defined in the configuration file; change it there, not through the API."
+            }
+            AccountBusy => {
+                "The account has operations pending or running; wait for them, or remove it with `?force=true`."
+            }
+            MasterKeyMissing => {
+                "Runtime accounts need a master key to seal their credentials: set `secrets.master_key` (`${NEPHELE_MASTER_KEY}`) or `secrets.master_key_file`."
+            }
+            AccountRemoved => {
+                "The operation's account was removed (with `force`) before the operation finished."
+            }
+            AccountUnreadable => {
+                "The account's stored credentials do not open (tampered, moved, or sealed with a key this server lacks); nothing was sent to the cloud."
+            }
         }
     }
 
@@ -230,6 +270,13 @@ impl ErrorCode {
             OperationUnreadable => "operation_unreadable",
             NotSupported => "not_supported",
             EventCursorExpired => "event_cursor_expired",
+            CredentialsRejected => "credentials_rejected",
+            AccountExists => "account_exists",
+            AccountInFile => "account_in_file",
+            AccountBusy => "account_busy",
+            MasterKeyMissing => "master_key_missing",
+            AccountRemoved => "account_removed",
+            AccountUnreadable => "account_unreadable",
         }
     }
 

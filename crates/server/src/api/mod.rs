@@ -203,6 +203,11 @@ pub fn provider(state: &AppState, name: &str) -> Result<Arc<dyn Provider>, ApiEr
     state.providers.get(name).ok_or_else(|| ApiError::unknown_provider(name, &state.providers.names()))
 }
 
+/// Account `name`'s provider type (empty for an account that is gone).
+pub fn provider_type(state: &AppState, name: &str) -> String {
+    state.providers.provider_type(name).unwrap_or_default()
+}
+
 /// The region a request names, else the provider's configured default, else a 422.
 pub fn region_or_default(requested: Option<&str>, provider: &dyn Provider) -> Result<String, ApiError> {
     requested

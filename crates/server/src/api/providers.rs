@@ -67,7 +67,7 @@ pub async fn list(
         .providers
         .all()
         .filter(|(name, _)| principal.may_use(name))
-        .map(|(name, provider)| describe(name, provider.as_ref(), &checked))
+        .map(|(name, provider)| describe(&name, provider.as_ref(), &checked))
         .collect::<Vec<_>>();
     Json(ProviderList { providers })
 }
