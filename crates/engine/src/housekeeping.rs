@@ -34,6 +34,9 @@ pub fn spawn(state: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHan
             TICK.min(Duration::from_millis(state.config.auth.revocation_delay_secs.saturating_mul(500)));
         loop {
             follow_revocations(&state).await;
+            if let Err(e) = state.follow_accounts().await {
+                tracing::warn!(error = %e, "cannot read the accounts; trying again");
+            }
             if last_heartbeat.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
                 last_heartbeat = Some(Instant::now());
                 sharing = share_rate_limits(&state, sharing).await;

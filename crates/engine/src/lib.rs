@@ -12,6 +12,7 @@
 //! started (the operations worker, the inventory's refreshers, housekeeping), which it stops in
 //! order in [`Engine::stop`].
 
+pub mod accounts;
 pub mod auth;
 pub mod catalog_cache;
 pub mod config;
@@ -57,6 +58,8 @@ pub enum StartError {
     Provider(#[from] providers::BuildError),
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
+    #[error("secrets: {0}")]
+    Secrets(#[from] secrets::SecretsError),
 }
 
 /// The engine: what every part of Nephele shares, and the background work it runs.
@@ -77,6 +80,8 @@ pub struct Engine {
     pub guards: Guards,
     /// How events are delivered to webhooks (sender, schedule, leases).
     pub webhooks: events::webhooks::Settings,
+    /// The master keys, and the runtime accounts as this replica last loaded them.
+    pub accounts: accounts::Accounts,
     tasks: Mutex<Option<Tasks>>,
 }
 
@@ -99,6 +104,7 @@ impl Engine {
 
     /// As [`Engine::start`], with providers made elsewhere (tests, benchmarks).
     pub async fn start_with(config: Config, providers: ProviderRegistry) -> Result<Arc<Self>, StartError> {
+        let accounts = accounts::Accounts::from_config(&config.secrets)?;
         let store = Store::open(config.database.url()).await?;
         let inventory = Arc::new(Inventory::new(
             &providers,
@@ -115,6 +121,7 @@ impl Engine {
             operations: OperationSettings::from_config(&config),
             guards: Guards::from_config(&config),
             webhooks: events::webhooks::Settings::from_config(&config),
+            accounts,
             config,
             tasks: Mutex::new(None),
         });
@@ -128,6 +135,8 @@ impl Engine {
             stop,
         };
         *engine.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tasks);
+        // The accounts added at runtime, served from the start.
+        engine.follow_accounts().await?;
         Ok(engine)
     }
 

@@ -181,7 +181,7 @@ impl Built {
         Self::Plugin(PluginProvider::start(spec).await)
     }
 
-    fn provider(&self) -> Arc<dyn Provider> {
+    pub fn provider(&self) -> Arc<dyn Provider> {
         match self {
             Self::InProcess(p) => p.clone(),
             Self::Plugin(p) => p.clone(),
@@ -237,6 +237,11 @@ impl ProviderSlot {
     /// Why the account's credentials do not open, if they do not.
     pub fn unreadable(&self) -> Option<String> {
         self.unreadable.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Records whether the account is unreadable (a slot made for a stored account).
+    pub fn swap_unreadable(&self, unreadable: Option<String>) {
+        *self.unreadable.write().unwrap_or_else(std::sync::PoisonError::into_inner) = unreadable;
     }
 
     /// Puts `built` in place (stopping what ran before when it was a plugin), and records

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `/health`, `/healthz`, `/readyz`, `/metrics` | [`health`] |
 //! | `/api/v1/providers`, `/api/v1/providers/{p}[/initialize]` | [`providers`] |
+//! | `POST /api/v1/providers`, `PATCH`/`DELETE /api/v1/providers/{p}`, `/api/v1/secrets/rotate` | [`accounts`] |
 //! | `/api/v1/providers/{p}/instances[/{id}[/actions]]`, `/api/v1/instances` | [`instances`] |
 //! | `/api/v1/providers/{p}/regions`, `instance-types`, `images` | [`catalog`] |
 //! | `/api/v1/providers/{p}/cost-estimate`, `/api/v1/costs` | [`costs`] |
@@ -16,6 +17,7 @@
 //! | `/api/v1/webhooks[/{id}[/rotate-secret, /test, /deliveries[/{d}/retry]]]` | [`webhooks`] |
 //! | `/api/v1/openapi.json`, `/docs` | [`openapi`] |
 
+pub mod accounts;
 pub mod audit;
 pub mod catalog;
 pub mod costs;
@@ -69,6 +71,10 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .needs(read(Viewer), routes!(providers::list))
         .needs(read(Viewer), routes!(providers::get))
         .needs(change(Admin), routes!(providers::initialize))
+        .needs(change(Admin), routes!(accounts::create))
+        .needs(change(Admin), routes!(accounts::update))
+        .needs(change(Admin), routes!(accounts::remove))
+        .needs(change(Admin), routes!(accounts::rotate))
         .needs(read(Viewer), routes!(instances::list))
         .needs(change(Operator), routes!(instances::create))
         .needs(read(Viewer), routes!(instances::get))

@@ -8,7 +8,7 @@ use dosim::{AccountSpec, Limits, RunningSim, SimConfig, Simulator};
 use nephele_engine::auth::{Role, issue_key};
 use nephele_engine::store::Store;
 use nephele_server::{App, Config};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{DO_TOKEN, TestApp, json};
 
@@ -18,6 +18,15 @@ pub const STAGING_TOKEN: &str = "dop_v1_staging000000000000000000000000000000000
 /// A simulator with the default account (`DO_TOKEN`, `default_droplets`) and the account
 /// `staging` (`STAGING_TOKEN`, `staging_droplets`), kept apart as DigitalOcean keeps accounts.
 pub async fn two_account_sim(default_droplets: usize, staging_droplets: usize) -> RunningSim {
+    two_account_sim_with(default_droplets, staging_droplets, Duration::from_millis(100)).await
+}
+
+/// As [`two_account_sim`], with droplets taking `transition` to boot.
+pub async fn two_account_sim_with(
+    default_droplets: usize,
+    staging_droplets: usize,
+    transition: Duration,
+) -> RunningSim {
     nephele_digitalocean::install_crypto_provider();
     Simulator::new(SimConfig {
         tokens: vec![DO_TOKEN.to_owned()],
@@ -27,7 +36,7 @@ pub async fn two_account_sim(default_droplets: usize, staging_droplets: usize) -
             tokens: vec![STAGING_TOKEN.to_owned()],
             droplets: staging_droplets,
         }],
-        transition: Duration::from_millis(100),
+        transition,
         limits: Limits { per_minute: 1_000_000, per_hour: 1_000_000, ..Limits::default() },
         ..SimConfig::default()
     })
@@ -132,4 +141,317 @@ async fn a_key_scoped_to_one_account_sees_only_that_account_in_the_fleet_and_cos
 pub async fn issue(app: &TestApp, role: Role, scope: Option<&[String]>) -> String {
     let store = Store::open(&app.database_url).await.expect("store");
     issue_key(&store, role, scope, None).await.expect("key").key
+}
+
+/// A master key for tests (32 bytes, base64).
+pub const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+fn secrets() -> String {
+    format!("secrets:\n  master_key: {MASTER_KEY}\n")
+}
+
+/// The body that adds the simulator's `staging` account as `do-staging`.
+pub fn staging_body(app: &TestApp, name: &str, token: &str) -> Value {
+    json!({
+        "name": name,
+        "type": "digitalocean",
+        "settings": {"region": "nyc1", "base_url": app.sim.base_url()},
+        "credentials": {"api_token": token},
+    })
+}
+
+/// Sends `method path` with `key` and `body`.
+pub async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.http.request(method, app.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.expect("request")
+}
+
+/// Polls `GET path` with `key` until `done` holds, for at most `within`.
+pub async fn wait_until(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let body = json(send(app, reqwest::Method::GET, path, key, None).await).await;
+        if done(&body) {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{path} never got there: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_admin_adds_changes_and_removes_an_account_at_runtime_and_each_step_is_audited() {
+    use reqwest::Method;
+    // Arrange
+    let app = spawn_on(two_account_sim(2, 3).await, "", &secrets()).await;
+    let admin = issue(&app, Role::Admin, None).await;
+
+    // Act: add
+    let added = send(
+        &app,
+        Method::POST,
+        "/api/v1/providers",
+        &admin,
+        Some(staging_body(&app, "do-staging", STAGING_TOKEN)),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(added.status(), 201);
+    let added = json(added).await;
+    assert_eq!(added["name"], "do-staging");
+    assert_eq!(added["type"], "digitalocean");
+    assert_eq!(added["defined_in"], "api");
+    assert_eq!(added["status"], "ready");
+    let fingerprint = added["fingerprint"].as_str().expect("fingerprint");
+    assert!(fingerprint.starts_with("…0000 sha256:"), "{fingerprint}");
+    assert!(!added.to_string().contains(STAGING_TOKEN));
+    let staging =
+        json(send(&app, Method::GET, "/api/v1/providers/do-staging/instances", &admin, None).await).await;
+    assert_eq!(by_provider(&staging), [("do-staging".to_owned(), 3)].into(), "served at once");
+    let list = json(send(&app, Method::GET, "/api/v1/providers", &admin, None).await).await;
+    assert_eq!(names(&list), ["digitalocean", "do-staging"]);
+    let file = &list["providers"][0];
+    assert_eq!((file["defined_in"].as_str(), file["type"].as_str()), (Some("file"), Some("digitalocean")));
+
+    // Act: new credentials that the cloud refuses, then settings
+    let refused = send(
+        &app,
+        Method::PATCH,
+        "/api/v1/providers/do-staging",
+        &admin,
+        Some(json!({"credentials": {"api_token": "dop_v1_wrong"}})),
+    )
+    .await;
+    assert_eq!(refused.status(), 422);
+    assert_eq!(json(refused).await["code"], "credentials_rejected");
+    let changed = send(
+        &app,
+        Method::PATCH,
+        "/api/v1/providers/do-staging",
+        &admin,
+        Some(json!({"settings": {"region": "ams3", "base_url": app.sim.base_url()}})),
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    let changed = json(changed).await;
+    assert_eq!(changed["default_region"], "ams3");
+    assert_eq!(changed["fingerprint"].as_str(), Some(fingerprint), "the same credentials");
+    let staging =
+        json(send(&app, Method::GET, "/api/v1/providers/do-staging/instances", &admin, None).await).await;
+    assert_eq!(by_provider(&staging), [("do-staging".to_owned(), 3)].into(), "still served");
+
+    // Act: remove
+    let removed = send(&app, Method::DELETE, "/api/v1/providers/do-staging", &admin, None).await;
+    assert_eq!(removed.status(), 204);
+    let list = json(send(&app, Method::GET, "/api/v1/providers", &admin, None).await).await;
+    assert_eq!(names(&list), ["digitalocean"]);
+    assert_eq!(
+        send(&app, Method::GET, "/api/v1/providers/do-staging/instances", &admin, None).await.status(),
+        404
+    );
+
+    // Assert: the audit has each step
+    let audit = json(send(&app, Method::GET, "/api/v1/audit", &admin, None).await).await;
+    let steps: Vec<(String, String, u64)> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            e["path"].as_str().is_some_and(|p| p.starts_with("/api/v1/providers")) && e["method"] != "GET"
+        })
+        .map(|e| {
+            (
+                e["method"].as_str().unwrap_or_default().to_owned(),
+                e["path"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    for wanted in [
+        ("POST", "/api/v1/providers", 201),
+        ("PATCH", "/api/v1/providers/do-staging", 422),
+        ("PATCH", "/api/v1/providers/do-staging", 200),
+        ("DELETE", "/api/v1/providers/do-staging", 204),
+    ] {
+        assert!(
+            steps.iter().any(|(m, p, s)| (m.as_str(), p.as_str(), *s) == wanted),
+            "{wanted:?} in {steps:?}"
+        );
+    }
+    assert!(!audit.to_string().contains(STAGING_TOKEN));
+}
+
+#[tokio::test]
+async fn refusals_name_what_is_wrong_and_store_nothing() {
+    use reqwest::Method;
+    let app = spawn_on(two_account_sim(0, 1).await, "", &secrets()).await;
+    let admin = issue(&app, Role::Admin, None).await;
+    let post = |body: Value| send(&app, Method::POST, "/api/v1/providers", &admin, Some(body));
+
+    let wrong = post(staging_body(&app, "do-staging", "dop_v1_not_a_token_the_cloud_knows")).await;
+    assert_eq!(wrong.status(), 422);
+    let wrong = json(wrong).await;
+    assert_eq!(wrong["code"], "credentials_rejected");
+    assert!(!wrong.to_string().contains("not_a_token"), "never the credential: {wrong}");
+
+    let bad_name = json(post(staging_body(&app, "Do_Staging", STAGING_TOKEN)).await).await;
+    assert_eq!(bad_name["code"], "invalid_input");
+    assert_eq!(bad_name["errors"][0]["field"], "name", "{bad_name}");
+
+    let mut unknown = staging_body(&app, "x", STAGING_TOKEN);
+    unknown["type"] = json!("gcp");
+    let unknown = json(post(unknown).await).await;
+    assert_eq!(unknown["errors"][0]["field"], "type", "{unknown}");
+    assert!(
+        unknown["errors"][0]["message"].as_str().expect("message").contains("known types: digitalocean"),
+        "{unknown}"
+    );
+
+    let mut setting = staging_body(&app, "x", STAGING_TOKEN);
+    setting["settings"]["regoin"] = json!("nyc1");
+    let setting = json(post(setting).await).await;
+    assert_eq!(setting["errors"][0]["field"], "settings.regoin", "{setting}");
+
+    let taken = post(staging_body(&app, "digitalocean", STAGING_TOKEN)).await;
+    assert_eq!(taken.status(), 409, "the file's account");
+    assert_eq!(json(taken).await["code"], "account_exists");
+    assert_eq!(post(staging_body(&app, "do-staging", STAGING_TOKEN)).await.status(), 201);
+    let again = post(staging_body(&app, "do-staging", STAGING_TOKEN)).await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(json(again).await["code"], "account_exists");
+
+    let list = json(send(&app, Method::GET, "/api/v1/providers", &admin, None).await).await;
+    assert_eq!(names(&list), ["digitalocean", "do-staging"], "nothing else was stored");
+    let in_file = send(&app, Method::DELETE, "/api/v1/providers/digitalocean", &admin, None).await;
+    assert_eq!(in_file.status(), 409);
+    assert_eq!(json(in_file).await["code"], "account_in_file");
+    let in_file =
+        send(&app, Method::PATCH, "/api/v1/providers/digitalocean", &admin, Some(json!({"settings": {}})))
+            .await;
+    assert_eq!(json(in_file).await["code"], "account_in_file");
+}
+
+#[tokio::test]
+async fn viewers_and_operators_cannot_add_change_or_remove_accounts() {
+    use reqwest::Method;
+    let app = spawn_on(two_account_sim(0, 1).await, "", &secrets()).await;
+    let admin = issue(&app, Role::Admin, None).await;
+    assert_eq!(
+        send(
+            &app,
+            Method::POST,
+            "/api/v1/providers",
+            &admin,
+            Some(staging_body(&app, "do-staging", STAGING_TOKEN))
+        )
+        .await
+        .status(),
+        201
+    );
+    for role in [Role::Viewer, Role::Operator] {
+        let key = issue(&app, role, None).await;
+        let add = send(
+            &app,
+            Method::POST,
+            "/api/v1/providers",
+            &key,
+            Some(staging_body(&app, "do-other", STAGING_TOKEN)),
+        )
+        .await;
+        assert_eq!(add.status(), 403, "{role:?} adds");
+        let change =
+            send(&app, Method::PATCH, "/api/v1/providers/do-staging", &key, Some(json!({"settings": {}})))
+                .await;
+        assert_eq!(change.status(), 403, "{role:?} changes");
+        let remove = send(&app, Method::DELETE, "/api/v1/providers/do-staging", &key, None).await;
+        assert_eq!(remove.status(), 403, "{role:?} removes");
+        let list = send(&app, Method::GET, "/api/v1/providers", &key, None).await;
+        assert!(!list.text().await.expect("text").contains(STAGING_TOKEN));
+    }
+}
+
+#[tokio::test]
+async fn without_a_master_key_file_accounts_run_and_runtime_ones_are_refused_saying_how() {
+    use reqwest::Method;
+    let app = spawn_on(two_account_sim(1, 1).await, "", "").await;
+    let admin = issue(&app, Role::Admin, None).await;
+    let refused = send(
+        &app,
+        Method::POST,
+        "/api/v1/providers",
+        &admin,
+        Some(staging_body(&app, "do-staging", STAGING_TOKEN)),
+    )
+    .await;
+    assert_eq!(refused.status(), 409);
+    let refused = json(refused).await;
+    assert_eq!(refused["code"], "master_key_missing");
+    assert!(refused["detail"].as_str().expect("detail").contains("secrets.master_key"), "{refused}");
+    let fleet = json(send(&app, Method::GET, "/api/v1/instances", &admin, None).await).await;
+    assert_eq!(by_provider(&fleet), [("digitalocean".to_owned(), 1)].into());
+}
+
+#[tokio::test]
+async fn removing_an_account_with_operations_under_way_needs_force_which_fails_them_by_name() {
+    use reqwest::Method;
+    // Droplets take a minute to boot: a create stays running.
+    let app = spawn_on(two_account_sim_with(0, 0, Duration::from_secs(60)).await, "", &secrets()).await;
+    let admin = issue(&app, Role::Admin, None).await;
+    assert_eq!(
+        send(
+            &app,
+            Method::POST,
+            "/api/v1/providers",
+            &admin,
+            Some(staging_body(&app, "do-staging", STAGING_TOKEN))
+        )
+        .await
+        .status(),
+        201
+    );
+    let create =
+        json!({"name": "slow", "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"});
+    let created =
+        json(send(&app, Method::POST, "/api/v1/providers/do-staging/instances", &admin, Some(create)).await)
+            .await;
+    let operation =
+        created["operation"]["id"].as_str().or(created["id"].as_str()).expect("operation id").to_owned();
+
+    let busy = send(&app, Method::DELETE, "/api/v1/providers/do-staging", &admin, None).await;
+    assert_eq!(busy.status(), 409);
+    assert_eq!(json(busy).await["code"], "account_busy");
+    let forced = send(&app, Method::DELETE, "/api/v1/providers/do-staging?force=true", &admin, None).await;
+    assert_eq!(forced.status(), 204);
+
+    let failed =
+        wait_until(&app, &format!("/api/v1/operations/{operation}"), &admin, Duration::from_secs(5), |op| {
+            op["state"] == "failed"
+        })
+        .await;
+    assert_eq!(failed["error"]["code"], "account_removed", "{failed}");
 }
