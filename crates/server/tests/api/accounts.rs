@@ -455,3 +455,111 @@ async fn removing_an_account_with_operations_under_way_needs_force_which_fails_t
         .await;
     assert_eq!(failed["error"]["code"], "account_removed", "{failed}");
 }
+
+/// A server (replica) on `database_url` whose seed account is on `base_url`; its address.
+async fn replica(base_url: &str, database_url: &str) -> String {
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {base_url}\ndatabase:\n  url: {database_url}\noperations:\n  poll_interval_ms: 50\n{}",
+        secrets()
+    );
+    let config = Config::parse(&yaml, Path::new("test.yaml"), |_| None).expect("config");
+    let app = App::build(config).await.expect("build app");
+    let base = format!("http://{}", app.addr());
+    tokio::spawn(app.run());
+    base
+}
+
+/// Replicas on one PostgreSQL database: an account added on A is served by B within 5 s, its
+/// new credentials too, and its removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_added_on_one_replica_is_served_by_the_other_within_five_seconds() {
+    use reqwest::Method;
+    // Arrange
+    let database = crate::postgres::TestDatabase::create().await;
+    let sim = two_account_sim(1, 4).await;
+    let a = replica(&sim.base_url(), &database.url).await;
+    let b = replica(&sim.base_url(), &database.url).await;
+    let store = Store::open(&database.url).await.expect("store");
+    let admin = issue_key(&store, Role::Admin, None, None).await.expect("key").key;
+    let http = reqwest::Client::new();
+    let call = |base: &str, method: Method, path: &str, body: Option<Value>| {
+        let mut request = http.request(method, format!("{base}{path}")).bearer_auth(&admin);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let body = json!({
+        "name": "do-staging",
+        "type": "digitalocean",
+        "settings": {"region": "nyc1", "base_url": sim.base_url()},
+        "credentials": {"api_token": STAGING_TOKEN},
+    });
+    let listed_on_b = |wanted: usize| {
+        let call = &call;
+        let b = &b;
+        async move {
+            let started = std::time::Instant::now();
+            loop {
+                let response =
+                    call(b, Method::GET, "/api/v1/providers/do-staging/instances", None).await.expect("sent");
+                if response.status() == 200 {
+                    let list: Value = response.json().await.expect("json");
+                    if list["instances"].as_array().is_some_and(|i| i.len() == wanted) {
+                        return started.elapsed();
+                    }
+                }
+                assert!(started.elapsed() < Duration::from_secs(10), "replica B never served do-staging");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    // Act: add on A
+    let added = call(&a, Method::POST, "/api/v1/providers", Some(body)).await.expect("sent");
+    assert_eq!(added.status(), 201);
+    let took = listed_on_b(4).await;
+
+    // Assert
+    eprintln!("replica B listed the account's instances {} ms after it was added on A", took.as_millis());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+
+    // Act: change credentials on A (the same token again: a new sealed row), then remove on A
+    let changed = call(
+        &a,
+        Method::PATCH,
+        "/api/v1/providers/do-staging",
+        Some(json!({"credentials": {"api_token": STAGING_TOKEN}})),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(changed.status(), 200);
+    listed_on_b(4).await;
+    let removed = call(&a, Method::DELETE, "/api/v1/providers/do-staging", None).await.expect("sent");
+    assert_eq!(removed.status(), 204);
+    let started = std::time::Instant::now();
+    loop {
+        let status = call(&b, Method::GET, "/api/v1/providers/do-staging/instances", None)
+            .await
+            .expect("sent")
+            .status();
+        if status == 404 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "replica B still serves the removed account");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let audit: Value =
+        call(&b, Method::GET, "/api/v1/audit", None).await.expect("sent").json().await.expect("json");
+    let methods: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            e["path"].as_str().is_some_and(|p| p.starts_with("/api/v1/providers")) && e["method"] != "GET"
+        })
+        .filter_map(|e| e["method"].as_str())
+        .collect();
+    assert_eq!(methods.len(), 3, "{audit}");
+    database.cleanup().await;
+}
