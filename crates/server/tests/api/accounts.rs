@@ -563,3 +563,134 @@ async fn an_account_added_on_one_replica_is_served_by_the_other_within_five_seco
     assert_eq!(methods.len(), 3, "{audit}");
     database.cleanup().await;
 }
+
+/// A server on the SQLite database `database_url` whose seed account is on `base_url`, with a
+/// master key: its address and state (to stop its engine).
+async fn serve_sqlite(
+    base_url: &str,
+    database_url: &str,
+) -> (String, std::sync::Arc<nephele_server::AppState>) {
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {base_url}\ndatabase:\n  url: {database_url}\nauth:\n  required: false\n{}",
+        secrets()
+    );
+    let config = Config::parse(&yaml, Path::new("test.yaml"), |_| None).expect("config");
+    let app = App::build(config).await.expect("build app");
+    let base = format!("http://{}", app.addr());
+    let state = app.state();
+    tokio::spawn(app.run());
+    (base, state)
+}
+
+/// A stored account whose credentials do not open — its ciphertext swapped with another row's,
+/// or one byte flipped — is served as `unreadable` with the reason, and nothing is sent to the
+/// cloud for it; the other accounts are not affected.
+#[tokio::test]
+async fn a_swapped_or_flipped_ciphertext_makes_that_account_unreadable_and_sends_nothing() {
+    use sqlx::Row;
+    // Arrange: three accounts of three simulator accounts.
+    nephele_digitalocean::install_crypto_provider();
+    let tokens = [
+        "dop_v1_first000000000000000000000",
+        "dop_v1_second00000000000000000000",
+        "dop_v1_third000000000000000000000",
+    ];
+    let sim = Simulator::new(SimConfig {
+        tokens: vec![DO_TOKEN.to_owned()],
+        accounts: ["first", "second", "third"]
+            .iter()
+            .zip(tokens)
+            .map(|(name, token)| AccountSpec {
+                name: (*name).to_owned(),
+                tokens: vec![token.to_owned()],
+                droplets: 1,
+            })
+            .collect(),
+        limits: Limits { per_minute: 1_000_000, per_hour: 1_000_000, ..Limits::default() },
+        ..SimConfig::default()
+    })
+    .bind(([127, 0, 0, 1], 0).into())
+    .await
+    .expect("dosim");
+    let data = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}/nephele.db", data.path().display());
+    let (first_server, first_state) = serve_sqlite(&sim.base_url(), &database_url).await;
+    let http = reqwest::Client::new();
+    for (name, token) in ["first", "second", "third"].iter().zip(tokens) {
+        let body = json!({"name": format!("do-{name}"), "type": "digitalocean", "settings": {"base_url": sim.base_url()}, "credentials": {"api_token": token}});
+        let added =
+            http.post(format!("{first_server}/api/v1/providers")).json(&body).send().await.expect("sent");
+        assert_eq!(added.status(), 201);
+    }
+    first_state.engine.stop().await;
+
+    // Act: swap first's and second's ciphertexts, flip one byte of third's.
+    let store = sqlx::SqlitePool::connect(&database_url).await.expect("sqlite");
+    let rows = sqlx::query("SELECT name, ciphertext FROM accounts ORDER BY name")
+        .fetch_all(&store)
+        .await
+        .expect("rows");
+    let text = |i: usize| rows[i].get::<String, _>("ciphertext");
+    let (first, second, third) = (text(0), text(1), text(2));
+    // One base64 digit changed: one byte of the sealed credentials differs.
+    let mut flipped = third.into_bytes();
+    flipped[30] = if flipped[30] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).expect("ascii");
+    for (name, ciphertext) in [("do-first", &second), ("do-second", &first), ("do-third", &flipped)] {
+        sqlx::query("UPDATE accounts SET ciphertext = ? WHERE name = ?")
+            .bind(ciphertext)
+            .bind(name)
+            .execute(&store)
+            .await
+            .expect("tamper");
+    }
+    store.close().await;
+    let before = sim.stats().accounts.clone();
+    let (server, _state) = serve_sqlite(&sim.base_url(), &database_url).await;
+    let list: Value = http
+        .get(format!("{server}/api/v1/providers"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let listed =
+        http.get(format!("{server}/api/v1/providers/do-first/instances")).send().await.expect("sent");
+    let fleet: Value = http
+        .get(format!("{server}/api/v1/instances"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+
+    // Assert
+    let status = |name: &str| {
+        let account = list["providers"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|p| p["name"] == name)
+            .expect("listed")
+            .clone();
+        (
+            account["status"].as_str().unwrap_or_default().to_owned(),
+            account["error"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    for name in ["do-first", "do-second", "do-third"] {
+        let (status, reason) = status(name);
+        assert_eq!(status, "unreadable", "{name}: {list}");
+        assert!(reason.contains("do not open"), "{name}: {reason}");
+    }
+    assert_eq!(status("digitalocean").0, "ready", "the other accounts are not affected");
+    assert_eq!(listed.status(), 503);
+    assert_eq!(by_provider(&fleet), std::collections::BTreeMap::new(), "{fleet}");
+    assert_eq!(fleet["errors"].as_array().map(Vec::len), Some(3), "{fleet}");
+    let after = sim.stats().accounts;
+    for name in ["first", "second", "third"] {
+        assert_eq!(after[name].requests, before[name].requests, "nothing was sent for {name}");
+    }
+}

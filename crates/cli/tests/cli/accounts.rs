@@ -1,0 +1,201 @@
+//! Accounts through the `nephele` binary as it runs in production: a credential added at runtime
+//! appears nowhere in plain text (database, write-ahead log, text and JSON logs, answers,
+//! `/metrics`, audit), and `nephele accounts` / `nephele secrets rotate` do what they say.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use dosim::{AccountSpec, Limits, RunningSim, SimConfig, Simulator};
+use serde_json::{Value, json};
+
+use crate::support::{DO_TOKEN, Server, make_key};
+
+/// The credential of known bytes the plaintext test looks for.
+const CANARY: &str = "dop_v1_c4n4ry5ecret0123456789abcdef0123456789abcdef0123456789abcd";
+
+async fn sim_with_canary_account() -> RunningSim {
+    nephele_digitalocean::install_crypto_provider();
+    Simulator::new(SimConfig {
+        tokens: vec![DO_TOKEN.to_owned()],
+        accounts: vec![AccountSpec {
+            name: "canary".to_owned(),
+            tokens: vec![CANARY.to_owned()],
+            droplets: 2,
+        }],
+        transition: Duration::from_millis(100),
+        limits: Limits { per_minute: 1_000_000, per_hour: 1_000_000, ..Limits::default() },
+        ..SimConfig::default()
+    })
+    .bind(([127, 0, 0, 1], 0).into())
+    .await
+    .expect("dosim")
+}
+
+/// A config requiring keys, with a master key file, on SQLite in `dir`.
+fn write_config(dir: &Path, sim: &RunningSim, key_file: &Path) -> PathBuf {
+    let path = dir.join("config.yaml");
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    region: nyc1\n    base_url: {base}\ndatabase:\n  url: sqlite://{db}\nauth:\n  required: true\noperations:\n  poll_interval_ms: 100\nsecrets:\n  master_key_file: {key}\n",
+        base = sim.base_url(),
+        db = dir.join("nephele.db").display(),
+        key = key_file.display(),
+    );
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+fn write_key(path: &Path, byte: u8) {
+    std::fs::write(path, base64::engine::general_purpose::STANDARD.encode([byte; 32])).expect("key file");
+}
+
+/// Every form of the canary a leak could take: as it is, base64 (each of the three alignments
+/// a surrounding text could give it, standard and URL-safe), hex (lower and upper case).
+fn forms() -> Vec<String> {
+    let mut forms = vec![CANARY.to_owned()];
+    for skip in 0..3 {
+        for engine in [
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            let encoded = engine.encode(&CANARY.as_bytes()[skip..]);
+            // The inner part does not depend on what came before it.
+            forms.push(encoded[4..encoded.len() - 4].to_owned());
+        }
+    }
+    let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
+    forms.push(hex.clone());
+    forms.push(hex.to_uppercase());
+    forms
+}
+
+/// The forms of the canary found in `bytes`.
+fn leaks(bytes: &[u8]) -> Vec<String> {
+    forms().into_iter().filter(|form| bytes.windows(form.len()).any(|w| w == form.as_bytes())).collect()
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+    /// Every answer seen, head and body.
+    answers: Vec<u8>,
+}
+
+impl Client {
+    async fn call(&mut self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("sent");
+        let status = response.status().as_u16();
+        for (name, value) in response.headers() {
+            self.answers.extend_from_slice(name.as_str().as_bytes());
+            self.answers.extend_from_slice(value.as_bytes());
+        }
+        let bytes = response.bytes().await.expect("body");
+        self.answers.extend_from_slice(&bytes);
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+/// What the database holds, on disk: the file and its write-ahead log.
+fn database_bytes(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for name in ["nephele.db", "nephele.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_added_at_runtime_appears_nowhere_in_plain_text() {
+    use reqwest::Method;
+    // Arrange
+    let sim = sim_with_canary_account().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key_file = dir.path().join("master.key");
+    write_key(&key_file, 7);
+    let config = write_config(dir.path(), &sim, &key_file);
+    let admin = make_key(&config, "admin");
+    let (text_log, json_log) = (dir.path().join("text.log"), dir.path().join("json.log"));
+    let server = Server::start_with(&config, &text_log, &[], "debug");
+    let mut client =
+        Client { http: reqwest::Client::new(), url: server.url.clone(), key: admin, answers: Vec::new() };
+    let mut database = Vec::new();
+
+    // Act: the lifecycle, first with text logs...
+    let body = json!({"name": "do-canary", "type": "digitalocean", "settings": {"region": "nyc1", "base_url": sim.base_url()}, "credentials": {"api_token": CANARY}});
+    assert_eq!(client.call(Method::POST, "/api/v1/providers", Some(body.clone())).await.0, 201);
+    assert_eq!(client.call(Method::POST, "/api/v1/providers", Some(body)).await.0, 409);
+    let wrong = json!({"credentials": {"api_token": format!("{CANARY}x")}});
+    assert_eq!(client.call(Method::PATCH, "/api/v1/providers/do-canary", Some(wrong)).await.0, 422);
+    let same = json!({"credentials": {"api_token": CANARY}});
+    assert_eq!(client.call(Method::PATCH, "/api/v1/providers/do-canary", Some(same)).await.0, 200);
+    let (status, listed) = client.call(Method::GET, "/api/v1/providers/do-canary/instances", None).await;
+    assert_eq!((status, listed["instances"].as_array().map(Vec::len)), (200, Some(2)));
+    let create =
+        json!({"name": "canary-1", "type": "s-1vcpu-1gb", "region": "nyc1", "image_id": "ubuntu-24-04-x64"});
+    assert_eq!(client.call(Method::POST, "/api/v1/providers/do-canary/instances", Some(create)).await.0, 202);
+    for path in [
+        "/api/v1/providers",
+        "/api/v1/providers/do-canary",
+        "/api/v1/instances",
+        "/api/v1/costs",
+        "/metrics",
+        "/api/v1/operations",
+        "/api/v1/audit",
+    ] {
+        assert_eq!(client.call(Method::GET, path, None).await.0, 200, "{path}");
+    }
+    database.extend(database_bytes(dir.path()));
+    assert_eq!(server.terminate().code(), Some(0));
+    database.extend(database_bytes(dir.path()));
+
+    // ...then again from the store, with JSON logs, to its removal.
+    let server = Server::start_with(&config, &json_log, &["--log-format", "json"], "debug");
+    client.url = server.url.clone();
+    let (status, listed) = client.call(Method::GET, "/api/v1/providers/do-canary/instances", None).await;
+    assert_eq!((status, listed["instances"].as_array().map(Vec::len)), (200, Some(3)), "{listed}");
+    for path in ["/api/v1/providers", "/metrics", "/api/v1/audit"] {
+        assert_eq!(client.call(Method::GET, path, None).await.0, 200, "{path}");
+    }
+    let (status, _) = client.call(Method::DELETE, "/api/v1/providers/do-canary?force=true", None).await;
+    assert_eq!(status, 204);
+    assert_eq!(client.call(Method::GET, "/api/v1/audit", None).await.0, 200);
+    database.extend(database_bytes(dir.path()));
+    assert_eq!(server.terminate().code(), Some(0));
+    database.extend(database_bytes(dir.path()));
+
+    // Assert
+    let (text, json_lines) =
+        (std::fs::read(&text_log).expect("text log"), std::fs::read(&json_log).expect("json log"));
+    assert!(text.len() > 1000 && json_lines.starts_with(b"{"), "the logs were written");
+    assert!(!database.is_empty());
+    for (place, bytes) in [
+        ("the database and its WAL", &database),
+        ("the text log", &text),
+        ("the JSON log", &json_lines),
+        ("the answers (audit and /metrics included)", &client.answers),
+    ] {
+        assert_eq!(leaks(bytes), Vec::<String>::new(), "the credential in plain text in {place}");
+    }
+    // The search would find it: the simulator's own record of it does.
+    assert_eq!(leaks(CANARY.as_bytes()).len(), 1);
+    assert!(!leaks(format!("x{}y", hex(CANARY)).as_bytes()).is_empty());
+    assert!(
+        !leaks(
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{{\"api_token\":\"{CANARY}\"}}"))
+                .as_bytes()
+        )
+        .is_empty()
+    );
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
