@@ -199,3 +199,135 @@ async fn a_credential_added_at_runtime_appears_nowhere_in_plain_text() {
 fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `nephele` with `args`, `input` on standard input; its status, stdout and stderr.
+fn nephele_with_input(args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nephele"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nephele");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    let output = child.wait_with_output().expect("wait");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn account_status(url: &str, key: &str, name: &str) -> String {
+    let (ok, out, err) =
+        nephele_with_input(&["--server", url, "--api-key", key, "accounts", "list", "-o", "json"], "");
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(&out).expect("json");
+    list["providers"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["name"] == name)
+        .map(|p| p["status"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_else(|| "absent".to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_from_the_cli_and_a_rotation_after_which_only_the_new_key_is_needed() {
+    // Arrange
+    let sim = sim_with_canary_account().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (old_key, new_key) = (dir.path().join("old.key"), dir.path().join("new.key"));
+    write_key(&old_key, 1);
+    let config = write_config(dir.path(), &sim, &old_key);
+    let admin = make_key(&config, "admin");
+    let server = Server::start(&config, &dir.path().join("1.log"));
+    let (url, base_url) = (server.url.clone(), format!("base_url={}", sim.base_url()));
+    let cli = |args: &[&str], input: &str| {
+        let mut all = vec!["--server", url.as_str(), "--api-key", admin.as_str()];
+        all.extend_from_slice(args);
+        nephele_with_input(&all, input)
+    };
+
+    // Act: add with the token on standard input
+    let (ok, out, err) = cli(
+        &[
+            "accounts",
+            "add",
+            "do-canary",
+            "--type",
+            "digitalocean",
+            "--region",
+            "nyc1",
+            "--setting",
+            &base_url,
+            "--token-stdin",
+        ],
+        CANARY,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("do-canary") && out.contains("ready") && !out.contains(CANARY), "{out}");
+    let (ok, _, err) = cli(
+        &["accounts", "add", "do-wrong", "--type", "digitalocean", "--setting", &base_url, "--token-stdin"],
+        "dop_v1_nope",
+    );
+    assert!(!ok && err.contains("HTTP 422"), "{err}");
+    let (ok, out, _) = cli(&["accounts", "list"], "");
+    assert!(ok && out.contains("do-canary") && out.contains("api") && out.contains("file"), "{out}");
+
+    // Act: rotate while serving
+    let (ok, out, err) =
+        nephele_with_input(&["secrets", "generate", "--out", new_key.to_str().expect("path")], "");
+    assert!(ok, "{err}");
+    assert!(out.contains("wrote master key"), "{out}");
+    let (ok, out, err) = cli(&["secrets", "rotate", "--new-key-file", new_key.to_str().expect("path")], "");
+    assert!(ok, "{err}");
+    assert!(out.contains("re-wrapped 1 account"), "{out}");
+    assert_eq!(account_status(&url, &admin, "do-canary"), "ready");
+    drop(server);
+
+    // Assert: a restart with only the new key opens it; with only the old one it does not.
+    std::fs::write(&config, std::fs::read_to_string(&config).expect("config").replace("old.key", "new.key"))
+        .expect("config");
+    let server = Server::start(&config, &dir.path().join("2.log"));
+    let url = server.url.clone();
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{url}/api/v1/providers/do-canary/instances"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["instances"].as_array().map(Vec::len), Some(2), "{listed}");
+    drop(server);
+    std::fs::write(&config, std::fs::read_to_string(&config).expect("config").replace("new.key", "old.key"))
+        .expect("config");
+    let server = Server::start(&config, &dir.path().join("3.log"));
+    assert_eq!(
+        account_status(&server.url, &admin, "do-canary"),
+        "unreadable",
+        "the old key no longer opens it"
+    );
+    drop(server);
+
+    // Act: update and remove from the CLI (with the new key again)
+    std::fs::write(&config, std::fs::read_to_string(&config).expect("config").replace("old.key", "new.key"))
+        .expect("config");
+    let server = Server::start(&config, &dir.path().join("4.log"));
+    let url = server.url.clone();
+    let cli = |args: &[&str], input: &str| {
+        let mut all = vec!["--server", url.as_str(), "--api-key", admin.as_str()];
+        all.extend_from_slice(args);
+        nephele_with_input(&all, input)
+    };
+    let (ok, out, err) = cli(&["accounts", "update", "do-canary", "--token-stdin"], CANARY);
+    assert!(ok && out.contains("ready"), "{out}{err}");
+    let (ok, _, err) = cli(&["accounts", "remove", "digitalocean"], "");
+    assert!(!ok && err.contains("configuration file"), "{err}");
+    let (ok, out, err) = cli(&["accounts", "remove", "do-canary"], "");
+    assert!(ok && out.contains("removed"), "{err}");
+    assert_eq!(account_status(&url, &admin, "do-canary"), "absent");
+}
