@@ -694,3 +694,108 @@ async fn a_swapped_or_flipped_ciphertext_makes_that_account_unreadable_and_sends
         assert_eq!(after[name].requests, before[name].requests, "nothing was sent for {name}");
     }
 }
+
+/// A measurement (`cargo nextest run -p nephele-server --test api --run-ignored only
+/// thousand --no-capture`): 1,000 runtime accounts re-wrapped under a new master key while a
+/// client lists the fleet every 100 ms; then a server with only the new key opens every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of 1,000 accounts; run on purpose"]
+async fn rotating_a_thousand_accounts_while_a_client_lists_every_100_ms() {
+    use nephele_engine::secrets::{Binding, Keyring, MasterKey};
+    use nephele_engine::store::AccountRow;
+    const ACCOUNTS: usize = 1000;
+    let sim = two_account_sim(0, 1).await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}/nephele.db", data.path().display());
+    // Seeded as the API stores them (sealed under the master key), without a thousand pings.
+    let store = Store::open(&database_url).await.expect("store");
+    let keyring = Keyring::new(MasterKey::from_base64(MASTER_KEY).expect("key"));
+    let seeded = std::time::Instant::now();
+    for i in 0..ACCOUNTS {
+        let id = uuid::Uuid::new_v4().to_string();
+        let credentials = serde_json::to_vec(&json!({"api_token": STAGING_TOKEN})).expect("json");
+        let sealed = keyring
+            .seal(&Binding { account_id: &id, provider_type: "digitalocean", version: 1 }, &credentials)
+            .expect("seal");
+        let settings = json!({"base_url": sim.base_url(), "region": "nyc1"});
+        let row = AccountRow {
+            id,
+            name: format!("acct-{i:04}"),
+            provider_type: "digitalocean".to_owned(),
+            settings: settings.as_object().cloned().expect("object"),
+            sealed,
+            credentials_version: 1,
+            fingerprint: "…0000".to_owned(),
+            created_by: "seed".to_owned(),
+            created_at: "2026-12-02T00:00:00Z".to_owned(),
+            updated_at: "2026-12-02T00:00:00Z".to_owned(),
+            row_version: 1,
+        };
+        store.insert_account(&row).await.expect("insert");
+    }
+    eprintln!("seeded {ACCOUNTS} accounts in {} ms", seeded.elapsed().as_millis());
+    let started = std::time::Instant::now();
+    let (server, state) = serve_sqlite(&sim.base_url(), &database_url).await;
+    eprintln!("a server with {ACCOUNTS} runtime accounts started in {} ms", started.elapsed().as_millis());
+    let http = reqwest::Client::new();
+
+    // A client lists the fleet every 100 ms throughout.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lister = {
+        let (http, server, stop) = (http.clone(), server.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match http.get(format!("{server}/api/v1/instances")).send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    _ => failed += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (ok, failed)
+        })
+    };
+    let new_key = data.path().join("new.key");
+    std::fs::write(&new_key, "bmV3LWtleS1uZXcta2V5LW5ldy1rZXktbmV3LWtleTA=").expect("key file");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rotation_started = std::time::Instant::now();
+    let rotated: Value = http
+        .post(format!("{server}/api/v1/secrets/rotate"))
+        .json(&json!({"new_key_file": new_key.display().to_string()}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let took = rotation_started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = lister.await.expect("lister");
+    eprintln!(
+        "rotation of {ACCOUNTS} accounts: {} ms ({rotated}); lists during it: {ok} ok, {failed} failed",
+        took.as_millis()
+    );
+    assert_eq!(rotated["rewrapped"], ACCOUNTS as u64, "{rotated}");
+    assert!(took < Duration::from_secs(60));
+    assert_eq!(failed, 0);
+    state.engine.stop().await;
+
+    // A server with only the new key opens every account.
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {DO_TOKEN}\n    base_url: {}\ndatabase:\n  url: {database_url}\nauth:\n  required: false\nsecrets:\n  master_key_file: {}\n",
+        sim.base_url(),
+        new_key.display()
+    );
+    let app = App::build(Config::parse(&yaml, Path::new("test.yaml"), |_| None).expect("config"))
+        .await
+        .expect("app");
+    let after = format!("http://{}", app.addr());
+    tokio::spawn(app.run());
+    let list: Value =
+        http.get(format!("{after}/api/v1/providers")).send().await.expect("sent").json().await.expect("json");
+    let providers = list["providers"].as_array().expect("list");
+    assert_eq!(providers.len(), ACCOUNTS + 1);
+    let unreadable = providers.iter().filter(|p| p["status"] == "unreadable").count();
+    assert_eq!(unreadable, 0, "every account opens with only the new key");
+}
