@@ -62,9 +62,7 @@ async fn share_rate_limits(state: &Engine, sharing: u32) -> u32 {
             let alive = u32::try_from(alive).unwrap_or(u32::MAX);
             if alive != sharing {
                 tracing::info!(replicas = alive, "replicas sharing the providers' rate limits changed");
-                for (_, provider) in state.providers.all() {
-                    provider.share_rate_limit(alive);
-                }
+                state.providers.share_rate_limit(alive);
             }
             alive
         }

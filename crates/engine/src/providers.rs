@@ -45,6 +45,8 @@ impl DefinedIn {
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
     providers: Arc<RwLock<BTreeMap<String, Arc<ProviderSlot>>>>,
+    /// Replicas sharing the rate limits, as last told: an account added later is told too.
+    replicas: Arc<std::sync::atomic::AtomicU32>,
     /// Every slot's calls, for `/metrics`.
     calls: crate::metrics::ProviderCallMetrics,
 }
@@ -68,7 +70,16 @@ impl ProviderRegistry {
                 (name, Arc::new(slot))
             })
             .collect();
-        Self { providers: Arc::new(RwLock::new(providers)), calls }
+        Self { providers: Arc::new(RwLock::new(providers)), replicas: Default::default(), calls }
+    }
+
+    /// Tells every account's provider that `replicas` processes share its rate limits, and
+    /// remembers it for accounts added later.
+    pub fn share_rate_limit(&self, replicas: u32) {
+        self.replicas.store(replicas, std::sync::atomic::Ordering::Relaxed);
+        for slot in self.slots() {
+            slot.share_rate_limit(replicas);
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<ProviderSlot>>> {
@@ -150,6 +161,10 @@ impl ProviderRegistry {
         let mut providers = self.write();
         if providers.contains_key(&slot.name) {
             return false;
+        }
+        let replicas = self.replicas.load(std::sync::atomic::Ordering::Relaxed);
+        if replicas > 1 {
+            slot.share_rate_limit(replicas);
         }
         providers.insert(slot.name.clone(), slot);
         true
@@ -565,5 +580,5 @@ pub async fn build(config: &Config) -> Result<ProviderRegistry, BuildError> {
             Arc::new(ProviderSlot::new(name, provider_type, DefinedIn::File, built, calls.clone())),
         );
     }
-    Ok(ProviderRegistry { providers: Arc::new(RwLock::new(providers)), calls })
+    Ok(ProviderRegistry { providers: Arc::new(RwLock::new(providers)), replicas: Default::default(), calls })
 }

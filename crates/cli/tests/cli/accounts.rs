@@ -331,3 +331,55 @@ async fn accounts_from_the_cli_and_a_rotation_after_which_only_the_new_key_is_ne
     assert!(ok && out.contains("removed"), "{err}");
     assert_eq!(account_status(&url, &admin, "do-canary"), "absent");
 }
+
+/// A runtime account of a plugin type the file names runs the file's program in a process of
+/// its own, pinged before it is stored; removing it stops that process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_account_of_a_plugin_type_runs_its_own_plugin_process_until_removed() {
+    use reqwest::Method;
+    let sim = crate::support::simulator(Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key_file = dir.path().join("master.key");
+    write_key(&key_file, 3);
+    let config = write_config(dir.path(), &sim, &key_file);
+    let plugin = crate::support::python_plugin();
+    let yaml = std::fs::read_to_string(&config).expect("config").replace(
+        "providers:\n",
+        &format!(
+            "providers:\n  inventory:\n    plugin: {}\n    inventory_file: {}\n",
+            plugin.display(),
+            dir.path().join("a.json").display()
+        ),
+    );
+    std::fs::write(&config, yaml).expect("config");
+    let admin = make_key(&config, "admin");
+    let server = Server::start(&config, &dir.path().join("serve.log"));
+    let pid = server.child.id();
+    let mut client =
+        Client { http: reqwest::Client::new(), url: server.url.clone(), key: admin, answers: Vec::new() };
+    let plugins = || crate::support::children_named(pid, "python").len();
+    let before = plugins();
+
+    let unknown = json!({"name": "inv-2", "type": "aws", "credentials": {"x": "y"}});
+    let (status, problem) = client.call(Method::POST, "/api/v1/providers", Some(unknown)).await;
+    assert_eq!(status, 422);
+    assert!(
+        problem["errors"][0]["message"].as_str().is_some_and(|m| m.contains("digitalocean, inventory")),
+        "{problem}"
+    );
+    let body = json!({"name": "inv-2", "type": "inventory", "settings": {"name": "inv-2"}, "credentials": {"inventory_file": dir.path().join("b.json").display().to_string()}});
+    let (status, added) = client.call(Method::POST, "/api/v1/providers", Some(body)).await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!((added["type"].as_str(), added["status"].as_str()), (Some("inventory"), Some("ready")));
+    assert_eq!(plugins(), before + 1, "its own plugin process");
+    let (status, listed) = client.call(Method::GET, "/api/v1/providers/inv-2/instances", None).await;
+    assert_eq!(status, 200, "{listed}");
+
+    let (status, _) = client.call(Method::DELETE, "/api/v1/providers/inv-2", None).await;
+    assert_eq!(status, 204);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while plugins() != before {
+        assert!(std::time::Instant::now() < deadline, "the removed account's plugin still runs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
