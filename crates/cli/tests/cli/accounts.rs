@@ -383,3 +383,93 @@ async fn a_runtime_account_of_a_plugin_type_runs_its_own_plugin_process_until_re
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+/// Starts `nephele serve` with `accounts` DigitalOcean accounts of 100 droplets each (file
+/// accounts, one simulator, one token each); answers the milliseconds from start to `/readyz`
+/// green with every droplet listed, and the resident memory then, in KiB.
+async fn serve_accounts(accounts: usize) -> (u128, u64) {
+    nephele_digitalocean::install_crypto_provider();
+    let tokens: Vec<String> = (0..accounts).map(|i| format!("dop_v1_bench{i:04}")).collect();
+    let sim = Simulator::new(SimConfig {
+        tokens: Vec::new(),
+        accounts: tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| AccountSpec { name: format!("a{i:04}"), tokens: vec![t.clone()], droplets: 100 })
+            .collect(),
+        limits: Limits { per_minute: 1_000_000, per_hour: 1_000_000, ..Limits::default() },
+        ..SimConfig::default()
+    })
+    .bind(([127, 0, 0, 1], 0).into())
+    .await
+    .expect("dosim");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\ndatabase:\n  url: sqlite://{}/n.db\nauth:\n  required: false\nproviders:\n",
+        dir.path().display()
+    );
+    for (i, token) in tokens.iter().enumerate() {
+        let name = if i == 0 { "digitalocean".to_owned() } else { format!("do-{i:04}") };
+        let kind = if i == 0 { String::new() } else { "    type: digitalocean\n".to_owned() };
+        yaml.push_str(&format!(
+            "  {name}:\n{kind}    api_token: {token}\n    region: nyc1\n    base_url: {}\n",
+            sim.base_url()
+        ));
+    }
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, yaml).expect("config");
+    let started = std::time::Instant::now();
+    let server = Server::start(&config, &dir.path().join("serve.log"));
+    let http = reqwest::Client::new();
+    loop {
+        let ready = http.get(format!("{}/readyz", server.url)).send().await.is_ok_and(|r| r.status() == 200);
+        if ready {
+            let fleet: Value = http
+                .get(format!("{}/api/v1/instances", server.url))
+                .send()
+                .await
+                .expect("sent")
+                .json()
+                .await
+                .expect("json");
+            if fleet["instances"].as_array().map(Vec::len) == Some(accounts * 100)
+                && fleet["errors"] == json!([])
+            {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed().as_millis();
+    let rss = rss_kib(server.child.id());
+    (took, rss)
+}
+
+/// A measurement (`cargo nextest run -p nephele --test cli --run-ignored only hundred
+/// --no-capture`): start to ready and resident memory with 100 DigitalOcean accounts of 100
+/// droplets each, against one account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of 100 accounts; run on purpose"]
+async fn a_hundred_accounts_start_and_memory() {
+    let (one_ms, one_rss) = serve_accounts(1).await;
+    let (hundred_ms, hundred_rss) = serve_accounts(100).await;
+    eprintln!(
+        "1 account: ready and listed in {one_ms} ms, RSS {:.1} MiB; 100 accounts (10,000 droplets): {hundred_ms} ms, RSS {:.1} MiB (+{:.1} MiB)",
+        one_rss as f64 / 1024.0,
+        hundred_rss as f64 / 1024.0,
+        (hundred_rss.saturating_sub(one_rss)) as f64 / 1024.0
+    );
+    assert!(hundred_rss.saturating_sub(one_rss) < 150 * 1024);
+}
