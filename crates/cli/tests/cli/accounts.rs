@@ -431,10 +431,13 @@ async fn serve_accounts(accounts: usize) -> (u128, u64) {
     std::fs::write(&config, yaml).expect("config");
     let started = std::time::Instant::now();
     let server = Server::start(&config, &dir.path().join("serve.log"));
+    let listening = started.elapsed().as_millis();
     let http = reqwest::Client::new();
+    let mut ready_at = None;
     loop {
         let ready = http.get(format!("{}/readyz", server.url)).send().await.is_ok_and(|r| r.status() == 200);
         if ready {
+            ready_at.get_or_insert(started.elapsed().as_millis());
             let fleet: Value = http
                 .get(format!("{}/api/v1/instances", server.url))
                 .send()
@@ -454,6 +457,10 @@ async fn serve_accounts(accounts: usize) -> (u128, u64) {
     }
     let took = started.elapsed().as_millis();
     let rss = rss_kib(server.child.id());
+    eprintln!(
+        "{accounts} account(s): listening after {listening} ms, /readyz green after {} ms, all listed after {took} ms",
+        ready_at.unwrap_or_default()
+    );
     (took, rss)
 }
 
