@@ -489,6 +489,27 @@ impl Engine {
         Ok(())
     }
 
+    /// Starts a runtime account's provider again from what is stored (its plugin restarted,
+    /// its client rebuilt): `POST /api/v1/providers/{name}/initialize`. Answers why it cannot
+    /// run, when it cannot.
+    pub async fn restart_account(&self, name: &str) -> Result<(), String> {
+        let slot = self.runtime_slot(name).map_err(|f| f.detail)?;
+        let row = self
+            .store
+            .find_account(name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("account {name} is no longer stored"))?;
+        let keyring = self.accounts.keyring();
+        let (built, unreadable) = self.load_row(keyring.as_ref(), &row).await;
+        slot.swap(built, unreadable.clone()).await;
+        self.inventory.invalidate(name);
+        match unreadable {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+    }
+
     /// Account `name`'s slot, when it was added at runtime; 409 for the file's, 404 for none.
     fn runtime_slot(&self, name: &str) -> Result<Arc<ProviderSlot>, Failure> {
         let slot = self

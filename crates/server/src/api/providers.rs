@@ -198,6 +198,22 @@ pub async fn initialize(
         .providers
         .slot(&name)
         .ok_or_else(|| ApiError::unknown_provider(&name, &state.providers.names()))?;
+    if slot.defined_in() == nephele_engine::providers::DefinedIn::Api {
+        // A runtime account starts again from what is stored, not from the file.
+        let started = state.restart_account(&name).await;
+        state.catalog.forget(&name).await;
+        let checked = state.readiness.recheck(&state.providers).await;
+        return match (started, state.account_info(&name).await) {
+            (Ok(()), Some(account)) => {
+                Ok(Json(describe_account(&account, slot.as_ref(), checked.providers.get(&name).cloned(), 0)))
+            }
+            (Ok(()), None) => Err(ApiError::unknown_provider(&name, &state.providers.names())),
+            (Err(reason), _) => {
+                Err(ApiError::new(ErrorCode::ProviderUnavailable, format!("provider {name}: {reason}"))
+                    .titled("The provider could not be started"))
+            }
+        };
+    }
     let config = match &state.config.source {
         Some(path) => crate::Config::load(Some(path)).map(|(config, _)| config).map_err(|e| {
             tracing::warn!(provider = %name, error = %e, "the configuration file cannot be used");
