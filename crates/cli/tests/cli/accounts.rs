@@ -480,3 +480,34 @@ async fn a_hundred_accounts_start_and_memory() {
     );
     assert!(hundred_rss.saturating_sub(one_rss) < 150 * 1024);
 }
+
+/// A server whose accounts are all added at runtime (a master key, no account in the file) is a
+/// real one: not demo mode, whose open API would hand those accounts to anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_a_master_key_and_no_file_accounts_is_not_demo_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key_file = dir.path().join("master.key");
+    write_key(&key_file, 9);
+    let config = dir.path().join("config.yaml");
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\ndatabase:\n  url: sqlite://{}/n.db\nsecrets:\n  master_key_file: {}\n",
+        dir.path().display(),
+        key_file.display()
+    );
+    std::fs::write(&config, yaml).expect("config");
+    let server = Server::start(&config, &dir.path().join("serve.log"));
+    nephele_digitalocean::install_crypto_provider();
+    let anonymous = reqwest::get(format!("{}/api/v1/providers", server.url)).await.expect("sent");
+    assert_eq!(anonymous.status(), 401, "keys are required");
+    let admin = make_key(&config, "admin");
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/providers", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["providers"], json!([]), "no demo account: {listed}");
+}

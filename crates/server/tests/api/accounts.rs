@@ -269,7 +269,10 @@ async fn an_admin_adds_changes_and_removes_an_account_at_runtime_and_each_step_i
     let restarted = send(&app, Method::POST, "/api/v1/providers/do-staging/initialize", &admin, None).await;
     assert_eq!(restarted.status(), 200);
     let restarted = json(restarted).await;
-    assert_eq!((restarted["status"].as_str(), restarted["default_region"].as_str()), (Some("ready"), Some("ams3")));
+    assert_eq!(
+        (restarted["status"].as_str(), restarted["default_region"].as_str()),
+        (Some("ready"), Some("ams3"))
+    );
 
     // Act: remove
     let removed = send(&app, Method::DELETE, "/api/v1/providers/do-staging", &admin, None).await;
