@@ -82,11 +82,16 @@ impl MasterKey {
         Ok(Self::from_bytes(bytes))
     }
 
-    /// A key from a file holding it in base64 (as `nephele secrets generate` writes it).
+    /// A key from a file holding it in base64 (as `nephele secrets generate` writes it). At most
+    /// 4 KiB is read: a key is 44 characters, and a path to something endless is no key.
     pub fn from_file(path: &std::path::Path) -> Result<Self, SecretsError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            SecretsError::MasterKeyFile { path: path.display().to_string(), reason: e.kind().to_string() }
-        })?);
+        use std::io::Read;
+        let failed = |e: std::io::Error| SecretsError::MasterKeyFile {
+            path: path.display().to_string(),
+            reason: e.kind().to_string(),
+        };
+        let mut text = Zeroizing::new(String::new());
+        std::fs::File::open(path).map_err(failed)?.take(4096).read_to_string(&mut text).map_err(failed)?;
         Self::from_base64(&text)
     }
 

@@ -179,8 +179,28 @@ pub async fn rotate(
     State(state): State<Arc<AppState>>,
     ApiJson(body, _): ApiJson<RotateBody>,
 ) -> Result<Json<RotationView>, ApiError> {
-    let key = nephele_engine::secrets::MasterKey::from_file(std::path::Path::new(&body.new_key_file))
-        .map_err(|e| ApiError::invalid_field("new_key_file", e.to_string()))?;
+    // One answer for every reason (missing, unreadable, not a key): the route must not tell an
+    // admin key what files the server can read, nor how long they are. The log says which.
+    let unusable = || {
+        ApiError::invalid_field(
+            "new_key_file",
+            "cannot be used: it must be a file the server can read holding a key of 32 bytes in base64 (nephele secrets generate writes one)",
+        )
+    };
+    // Off the async threads, and bounded in time: the path may name a pipe nobody writes to.
+    let path = std::path::PathBuf::from(&body.new_key_file);
+    let read = tokio::task::spawn_blocking(move || nephele_engine::secrets::MasterKey::from_file(&path));
+    let key = match tokio::time::timeout(std::time::Duration::from_secs(5), read).await {
+        Ok(Ok(Ok(key))) => key,
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(reason = %e, "the new master key file cannot be used");
+            return Err(unusable());
+        }
+        _ => {
+            tracing::warn!("the new master key file could not be read within 5 s");
+            return Err(unusable());
+        }
+    };
     let done = state.rotate_master_key(key).await?;
     Ok(Json(RotationView {
         key_id: done.key_id,

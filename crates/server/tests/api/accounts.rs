@@ -356,6 +356,17 @@ async fn refusals_name_what_is_wrong_and_store_nothing() {
 
     let list = json(send(&app, Method::GET, "/api/v1/providers", &admin, None).await).await;
     assert_eq!(names(&list), ["digitalocean", "do-staging"], "nothing else was stored");
+    let mut details = Vec::new();
+    for path in ["/dev/zero", "/no/such/file", "/etc/hostname"] {
+        let rotate =
+            send(&app, Method::POST, "/api/v1/secrets/rotate", &admin, Some(json!({"new_key_file": path})))
+                .await;
+        assert_eq!(rotate.status(), 422, "{path}");
+        let problem = json(rotate).await;
+        assert_eq!(problem["errors"][0]["field"], "new_key_file");
+        details.push(problem["detail"].clone());
+    }
+    assert!(details.iter().all(|d| d == &details[0]), "one answer for every reason: {details:?}");
     let in_file = send(&app, Method::DELETE, "/api/v1/providers/digitalocean", &admin, None).await;
     assert_eq!(in_file.status(), 409);
     assert_eq!(json(in_file).await["code"], "account_in_file");
