@@ -313,9 +313,7 @@ impl Engine {
         if !self.providers.insert(slot.clone()) {
             return false;
         }
-        if let Some(stopping) = self.stopping() {
-            self.inventory.watch(&name, slot as Arc<dyn Provider>, stopping);
-        }
+        self.inventory.watch(&name, slot as Arc<dyn Provider>, self.stopping());
         true
     }
 

@@ -587,9 +587,15 @@ impl Inventory {
     }
 
     /// Keeps account `name`'s instances from now on (an account added while the server runs),
-    /// with a refresher of its own until `stopping` turns true or the account is forgotten. An
-    /// account already watched keeps its copy.
-    pub fn watch(self: &Arc<Self>, name: &str, provider: Arc<dyn Provider>, stopping: watch::Receiver<bool>) {
+    /// with a refresher of its own until `stopping` turns true or the account is forgotten
+    /// (without `stopping`, before the engine's background work starts, [`spawn_refreshers`]
+    /// starts its refresher with the others'). An account already watched keeps its copy.
+    pub fn watch(
+        self: &Arc<Self>,
+        name: &str,
+        provider: Arc<dyn Provider>,
+        stopping: Option<watch::Receiver<bool>>,
+    ) {
         let entry = {
             let mut providers = self.providers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             if providers.contains_key(name) {
@@ -599,6 +605,7 @@ impl Inventory {
             providers.insert(name.to_owned(), entry.clone());
             entry
         };
+        let Some(stopping) = stopping else { return };
         let refresher = spawn_refresher(self.clone(), entry, stopping);
         if let Some(before) = self
             .refreshers

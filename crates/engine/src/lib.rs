@@ -126,6 +126,9 @@ impl Engine {
             tasks: Mutex::new(None),
         });
         engine.inventory.observe(Arc::new(events::inventory::InventoryEvents::new(engine.store.clone())));
+        // The accounts added at runtime, served from the start (their refreshers start below,
+        // with the file's).
+        engine.follow_accounts().await?;
         let (stop, stopping) = watch::channel(false);
         let tasks = Tasks {
             deliverer: events::deliverer::spawn(engine.clone(), stopping.clone()),
@@ -135,8 +138,6 @@ impl Engine {
             stop,
         };
         *engine.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tasks);
-        // The accounts added at runtime, served from the start.
-        engine.follow_accounts().await?;
         Ok(engine)
     }
 
