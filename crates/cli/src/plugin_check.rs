@@ -63,8 +63,10 @@ fn spec(args: &PluginCheckArgs, provider: Option<String>) -> Result<PluginSpec, 
         .map(|n| n.to_string_lossy().trim_start_matches("nephele-provider-").to_owned())
         .unwrap_or_default();
     let Some(path) = &args.config else {
+        let name = provider.unwrap_or(guessed);
         return Ok(PluginSpec {
-            name: provider.unwrap_or(guessed),
+            provider_type: name.clone(),
+            name,
             program,
             sha256: None,
             settings: Secret::new(serde_json::json!({})),

@@ -252,6 +252,7 @@ impl Engine {
             .unwrap_or_else(|| std::path::PathBuf::from("."));
         let spec = crate::plugins::PluginSpec {
             name: name.to_owned(),
+            provider_type: provider_type.to_owned(),
             program: crate::plugins::resolve_program(&plugin.plugin, &config_dir),
             sha256: plugin.sha256.clone(),
             settings: Secret::new(Value::Object(all.clone())),

@@ -518,6 +518,7 @@ pub fn plugin_spec(config: &Config, name: &str) -> Option<PluginSpec> {
     };
     Some(PluginSpec {
         name: name.to_owned(),
+        provider_type: plugin.provider_type.clone(),
         program: resolve_program(&plugin.plugin, &config_dir(config)),
         sha256: plugin.sha256.clone(),
         settings: Secret::new(settings),

@@ -333,7 +333,8 @@ async fn accounts_from_the_cli_and_a_rotation_after_which_only_the_new_key_is_ne
 }
 
 /// A runtime account of a plugin type the file names runs the file's program in a process of
-/// its own, pinged before it is stored; removing it stops that process.
+/// its own (the program calls itself by its type, `inventory`, not by the account's name),
+/// pinged before it is stored; removing it stops that process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_account_of_a_plugin_type_runs_its_own_plugin_process_until_removed() {
     use reqwest::Method;
@@ -367,7 +368,7 @@ async fn a_runtime_account_of_a_plugin_type_runs_its_own_plugin_process_until_re
         problem["errors"][0]["message"].as_str().is_some_and(|m| m.contains("digitalocean, inventory")),
         "{problem}"
     );
-    let body = json!({"name": "inv-2", "type": "inventory", "settings": {"name": "inv-2"}, "credentials": {"inventory_file": dir.path().join("b.json").display().to_string()}});
+    let body = json!({"name": "inv-2", "type": "inventory", "settings": {}, "credentials": {"inventory_file": dir.path().join("b.json").display().to_string()}});
     let (status, added) = client.call(Method::POST, "/api/v1/providers", Some(body)).await;
     assert_eq!(status, 201, "{added}");
     assert_eq!((added["type"].as_str(), added["status"].as_str()), (Some("inventory"), Some("ready")));
