@@ -110,6 +110,84 @@ pub enum Command {
     /// Work with provider plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// List, add, change and remove accounts (adding, changing and removing: admin keys).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// The master key that seals runtime accounts' credentials.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountsCommand {
+    /// Every account the key may use, with its type, status and where it is defined.
+    List,
+    /// Add an account at runtime; its credential is read from standard input, never taken as
+    /// an argument.
+    Add {
+        /// 1-32 of a-z, 0-9 and -.
+        name: String,
+        /// digitalocean, or a plugin type the server's configuration names.
+        #[arg(long = "type")]
+        provider_type: String,
+        #[command(flatten)]
+        settings: AccountSettingsArgs,
+        #[command(flatten)]
+        credentials: CredentialArgs,
+    },
+    /// Change an account added at runtime: new settings (replacing them whole), a new
+    /// credential (tried before it replaces the old one), or both.
+    Update {
+        name: String,
+        #[command(flatten)]
+        settings: AccountSettingsArgs,
+        #[command(flatten)]
+        credentials: CredentialArgs,
+    },
+    /// Remove an account added at runtime.
+    Remove {
+        name: String,
+        /// Also when operations are under way (they fail with account_removed).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AccountSettingsArgs {
+    /// The account's default region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Another setting, KEY=VALUE (repeatable; a number or true/false is sent as such).
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CredentialArgs {
+    /// Read the API token from standard input (DigitalOcean's `api_token`).
+    #[arg(long)]
+    pub token_stdin: bool,
+    /// Read the credentials from standard input as a JSON object (a plugin's own keys).
+    #[arg(long, conflicts_with = "token_stdin")]
+    pub credentials_stdin: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsCommand {
+    /// Write a new random master key (32 bytes, base64) to a file only its owner may read.
+    Generate {
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Re-wrap every account's data key under the master key in FILE, while the server serves
+    /// (the server reads the file: the key never crosses the API).
+    Rotate {
+        /// A key file on the server's host, as `nephele secrets generate` writes it.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -91,6 +91,8 @@ async fn dispatch(client: &ApiClient, global: &Global, command: Command) -> Resu
         Command::Serve(_) | Command::Keys(_) | Command::Plugin(_) => {
             Err(CliError::Other("handled in main".to_owned()))
         }
+        Command::Accounts(accounts) => crate::accounts::run(client, out, accounts).await,
+        Command::Secrets(secrets) => crate::accounts::secrets(client, out, secrets).await,
         Command::Regions => {
             let v = client.call(Method::GET, &format!("{p}/regions"), None).await?;
             print(out, &v, |v| {

@@ -1,5 +1,6 @@
 //! `nephele`: start the server, or talk to a running one. Parsing and dispatch only.
 
+mod accounts;
 mod args;
 mod client;
 mod commands;
@@ -30,6 +31,7 @@ async fn main() -> ExitCode {
         args::Command::Plugin(args::PluginCommand::Check(check)) => {
             plugin_check::run(check, cli.global.provider).await
         }
+        args::Command::Secrets(args::SecretsCommand::Generate { out }) => accounts::generate_key(&out),
         command => commands::run(&cli.global, command).await,
     }
 }

@@ -63,8 +63,10 @@ fn spec(args: &PluginCheckArgs, provider: Option<String>) -> Result<PluginSpec, 
         .map(|n| n.to_string_lossy().trim_start_matches("nephele-provider-").to_owned())
         .unwrap_or_default();
     let Some(path) = &args.config else {
+        let name = provider.unwrap_or(guessed);
         return Ok(PluginSpec {
-            name: provider.unwrap_or(guessed),
+            provider_type: name.clone(),
+            name,
             program,
             sha256: None,
             settings: Secret::new(serde_json::json!({})),
@@ -88,6 +90,7 @@ fn spec(args: &PluginCheckArgs, provider: Option<String>) -> Result<PluginSpec, 
     let mut for_plugin = config.clone();
     for_plugin.providers.plugins.entry(name.clone()).or_insert_with(|| {
         nephele_engine::config::PluginConfig {
+            provider_type: name.clone(),
             plugin: program.display().to_string(),
             sha256: None,
             settings: Secret::new(Default::default()),

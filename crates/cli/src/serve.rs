@@ -87,9 +87,14 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         None => tracing::info!("no config.yaml found; using defaults"),
     }
 
-    // Demo mode only when nothing at all is configured: a server with plugins is a real one.
+    // Demo mode only when nothing at all is configured: a server with plugins, with other
+    // DigitalOcean accounts, or with a master key (its accounts are added at runtime and kept in
+    // its database: demo mode's open API would hand them to anyone) is a real one.
     let demo_mode = config.providers.digitalocean.as_ref().and_then(|d| d.token()).is_none()
-        && config.providers.plugins.is_empty();
+        && config.providers.plugins.is_empty()
+        && config.providers.digitalocean_accounts.is_empty()
+        && config.secrets.master_key.is_none()
+        && config.secrets.master_key_file.is_none();
     let _simulator = if demo_mode {
         let digitalocean = config.providers.digitalocean.get_or_insert_with(Default::default);
         let (sim, token) = match demo::start_simulator().await {

@@ -66,6 +66,13 @@ error_codes! {
     NotSupported,
     EventCursorExpired,
     BudgetExceeded,
+    CredentialsRejected,
+    AccountExists,
+    AccountInFile,
+    AccountBusy,
+    MasterKeyMissing,
+    AccountRemoved,
+    AccountUnreadable,
 }
 
 impl ErrorCode {
@@ -90,6 +97,13 @@ impl ErrorCode {
             ProviderUnauthorized | ProviderBadResponse | ActionErrored | UnexpectedAnswer => 502,
             DeadlineExceeded | ProviderTimedOut => 504,
             InternalError | OperationUnreadable => 500,
+            CredentialsRejected => 422,
+            AccountExists => 409,
+            AccountInFile => 409,
+            AccountBusy => 409,
+            MasterKeyMissing => 409,
+            AccountRemoved => 410,
+            AccountUnreadable => 503,
         }
     }
 
@@ -132,6 +146,13 @@ impl ErrorCode {
             NotSupported => "Not supported by this provider",
             EventCursorExpired => "Event cursor expired",
             BudgetExceeded => "A budget would be exceeded",
+            CredentialsRejected => "Credentials rejected",
+            AccountExists => "Account exists",
+            AccountInFile => "Account defined in the configuration file",
+            AccountBusy => "Account has operations under way",
+            MasterKeyMissing => "No master key",
+            AccountRemoved => "Account removed",
+            AccountUnreadable => "Account unreadable",
         }
     }
 
@@ -193,6 +214,25 @@ impl ErrorCode {
             BudgetExceeded => {
                 "A budget with `enforce: block` would be taken over a forecast threshold by this create; nothing was sent to the provider, and `budgets` gives the figures."
             }
+            CredentialsRejected => {
+                "The cloud refused the credentials of an account being added or changed; nothing was stored. `detail` gives the cloud's reason."
+            }
+            AccountExists => "An account of that name exists already.",
+            AccountInFile => {
+                "The account is defined in the configuration file; change it there, not through the API."
+            }
+            AccountBusy => {
+                "The account has operations pending or running; wait for them, or remove it with `?force=true`."
+            }
+            MasterKeyMissing => {
+                "Runtime accounts need a master key to seal their credentials: set `secrets.master_key` (`${NEPHELE_MASTER_KEY}`) or `secrets.master_key_file`."
+            }
+            AccountRemoved => {
+                "The operation's account was removed (with `force`) before the operation finished."
+            }
+            AccountUnreadable => {
+                "The account's stored credentials do not open (tampered, moved, or sealed with a key this server lacks); nothing was sent to the cloud."
+            }
         }
     }
 
@@ -236,6 +276,13 @@ impl ErrorCode {
             NotSupported => "not_supported",
             EventCursorExpired => "event_cursor_expired",
             BudgetExceeded => "budget_exceeded",
+            CredentialsRejected => "credentials_rejected",
+            AccountExists => "account_exists",
+            AccountInFile => "account_in_file",
+            AccountBusy => "account_busy",
+            MasterKeyMissing => "master_key_missing",
+            AccountRemoved => "account_removed",
+            AccountUnreadable => "account_unreadable",
         }
     }
 

@@ -131,6 +131,33 @@ fn describe(error: &reqwest::Error) -> String {
     format!("DigitalOcean request {kind}")
 }
 
+/// One HTTP client per set of connection settings, shared by every transport in the process:
+/// building one loads the platform's root certificates (about 60 ms in a debug build, a few in
+/// release), which a server with a hundred accounts would otherwise pay a hundred times, and
+/// accounts at one cloud talk to the same hosts. The client holds connections only: each
+/// transport keeps its own token (sent per request), rate budget, limits and metrics.
+fn shared_http(connect_timeout: Duration, idle_per_host: usize) -> Result<reqwest::Client, ProviderError> {
+    type Clients = std::sync::Mutex<std::collections::HashMap<(Duration, usize), reqwest::Client>>;
+    static CLIENTS: std::sync::OnceLock<Clients> = std::sync::OnceLock::new();
+    let mut clients =
+        CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(client) = clients.get(&(connect_timeout, idle_per_host)) {
+        return Ok(client.clone());
+    }
+    crate::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("nephele/", env!("CARGO_PKG_VERSION"), " (+digitalocean provider)"))
+        .connect_timeout(connect_timeout)
+        .pool_max_idle_per_host(idle_per_host)
+        .tcp_nodelay(true)
+        // A redirect could carry the call (and, on the same origin, the token) anywhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ProviderError::unavailable(format!("cannot build the HTTP client: {e}")))?;
+    clients.insert((connect_timeout, idle_per_host), http.clone());
+    Ok(http)
+}
+
 /// The HTTP side of a client: one connection pool, the token, the budget, the retry policy.
 pub struct Transport {
     http: reqwest::Client,
@@ -150,16 +177,7 @@ pub struct Transport {
 
 impl Transport {
     pub fn new(config: &ClientConfig) -> Result<Self, ProviderError> {
-        crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("nephele/", env!("CARGO_PKG_VERSION"), " (+digitalocean provider)"))
-            .connect_timeout(config.connect_timeout)
-            .pool_max_idle_per_host(config.list_concurrency.max(8))
-            .tcp_nodelay(true)
-            // A redirect could carry the call (and, on the same origin, the token) anywhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ProviderError::unavailable(format!("cannot build the HTTP client: {e}")))?;
+        let http = shared_http(config.connect_timeout, config.list_concurrency.max(8))?;
         Ok(Self {
             http,
             base_url: config.base_url.clone(),

@@ -44,6 +44,8 @@ pub struct Config {
     pub events: EventsConfig,
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    #[serde(default)]
+    pub secrets: SecretsConfig,
 }
 
 /// `events:` (the outbox, its list and its stream).
@@ -197,6 +199,21 @@ impl Default for WebhooksConfig {
             rotation_overlap_hours: default_webhook_rotation_overlap_hours(),
         }
     }
+}
+
+/// `secrets:` the master key that seals the credentials of accounts added at runtime (see
+/// [`crate::secrets`]). Without one, the accounts of this file run and runtime accounts are
+/// refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// The master key, 32 bytes in base64; write `${NEPHELE_MASTER_KEY}` rather than the key.
+    pub master_key: Option<Secret<String>>,
+    /// A file holding the master key in base64 (as `nephele secrets generate` writes it).
+    pub master_key_file: Option<PathBuf>,
+    /// An older master key file, kept while a rotation to `master_key`/`master_key_file` is
+    /// unfinished: what it wrapped still opens.
+    pub previous_key_file: Option<PathBuf>,
 }
 
 /// `inventory:`
@@ -568,16 +585,47 @@ impl Default for ServerConfig {
     }
 }
 
-/// `providers:`, one section per provider by its URL name.
+/// `providers:`, one section per account by its URL name.
 ///
-/// `digitalocean` is built in: its settings are read here, whether it runs in process or, with
-/// `plugin:`, as a plugin. Any other name must say `plugin:`; its other keys are that plugin's
-/// own and are passed to it, untouched, as its configuration.
+/// A section may say its provider type (`type: digitalocean`); a section named like a type
+/// (`digitalocean`, `aws`) needs none. DigitalOcean is built in: its settings are read here,
+/// whether it runs in process or, with `plugin:`, as a plugin. Any other type must say
+/// `plugin:`; its other keys are that plugin's own and are passed to it, untouched, as its
+/// configuration.
 #[derive(Debug, Clone, Default)]
 pub struct ProvidersConfig {
+    /// The seed's account, `providers.digitalocean`.
     pub digitalocean: Option<DigitalOceanConfig>,
-    /// Providers run out of process, by name.
+    /// Further DigitalOcean accounts run in process (`providers.do-staging: {type: digitalocean}`),
+    /// by name.
+    pub digitalocean_accounts: BTreeMap<String, DigitalOceanConfig>,
+    /// Accounts run out of process, by name.
     pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+impl ProvidersConfig {
+    /// The provider types this file knows: `digitalocean`, and every plugin type it names. A
+    /// runtime account of a plugin type runs the program of the file's section of that type.
+    pub fn known_types(&self) -> Vec<String> {
+        let mut types = vec!["digitalocean".to_owned()];
+        types.extend(self.plugins.values().map(|p| p.provider_type.clone()));
+        types.sort();
+        types.dedup();
+        types
+    }
+
+    /// The type of the file's account `name`, when the file defines one.
+    pub fn type_of(&self, name: &str) -> Option<String> {
+        if let Some(plugin) = self.plugins.get(name) {
+            return Some(plugin.provider_type.clone());
+        }
+        if (name == "digitalocean" && self.digitalocean.is_some())
+            || self.digitalocean_accounts.contains_key(name)
+        {
+            return Some("digitalocean".to_owned());
+        }
+        None
+    }
 }
 
 /// The DigitalOcean provider's settings (its crate reads them, in process or as a plugin).
@@ -586,6 +634,8 @@ pub type DigitalOceanConfig = nephele_digitalocean::Settings;
 /// `providers.<name>.plugin` and what goes with it.
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
+    /// The account's provider type (`type:`, else the section's name).
+    pub provider_type: String,
     /// A path to the plugin's program, or a bare name looked up as `plugins/nephele-provider-<name>`
     /// next to the configuration file (see [`crate::plugins::resolve_program`]).
     pub plugin: String,
@@ -618,6 +668,12 @@ impl<'de> Deserialize<'de> for ProvidersConfig {
                     "providers.{name}.{key}: must be a string (put it in quotes)"
                 ))),
             };
+            let provider_type = text("type")?.unwrap_or_else(|| name.clone());
+            if !nephele_plugin_protocol::convert::is_valid_provider_name(&provider_type) {
+                return Err(D::Error::custom(format!(
+                    "providers.{name}.type: a provider type is 1 to 32 of a-z, 0-9 and -"
+                )));
+            }
             let plugin = text("plugin")?;
             let sha256 = text("sha256")?;
             if sha256.is_some() && plugin.is_none() {
@@ -625,25 +681,36 @@ impl<'de> Deserialize<'de> for ProvidersConfig {
                     "providers.{name}.sha256: only a plugin has a checksum"
                 )));
             }
-            if name == "digitalocean" {
+            let digitalocean = provider_type == "digitalocean";
+            if name == "digitalocean" && !digitalocean {
+                return Err(D::Error::custom(
+                    "providers.digitalocean.type: the account named digitalocean is of type digitalocean",
+                ));
+            }
+            if digitalocean && (name == "digitalocean" || plugin.is_none()) {
                 let typed: DigitalOceanConfig =
                     serde_path_to_error::deserialize(serde_json::Value::Object(settings)).map_err(|e| {
                         D::Error::custom(format!(
-                            "providers.digitalocean.{}: {}",
+                            "providers.{name}.{}: {}",
                             e.path(),
                             without_values(&e.inner().to_string())
                         ))
                     })?;
-                config.digitalocean = Some(typed);
+                if name == "digitalocean" {
+                    config.digitalocean = Some(typed);
+                } else {
+                    config.digitalocean_accounts.insert(name.clone(), typed);
+                }
                 settings = serde_json::Map::new();
             }
             match plugin {
                 Some(plugin) => {
-                    config
-                        .plugins
-                        .insert(name, PluginConfig { plugin, sha256, settings: Secret::new(settings) });
+                    config.plugins.insert(
+                        name,
+                        PluginConfig { provider_type, plugin, sha256, settings: Secret::new(settings) },
+                    );
                 }
-                None if name == "digitalocean" => {}
+                None if digitalocean => {}
                 None => {
                     return Err(D::Error::custom(format!(
                         "providers.{name}: `plugin` is required (only digitalocean is built in)"
@@ -972,6 +1039,29 @@ impl Config {
                 message,
             });
         }
+        for (name, d) in &self.providers.digitalocean_accounts {
+            if d.token().is_none() {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    key: format!("providers.{name}.api_token"),
+                    message: "is required for an account other than digitalocean".to_owned(),
+                });
+            }
+            if let Err(e) = d.validate() {
+                let message = e.message.split(", got ").next().unwrap_or_default().to_owned();
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    key: format!("providers.{name}.{}", e.key),
+                    message,
+                });
+            }
+        }
+        if self.secrets.master_key.is_some() && self.secrets.master_key_file.is_some() {
+            return Err(invalid(
+                "secrets.master_key",
+                "give master_key or master_key_file, not both".to_owned(),
+            ));
+        }
         for (name, plugin) in &self.providers.plugins {
             if let Some(sum) = &plugin.sha256
                 && !(sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -1112,6 +1202,27 @@ mod tests {
             assert!(message.starts_with("config.yaml"), "{message}");
             assert!(message.contains(place), "{place} in {message}");
         }
+    }
+
+    #[test]
+    fn a_section_may_name_its_type_and_one_named_like_a_type_needs_none() {
+        let text = "providers:\n  digitalocean:\n    api_token: a\n  do-staging:\n    type: digitalocean\n    api_token: b\n    region: ams3\n  inv:\n    plugin: ./inventory.py\n  inv-2:\n    type: inv\n    plugin: ./inventory.py\n";
+        let config = parse(text, &[]).expect("parses");
+        assert_eq!(config.providers.type_of("digitalocean").as_deref(), Some("digitalocean"));
+        assert_eq!(config.providers.type_of("do-staging").as_deref(), Some("digitalocean"));
+        assert_eq!(config.providers.digitalocean_accounts["do-staging"].region.as_deref(), Some("ams3"));
+        assert_eq!(config.providers.type_of("inv").as_deref(), Some("inv"));
+        assert_eq!(config.providers.type_of("inv-2").as_deref(), Some("inv"));
+        assert_eq!(config.providers.known_types(), ["digitalocean", "inv"]);
+        let err = parse("providers:\n  do-b:\n    type: digitalocean\n    region: nyc1\n", &[])
+            .expect_err("no token");
+        assert!(err.to_string().contains("providers.do-b.api_token"), "{err}");
+        let err =
+            parse("providers:\n  do-b:\n    type: digitalocean\n    api_token: x\n    regoin: nyc1\n", &[])
+                .expect_err("unknown key");
+        assert!(err.to_string().contains("providers.do-b"), "{err}");
+        let err = parse("providers:\n  x:\n    type: Bad_Type\n", &[]).expect_err("bad type");
+        assert!(err.to_string().contains("providers.x.type"), "{err}");
     }
 
     #[test]

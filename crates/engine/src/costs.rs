@@ -137,6 +137,7 @@ pub async fn fleet(engine: &Engine, may_use: impl Fn(&str) -> bool, now: OffsetD
     let this_month = month_start(now);
     let mut report = FleetReport::default();
     for (name, provider) in engine.providers.all().filter(|(name, _)| may_use(name)) {
+        let name = &name;
         let budget = engine.inventory.read_budget();
         let deadline = tokio::time::Instant::now() + budget;
         let loaded = async {

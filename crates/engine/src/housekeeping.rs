@@ -34,6 +34,9 @@ pub fn spawn(state: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHan
             TICK.min(Duration::from_millis(state.config.auth.revocation_delay_secs.saturating_mul(500)));
         loop {
             follow_revocations(&state).await;
+            if let Err(e) = state.follow_accounts().await {
+                tracing::warn!(error = %e, "cannot read the accounts; trying again");
+            }
             if last_heartbeat.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
                 last_heartbeat = Some(Instant::now());
                 sharing = share_rate_limits(&state, sharing).await;
@@ -59,9 +62,7 @@ async fn share_rate_limits(state: &Engine, sharing: u32) -> u32 {
             let alive = u32::try_from(alive).unwrap_or(u32::MAX);
             if alive != sharing {
                 tracing::info!(replicas = alive, "replicas sharing the providers' rate limits changed");
-                for (_, provider) in state.providers.all() {
-                    provider.share_rate_limit(alive);
-                }
+                state.providers.share_rate_limit(alive);
             }
             alive
         }

@@ -518,8 +518,36 @@ pub struct Inventory {
     max_share: f64,
     /// How long a read waits for a refresh before it is answered without it.
     read_budget: Duration,
-    providers: HashMap<String, Arc<ProviderInventory>>,
+    /// Shared by every provider: a version is never reused across them.
+    versions: Arc<AtomicU64>,
+    /// Accounts come and go while the server runs ([`Inventory::watch`], [`Inventory::forget`]).
+    providers: RwLock<HashMap<String, Arc<ProviderInventory>>>,
+    /// The refreshers of accounts watched after start, by account: stopped when it is forgotten.
+    refreshers: Mutex<HashMap<String, JoinHandle<()>>>,
     observer: Observer,
+}
+
+fn new_entry(
+    name: &str,
+    provider: Arc<dyn Provider>,
+    versions: Arc<AtomicU64>,
+    observer: Observer,
+) -> ProviderInventory {
+    ProviderInventory {
+        name: name.to_owned(),
+        observer,
+        provider,
+        versions,
+        current: RwLock::new(None),
+        in_flight: Mutex::new(None),
+        writes: Mutex::new(Vec::new()),
+        refresh_cost: AtomicU64::new(0),
+        refresh_ms: AtomicU64::new(0),
+        hits: AtomicU64::new(0),
+        misses: AtomicU64::new(0),
+        failed_refreshes: AtomicU64::new(0),
+        refresher_restarts: AtomicU64::new(0),
+    }
 }
 
 impl Inventory {
@@ -534,30 +562,82 @@ impl Inventory {
         let providers = providers
             .all()
             .map(|(name, provider)| {
-                let inventory = ProviderInventory {
-                    name: name.clone(),
-                    observer: observer.clone(),
-                    provider: provider.clone(),
-                    versions: versions.clone(),
-                    current: RwLock::new(None),
-                    in_flight: Mutex::new(None),
-                    writes: Mutex::new(Vec::new()),
-                    refresh_cost: AtomicU64::new(0),
-                    refresh_ms: AtomicU64::new(0),
-                    hits: AtomicU64::new(0),
-                    misses: AtomicU64::new(0),
-                    failed_refreshes: AtomicU64::new(0),
-                    refresher_restarts: AtomicU64::new(0),
-                };
-                (name.clone(), Arc::new(inventory))
+                let entry = new_entry(&name, provider, versions.clone(), observer.clone());
+                (name, Arc::new(entry))
             })
             .collect();
-        Self { max_age, max_share: max_share.clamp(0.01, 1.0), read_budget, providers, observer }
+        Self {
+            max_age,
+            max_share: max_share.clamp(0.01, 1.0),
+            read_budget,
+            versions,
+            providers: RwLock::new(providers),
+            refreshers: Mutex::new(HashMap::new()),
+            observer,
+        }
     }
 
     /// Sets who is told of each refresh's list (once; later calls do nothing).
     pub fn observe(&self, observer: Arc<dyn RefreshObserver>) {
         let _ = self.observer.set(observer);
+    }
+
+    fn entry(&self, provider: &str) -> Option<Arc<ProviderInventory>> {
+        self.providers.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(provider).cloned()
+    }
+
+    /// Keeps account `name`'s instances from now on (an account added while the server runs),
+    /// with a refresher of its own until `stopping` turns true or the account is forgotten
+    /// (without `stopping`, before the engine's background work starts, [`spawn_refreshers`]
+    /// starts its refresher with the others'). An account already watched keeps its copy.
+    pub fn watch(
+        self: &Arc<Self>,
+        name: &str,
+        provider: Arc<dyn Provider>,
+        stopping: Option<watch::Receiver<bool>>,
+    ) {
+        let entry = {
+            let mut providers = self.providers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if providers.contains_key(name) {
+                return;
+            }
+            let entry = Arc::new(new_entry(name, provider, self.versions.clone(), self.observer.clone()));
+            providers.insert(name.to_owned(), entry.clone());
+            entry
+        };
+        let Some(stopping) = stopping else { return };
+        let refresher = spawn_refresher(self.clone(), entry, stopping);
+        if let Some(before) = self
+            .refreshers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), refresher)
+        {
+            before.abort();
+        }
+    }
+
+    /// Drops account `name`'s instances and stops its refresher (the account was removed).
+    pub fn forget(&self, name: &str) {
+        self.providers.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
+        if let Some(refresher) =
+            self.refreshers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name)
+        {
+            refresher.abort();
+        }
+    }
+
+    /// Throws away account `name`'s copy (its credentials changed: the next read asks again).
+    pub fn invalidate(&self, name: &str) {
+        if let Some(entry) = self.entry(name) {
+            let version = entry.next_version();
+            let mut current = entry.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(copy) = current.as_mut() {
+                // Older than any allowed age: the next read refreshes it.
+                copy.checked = Instant::now().checked_sub(MAX_REFRESH_SPACING * 2).unwrap_or(copy.checked);
+                copy.version = version;
+            }
+        }
     }
 
     /// How old `entry`'s copy may get: `max_age`, or longer when refreshing that often would
@@ -597,12 +677,12 @@ impl Inventory {
 
     /// Reads and refreshes of `provider` so far.
     pub fn counts(&self, provider: &str) -> InventoryCounts {
-        self.providers.get(provider).map(|entry| entry.counts()).unwrap_or_default()
+        self.entry(provider).map(|entry| entry.counts()).unwrap_or_default()
     }
 
     /// `provider`'s copy as it is, without asking the provider (for `/metrics`).
     pub fn peek(&self, provider: &str) -> Option<Snapshot> {
-        self.providers.get(provider)?.current()
+        self.entry(provider)?.current()
     }
 
     /// `provider`'s instances: from memory when fresh enough, else from one shared fetch,
@@ -610,14 +690,14 @@ impl Inventory {
     /// overdue, a `Cached` read gets the last good copy marked stale (if there is one) and a
     /// `Live` read gets the failure.
     pub async fn snapshot(&self, provider: &str, freshness: Freshness) -> Result<Snapshot, ReadError> {
-        let Some(entry) = self.providers.get(provider) else {
+        let Some(entry) = self.entry(provider) else {
             return Err(
                 ProviderError::not_found(format!("no provider named {provider:?} is configured")).into()
             );
         };
         match freshness {
-            Freshness::Cached => self.cached(entry).await,
-            Freshness::Live => self.live(entry).await,
+            Freshness::Cached => self.cached(&entry).await,
+            Freshness::Live => self.live(&entry).await,
         }
     }
 
@@ -665,7 +745,7 @@ impl Inventory {
     }
 
     fn write(&self, provider: &str, write: Write) {
-        let Some(entry) = self.providers.get(provider) else { return };
+        let Some(entry) = self.entry(provider) else { return };
         let version = entry.next_version();
         entry.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((version, write.clone()));
         let mut current = entry.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -719,20 +799,28 @@ fn live_answer(snapshot: Snapshot) -> Result<Snapshot, ReadError> {
 /// Keeps every provider's copy younger than `max_age`, each provider on its own supervised
 /// refresher (see the module's notes), until `stopping` turns true.
 pub fn spawn_refreshers(inventory: Arc<Inventory>, stopping: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    inventory
+    let entries: Vec<_> = inventory
         .providers
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .values()
-        .map(|entry| {
-            let mut stopping = stopping.clone();
-            let supervised = supervise(inventory.clone(), entry.clone());
-            tokio::spawn(async move {
-                tokio::select! {
-                    () = supervised => {}
-                    _ = stopping.wait_for(|stop| *stop) => {}
-                }
-            })
-        })
-        .collect()
+        .cloned()
+        .collect();
+    entries.into_iter().map(|entry| spawn_refresher(inventory.clone(), entry, stopping.clone())).collect()
+}
+
+fn spawn_refresher(
+    inventory: Arc<Inventory>,
+    entry: Arc<ProviderInventory>,
+    mut stopping: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let supervised = supervise(inventory, entry);
+    tokio::spawn(async move {
+        tokio::select! {
+            () = supervised => {}
+            _ = stopping.wait_for(|stop| *stop) => {}
+        }
+    })
 }
 
 /// Runs `entry`'s refresher, and starts it again whenever it dies.
@@ -766,6 +854,10 @@ async fn keep_fresh(inventory: Arc<Inventory>, entry: Arc<ProviderInventory>) {
     // spread by when each provider started.
     let mut failures_in_a_row: u32 = 0;
     loop {
+        // A forgotten account's refresher ends (aborting its supervisor does not reach this task).
+        if inventory.entry(&entry.name).is_none_or(|now| !Arc::ptr_eq(&now, &entry)) {
+            return;
+        }
         let due = inventory.refresh_due(&entry);
         // A stale copy is refreshed at once (the pause below spaces the tries), whatever its age.
         let good = |s: &Snapshot| s.error.is_none() && s.checked.elapsed() < due;

@@ -12,6 +12,7 @@
 //! started (the operations worker, the inventory's refreshers, housekeeping), which it stops in
 //! order in [`Engine::stop`].
 
+pub mod accounts;
 pub mod auth;
 pub mod budgets;
 pub mod catalog_cache;
@@ -60,6 +61,8 @@ pub enum StartError {
     Provider(#[from] providers::BuildError),
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
+    #[error("secrets: {0}")]
+    Secrets(#[from] secrets::SecretsError),
 }
 
 /// The engine: what every part of Nephele shares, and the background work it runs.
@@ -82,6 +85,8 @@ pub struct Engine {
     pub webhooks: events::webhooks::Settings,
     /// Spend: the clock it reads, the cost history's recorder and the budgets' guardrail.
     pub spend: spend::Spend,
+    /// The master keys, and the runtime accounts as this replica last loaded them.
+    pub accounts: accounts::Accounts,
     tasks: Mutex<Option<Tasks>>,
 }
 
@@ -105,6 +110,7 @@ impl Engine {
 
     /// As [`Engine::start`], with providers made elsewhere (tests, benchmarks).
     pub async fn start_with(config: Config, providers: ProviderRegistry) -> Result<Arc<Self>, StartError> {
+        let accounts = accounts::Accounts::from_config(&config.secrets)?;
         let store = Store::open(config.database.url()).await?;
         let inventory = Arc::new(Inventory::new(
             &providers,
@@ -122,10 +128,14 @@ impl Engine {
             guards: Guards::from_config(&config),
             webhooks: events::webhooks::Settings::from_config(&config),
             spend: spend::Spend::from_config(&config),
+            accounts,
             config,
             tasks: Mutex::new(None),
         });
         engine.inventory.observe(Arc::new(events::inventory::InventoryEvents::new(engine.store.clone())));
+        // The accounts added at runtime, served from the start (their refreshers start below,
+        // with the file's).
+        engine.follow_accounts().await?;
         let (stop, stopping) = watch::channel(false);
         let tasks = Tasks {
             deliverer: events::deliverer::spawn(engine.clone(), stopping.clone()),

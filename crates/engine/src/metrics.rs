@@ -195,6 +195,7 @@ pub async fn render(state: &Engine, first: &Registry) -> String {
     let (failed_refreshes, refresher_restarts) =
         (Family::<ProviderLabel, Counter>::default(), Family::<ProviderLabel, Counter>::default());
     for (name, provider) in state.providers.all() {
+        let name = &name;
         let label = ProviderLabel { provider: name.clone() };
         for (counter, value) in provider.counters() {
             counters.entry(counter).or_default().get_or_create(&label).inc_by(value);

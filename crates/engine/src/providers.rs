@@ -1,4 +1,5 @@
-//! The configured providers, by name, and the one place that builds them from config.
+//! Every account's provider, by the account's name, and the one place that builds them from
+//! config (the accounts of the file) or from an account's settings (accounts added at runtime).
 //!
 //! Each provider sits in a [`ProviderSlot`]: the rest of the server holds the slot, so
 //! `POST /api/v1/providers/{name}/initialize` can replace what is inside (a new DigitalOcean
@@ -22,28 +23,71 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::plugins::{PluginProvider, PluginSpec, resolve_program};
 
-/// Every configured provider, looked up by its URL name (`digitalocean`).
+/// Where an account is defined: the configuration file (changed only there) or the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefinedIn {
+    File,
+    Api,
+}
+
+impl DefinedIn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// Every account's provider, looked up by the account's URL name (`digitalocean`,
+/// `do-staging`). Accounts come and go while the server runs (added through the API, or by
+/// another replica): the map is shared by every clone of the registry.
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
-    providers: BTreeMap<String, Arc<ProviderSlot>>,
+    providers: Arc<RwLock<BTreeMap<String, Arc<ProviderSlot>>>>,
+    /// Replicas sharing the rate limits, as last told: an account added later is told too.
+    replicas: Arc<std::sync::atomic::AtomicU32>,
     /// Every slot's calls, for `/metrics`.
     calls: crate::metrics::ProviderCallMetrics,
 }
 
 impl ProviderRegistry {
-    /// Providers made elsewhere (tests, benchmarks), each in its own slot.
+    /// Providers made elsewhere (tests, benchmarks), each in its own slot, as file accounts of
+    /// the type their info names.
     pub fn new(providers: Vec<Arc<dyn Provider>>) -> Self {
         let calls = crate::metrics::ProviderCallMetrics::default();
-        Self {
-            providers: providers
-                .into_iter()
-                .map(|p| {
-                    let name = p.info().name;
-                    (name.clone(), Arc::new(ProviderSlot::new(name, Built::InProcess(p), calls.clone())))
-                })
-                .collect(),
-            calls,
+        let providers = providers
+            .into_iter()
+            .map(|p| {
+                let name = p.info().name;
+                let slot = ProviderSlot::new(
+                    name.clone(),
+                    name.clone(),
+                    DefinedIn::File,
+                    Built::InProcess(p),
+                    calls.clone(),
+                );
+                (name, Arc::new(slot))
+            })
+            .collect();
+        Self { providers: Arc::new(RwLock::new(providers)), replicas: Default::default(), calls }
+    }
+
+    /// Tells every account's provider that `replicas` processes share its rate limits, and
+    /// remembers it for accounts added later.
+    pub fn share_rate_limit(&self, replicas: u32) {
+        self.replicas.store(replicas, std::sync::atomic::Ordering::Relaxed);
+        for slot in self.slots() {
+            slot.share_rate_limit(replicas);
         }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<ProviderSlot>>> {
+        self.providers.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<ProviderSlot>>> {
+        self.providers.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// What every provider call cost, by provider, operation and outcome.
@@ -52,32 +96,89 @@ impl ProviderRegistry {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
-        self.providers.get(name).map(|slot| slot.clone() as Arc<dyn Provider>)
+        self.read().get(name).map(|slot| slot.clone() as Arc<dyn Provider>)
     }
 
     pub fn slot(&self, name: &str) -> Option<Arc<ProviderSlot>> {
-        self.providers.get(name).cloned()
+        self.read().get(name).cloned()
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.providers.keys().cloned().collect()
+        self.read().keys().cloned().collect()
     }
 
-    pub fn all(&self) -> impl Iterator<Item = (&String, Arc<dyn Provider>)> {
-        self.providers.iter().map(|(name, slot)| (name, slot.clone() as Arc<dyn Provider>))
+    /// Every account's provider as the registry holds them now, by name.
+    pub fn all(&self) -> std::vec::IntoIter<(String, Arc<dyn Provider>)> {
+        self.read()
+            .iter()
+            .map(|(name, slot)| (name.clone(), slot.clone() as Arc<dyn Provider>))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
-    /// Why provider `name`'s plugin is not running, when it is a plugin and is not.
+    /// Every slot as the registry holds them now, by name.
+    pub fn slots(&self) -> Vec<Arc<ProviderSlot>> {
+        self.read().values().cloned().collect()
+    }
+
+    /// The provider type of account `name` (`digitalocean`, `aws`, a plugin's type).
+    pub fn provider_type(&self, name: &str) -> Option<String> {
+        self.read().get(name).map(|slot| slot.provider_type.clone())
+    }
+
+    /// Why provider `name`'s plugin is not running, when it is a plugin and is not; or why its
+    /// credentials do not open.
     pub fn plugin_problem(&self, name: &str) -> Option<String> {
-        match self.providers.get(name)?.built() {
+        let slot = self.slot(name)?;
+        if let Some(reason) = slot.unreadable() {
+            return Some(reason);
+        }
+        match slot.built() {
             Built::Plugin(plugin) => plugin.problem(),
             Built::InProcess(_) => None,
         }
     }
 
+    /// A new slot for account `name` (not yet in the registry), sharing the registry's metrics.
+    pub fn make_slot(
+        &self,
+        name: &str,
+        provider_type: &str,
+        defined_in: DefinedIn,
+        built: Built,
+    ) -> Arc<ProviderSlot> {
+        Arc::new(ProviderSlot::new(
+            name.to_owned(),
+            provider_type.to_owned(),
+            defined_in,
+            built,
+            self.calls.clone(),
+        ))
+    }
+
+    /// Adds `slot` under its name; false (and nothing changed) when the name is taken.
+    pub fn insert(&self, slot: Arc<ProviderSlot>) -> bool {
+        let mut providers = self.write();
+        if providers.contains_key(&slot.name) {
+            return false;
+        }
+        let replicas = self.replicas.load(std::sync::atomic::Ordering::Relaxed);
+        if replicas > 1 {
+            slot.share_rate_limit(replicas);
+        }
+        providers.insert(slot.name.clone(), slot);
+        true
+    }
+
+    /// Takes account `name` out of the registry (its plugin is the caller's to stop).
+    pub fn remove(&self, name: &str) -> Option<Arc<ProviderSlot>> {
+        self.write().remove(name)
+    }
+
     /// Stops every plugin (each gets 5 s to exit before it is killed).
     pub async fn stop_plugins(&self) {
-        let stops = self.providers.values().map(|slot| slot.stop());
+        let slots = self.slots();
+        let stops = slots.iter().map(|slot| slot.stop());
         futures_util::future::join_all(stops).await;
     }
 }
@@ -90,7 +191,12 @@ pub enum Built {
 }
 
 impl Built {
-    fn provider(&self) -> Arc<dyn Provider> {
+    /// A plugin started from `spec` (it may not be running: see its `problem`).
+    pub async fn plugin(spec: PluginSpec) -> Self {
+        Self::Plugin(PluginProvider::start(spec).await)
+    }
+
+    pub fn provider(&self) -> Arc<dyn Provider> {
         match self {
             Self::InProcess(p) => p.clone(),
             Self::Plugin(p) => p.clone(),
@@ -98,9 +204,14 @@ impl Built {
     }
 }
 
-/// One provider that can be replaced while the server runs.
+/// One account's provider, which can be replaced while the server runs.
 pub struct ProviderSlot {
     name: String,
+    provider_type: String,
+    defined_in: DefinedIn,
+    /// Why the account's stored credentials do not open, when they do not: its provider then
+    /// refuses every call without sending anything.
+    unreadable: RwLock<Option<String>>,
     current: RwLock<Built>,
     /// Replicas sharing the rate limit, as last told: a replacement is told too.
     replicas: std::sync::atomic::AtomicU32,
@@ -108,8 +219,53 @@ pub struct ProviderSlot {
 }
 
 impl ProviderSlot {
-    fn new(name: String, built: Built, calls: crate::metrics::ProviderCallMetrics) -> Self {
-        Self { name, current: RwLock::new(built), replicas: std::sync::atomic::AtomicU32::new(1), calls }
+    fn new(
+        name: String,
+        provider_type: String,
+        defined_in: DefinedIn,
+        built: Built,
+        calls: crate::metrics::ProviderCallMetrics,
+    ) -> Self {
+        Self {
+            name,
+            provider_type,
+            defined_in,
+            unreadable: RwLock::new(None),
+            current: RwLock::new(built),
+            replicas: std::sync::atomic::AtomicU32::new(1),
+            calls,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn provider_type(&self) -> &str {
+        &self.provider_type
+    }
+
+    pub fn defined_in(&self) -> DefinedIn {
+        self.defined_in
+    }
+
+    /// Why the account's credentials do not open, if they do not.
+    pub fn unreadable(&self) -> Option<String> {
+        self.unreadable.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Records whether the account is unreadable (a slot made for a stored account).
+    pub fn swap_unreadable(&self, unreadable: Option<String>) {
+        *self.unreadable.write().unwrap_or_else(std::sync::PoisonError::into_inner) = unreadable;
+    }
+
+    /// Puts `built` in place (stopping what ran before when it was a plugin), and records
+    /// whether the account is unreadable.
+    pub async fn swap(&self, built: Built, unreadable: Option<String>) {
+        *self.unreadable.write().unwrap_or_else(std::sync::PoisonError::into_inner) = unreadable;
+        if let Built::Plugin(plugin) = self.replace(built) {
+            plugin.stop().await;
+        }
     }
 
     /// Runs one call to the provider inside a span (so its log lines carry the request's id) and
@@ -138,7 +294,7 @@ impl ProviderSlot {
         }
     }
 
-    fn built(&self) -> Built {
+    pub fn built(&self) -> Built {
         match self.current.read() {
             Ok(built) => built.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -156,7 +312,7 @@ impl ProviderSlot {
         }
     }
 
-    async fn stop(&self) {
+    pub async fn stop(&self) {
         if let Built::Plugin(plugin) = self.built() {
             plugin.stop().await;
         }
@@ -366,6 +522,7 @@ pub fn plugin_spec(config: &Config, name: &str) -> Option<PluginSpec> {
     };
     Some(PluginSpec {
         name: name.to_owned(),
+        provider_type: plugin.provider_type.clone(),
         program: resolve_program(&plugin.plugin, &config_dir(config)),
         sha256: plugin.sha256.clone(),
         settings: Secret::new(settings),
@@ -376,8 +533,12 @@ fn describe(config: &Config, name: &str) -> Option<Wanted> {
     if let Some(spec) = plugin_spec(config, name) {
         return Some(Wanted::Plugin(spec));
     }
-    if name == "digitalocean" {
-        let settings = config.providers.digitalocean.as_ref()?;
+    let settings = if name == "digitalocean" {
+        config.providers.digitalocean.as_ref()
+    } else {
+        config.providers.digitalocean_accounts.get(name)
+    };
+    if let Some(settings) = settings {
         settings.token()?;
         // Only a client that cannot be made fails here (a TLS set-up error); the token is not
         // checked until the first call.
@@ -396,7 +557,9 @@ pub fn configured_names(config: &Config) -> Vec<String> {
     {
         names.push("digitalocean".to_owned());
     }
+    names.extend(config.providers.digitalocean_accounts.keys().cloned());
     names.sort();
+    names.dedup();
     names
 }
 
@@ -416,7 +579,11 @@ pub async fn build(config: &Config) -> Result<ProviderRegistry, BuildError> {
                 });
             }
         };
-        providers.insert(name.clone(), Arc::new(ProviderSlot::new(name, built, calls.clone())));
+        let provider_type = config.providers.type_of(&name).unwrap_or_else(|| name.clone());
+        providers.insert(
+            name.clone(),
+            Arc::new(ProviderSlot::new(name, provider_type, DefinedIn::File, built, calls.clone())),
+        );
     }
-    Ok(ProviderRegistry { providers, calls })
+    Ok(ProviderRegistry { providers: Arc::new(RwLock::new(providers)), replicas: Default::default(), calls })
 }

@@ -69,15 +69,15 @@ impl Readiness {
 async fn check(providers: &ProviderRegistry) -> Checked {
     let checks = providers.all().map(|(name, provider)| async move {
         // A plugin that is not running says why in the host's own words (safe to show).
-        if let Some(problem) = providers.plugin_problem(name) {
-            return (name.clone(), Some(problem));
+        if let Some(problem) = providers.plugin_problem(&name) {
+            return (name, Some(problem));
         }
         let problem = match tokio::time::timeout(CHECK_TIMEOUT, provider.ping()).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.caller_message()),
             Err(_) => Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
         };
-        (name.clone(), problem)
+        (name, problem)
     });
     Checked {
         at: Instant::now(),

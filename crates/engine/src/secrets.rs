@@ -38,9 +38,10 @@ pub enum SecretsError {
     Random,
 }
 
-/// A master key and its id. The id is derived from the key (a digest prefix), so two servers
+/// A master key and its id (a copy is zeroized when dropped, as the original is). The id is derived from the key (a digest prefix), so two servers
 /// holding the same key agree on its name without configuring one, and a wrong key is told
 /// apart from a tampered row.
+#[derive(Clone)]
 pub struct MasterKey {
     id: String,
     bytes: Zeroizing<[u8; KEY_LEN]>,
@@ -81,11 +82,16 @@ impl MasterKey {
         Ok(Self::from_bytes(bytes))
     }
 
-    /// A key from a file holding it in base64 (as `nephele secrets generate` writes it).
+    /// A key from a file holding it in base64 (as `nephele secrets generate` writes it). At most
+    /// 4 KiB is read: a key is 44 characters, and a path to something endless is no key.
     pub fn from_file(path: &std::path::Path) -> Result<Self, SecretsError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            SecretsError::MasterKeyFile { path: path.display().to_string(), reason: e.kind().to_string() }
-        })?);
+        use std::io::Read;
+        let failed = |e: std::io::Error| SecretsError::MasterKeyFile {
+            path: path.display().to_string(),
+            reason: e.kind().to_string(),
+        };
+        let mut text = Zeroizing::new(String::new());
+        std::fs::File::open(path).map_err(failed)?.take(4096).read_to_string(&mut text).map_err(failed)?;
         Self::from_base64(&text)
     }
 
@@ -110,7 +116,7 @@ impl MasterKey {
 
 /// The master keys a server holds: the current one, which seals, and older ones, which only
 /// open (during a rotation).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Keyring {
     current: MasterKey,
     older: Vec<MasterKey>,
@@ -131,6 +137,22 @@ impl Keyring {
 
     pub fn current_id(&self) -> &str {
         &self.current.id
+    }
+
+    /// This keyring with `new` as its current key, still opening what every key it held
+    /// sealed: the keyring of a rotation under way.
+    pub fn rotated_to(&self, new: MasterKey) -> Self {
+        let mut older: Vec<MasterKey> = std::iter::once(self.current.clone())
+            .chain(self.older.iter().cloned())
+            .filter(|k| k.id != new.id)
+            .collect();
+        older.dedup_by(|a, b| a.id == b.id);
+        Self { current: new, older }
+    }
+
+    /// The ids of the keys this keyring opens with, the current one first.
+    pub fn key_ids(&self) -> Vec<String> {
+        std::iter::once(&self.current).chain(&self.older).map(|k| k.id.clone()).collect()
     }
 
     fn key(&self, id: &str) -> Option<&MasterKey> {

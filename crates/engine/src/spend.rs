@@ -53,6 +53,7 @@ impl Spend {
 pub async fn record_all(engine: &Engine) {
     let now = engine.spend.clock.now();
     for (name, provider) in engine.providers.all() {
+        let name = &name;
         if let Err(e) =
             history::record_account(engine, &engine.spend.memory, name, provider.as_ref(), now).await
         {
@@ -82,6 +83,7 @@ pub fn spawn(engine: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHa
             let moved = std::mem::take(&mut clock_moved);
             let mut changed = false;
             for (name, _) in engine.providers.all() {
+                let name = &name;
                 let version = engine.inventory.peek(name).map(|s| s.version);
                 if let Some(version) = version
                     && versions.insert(name.clone(), version) != Some(version)

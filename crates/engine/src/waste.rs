@@ -114,6 +114,7 @@ pub async fn report(
         .filter(|(name, _)| may_use(name))
         .filter(|(name, _)| filter.account.as_deref().is_none_or(|a| a == name.as_str()));
     for (name, provider) in accounts {
+        let name = &name;
         let snapshot = match engine.inventory.snapshot(name, Freshness::Cached).await {
             Ok(snapshot) => snapshot,
             Err(e) => {

@@ -1,5 +1,6 @@
 //! The `nephele` binary, run as a user runs it, against a live server and simulator.
 
+mod accounts;
 mod aws;
 mod crash_recovery;
 mod events;

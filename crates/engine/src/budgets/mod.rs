@@ -261,6 +261,7 @@ impl Fleet {
         let this_month = month_start(now);
         let next_month = next_month_start(now).unwrap_or(now);
         for (account, provider) in engine.providers.all() {
+            let account = &account;
             let Some(snapshot) = engine.inventory.peek(account) else { continue };
             let Some(types) = engine.catalog.last_instance_types(account) else { continue };
             let provider_name = provider.info().name;

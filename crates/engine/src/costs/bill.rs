@@ -72,6 +72,7 @@ pub async fn bills(engine: &Engine, admit: impl Fn(&str) -> bool) -> Vec<Account
     let buckets = engine.store.cost_buckets(ms(month), ms(now) + 3_600_000).await.unwrap_or_default();
     let mut out = Vec::new();
     for (account, provider) in engine.providers.all().filter(|(name, _)| admit(name)) {
+        let account = &account;
         let cached = engine
             .spend
             .bills

@@ -45,6 +45,12 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ),
     ("nephele.instance.status_changed", "a refresh found an instance in another status"),
     ("nephele.instance.deleted", "a refresh no longer found an instance"),
+    (
+        "nephele.account.added",
+        "an account was added at runtime (never with its credentials, only their fingerprint)",
+    ),
+    ("nephele.account.updated", "a runtime account's credentials or settings were changed"),
+    ("nephele.account.removed", "a runtime account was removed"),
     ("nephele.api_key.created", "an API key was made (never with its secret)"),
     ("nephele.api_key.revoked", "an API key was revoked"),
     ("nephele.webhook.disabled", "a webhook was disabled because its endpoint answered 410 Gone"),

@@ -62,6 +62,9 @@ const PASSED_VARIABLES: &[&str] =
 pub struct PluginSpec {
     /// The provider's name (`providers.<name>`), used in every message and log line.
     pub name: String,
+    /// The account's provider type (`type:`): a plugin may call itself by it or by the
+    /// account's name, so one program serves several accounts of its type.
+    pub provider_type: String,
     pub program: PathBuf,
     pub sha256: Option<String>,
     /// The JSON object sent in `Configure`.
@@ -171,9 +174,12 @@ impl PluginSpec {
         let rate_limit_per_minute = configured.rate_limit_per_minute;
         let info = convert::read_info(configured)
             .map_err(|e| self.error(format!("sent an unusable `{}`: {}", e.field, e.message), true))?;
-        if info.name != self.name {
+        if info.name != self.name && info.name != self.provider_type {
             return Err(self.error(
-                format!("calls itself {:?}, but is configured as providers.{}", info.name, self.name),
+                format!(
+                    "calls itself {:?}, but is configured as providers.{} of type {}",
+                    info.name, self.name, self.provider_type
+                ),
                 true,
             ));
         }

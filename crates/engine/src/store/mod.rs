@@ -5,6 +5,7 @@
 //! dialects share. Migrations are embedded and applied by [`Store::migrate`] at start; the
 //! query macros are not used (they would need a database at compile time).
 
+mod accounts;
 mod audit;
 mod events;
 mod idempotency;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+pub use accounts::{AccountRow, AccountWrite};
 pub use audit::{AuditCursor, AuditEntry, bounded_path};
 pub use events::{
     AttemptRecord, DeliveryRecord, DeliveryState, DeliveryStats, EventBounds, EventQuery, Seen, WebhookPatch,
@@ -52,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_scopes_and_bounds.sql")),
     (3, include_str!("../../migrations/0003_replicas.sql")),
     (4, include_str!("../../migrations/0004_key_revisions.sql")),
+    (5, include_str!("../../migrations/0005_accounts.sql")),
     (6, include_str!("../../migrations/0006_events.sql")),
     (8, include_str!("../../migrations/0008_spend.sql")),
 ];

@@ -204,6 +204,7 @@ pub async fn list(
         errors: snapshot.error.iter().map(|e| read_failure(&name, e)).collect(),
         stale: snapshot.is_stale(),
         as_of: rfc3339(snapshot.as_of),
+        provider_types: [(name.clone(), super::provider_type(&state, &name))].into(),
         copies: vec![(name, snapshot.instances.clone())],
         filter,
         next: None,
@@ -231,7 +232,10 @@ pub async fn fleet(
     let freshness = freshness(fresh, &headers);
     let reads = state.providers.all().filter(|(name, _)| principal.may_use(name)).map(|(name, _)| {
         let inventory = state.inventory.clone();
-        async move { (name.clone(), inventory.snapshot(name, freshness).await) }
+        async move {
+            let snapshot = inventory.snapshot(&name, freshness).await;
+            (name, snapshot)
+        }
     });
     let results = futures_util::future::join_all(reads).await;
     // The fleet answer is keyed by every copy it shows, and by which providers the key sees.
@@ -243,6 +247,10 @@ pub async fn fleet(
     let age = oldest.map(|s| s.age()).unwrap_or_default();
     let mut answer = ListAnswer {
         copies: Vec::new(),
+        provider_types: results
+            .iter()
+            .map(|(name, _)| (name.clone(), super::provider_type(&state, name)))
+            .collect(),
         filter,
         as_of: oldest.and_then(|s| rfc3339(s.as_of)),
         stale: false,
@@ -620,9 +628,10 @@ pub async fn create(
     };
     let op_id = operation_id.to_string();
     let view_name = name.clone();
+    let view_type = super::provider_type(&state, &name);
     let answered = run_operation(&state, &principal, &headers, submitted, move |outcome| {
         let views: Vec<InstanceView> =
-            outcome.instances.into_iter().map(|i| InstanceView::new(&view_name, i)).collect();
+            outcome.instances.into_iter().map(|i| InstanceView::new(&view_name, &view_type, i)).collect();
         let location = views.first().map(|v| v.links.this.clone());
         let operation = OperationRef::new(&op_id, outcome.state.unwrap_or(OperationState::Pending));
         let body = match <[InstanceView; 1]>::try_from(views) {
@@ -673,7 +682,7 @@ pub async fn get(
         Err(e) => return Err(e.into()),
     };
     state.inventory.upsert(&name, std::slice::from_ref(&instance));
-    Ok(Json(InstanceView::new(&name, instance)))
+    Ok(Json(InstanceView::new(&name, &super::provider_type(&state, &name), instance)))
 }
 
 /// `?with_volumes=&with_snapshots=&with_reserved_ips=`: resources (comma-separated ids) deleted

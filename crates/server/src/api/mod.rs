@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `/health`, `/healthz`, `/readyz`, `/metrics` | [`health`] |
 //! | `/api/v1/providers`, `/api/v1/providers/{p}[/initialize]` | [`providers`] |
+//! | `POST /api/v1/providers`, `PATCH`/`DELETE /api/v1/providers/{p}`, `/api/v1/secrets/rotate` | [`accounts`] |
 //! | `/api/v1/providers/{p}/instances[/{id}[/actions]]`, `/api/v1/instances` | [`instances`] |
 //! | `/api/v1/providers/{p}/regions`, `instance-types`, `images` | [`catalog`] |
 //! | `/api/v1/providers/{p}/cost-estimate`, `/api/v1/costs` | [`costs`] |
@@ -18,6 +19,7 @@
 //! | `/api/v1/webhooks[/{id}[/rotate-secret, /test, /deliveries[/{d}/retry]]]` | [`webhooks`] |
 //! | `/api/v1/openapi.json`, `/docs` | [`openapi`] |
 
+pub mod accounts;
 pub mod audit;
 pub mod budgets;
 pub mod catalog;
@@ -73,6 +75,10 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .needs(read(Viewer), routes!(providers::list))
         .needs(read(Viewer), routes!(providers::get))
         .needs(change(Admin), routes!(providers::initialize))
+        .needs(change(Admin), routes!(accounts::create))
+        .needs(change(Admin), routes!(accounts::update))
+        .needs(change(Admin), routes!(accounts::remove))
+        .needs(change(Admin), routes!(accounts::rotate))
         .needs(read(Viewer), routes!(instances::list))
         .needs(change(Operator), routes!(instances::create))
         .needs(read(Viewer), routes!(instances::get))
@@ -212,6 +218,11 @@ async fn log_requests(
 pub fn provider(state: &AppState, name: &str) -> Result<Arc<dyn Provider>, ApiError> {
     // (Whether the caller may use it was checked by the route's access guard.)
     state.providers.get(name).ok_or_else(|| ApiError::unknown_provider(name, &state.providers.names()))
+}
+
+/// Account `name`'s provider type (empty for an account that is gone).
+pub fn provider_type(state: &AppState, name: &str) -> String {
+    state.providers.provider_type(name).unwrap_or_default()
 }
 
 /// The region a request names, else the provider's configured default, else a 422.

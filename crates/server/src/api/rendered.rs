@@ -35,6 +35,8 @@ const ENTRY_OVERHEAD: usize = 256;
 pub struct ListAnswer {
     /// Each provider's copy, by the provider's name, in the order they are listed.
     pub copies: Vec<(String, Arc<Vec<Instance>>)>,
+    /// Each listed account's provider type, by the account's name.
+    pub provider_types: std::collections::BTreeMap<String, String>,
     pub filter: InstanceFilter,
     pub as_of: Option<String>,
     pub stale: bool,
@@ -100,9 +102,14 @@ impl Writer {
                     view.clear();
                     // A field the cloud sent that cannot be written (a creation date past the
                     // year 9999, say) costs that instance, never the list.
-                    if let Err(error) =
-                        serde_json::to_writer(&mut view, &InstanceView::new(provider, instance.clone()))
-                    {
+                    if let Err(error) = serde_json::to_writer(
+                        &mut view,
+                        &InstanceView::new(
+                            provider,
+                            self.answer.provider_types.get(provider).map_or("", String::as_str),
+                            instance.clone(),
+                        ),
+                    ) {
                         tracing::warn!(provider, instance_id = %instance.id, %error, "an instance cannot be written in a list; left out");
                         continue;
                     }
@@ -282,6 +289,7 @@ mod tests {
                 ("digitalocean".to_owned(), Arc::new(copy)),
                 ("other".to_owned(), Arc::new(Vec::new())),
             ],
+            provider_types: [("digitalocean".to_owned(), "digitalocean".to_owned())].into(),
             filter,
             next: None,
             as_of: Some("2026-01-01T00:00:00Z".to_owned()),
@@ -297,9 +305,13 @@ mod tests {
                 .copies
                 .iter()
                 .flat_map(|(name, copy)| {
-                    copy.iter()
-                        .filter(|i| answer.filter.matches(i))
-                        .map(|i| InstanceView::new(name, i.clone()))
+                    copy.iter().filter(|i| answer.filter.matches(i)).map(|i| {
+                        InstanceView::new(
+                            name,
+                            answer.provider_types.get(name).map_or("", String::as_str),
+                            i.clone(),
+                        )
+                    })
                 })
                 .collect(),
             as_of: answer.as_of.clone(),

@@ -301,7 +301,7 @@ pub async fn fleet(
     let query = ResourceQuery::parse(raw.as_deref())?;
     let cursor = query.cursor.as_deref().map(Cursor::decode).transpose()?;
     let freshness = freshness(query.fresh.unwrap_or(false), &headers);
-    let mut names: Vec<&String> = state
+    let mut names: Vec<String> = state
         .providers
         .all()
         .filter(|(name, provider)| {
@@ -312,7 +312,7 @@ pub async fn fleet(
     names.sort();
     let reads = names.iter().map(|name| {
         let inventory = state.inventory.clone();
-        async move { ((*name).clone(), inventory.snapshot(name, freshness).await) }
+        async move { (name.clone(), inventory.snapshot(name, freshness).await) }
     });
     let results = futures_util::future::join_all(reads).await;
     let mut all = Vec::new();

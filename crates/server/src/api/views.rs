@@ -29,7 +29,10 @@ pub struct InstanceView {
     pub tags: Vec<String>,
     pub public_ip: Option<String>,
     pub private_ip: Option<String>,
+    /// The account the instance belongs to (its name names it in URLs).
     pub provider: String,
+    /// The account's provider type (`digitalocean`, `aws`, a plugin's type).
+    pub provider_type: String,
     pub provider_status: String,
     pub image: String,
     pub vcpus: u32,
@@ -42,7 +45,7 @@ pub struct InstanceView {
 }
 
 impl InstanceView {
-    pub fn new(provider: &str, instance: Instance) -> Self {
+    pub fn new(provider: &str, provider_type: &str, instance: Instance) -> Self {
         Self {
             links: Links { this: format!("/api/v1/providers/{provider}/instances/{}", instance.id) },
             id: instance.id.0,
@@ -55,6 +58,7 @@ impl InstanceView {
             public_ip: instance.public_ipv4,
             private_ip: instance.private_ipv4,
             provider: provider.to_owned(),
+            provider_type: provider_type.to_owned(),
             provider_status: instance.provider_status,
             image: instance.image,
             vcpus: instance.vcpus,

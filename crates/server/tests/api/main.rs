@@ -6,6 +6,7 @@ mod hostile;
 #[path = "../../../cli/tests/cli/postgres.rs"]
 mod postgres;
 
+mod accounts;
 mod auth;
 mod bad_input;
 mod budgets;

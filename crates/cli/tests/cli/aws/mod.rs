@@ -2,6 +2,7 @@
 //! next to DigitalOcean (dosim): the fleet across regions, the lifecycle, exactly-once creates,
 //! prices, the fleet views with both providers, the CLI and `nephele plugin check`.
 
+mod accounts;
 mod answers;
 mod moto;
 mod proxy;
