@@ -36,7 +36,11 @@ use crate::auth::access::RouteSpec;
         ProviderFailure,
         UpstreamView,
         views::Accepted,
-        instances::StatusName
+        instances::StatusName,
+        // Used only in parameters (path and query), which do not bring their schemas along.
+        super::waste::WasteKindName,
+        super::resources::KindName,
+        super::webhooks::DeliveryStateName
     )),
     tags(
         (name = "health", description = "Probes (no key needed), the API document, and metrics (any key, when keys are required)"),

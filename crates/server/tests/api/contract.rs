@@ -66,6 +66,14 @@ async fn the_document_names_every_route_its_role_and_every_problem_code() {
         assert_eq!(document["paths"][path][method]["x-nephele-role"], role, "{route}");
     }
     assert_eq!(seen.len(), 56, "{seen:#?}");
+    // Every schema the document points at is in it (parameters do not bring their schemas along,
+    // and a dangling $ref stops every client generator and fuzzer that reads the document).
+    let text = document.to_string();
+    let defined = document["components"]["schemas"].as_object().expect("schemas");
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap_or_default();
+        assert!(defined.contains_key(name), "#/components/schemas/{name} is not in the document");
+    }
     // Every problem code, each a value of the one enum.
     let codes: Vec<&str> = document["components"]["schemas"]["ErrorCode"]["enum"]
         .as_array()
