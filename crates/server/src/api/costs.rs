@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nephele_core::cost::{self, BackupPlan, CostError, CostQuery};
 use nephele_core::duration::DurationError;
@@ -319,12 +319,12 @@ pub async fn estimate(
             .filter(|_| stored.status == StatusCode::OK.as_u16())
             .and_then(|b| b["start"].as_str())
             .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
-        let mut response = match first_start {
-            Some(start) => estimate_response(compute_estimate(&state, &name, &body, Some(start)).await),
-            None => return Ok(idempotency::replayed(stored)),
-        };
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-        return Ok(response);
+        return Ok(match first_start {
+            Some(start) => idempotency::mark_replayed(estimate_response(
+                compute_estimate(&state, &name, &body, Some(start)).await,
+            )),
+            None => idempotency::replayed(stored),
+        });
     }
     let answer = compute_estimate(&state, &name, &body, None).await;
     if key.is_some() {

@@ -72,7 +72,11 @@ impl IntoResponse for Answer {
 
 /// A kept answer as the response to a replay.
 pub fn replayed(reply: StoredReply) -> Response {
-    let mut response = Answer(reply).into_response();
+    mark_replayed(Answer(reply).into_response())
+}
+
+/// Says on `response` that it answers a replay (`idempotent-replayed: true`).
+pub fn mark_replayed(mut response: Response) -> Response {
     response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }
