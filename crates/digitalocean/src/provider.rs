@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::config::ClientConfig;
 use crate::mapping;
 use crate::metrics::ClientMetrics;
-use crate::pagination::{self, Convert, Keyed, ListLimits, ListOf, PER_PAGE};
+use crate::pagination::{self, Convert, Keyed, ListLimits, ListOf, PER_PAGE, PageHints};
 use crate::transport::{Retry, Transport};
 use crate::validate;
 use crate::wire;
@@ -35,6 +35,7 @@ pub struct DigitalOcean {
     pub(crate) transport: Transport,
     default_region: Option<String>,
     list_limits: ListLimits,
+    page_hints: PageHints,
     pub(crate) max_attempts: u32,
 }
 
@@ -55,6 +56,7 @@ impl DigitalOcean {
                 concurrency: config.list_concurrency.max(1),
                 max_pages: config.max_list_pages.max(1),
             },
+            page_hints: PageHints::default(),
             max_attempts: config.max_attempts.max(1),
         })
     }
@@ -80,7 +82,15 @@ impl DigitalOcean {
         W: DeserializeOwned + Send + 'static,
         T: Keyed + Send + 'static,
     {
-        pagination::list_all(&self.transport, &self.transport.metrics, self.list_limits, list, convert).await
+        pagination::list_all(
+            &self.transport,
+            &self.transport.metrics,
+            &self.page_hints,
+            self.list_limits,
+            list,
+            convert,
+        )
+        .await
     }
 
     /// Sends a power action once and reads its answer.

@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 
 use dosim::Faults;
-use nephele_core::{InstanceFilter, InstanceStatus, Provider};
+use nephele_core::{InstanceFilter, InstanceStatus, OperationId, Provider};
 
-use crate::helpers::{requests, spawn};
+use crate::helpers::{create_request, requests, spawn};
 
 #[tokio::test]
 async fn listing_n_droplets_returns_each_once_with_ceil_n_over_200_requests() {
@@ -31,6 +31,50 @@ async fn pages_after_the_first_are_fetched_concurrently() {
     let stats = cloud.sim.stats();
     // 49 pages after the first; with a concurrency of 50 they are all in flight together.
     assert!(stats.max_in_flight >= 40, "max in flight was {}", stats.max_in_flight);
+}
+
+#[tokio::test]
+async fn a_list_read_again_asks_for_every_page_at_once() {
+    let cloud = spawn(10_000).await;
+    // Long enough that 50 requests sent together are all being served together, however busy
+    // the machine is.
+    cloud.sim.set_faults(Faults { latency_ms: 1_000, ..Faults::default() });
+    cloud.client.list_instances(&InstanceFilter::default()).await.expect("first list");
+    // The first read learns the count from page 1: at most the 49 pages after it in flight.
+    assert!(cloud.sim.stats().max_in_flight <= 49, "max in flight was {}", cloud.sim.stats().max_in_flight);
+    let instances = cloud.client.list_instances(&InstanceFilter::default()).await.expect("second list");
+    assert_eq!(instances.len(), 10_000);
+    assert_eq!(requests(&cloud, "droplets_list"), 100, "50 pages each time, none twice");
+    // The second asks for all 50 together, page 1 among them: one round trip instead of two.
+    assert_eq!(cloud.sim.stats().max_in_flight, 50);
+}
+
+#[tokio::test]
+async fn a_list_read_again_stays_exact_when_the_fleet_shrinks_or_grows() {
+    let cloud = spawn(401).await;
+    // (listed, distinct, requests the list took)
+    let list = async || {
+        let before = requests(&cloud, "droplets_list");
+        let listed = cloud.client.list_instances(&InstanceFilter::default()).await.expect("list");
+        let distinct = listed.iter().map(|i| i.id.clone()).collect::<HashSet<_>>().len();
+        (listed, distinct, requests(&cloud, "droplets_list") - before)
+    };
+    let (first, _, asked) = list().await;
+    assert_eq!((first.len(), asked), (401, 3));
+    for gone in &first[..2] {
+        cloud.client.delete_instance(&gone.id, OperationId::new()).await.expect("delete");
+    }
+    // 399 droplets: the third page asked for from memory comes back empty, and nothing is lost.
+    let (shrunk, distinct, asked) = list().await;
+    assert_eq!((shrunk.len(), distinct, asked), (399, 399, 3));
+    let (again, _, asked) = list().await;
+    assert_eq!((again.len(), asked), (399, 2), "two pages now");
+    let names: Vec<String> = (0..10).map(|i| format!("grown-{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    cloud.client.create_instances(&create_request(&names)).await.expect("create");
+    // 409: the two remembered pages, then the third that page 1's total asks for.
+    let (grown, distinct, asked) = list().await;
+    assert_eq!((grown.len(), distinct, asked), (409, 409, 3));
 }
 
 #[tokio::test]

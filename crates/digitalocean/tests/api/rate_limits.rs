@@ -21,7 +21,9 @@ async fn a_burst_of_100_gets_at_30_per_minute_completes_without_429s() {
             per_minute: 30,
             per_hour: 100_000,
             minute: window,
-            margin: Duration::from_millis(50),
+            // A request counted in one window may reach dosim in its next one when the machine is
+            // busy (50 ms was not enough under load); production's margin is a whole second.
+            margin: Duration::from_millis(300),
             ..BudgetConfig::default()
         };
     })
