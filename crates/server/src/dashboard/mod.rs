@@ -22,6 +22,8 @@ use axum::routing::get;
 
 const SCRIPT: &str = include_str!("assets/dashboard.js");
 const STYLE: &str = include_str!("assets/dashboard.css");
+/// The spend panel (budgets, cost history, bills), using the API helper `dashboard.js` exposes.
+const SPEND_SCRIPT: &str = include_str!("assets/spend.js");
 
 /// Only this origin's own script and style; no inline code, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
@@ -65,15 +67,20 @@ async fn script() -> Response {
     with_headers(SCRIPT.into_response(), "text/javascript; charset=utf-8")
 }
 
+async fn spend_script() -> Response {
+    with_headers(SPEND_SCRIPT.into_response(), "text/javascript; charset=utf-8")
+}
+
 async fn style() -> Response {
     with_headers(STYLE.into_response(), "text/css; charset=utf-8")
 }
 
-/// `/`, `/dashboard.js` and `/dashboard.css`: public, as they hold no data.
+/// `/`, `/dashboard.js`, `/spend.js` and `/dashboard.css`: public, as they hold no data.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let pages = Router::new()
         .route("/", get(index))
         .route("/dashboard.js", get(script))
+        .route("/spend.js", get(spend_script))
         .route("/dashboard.css", get(style));
     secured(pages, CONTENT_SECURITY_POLICY)
 }

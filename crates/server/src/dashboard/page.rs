@@ -215,6 +215,102 @@ fn webhooks() -> Markup {
     }
 }
 
+/// Spend (the script `spend.js` fills it): each budget as a bar with its figures, the cost
+/// history drawn as inline SVG by group, and each account's bill beside Nephele's month-to-date.
+fn spend() -> Markup {
+    let option = |value: &str, label: &str| html! { option value=(value) { (label) } };
+    html! {
+        section id="spend" aria-labelledby="spend-title" {
+            h2 id="spend-title" { "Spend" }
+            p id="spend-status" role="status" class="hint" {}
+            h3 id="budgets-title" { "Budgets" }
+            p id="budgets-empty" class="hint" hidden { "No budgets yet." }
+            ul id="budgets" class="budgets" aria-labelledby="budgets-title" {}
+            details id="budget-admin" hidden {
+                summary { "Add a budget" }
+                form id="budget-form" class="grid" aria-label="Add a budget" {
+                    label for="budget-name" { "Name" }
+                    input id="budget-name" required maxlength="100" placeholder="team-web";
+                    label for="budget-amount" { "Amount" }
+                    input id="budget-amount" required inputmode="decimal" placeholder="500.00";
+                    label for="budget-currency" { "Currency" }
+                    input id="budget-currency" value="USD" maxlength="3";
+                    label for="budget-period" { "Period" }
+                    select id="budget-period" {
+                        (option("month", "Month")) (option("quarter", "Quarter")) (option("year", "Year"))
+                    }
+                    label for="budget-threshold" { "Threshold" }
+                    input id="budget-threshold" placeholder="80% or 400.00" aria-describedby="budget-threshold-help";
+                    label for="budget-basis" { "Threshold basis" }
+                    select id="budget-basis" { (option("forecast", "Forecast")) (option("actual", "Actual")) }
+                    p id="budget-threshold-help" class="hint" {
+                        "Separate several with commas (80%, 100%); each is measured on the basis chosen."
+                    }
+                    label for="budget-tags" { "Tags in scope" }
+                    input id="budget-tags" placeholder="team:web" aria-describedby="budget-scope-help";
+                    label for="budget-accounts" { "Accounts in scope" }
+                    input id="budget-accounts" placeholder="every account" aria-describedby="budget-scope-help";
+                    p id="budget-scope-help" class="hint" { "Separated by commas; leave empty for the whole fleet." }
+                    label for="budget-enforce" { "Enforce" }
+                    select id="budget-enforce" {
+                        (option("none", "None: alert only")) (option("warn", "Warn on creates"))
+                        (option("block", "Block creates that overrun"))
+                    }
+                    div class="row" { button type="submit" { "Add budget" } }
+                    p id="budget-result" aria-live="polite" {}
+                }
+            }
+            h3 id="history-title" { "Cost history" }
+            form id="history-form" class="row" aria-labelledby="history-title" {
+                label for="history-step" { "Step" }
+                select id="history-step" {
+                    (option("hour", "Hour")) option value="day" selected { "Day" } (option("month", "Month"))
+                }
+                label for="history-from" { "From" }
+                input id="history-from" type="date" aria-describedby="history-help";
+                label for="history-to" { "Until" }
+                input id="history-to" type="date" aria-describedby="history-help";
+                label for="history-group" { "Group by" }
+                select id="history-group" {
+                    (option("account", "Account")) (option("provider", "Provider")) (option("region", "Region"))
+                    (option("type", "Type")) (option("kind", "Kind")) (option("tag", "Tag"))
+                }
+                label for="history-tag" { "Tag key" }
+                input id="history-tag" placeholder="team" disabled;
+                button type="submit" { "Show" }
+                a id="history-csv" href="/api/v1/costs/history.csv" download="nephele-cost-history.csv" { "Download CSV" }
+                p id="history-help" class="hint" {
+                    "Dates in UTC, the second one excluded; empty: from the start of this month until now."
+                }
+            }
+            div id="history-chart" class="chart" {}
+            ul id="history-legend" class="legend" aria-label="Groups in the chart" {}
+            div class="scroll" {
+                table id="history-table" {
+                    caption { "Cost history figures" }
+                    thead { tr {
+                        th scope="col" { "Period" } th scope="col" { "Group" } th scope="col" class="num" { "Amount" }
+                        th scope="col" class="num" { "Estimated part" }
+                    } }
+                    tbody {}
+                }
+            }
+            h3 id="bills-title" { "Bill beside the estimate" }
+            div class="scroll" {
+                table id="bills" aria-labelledby="bills-title" {
+                    thead { tr {
+                        th scope="col" { "Account" } th scope="col" { "Status" }
+                        th scope="col" class="num" { "Cloud month to date" } th scope="col" class="num" { "Nephele month to date" }
+                        th scope="col" class="num" { "Difference" } th scope="col" class="num" { "Invoice preview" }
+                        th scope="col" { "Read at" } th scope="col" { "Note" }
+                    } }
+                    tbody {}
+                }
+            }
+        }
+    }
+}
+
 /// The whole page.
 pub fn render() -> Markup {
     html! {
@@ -226,6 +322,7 @@ pub fn render() -> Markup {
                 title { "Nephele" }
                 link rel="stylesheet" href="/dashboard.css";
                 script src="/dashboard.js" defer {}
+                script src="/spend.js" defer {}
             }
             body {
                 a class="skip" href="#fleet-title" { "Skip to the fleet" }
@@ -238,6 +335,7 @@ pub fn render() -> Markup {
                 }
                 main {
                     (summary())
+                    (spend())
                     (fleet())
                     (create_form())
                     (estimator())

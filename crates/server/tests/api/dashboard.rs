@@ -13,14 +13,15 @@ async fn the_page_is_served_with_a_strict_content_security_policy() {
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     let html = page.text().await.expect("html");
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
-    assert!(html.contains(r#"<script src="/dashboard.js" defer>"#), "one script, from this origin");
-    assert_eq!(html.matches("<script").count(), 1, "no inline script");
+    assert!(html.contains(r#"<script src="/dashboard.js" defer>"#), "scripts from this origin");
+    assert!(html.contains(r#"<script src="/spend.js" defer>"#), "the spend panel's script");
+    assert_eq!(html.matches("<script").count(), 2, "no inline script");
     for label in [r#"<label for="api-key">"#, r#"<label for="search">"#, r#"<label for="create-name">"#] {
         assert!(html.contains(label), "{label} missing");
     }
     // The page holds no data: it needs no key, and a key is never asked for in a URL.
     assert!(!html.contains("digitalocean"), "no provider data in the page itself");
-    for asset in ["/dashboard.js", "/dashboard.css"] {
+    for asset in ["/dashboard.js", "/spend.js", "/dashboard.css"] {
         let answer = app.get(asset).await;
         assert_eq!(answer.status(), 200, "{asset}");
         assert_eq!(answer.headers()["x-content-type-options"], "nosniff");

@@ -662,3 +662,6 @@ document.addEventListener("DOMContentLoaded", () => {
     live.deliveriesOf && showDeliveries(live.deliveriesOf).catch((e) => notice(e.message, true)));
   start();
 });
+
+// ---- For the other scripts of this page (spend.js): the API helper and the key's name --------
+window.nephele = Object.freeze({ api, ApiError, KEY, notice, confirmed });
