@@ -468,6 +468,11 @@ test("a viewer sees the spend panel without the budget form, and it fits a phone
     await phone.locator("#history-chart svg.history").waitFor();
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
+    // Nothing in the panel spills past its own edge either (wide tables scroll in their boxes).
+    const spills = await phone.evaluate(() => [...document.querySelectorAll("#spend > *, #budgets li")]
+      .filter((e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== "auto")
+      .map((e) => `${e.tagName}#${e.id}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}`));
+    assert.deepEqual(spills, []);
     await phone.locator("#spend").screenshot({ path: join(shots, "spend-phone.png") });
   } finally {
     await phone.close();

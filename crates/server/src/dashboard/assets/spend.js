@@ -13,9 +13,18 @@
     "#be185d", "#3f6212", "#475569"];
   const POLL_MS = 30_000;
   const MAX_TABLE_ROWS = 2000;
-  const spend = { admin: false, adminFor: undefined, poll: null, soon: null, loading: null };
+  const spend = { admin: false, adminFor: undefined, poll: null, soon: null, loading: null, shown: {} };
 
   const api = (...args) => window.nephele.api(...args);
+
+  // Whether `data` is what part `name` of the panel shows already: then it is not drawn again
+  // (a reader's focus, a hovered bar, stay where they are).
+  function unchanged(name, data) {
+    const text = JSON.stringify(data);
+    if (spend.shown[name] === text) return true;
+    spend.shown[name] = text;
+    return false;
+  }
 
   // ---- Small helpers -----------------------------------------------------------------------
 
@@ -153,6 +162,7 @@
 
   async function loadBudgets() {
     const { budgets } = await api("GET", "/api/v1/budgets");
+    if (unchanged("budgets", [spend.admin, budgets])) return;
     $("budgets").replaceChildren(...budgets.map(budgetItem));
     $("budgets-empty").hidden = budgets.length > 0;
   }
@@ -341,7 +351,7 @@
     const query = historyQuery();
     $("history-csv").href = `/api/v1/costs/history.csv?${query}`;
     const history = await api("GET", `/api/v1/costs/history?${query}`);
-    renderHistory(history);
+    if (!unchanged("history", history)) renderHistory(history);
     return history;
   }
 
@@ -391,6 +401,7 @@
 
   async function loadBills() {
     const { bills = [] } = await api("GET", "/api/v1/costs");
+    if (unchanged("bills", bills)) return;
     $("bills").tBodies[0].replaceChildren(...bills.map((b) => {
       const row = el("tr", { "data-account": b.account, "data-status": b.status, class: `bill-${b.status}` });
       const c = b.currency;
