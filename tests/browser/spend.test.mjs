@@ -479,6 +479,21 @@ test("a viewer sees the spend panel without the budget form, and it fits a phone
   }
 });
 
+test("a create made by another client moves the budgets' figures in the open page, without a reload", async () => {
+  const before = (await call("GET", "/api/v1/budgets")).budgets.find((b) => b.name === "team-web");
+  await page.evaluate(() => { window.sameDocument = true; });
+  await create("web-3", "s-1vcpu-2gb", "lon1", "team:web");
+  const after = await until("team-web's forecast moved", async () => {
+    const found = (await call("GET", "/api/v1/budgets")).budgets.find((b) => b.name === "team-web");
+    return found.figures.forecast !== before.figures.forecast && found;
+  });
+  // Sooner than the panel's own 30 s poll: it follows the dashboard's live cost summary.
+  const item = page.locator(`#budgets li.budget[data-id="${after.id}"]`);
+  await item.locator("dd.forecast", { hasText: usd(after.figures.forecast) }).waitFor({ timeout: 15_000 });
+  assert.equal(await item.locator("dd.hourly").textContent(), usd(after.figures.hourly));
+  assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
+});
+
 test("the spend panel's script raised no error", () => {
   assert.deepEqual(pageErrors, []);
 });
