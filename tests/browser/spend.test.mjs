@@ -489,7 +489,9 @@ test("a create made by another client moves the budgets' figures in the open pag
   });
   // Sooner than the panel's own 30 s poll: it follows the dashboard's live cost summary.
   const item = page.locator(`#budgets li.budget[data-id="${after.id}"]`);
+  const began = Date.now();
   await item.locator("dd.forecast", { hasText: usd(after.figures.forecast) }).waitFor({ timeout: 15_000 });
+  console.log(`the page showed the new forecast ${Date.now() - began} ms after the API had it`);
   assert.equal(await item.locator("dd.hourly").textContent(), usd(after.figures.hourly));
   assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
 });
