@@ -95,7 +95,7 @@ browser:
 	scripts/ensure-debian.sh chromium chromium chromium-driver
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	$(CARGO) build -p nephele -p dosim
-	cd tests/browser && node --test --test-concurrency=1 dashboard.test.mjs
+	cd tests/browser && node --test --test-concurrency=1 dashboard.test.mjs fleet.test.mjs
 
 ## openapi: rewrite docs/openapi.json from the served document (commit the diff)
 openapi:
