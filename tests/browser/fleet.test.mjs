@@ -103,7 +103,7 @@ async function progress(text) {
   const ended = page.locator("#progress li.succeeded, #progress li.failed", { hasText: label }).first();
   await ended.waitFor(LONG).catch(async (e) => {
     const shown = await page.locator("#progress li").allTextContents();
-    throw new Error(`${e.message}\nnotice: ${await page.locator("#notice").textContent()}\nprogress: ${shown.join(" | ")}`);
+    throw new Error(`${e.message}\nnotice: ${await page.locator("#notice").textContent()}\nresource: ${await page.locator("#resource-result").textContent()}\nprogress: ${shown.join(" | ")}`);
   });
   assert.equal(await ended.textContent(), text);
 }
@@ -440,6 +440,48 @@ test("reserved IPs: reserve one, assign it (it shows in the instance's detail), 
   await progress(`Release ${address}: succeeded`);
   await row.waitFor({ state: "detached", ...LONG });
   await wasteRow(made).waitFor({ state: "detached", ...LONG });
+});
+
+test("firewalls: create one, allow SSH in, add an instance (it shows in the detail), delete it", async () => {
+  const { instances } = await call("GET", "/api/v1/providers/digitalocean/instances?limit=1");
+  const target = instances[0];
+  await page.locator("#resource-kind").selectOption("firewalls");
+  await page.getByRole("button", { name: "Create firewall" }).waitFor();
+  await page.locator("#resource-create-account").selectOption("digitalocean");
+  await page.locator("#resource-name").fill("page-fw");
+  await page.locator("#resource-ports").fill("443");
+  await page.locator("#resource-from").fill("0.0.0.0/0");
+  await page.getByRole("button", { name: "Create firewall" }).click();
+  await progress("Create firewall page-fw: succeeded");
+  const row = resourceRow("page-fw");
+  await row.waitFor(LONG);
+  await row.locator("td:text-is('tcp 443 0.0.0.0/0')").waitFor(LONG);
+
+  await page.getByRole("button", { name: "Allow inbound page-fw" }).click();
+  await page.locator("#ask-protocol").selectOption("tcp");
+  await page.locator("#ask-ports").fill("22");
+  await page.locator("#ask-from").fill("203.0.113.0/24");
+  await page.locator("#ask-ok").click();
+  await page.locator("#confirm-text", { hasText: "Allow tcp 22 203.0.113.0/24 into page-fw?" }).waitFor();
+  await page.locator("#confirm-yes").click();
+  await progress("Allow inbound to page-fw: succeeded");
+  await row.locator("td:text-is('tcp 443 0.0.0.0/0; tcp 22 203.0.113.0/24')").waitFor(LONG);
+
+  await page.getByRole("button", { name: "Add instance page-fw" }).click();
+  await page.locator("#ask-instance_id").selectOption(target.id);
+  await page.locator("#ask-ok").click();
+  await progress("Add to page-fw: succeeded");
+  await row.locator(`td:text-is("${target.id}")`).waitFor(LONG);
+  await page.getByLabel("Search").fill(target.name);
+  await page.getByRole("button", { name: `Details ${target.name}` }).click();
+  await page.locator("#detail-firewalls tbody tr", { has: page.locator("td:text-is('page-fw')") }).waitFor(LONG);
+  await page.getByLabel("Search").fill("");
+
+  await page.getByRole("button", { name: "Delete page-fw" }).click();
+  await page.locator("#confirm-yes").click();
+  await progress("Delete page-fw: succeeded");
+  await row.waitFor({ state: "detached", ...LONG });
+  await page.locator("#detail-firewalls tbody tr td:text-is('page-fw')").waitFor({ state: "detached", ...LONG });
 });
 
 test("every control has a label, and the page's script raised no error", async () => {

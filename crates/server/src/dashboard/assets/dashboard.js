@@ -579,14 +579,22 @@ const KINDS = {
   },
   firewalls: {
     one: "firewall",
-    columns: [["Account", (r) => r.provider], ["Status", (r) => r.status], ["Inbound rules", (r) => r.inbound.length],
-      ["Outbound rules", (r) => r.outbound.length], ["Instances", (r) => r.instance_ids.join(", ") || "none"],
-      ["Tags", (r) => r.tags.join(", ")]],
+    columns: [["Account", (r) => r.provider], ["Status", (r) => r.status],
+      ["Inbound", (r) => r.inbound.map(ruleText).join("; ") || "none"],
+      ["Outbound", (r) => r.outbound.map(ruleText).join("; ") || "none"],
+      ["Instances", (r) => r.instance_ids.join(", ") || "none"], ["Tags", (r) => r.tags.join(", ")]],
     actions: (r) => [
+      ["Allow inbound", () => allowInbound(r)],
+      ...(r.inbound.length ? [["Clear inbound", () => resourceAction(r, `Clear inbound of ${r.name}`,
+        { type: "set_rules", inbound: [], outbound: r.outbound }, `Remove every inbound rule of ${r.name}?`)]] : []),
       ["Add instance", () => firewallMembers(r, "add_instances")],
       ...(r.instance_ids.length ? [["Remove instance", () => firewallMembers(r, "remove_instances")]] : []),
     ],
-    create: { button: "Create firewall", fields: [{ ...NAME, placeholder: "web" }] },
+    // DigitalOcean makes no firewall without a rule: the form asks for a first inbound one.
+    create: { button: "Create firewall", fields: [{ ...NAME, placeholder: "web" },
+      { name: "ports", label: "Allow inbound TCP ports", value: "22", placeholder: "22, 8000-8080 or all" },
+      { name: "from", label: "From", value: "0.0.0.0/0, ::/0", placeholder: "addresses or CIDR blocks, by commas" }],
+    body: (v) => ({ name: v.name, inbound: [makeRule("tcp", v.ports, v.from)] }) },
   },
   "reserved-ips": {
     one: "reserved IP",
@@ -686,7 +694,7 @@ function renderResources(kind) {
 function renderResourceForm() {
   const kind = $("resource-kind").value;
   const { create, one } = KINDS[kind];
-  $("resource-form-title").textContent = `${create.button} (${one})`;
+  $("resource-form-title").textContent = `New ${one}`;
   $("resource-create").textContent = create.button;
   $("resource-fields").replaceChildren(...create.fields.flatMap((f) => field(`resource-${f.name}`, f)));
   $("resource-result").textContent = "";
@@ -710,7 +718,7 @@ async function onCreateResource(event) {
   const kind = $("resource-kind").value;
   const { create, one } = KINDS[kind];
   const account = $("resource-create-account").value;
-  const body = {};
+  let body = {};
   for (const f of create.fields) {
     const v = value(`resource-${f.name}`, f);
     if (v !== undefined) body[f.name] = v;
@@ -718,6 +726,7 @@ async function onCreateResource(event) {
   const out = $("resource-result");
   const label = `${create.button}${body.name ? ` ${body.name}` : ""}`;
   try {
+    if (create.body) body = create.body(body);
     out.textContent = `${label}…`;
     out.className = "";
     const outcome = await resourceChange(label, "POST", `/api/v1/providers/${encodeURIComponent(account)}/${kind}`, body);
@@ -810,6 +819,45 @@ async function firewallMembers(r, type) {
     await resourceAction(r, `${adding ? "Add to" : "Remove from"} ${r.name}`,
       { type, instance_ids: [answer.instance_id] });
   }
+}
+
+// A firewall rule in a few words: `tcp 22 from 0.0.0.0/0`.
+function ruleText(rule) {
+  const ports = rule.ports.kind === "all" ? "all ports"
+    : rule.ports.from === rule.ports.to ? String(rule.ports.from) : `${rule.ports.from}-${rule.ports.to}`;
+  const t = rule.targets;
+  const peers = [...t.addresses, ...t.instance_ids.map((i) => `instance ${i}`), ...t.tags.map((g) => `tag ${g}`)];
+  return `${rule.protocol} ${ports} ${peers.join(", ")}`.trim();
+}
+
+// A rule from what a form holds: `22`, `8000-8080` or `all` ports; addresses by commas.
+function makeRule(protocol, portsText, fromText) {
+  const text = (portsText || "").trim();
+  const range = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
+  if (text !== "all" && !range) throw new Error("ports must be a port, a range such as 8000-8080, or all");
+  const ports = range && protocol !== "icmp"
+    ? { kind: "range", from: Number(range[1]), to: Number(range[2] || range[1]) } : { kind: "all" };
+  const addresses = (fromText || "").split(",").map((a) => a.trim()).filter(Boolean);
+  return { protocol, ports, targets: { addresses, instance_ids: [], tags: [] } };
+}
+
+// One more inbound rule: the firewall's rules are set whole, the others kept as they are.
+async function allowInbound(r) {
+  const answer = await ask(`Allow inbound traffic to ${r.name}`, [
+    { name: "protocol", label: "Protocol", type: "select", options: [["tcp", "TCP"], ["udp", "UDP"], ["icmp", "ICMP"]] },
+    { name: "ports", label: "Ports", value: "22", placeholder: "22, 8000-8080 or all" },
+    { name: "from", label: "From", value: "0.0.0.0/0, ::/0", placeholder: "addresses or CIDR blocks, by commas" },
+  ]);
+  if (!answer) return;
+  let rule;
+  try {
+    rule = makeRule(answer.protocol, answer.ports, answer.from);
+  } catch (e) {
+    notice(`Allow inbound to ${r.name}: ${e.message}`, true);
+    return;
+  }
+  await resourceAction(r, `Allow inbound to ${r.name}`, { type: "set_rules", inbound: [...r.inbound, rule], outbound: r.outbound },
+    `Allow ${ruleText(rule)} into ${r.name}?`);
 }
 
 async function vpcMembers(r) {
