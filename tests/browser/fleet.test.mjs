@@ -507,3 +507,22 @@ test("a viewer sees no Accounts panel, and the fleet still filters by account", 
   }
   assert.deepEqual(pageErrors, []);
 });
+
+test("deleting an instance offers what hangs on it: what is chosen goes with it, the rest stays", async () => {
+  const { resources: volumes } = await call("GET", "/api/v1/providers/digitalocean/volumes");
+  const volume = volumes.find((v) => v.attached_to.length);
+  const instance = await call("GET", `/api/v1/providers/digitalocean/instances/${volume.attached_to[0]}`);
+  await page.getByLabel("Search").fill(instance.name);
+  await page.getByRole("button", { name: `Delete ${instance.name}` }).click();
+  await page.locator("#ask-title", { hasText: `Delete ${instance.name}: what goes with it?` }).waitFor();
+  await page.getByLabel(`Delete the volume ${volume.name} (${volume.size_gib} GiB) with it`).check();
+  await page.locator("#ask-ok").click();
+  await page.locator("#confirm-text", { hasText: "and the 1 chosen with it" }).waitFor();
+  await page.locator("#confirm-yes").click();
+  await progress(`Delete ${instance.name}: succeeded`);
+  await fleetRow(instance.name).waitFor({ state: "detached", ...LONG });
+  const left = (await call("GET", "/api/v1/providers/digitalocean/volumes?fresh=true")).resources;
+  assert.ok(!left.some((v) => v.id === volume.id), "the chosen volume went with the instance");
+  await page.getByLabel("Search").fill("");
+  assert.deepEqual(pageErrors, []);
+});

@@ -471,11 +471,29 @@ async function powerAction(instance, type, label) {
   }
 }
 
+// An instance's delete: what hangs on it (attached volumes, its snapshots, assigned reserved IPs)
+// may go with it in the same operation, each when chosen; what is not chosen stays, and costs.
 async function remove(instance) {
-  if (!(await confirmed(`Delete ${instance.name} (${instance.provider})? This cannot be undone.`))) return;
+  const hangs = await attachments(instance).catch(() => ({}));
+  const choices = [
+    ...(hangs.volumes || []).map((v) => ["with_volumes", v.id, `Delete the volume ${v.name} (${v.size_gib} GiB) with it`]),
+    ...(hangs.snapshots || []).map((v) => ["with_snapshots", v.id, `Delete the snapshot ${v.name} with it`]),
+    ...(hangs.ips || []).map((ip) => ["with_reserved_ips", ip.id, `Release the reserved IP ${ip.address} with it`]),
+  ].map(([param, id, label], n) => ({ name: `with-${n}`, label, type: "checkbox", optional: true, param, id }));
+  const taken = {};
+  if (choices.length) {
+    const answer = await ask(`Delete ${instance.name}: what goes with it?`, choices);
+    if (!answer) return;
+    for (const c of choices.filter((c) => answer[c.name])) (taken[c.param] ||= []).push(c.id);
+  }
+  const count = Object.values(taken).flat().length;
+  const left = choices.length - count;
+  if (!(await confirmed(`Delete ${instance.name} (${instance.provider})${count ? ` and the ${count} chosen with it` : ""}? ` +
+    `This cannot be undone.${left ? ` The ${left} not chosen stay, and keep costing.` : ""}`))) return;
   try {
-    const path = `/api/v1/providers/${instance.provider}/instances/${encodeURIComponent(instance.id)}`;
-    const accepted = await api("DELETE", path);
+    const query = new URLSearchParams(Object.entries(taken).map(([param, ids]) => [param, ids.join(",")])).toString();
+    const path = `/api/v1/providers/${instance.provider}/instances/${encodeURIComponent(instance.id)}${query ? `?${query}` : ""}`;
+    const accepted = await api("DELETE", path, undefined, { "Idempotency-Key": crypto.randomUUID() });
     await follow(`Delete ${instance.name}`, accepted);
     await reload(true);
   } catch (e) {
@@ -485,7 +503,8 @@ async function remove(instance) {
 
 // ---- Asking for values: a small form in a dialog ---------------------------------------------
 
-// `fields`: [{name, label, type ("text", "number", "select", "textarea"), options, value, min}];
+// `fields`: [{name, label, type ("text", "number", "select", "textarea", "checkbox"), options, value,
+// min, optional}];
 // resolves to the values by name, or null when cancelled.
 function ask(title, fields) {
   const dialog = $("ask");
@@ -518,6 +537,12 @@ function field(id, f) {
     for (const [v, l] of f.options) input.add(new Option(l, v));
   } else if (f.type === "textarea") {
     input = document.createElement("textarea");
+  } else if (f.type === "checkbox") {
+    input = document.createElement("input");
+    input.type = "checkbox";
+    input.checked = Boolean(f.value);
+    input.id = id;
+    return [label, input];
   } else {
     input = document.createElement("input");
     input.type = f.type || "text";
@@ -531,6 +556,7 @@ function field(id, f) {
 }
 
 function value(id, f) {
+  if (f.type === "checkbox") return $(id).checked;
   const raw = $(id).value.trim();
   if (f.type === "number") return raw === "" ? undefined : Number(raw);
   return raw === "" ? undefined : raw;
@@ -916,21 +942,16 @@ async function showDetail(instance) {
     div.append(dt, dd);
     return div;
   }));
-  const account = encodeURIComponent(instance.provider);
-  // The account's whole list of the kind, from the inventory; null when it has no such kind.
-  const read = (kind) => api("GET", `/api/v1/providers/${account}/${kind}`).then((l) => l.resources,
-    (e) => { if (e.status === 404) return null; throw e; });
-  const [volumes, ips, firewalls] = await Promise.all([read("volumes"), read("reserved-ips"), read("firewalls")]);
+  const { volumes, ips, firewalls } = await attachments(instance);
   if (state.detail !== instance) return;
-  const rows = (table, list, pick, cells) => {
+  const rows = (table, mine, cells) => {
     const body = $(table).tBodies[0];
-    if (list === null) {
+    if (mine === null) {
       const row = document.createElement("tr");
       cell(row, `${instance.provider} has none of these`).colSpan = 3;
       body.replaceChildren(row);
       return;
     }
-    const mine = list.filter(pick);
     if (!mine.length) {
       const row = document.createElement("tr");
       cell(row, "none").colSpan = 3;
@@ -944,10 +965,24 @@ async function showDetail(instance) {
       return row;
     }));
   };
-  rows("detail-volumes", volumes, (v) => v.attached_to.includes(instance.id), (v) => [v.name, `${v.size_gib} GiB`, v.status]);
-  rows("detail-ips", ips, (ip) => ip.assigned_to === instance.id, (ip) => [ip.address, ip.region, yesNo(ip.locked)]);
-  rows("detail-firewalls", firewalls, (f) => f.instance_ids.includes(instance.id),
-    (f) => [f.name, f.inbound.length, f.outbound.length]);
+  rows("detail-volumes", volumes, (v) => [v.name, `${v.size_gib} GiB`, v.status]);
+  rows("detail-ips", ips, (ip) => [ip.address, ip.region, yesNo(ip.locked)]);
+  rows("detail-firewalls", firewalls, (f) => [f.name, f.inbound.length, f.outbound.length]);
+}
+
+// What hangs on an instance, from its account's inventory: attached volumes, snapshots of it,
+// assigned reserved IPs and firewalls holding it; null for a kind the account does not have.
+async function attachments(instance) {
+  const account = encodeURIComponent(instance.provider);
+  const read = (kind, mine) => api("GET", `/api/v1/providers/${account}/${kind}`).then((l) => l.resources.filter(mine),
+    (e) => { if (e.status === 404) return null; throw e; });
+  const [volumes, snapshots, ips, firewalls] = await Promise.all([
+    read("volumes", (v) => v.attached_to.includes(instance.id)),
+    read("snapshots", (s) => s.source_kind === "instance" && s.source_id === instance.id),
+    read("reserved-ips", (ip) => ip.assigned_to === instance.id),
+    read("firewalls", (f) => f.instance_ids.includes(instance.id)),
+  ]);
+  return { volumes, snapshots, ips, firewalls };
 }
 
 // ---- Forms: catalogue pickers, estimates, create -------------------------------------------
