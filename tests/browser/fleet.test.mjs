@@ -491,7 +491,7 @@ test("every control has a label, and the page's script raised no error", async (
   assert.deepEqual(pageErrors, []);
 });
 
-test("a viewer sees no Accounts panel, and the fleet still filters by account", async () => {
+test("a viewer sees no Accounts panel, and its account filter lists the accounts it may use", async () => {
   const { key } = await call("POST", "/api/v1/keys", { role: "viewer", description: "fleet viewer" });
   const viewer = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   viewer.on("pageerror", (error) => pageErrors.push(error.message));
@@ -508,7 +508,7 @@ test("a viewer sees no Accounts panel, and the fleet still filters by account", 
   assert.deepEqual(pageErrors, []);
 });
 
-test("deleting an instance offers what hangs on it: what is chosen goes with it, the rest stays", async () => {
+test("deleting an instance offers what hangs on it, and what is chosen goes with it", async () => {
   const { resources: volumes } = await call("GET", "/api/v1/providers/digitalocean/volumes");
   const volume = volumes.find((v) => v.attached_to.length);
   const instance = await call("GET", `/api/v1/providers/digitalocean/instances/${volume.attached_to[0]}`);
