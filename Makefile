@@ -91,11 +91,11 @@ api-conformance: $(VENV)/.installed
 
 ## browser: the dashboard in Debian's headless Chromium, driven by playwright-core (npm; it
 ## downloads no browser); screenshots in target/browser/
-browser:
+browser: plugins
 	scripts/ensure-debian.sh chromium chromium chromium-driver
 	cd tests/browser && npm ci --no-audit --no-fund --silent
 	$(CARGO) build -p nephele -p dosim
-	cd tests/browser && node --test --test-concurrency=1 dashboard.test.mjs spend.test.mjs
+	cd tests/browser && node --test --test-concurrency=1 dashboard.test.mjs fleet.test.mjs spend.test.mjs
 
 ## openapi: rewrite docs/openapi.json from the served document (commit the diff)
 openapi:

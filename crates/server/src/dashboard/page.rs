@@ -12,6 +12,22 @@ fn select(id: &str, label: &str, first: Option<&str>) -> Markup {
     }
 }
 
+/// A few values asked for before an action (an instance to attach to, a new size).
+fn ask_dialog() -> Markup {
+    html! {
+        dialog id="ask" aria-labelledby="ask-title" {
+            form id="ask-form" {
+                h2 id="ask-title" {}
+                div id="ask-fields" class="grid" {}
+                div class="row" {
+                    button type="submit" id="ask-ok" { "OK" }
+                    button type="button" id="ask-cancel" { "Cancel" }
+                }
+            }
+        }
+    }
+}
+
 fn confirm_dialog() -> Markup {
     html! {
         dialog id="confirm" aria-labelledby="confirm-title" {
@@ -45,6 +61,7 @@ fn summary() -> Markup {
     html! {
         section aria-labelledby="summary-title" {
             h2 id="summary-title" { "Cost" }
+            p id="summary-scope" class="hint" aria-live="polite" { "All accounts" }
             dl class="totals" {
                 div { dt { "Instances" } dd id="total-instances" { "–" } }
                 div { dt { "Run-rate per hour" } dd id="total-hourly" { "–" } }
@@ -53,12 +70,12 @@ fn summary() -> Markup {
             }
             div class="split" {
                 div class="scroll" { table id="by-provider" {
-                    caption { "By provider" }
-                    thead { tr { th scope="col" { "Provider" } th scope="col" { "Instances" } th scope="col" { "Per hour" } th scope="col" { "Per month" } } }
+                    caption { "By account" }
+                    thead { tr { th scope="col" { "Account" } th scope="col" { "Instances" } th scope="col" { "Per hour" } th scope="col" { "Per month" } } }
                     tbody {}
                 } }
                 div class="scroll" { table id="by-region" {
-                    caption { "By region" }
+                    caption id="by-region-caption" { "By region" }
                     thead { tr { th scope="col" { "Region" } th scope="col" { "Instances" } th scope="col" { "Per hour" } th scope="col" { "Per month" } } }
                     tbody {}
                 } }
@@ -74,7 +91,7 @@ fn fleet() -> Markup {
             form id="filters" class="row" role="search" {
                 label for="search" { "Search" }
                 input id="search" type="search" placeholder="name, id or address";
-                (select("filter-provider", "Provider", Some("All providers")))
+                (select("filter-provider", "Account", Some("All accounts")))
                 (select("filter-status", "Status", Some("Any status")))
                 (select("filter-region", "Region", Some("All regions")))
                 button type="button" id="refresh" { "Refresh" }
@@ -83,12 +100,162 @@ fn fleet() -> Markup {
             div class="scroll" {
                 table id="fleet" {
                     thead { tr {
-                        th scope="col" { "Name" } th scope="col" { "Provider" } th scope="col" { "Status" }
+                        th scope="col" { "Name" } th scope="col" { "Account" } th scope="col" { "Status" }
                         th scope="col" { "Type" } th scope="col" { "Region" } th scope="col" { "Address" }
                         th scope="col" { "Age" } th scope="col" { "Per hour" } th scope="col" { "Actions" }
                     } }
                     tbody {}
                 }
+            }
+            (pager("fleet"))
+        }
+    }
+}
+
+/// Paging controls of a list read a page at a time (`limit`, `cursor`, `next`).
+fn pager(prefix: &str) -> Markup {
+    html! {
+        div class="row pager" {
+            label for=(format!("{prefix}-page-size")) { "Rows per page" }
+            select id=(format!("{prefix}-page-size")) {
+                @for size in [25, 50, 100, 250, 500, 1000] {
+                    option value=(size) selected[size == 500] { (size) }
+                }
+            }
+            button type="button" id=(format!("{prefix}-prev")) disabled { "Previous page" }
+            span id=(format!("{prefix}-page")) aria-live="polite" { "Page 1" }
+            button type="button" id=(format!("{prefix}-next")) disabled { "Next page" }
+        }
+    }
+}
+
+/// One instance with what hangs on it (filled by the script when a row's Details is pressed).
+fn instance_detail() -> Markup {
+    html! {
+        section id="detail-section" aria-labelledby="detail-title" hidden {
+            h2 id="detail-title" { "Instance" }
+            dl id="detail-facts" class="totals" {}
+            @for (id, caption, heads) in [
+                ("detail-volumes", "Volumes attached", ["Name", "Size", "Status"]),
+                ("detail-ips", "Reserved IPs assigned", ["Address", "Region", "Locked"]),
+                ("detail-firewalls", "Firewalls", ["Name", "Inbound rules", "Outbound rules"]),
+            ] {
+                div class="scroll" { table id=(id) {
+                    caption { (caption) }
+                    thead { tr { @for head in heads { th scope="col" { (head) } } } }
+                    tbody {}
+                } }
+            }
+            button type="button" id="detail-close" { "Close details" }
+        }
+    }
+}
+
+/// Volumes, snapshots, SSH keys, firewalls, reserved IPs and VPCs: one kind at a time, its
+/// columns, actions and create form drawn by the script.
+fn resources() -> Markup {
+    html! {
+        section aria-labelledby="resources-title" {
+            h2 id="resources-title" { "Resources" }
+            form id="resource-filters" class="row" {
+                label for="resource-kind" { "Kind" }
+                select id="resource-kind" {
+                    @for (value, label) in [("volumes", "Volumes"), ("snapshots", "Snapshots"), ("ssh-keys", "SSH keys"),
+                        ("firewalls", "Firewalls"), ("reserved-ips", "Reserved IPs"), ("vpcs", "VPCs")] {
+                        option value=(value) { (label) }
+                    }
+                }
+                (select("resource-account", "Account", Some("All accounts")))
+                button type="button" id="resource-refresh" { "Refresh" }
+            }
+            p id="resource-count" aria-live="polite" {}
+            div class="scroll" {
+                table id="resources" { thead { tr {} } tbody {} }
+            }
+            (pager("resource"))
+            form id="resource-form" class="grid" {
+                h3 id="resource-form-title" { "Create" }
+                (select("resource-create-account", "In account", None))
+                div id="resource-fields" class="fields" {}
+                div class="row" { button type="submit" id="resource-create" { "Create" } }
+                p id="resource-result" aria-live="polite" {}
+            }
+        }
+    }
+}
+
+/// What costs money and serves nothing, with its totals.
+fn waste() -> Markup {
+    html! {
+        section aria-labelledby="waste-title" {
+            h2 id="waste-title" { "Waste" }
+            form id="waste-filters" class="row" {
+                (select("waste-account", "Account", Some("All accounts")))
+                label for="waste-kind" { "What" }
+                select id="waste-kind" {
+                    option value="" { "Everything" }
+                    @for (value, label) in [("volume", "Volumes"), ("snapshot", "Snapshots"),
+                        ("reserved_ip", "Reserved IPs"), ("instance", "Instances powered off")] {
+                        option value=(value) { (label) }
+                    }
+                }
+                button type="button" id="waste-refresh" { "Refresh" }
+            }
+            dl class="totals" {
+                div { dt { "Items" } dd id="waste-count" { "–" } }
+                div { dt { "Wasted per month" } dd id="waste-total" { "–" } }
+            }
+            div class="scroll" {
+                table id="waste" {
+                    thead { tr {
+                        th scope="col" { "Name" } th scope="col" { "Account" } th scope="col" { "Kind" }
+                        th scope="col" { "Region" } th scope="col" { "Age" } th scope="col" class="num" { "Per month" }
+                        th scope="col" { "Why" }
+                    } }
+                    tbody {}
+                }
+            }
+            p id="waste-notes" class="hint" {}
+        }
+    }
+}
+
+/// Admins only (the script shows it to keys that may read the audit log): the accounts, adding
+/// one (its credential sent once, then cleared) and removing one.
+fn accounts() -> Markup {
+    html! {
+        section id="accounts-section" aria-labelledby="accounts-title" hidden {
+            h2 id="accounts-title" { "Accounts" }
+            div class="scroll" {
+                table id="accounts" {
+                    thead { tr {
+                        th scope="col" { "Name" } th scope="col" { "Type" } th scope="col" { "Status" }
+                        th scope="col" { "Last error" } th scope="col" { "Defined in" } th scope="col" { "Fingerprint" }
+                        th scope="col" { "Actions" }
+                    } }
+                    tbody {}
+                }
+            }
+            form id="account-form" class="grid" {
+                (select("account-type", "Type", None))
+                label for="account-name" { "Name" }
+                input id="account-name" required placeholder="do-staging"
+                    aria-describedby="account-name-help";
+                p id="account-name-help" class="hint" { "1-32 of a-z, 0-9 and -; it names the account in every URL." }
+                label for="account-region" { "Region" }
+                input id="account-region" placeholder="nyc1 (optional)";
+                label for="account-endpoint" { "Endpoint" }
+                input id="account-endpoint" type="url" placeholder="the cloud's own (optional)";
+                label for="account-credential-key" { "Credential name" }
+                input id="account-credential-key" required value="api_token";
+                label for="account-credential" { "Credential" }
+                input id="account-credential" type="password" required autocomplete="off"
+                    aria-describedby="account-credential-help";
+                p id="account-credential-help" class="hint" {
+                    "Sent once, tried against the cloud, stored encrypted; never shown again (only its fingerprint)."
+                }
+                div class="row" { button type="submit" { "Add account" } }
+                p id="account-result" aria-live="polite" {}
             }
         }
     }
@@ -337,12 +504,17 @@ pub fn render() -> Markup {
                     (summary())
                     (spend())
                     (fleet())
+                    (instance_detail())
+                    (resources())
+                    (waste())
                     (create_form())
                     (estimator())
                     (activity())
+                    (accounts())
                     (webhooks())
                 }
                 (confirm_dialog())
+                (ask_dialog())
             }
         }
     }

@@ -32,3 +32,50 @@ async fn the_page_is_served_with_a_strict_content_security_policy() {
         "the key goes in a header"
     );
 }
+
+#[tokio::test]
+async fn the_page_has_the_accounts_resources_waste_and_paging_controls() {
+    let app = spawn_app().await;
+    let html = app.get("/").await.text().await.expect("html");
+    // The Accounts panel is for admins: the page hides it until the script knows the key's role.
+    assert!(
+        html.contains(r#"<section id="accounts-section" aria-labelledby="accounts-title" hidden>"#),
+        "{html}"
+    );
+    // The credential is typed into a password field, never a text field.
+    assert!(
+        html.contains(r#"<input id="account-credential" type="password" required autocomplete="off""#),
+        "{html}"
+    );
+    for id in [
+        "filter-provider",
+        "fleet-page-size",
+        "account-type",
+        "account-name",
+        "account-credential",
+        "resource-kind",
+        "resource-account",
+        "resource-create-account",
+        "resource-page-size",
+        "waste-account",
+        "waste-kind",
+    ] {
+        assert!(html.contains(&format!(r#"<label for="{id}">"#)), "{id} has no label");
+    }
+    for id in [
+        "fleet-next",
+        "fleet-prev",
+        "resource-next",
+        "resource-prev",
+        "waste-total",
+        "detail-volumes",
+        "detail-ips",
+        "detail-firewalls",
+    ] {
+        assert!(html.contains(&format!(r#"id="{id}""#)), "{id} missing");
+    }
+    assert!(html.contains(r#"<dialog id="ask""#), "the dialog that asks for an action's values");
+    let script = app.get("/dashboard.js").await.text().await.expect("js");
+    // Lists are read a page at a time, not drawn at most 500 rows.
+    assert!(script.contains("cursor") && script.contains("limit") && !script.contains("MAX_ROWS"));
+}
