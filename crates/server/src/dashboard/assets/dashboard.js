@@ -1109,6 +1109,9 @@ function onEvent(type, source, data) {
     else loadOperations().catch(() => {});
   } else if (kind === "webhook") {
     loadWebhooks().then(() => live.deliveriesOf && showDeliveries(live.deliveriesOf)).catch(() => {});
+  } else if (kind === "budget") {
+    // A threshold crossed or recovered: the spend panel (spend.js) reads its budgets again.
+    document.dispatchEvent(new CustomEvent("nephele:budget", { detail: { type, data } }));
   } else if (kind === "account") {
     loadProviders().then(() => Promise.all([loadAccounts(), reload(false)])).catch(() => {});
   } else if (kind === "instance" && data && data.id) {

@@ -475,6 +475,8 @@
     // The dashboard reads its cost summary again after every change of the fleet it hears of
     // (event stream or polling): spend follows it, and reads itself at least every 30 s.
     new MutationObserver(loadSoon).observe($("total-mtd"), { childList: true, characterData: true, subtree: true });
+    // A budget's threshold crossed or recovered, heard on the event stream by dashboard.js.
+    document.addEventListener("nephele:budget", loadSoon);
     spend.poll = setInterval(() => loadSpend().catch(() => {}), POLL_MS);
     loadSpend();
   });
