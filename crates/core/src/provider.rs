@@ -64,6 +64,13 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
+    /// Lists of `kind` a minute this process may send (its share), when the cloud limits that
+    /// list on its own, beyond [`Provider::rate_limit_per_minute`] (DigitalOcean: SSH keys, 10
+    /// a minute): the inventory lists the kind within a part of it. None by default.
+    fn list_limit_per_minute(&self, _kind: ResourceKind) -> Option<u32> {
+        None
+    }
+
     /// Levels that go up and down (what is left of the rate budget...), named in snake case, for
     /// the server's metrics. None by default.
     fn gauges(&self) -> BTreeMap<&'static str, i64> {

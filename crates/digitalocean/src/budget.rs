@@ -5,6 +5,10 @@
 //! requests in the same two sliding windows and makes a request wait until both have room. When
 //! DigitalOcean does answer 429 (another client sharing the token, or a smaller limit), the
 //! budget is blocked until the time it names.
+//!
+//! An endpoint DigitalOcean limits on its own (`GET /v2/account/keys`: 10 a minute) has a
+//! budget of its own too, on top of this one (see `transport`): a 429 from it holds that
+//! endpoint only.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -184,10 +188,17 @@ impl RateBudget {
         }
     }
 
-    /// Books the earliest send time both windows allow and says how long until it; refuses
-    /// (with that wait) when it would fall after `deadline`.
-    fn reserve(&self, now: Instant, deadline: Instant) -> Result<Duration, Duration> {
+    /// How long a request sent now would wait (for a 429's hold, pacing or room in either
+    /// window), without booking anything: a caller that would rather not wait asks first.
+    pub fn wait_now(&self) -> Duration {
+        let now = Instant::now();
         let mut w = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.wait_at(&mut w, now).0
+    }
+
+    /// The wait for a request at `now` (expired sends are dropped from both windows first),
+    /// with when the next request would be due at the even rate and the pacing interval.
+    fn wait_at(&self, w: &mut Windows, now: Instant) -> (Duration, Instant, Duration) {
         let BudgetConfig { per_minute, per_hour, margin, .. } = self.config;
         let sharers = self.sharers.load(Ordering::Relaxed).max(1) as usize;
         let (per_minute, per_hour) = ((per_minute / sharers).max(1), (per_hour / sharers).max(1));
@@ -208,6 +219,14 @@ impl RateBudget {
             .max(paced)
             .max(wait_for_room(&w.minute, per_minute, minute, now))
             .max(wait_for_room(&w.hour, per_hour, hour, now));
+        (wait, due, interval)
+    }
+
+    /// Books the earliest send time both windows allow and says how long until it; refuses
+    /// (with that wait) when it would fall after `deadline`.
+    fn reserve(&self, now: Instant, deadline: Instant) -> Result<Duration, Duration> {
+        let mut w = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (wait, due, interval) = self.wait_at(&mut w, now);
         // A wait no clock can add up to is past any deadline.
         let at = now.checked_add(wait).filter(|at| *at <= deadline).ok_or(wait)?;
         w.due = Some(due.max(at) + interval);

@@ -175,6 +175,16 @@ impl Provider for DigitalOcean {
         self.transport.share_rate_limit(replicas);
     }
 
+    fn list_limit_per_minute(&self, kind: ResourceKind) -> Option<u32> {
+        match kind {
+            ResourceKind::SshKey => self
+                .transport
+                .endpoint_per_minute_share(&Method::GET, crate::resources::SSH_KEYS)
+                .and_then(|n| u32::try_from(n).ok()),
+            _ => None,
+        }
+    }
+
     fn gauges(&self) -> std::collections::BTreeMap<&'static str, i64> {
         let (minute, hour) = self.transport.budget_remaining();
         [

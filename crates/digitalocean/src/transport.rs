@@ -5,6 +5,15 @@
 //! only up to `max_response_bytes`, the token is scrubbed from every body before anything
 //! else sees it, and a 429's `retry-after` holds requests back for at most `max_retry_after`
 //! (an answer cannot silence the provider for centuries, nor overflow a clock).
+//!
+//! DigitalOcean limits a few endpoints on their own, "independent of" the token's 250 a minute
+//! and 5,000 an hour (spec, "Rate Limit"): of those Nephele calls, only `GET /v2/account/keys`
+//! (listing SSH keys, 10 per 60 s). Such an endpoint has a budget of its own on top of the
+//! token's, and a 429 it answers holds that endpoint only: every other request goes on. A 429
+//! from any other endpoint holds every request, as the token's budget is spent. (A 429 does not
+//! say which limit it enforces; were the SSH-key list refused for the token's limit after all, the
+//! next other request is refused too and then holds everything.) Such a 429 is not retried within
+//! the call: its hold is up to a minute, and the caller knows best whether to wait for it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +25,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::budget::RateBudget;
+use crate::budget::{BudgetConfig, RateBudget};
 use crate::config::ClientConfig;
 use crate::errors;
 use crate::metrics::ClientMetrics;
@@ -158,12 +167,25 @@ fn shared_http(connect_timeout: Duration, idle_per_host: usize) -> Result<reqwes
     Ok(http)
 }
 
+/// Endpoints DigitalOcean limits on their own that Nephele calls: method, path (without query),
+/// requests per minute.
+const ENDPOINT_LIMITS: [(Method, &str, usize); 1] = [(Method::GET, "/v2/account/keys", 10)];
+
+/// An endpoint with a limit of its own, and this client's budget for it.
+struct EndpointLimit {
+    method: Method,
+    path: &'static str,
+    budget: RateBudget,
+}
+
 /// The HTTP side of a client: one connection pool, the token, the budget, the retry policy.
 pub struct Transport {
     http: reqwest::Client,
     base_url: String,
     token: Secret<String>,
     budget: RateBudget,
+    /// Budgets of the endpoints DigitalOcean limits on their own, checked on top of `budget`.
+    endpoints: Vec<EndpointLimit>,
     backoff: Backoff,
     max_attempts: u32,
     request_timeout: Duration,
@@ -183,6 +205,20 @@ impl Transport {
             base_url: config.base_url.clone(),
             token: config.token.clone(),
             budget: RateBudget::new(config.budget),
+            endpoints: ENDPOINT_LIMITS
+                .into_iter()
+                .map(|(method, path, per_minute)| EndpointLimit {
+                    method,
+                    path,
+                    budget: RateBudget::new(BudgetConfig {
+                        per_minute,
+                        // No hourly limit is stated: the minute's, sixty times.
+                        per_hour: per_minute * 60,
+                        burst: per_minute,
+                        ..config.budget
+                    }),
+                })
+                .collect(),
             backoff: Backoff { base: config.backoff_base, cap: config.backoff_cap },
             max_attempts: config.max_attempts.max(1),
             request_timeout: config.request_timeout,
@@ -213,6 +249,27 @@ impl Transport {
     /// `n` processes share the token: keep to 1/n of the rate limits.
     pub fn share_rate_limit(&self, n: u32) {
         self.budget.share(n);
+        for endpoint in &self.endpoints {
+            endpoint.budget.share(n);
+        }
+    }
+
+    /// The endpoint `method path` names, when DigitalOcean limits it on its own.
+    fn endpoint(&self, method: &Method, path: &str) -> Option<&EndpointLimit> {
+        let path = path.split('?').next().unwrap_or(path);
+        self.endpoints.iter().find(|e| e.method == *method && e.path == path)
+    }
+
+    /// For an endpoint DigitalOcean limits on its own: how long a request to it would wait now
+    /// (zero when it may go at once). `None` for any other endpoint.
+    pub fn endpoint_wait(&self, method: &Method, path: &str) -> Option<Duration> {
+        self.endpoint(method, path).map(|e| e.budget.wait_now())
+    }
+
+    /// For an endpoint DigitalOcean limits on its own: the requests a minute this process may
+    /// send to it (its share). `None` for any other endpoint.
+    pub fn endpoint_per_minute_share(&self, method: &Method, path: &str) -> Option<usize> {
+        self.endpoint(method, path).map(|e| e.budget.per_minute_share())
     }
 
     /// Requests a minute this process may send.
@@ -242,6 +299,7 @@ impl Transport {
         // The deadline is configured (a day at most), never from outside.
         let deadline = Instant::now() + self.call_deadline;
         let url = self.url(path)?;
+        let endpoint = self.endpoint(&method, path);
         let mut ambiguous = false;
         let mut waited = Duration::ZERO;
         let mut attempt = 0;
@@ -249,6 +307,9 @@ impl Transport {
             attempt += 1;
             if attempt > 1 {
                 self.metrics.retry();
+            }
+            if let Some(endpoint) = endpoint {
+                waited += endpoint.budget.acquire(deadline, &self.metrics).await?;
             }
             waited += self.budget.acquire(deadline, &self.metrics).await?;
             let mut request = self
@@ -310,14 +371,25 @@ impl Transport {
                     let wait = reply.retry_after.unwrap_or(Duration::from_secs(1));
                     // `wait` is at most `max_retry_after` (an hour at most), so this always adds up.
                     let until = Instant::now().checked_add(wait);
+                    // An endpoint with its own limit is held alone; any other 429 holds everything.
+                    let held = endpoint.map_or(&self.budget, |e| &e.budget);
                     if let Some(until) = until {
-                        self.budget.block_until(until);
+                        held.block_until(until);
                     }
-                    tracing::warn!(
-                        wait_ms = wait.as_millis() as u64,
-                        "DigitalOcean answered 429; holding all requests"
-                    );
-                    if !attempts_left || until.is_none_or(|until| until > deadline) {
+                    match endpoint {
+                        Some(endpoint) => tracing::warn!(
+                            wait_ms = wait.as_millis() as u64,
+                            endpoint = endpoint.path,
+                            "DigitalOcean answered 429 on an endpoint with its own limit; holding that endpoint's requests"
+                        ),
+                        None => tracing::warn!(
+                            wait_ms = wait.as_millis() as u64,
+                            "DigitalOcean answered 429; holding all requests"
+                        ),
+                    }
+                    // A held endpoint is answered at once: its caller decides whether to wait (the
+                    // inventory keeps its last list; an operation tries again after `wait`).
+                    if endpoint.is_some() || !attempts_left || until.is_none_or(|until| until > deadline) {
                         return Err(ProviderError::RateLimited {
                             retry_after: RetryAfter::from_now(wait),
                             detail: UpstreamDetail { status: Some(429), ..Default::default() },

@@ -7,6 +7,15 @@
 //!   same share of the rate limit as the instances (the share is measured on what the whole
 //!   refresh took). A kind the provider turns out not to support (`not_supported`) is left out
 //!   of the copy; any other failure fails the refresh, which keeps the last good copy.
+//! - A kind whose list the cloud limits on its own ([`Provider::list_limit_per_minute`]:
+//!   DigitalOcean's SSH keys, 10 lists a minute) is listed no more often than `max_refresh_share`
+//!   of that limit allows (every 24 s at 25% of 10 a minute), live reads included; between lists
+//!   the copy keeps the last list, with its own `as_of` ([`Snapshot::resources_as_of`]). When
+//!   such a list fails or is held (the client refuses it at once while its limit is spent), the
+//!   refresh goes on and keeps the last list of that kind, marked stale with the failure
+//!   ([`Snapshot::resources_error`]), so SSH keys can never stall or fail instances. So does a
+//!   rate-limited list of any other resource kind (a plugin does not declare its lists' own
+//!   limits over the protocol, but its client refuses them as held all the same).
 //!
 //! - A copy is refreshed in the background so it is never older than `inventory.max_age_secs`
 //!   (each provider on its own timer, just before its copy would pass that age). One refresh of
@@ -81,6 +90,17 @@ pub enum ReadError {
 /// from the map is one the provider does not support.
 pub type Resources = std::collections::BTreeMap<ResourceKind, Arc<Vec<Resource>>>;
 
+/// The last list of a kind the cloud limits on its own (see the module's notes).
+#[derive(Debug, Clone)]
+pub struct KindListing {
+    /// When the kind was last listed successfully (UTC); `None` if it never was.
+    pub as_of: Option<OffsetDateTime>,
+    /// When it was last asked for, successfully or not.
+    tried: Instant,
+    /// Why the list kept is stale: the last attempt failed or was held.
+    pub error: Option<ReadError>,
+}
+
 /// One provider's instances (and resources) at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -89,6 +109,8 @@ pub struct Snapshot {
     pub resources: Resources,
     /// What its resources cost (the provider's price list, read with the copy).
     pub resource_prices: Arc<Vec<ResourcePrice>>,
+    /// The kinds listed on a schedule of their own (their own rate limit), by kind.
+    pub listings: std::collections::BTreeMap<ResourceKind, KindListing>,
     /// When the provider was last read (UTC); writes through Nephele do not move it.
     pub as_of: OffsetDateTime,
     fetched: Instant,
@@ -115,6 +137,21 @@ impl Snapshot {
     pub fn resources_of(&self, kind: ResourceKind) -> Option<&Arc<Vec<Resource>>> {
         self.resources.get(&kind)
     }
+
+    /// When the resources of `kind` were read from the provider: the copy's `as_of`, or, for a
+    /// kind listed on its own schedule, its last list's.
+    pub fn resources_as_of(&self, kind: ResourceKind) -> OffsetDateTime {
+        match self.listings.get(&kind) {
+            Some(listing) => listing.as_of.unwrap_or(self.as_of).min(self.as_of),
+            None => self.as_of,
+        }
+    }
+
+    /// Why the resources of `kind` are stale beyond the copy's own [`Snapshot::error`]: the
+    /// last list of a kind listed on its own schedule failed or was held.
+    pub fn resources_error(&self, kind: ResourceKind) -> Option<&ReadError> {
+        self.listings.get(&kind).and_then(|listing| listing.error.as_ref())
+    }
 }
 
 /// What one refresh reads: instances, resources by kind, and resource prices.
@@ -122,34 +159,109 @@ struct Fetch {
     instances: Vec<Instance>,
     resources: Resources,
     prices: Vec<ResourcePrice>,
+    listings: std::collections::BTreeMap<ResourceKind, KindListing>,
+}
+
+/// How a kind is read in one refresh.
+#[derive(Clone, Copy)]
+enum KindRead {
+    /// Listed with every refresh; a failure fails the refresh.
+    Always,
+    /// Listed on its own schedule: now, or not yet (the last list is kept).
+    Due,
+    NotYet,
+}
+
+/// How often a kind the cloud allows `per_minute` lists a minute may be listed, at `share` of it.
+fn list_spacing(per_minute: u32, share: f64) -> Duration {
+    let seconds = 60.0 / (share * f64::from(per_minute.max(1)));
+    Duration::try_from_secs_f64(seconds).unwrap_or(MAX_REFRESH_SPACING).min(MAX_REFRESH_SPACING)
 }
 
 /// Reads everything a copy holds from `provider`: its instances, then every resource kind it
 /// declares, at once (a kind it answers `not_supported` for is left out), then its resource
-/// prices.
-async fn fetch_all(provider: &dyn Provider) -> Result<Fetch, ProviderError> {
+/// prices. A kind the cloud limits on its own is listed only when due (at `share` of its limit)
+/// and a failure of its list keeps `last`'s list of it, marked stale (see the module's notes).
+async fn fetch_all(
+    provider: &dyn Provider,
+    last: Option<&Snapshot>,
+    share: f64,
+) -> Result<Fetch, ProviderError> {
     let instances = provider.list_instances(&InstanceFilter::default()).await?;
     let declared = provider.info().capabilities;
-    // The kinds are read at once, each within the provider's own budget and bounds.
-    let kinds: Vec<ResourceKind> =
-        ResourceKind::ALL.into_iter().filter(|k| declared.iter().any(|c| c == k.capability())).collect();
-    let listed =
-        futures_util::future::join_all(kinds.iter().map(|kind| provider.list_resources(*kind))).await;
+    let plan = |kind: ResourceKind| match provider.list_limit_per_minute(kind) {
+        None => KindRead::Always,
+        Some(per_minute) => {
+            let tried = last.and_then(|copy| copy.listings.get(&kind)).map(|l| l.tried);
+            if tried.is_some_and(|at| at.elapsed() < list_spacing(per_minute, share)) {
+                KindRead::NotYet
+            } else {
+                KindRead::Due
+            }
+        }
+    };
+    let kinds: Vec<(ResourceKind, KindRead)> = ResourceKind::ALL
+        .into_iter()
+        .filter(|k| declared.iter().any(|c| c == k.capability()))
+        .map(|k| (k, plan(k)))
+        .collect();
+    // The kinds due are read at once, each within the provider's own budget and bounds.
+    let listed = futures_util::future::join_all(kinds.iter().map(|(kind, read)| async move {
+        match read {
+            KindRead::NotYet => None,
+            KindRead::Always | KindRead::Due => Some(provider.list_resources(*kind).await),
+        }
+    }))
+    .await;
     let mut resources = Resources::new();
-    for (kind, listed) in kinds.into_iter().zip(listed) {
-        match listed {
-            Ok(mut listed) => {
+    let mut listings = std::collections::BTreeMap::new();
+    for ((kind, read), listed) in kinds.into_iter().zip(listed) {
+        let kept_list = last.and_then(|copy| copy.resources.get(&kind));
+        let kept_listing = last.and_then(|copy| copy.listings.get(&kind));
+        match (read, listed) {
+            (_, Some(Ok(mut listed))) => {
                 listed.retain(|r| r.kind() == kind);
                 listed.sort_by(|a, b| a.id().cmp(b.id()));
                 listed.dedup_by(|a, b| a.id() == b.id());
                 resources.insert(kind, Arc::new(listed));
+                if !matches!(read, KindRead::Always) {
+                    let listing = KindListing {
+                        as_of: Some(OffsetDateTime::now_utc()),
+                        tried: Instant::now(),
+                        error: None,
+                    };
+                    listings.insert(kind, listing);
+                }
             }
-            Err(ProviderError::NotSupported { .. }) => {}
-            Err(error) => return Err(error),
+            (_, Some(Err(ProviderError::NotSupported { .. }))) => {}
+            // A rate-limited list of any kind is held, not broken: its last list is kept.
+            (KindRead::Always, Some(Err(error))) if !matches!(error, ProviderError::RateLimited { .. }) => {
+                return Err(error);
+            }
+            (_, Some(Err(error))) => {
+                tracing::warn!(%kind, %error, "listing this kind failed or is held; keeping its last list, marked stale");
+                if let Some(list) = kept_list {
+                    resources.insert(kind, list.clone());
+                }
+                let as_of = match kept_listing {
+                    Some(listing) => listing.as_of,
+                    None => kept_list.and(last.map(|copy| copy.resources_as_of(kind))),
+                };
+                listings
+                    .insert(kind, KindListing { as_of, tried: Instant::now(), error: Some(error.into()) });
+            }
+            (_, None) => {
+                if let Some(list) = kept_list {
+                    resources.insert(kind, list.clone());
+                }
+                if let Some(listing) = kept_listing {
+                    listings.insert(kind, listing.clone());
+                }
+            }
         }
     }
     let prices = if resources.is_empty() { Vec::new() } else { provider.resource_prices().await? };
-    Ok(Fetch { instances, resources, prices })
+    Ok(Fetch { instances, resources, prices, listings })
 }
 
 /// A change made through Nephele, kept until no refresh under way predates it.
@@ -327,6 +439,8 @@ struct ProviderInventory {
     name: String,
     observer: Observer,
     provider: Arc<dyn Provider>,
+    /// Part of a kind's own list limit refreshes may take (`max_refresh_share`).
+    max_share: f64,
     /// Shared by every provider: a version is never reused across them.
     versions: Arc<AtomicU64>,
     current: RwLock<Option<Snapshot>>,
@@ -393,7 +507,10 @@ impl ProviderInventory {
         let began_ms = crate::store::now_ms();
         let first_write = self.next_version();
         let sent_before = self.provider.counters().get("requests_sent").copied();
-        let listed = AssertUnwindSafe(fetch_all(self.provider.as_ref())).catch_unwind().await;
+        let last = self.current();
+        let listed = AssertUnwindSafe(fetch_all(self.provider.as_ref(), last.as_ref(), self.max_share))
+            .catch_unwind()
+            .await;
         let fetched = listed.unwrap_or_else(|_| {
             tracing::error!(
                 provider = %self.name,
@@ -436,7 +553,7 @@ impl ProviderInventory {
     fn store(&self, fetched: Result<Fetch, ProviderError>, first_write: u64, began: Instant) -> Fetched {
         let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         match fetched {
-            Ok(Fetch { mut instances, mut resources, prices }) => {
+            Ok(Fetch { mut instances, mut resources, prices, listings }) => {
                 instances.sort_by(|a, b| a.id.cmp(&b.id));
                 let mut instances = Arc::new(instances);
                 let mut writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -449,6 +566,7 @@ impl ProviderInventory {
                     instances,
                     resources,
                     resource_prices: Arc::new(prices),
+                    listings,
                     as_of: OffsetDateTime::now_utc(),
                     fetched: Instant::now(),
                     checked: began,
@@ -530,6 +648,7 @@ pub struct Inventory {
 fn new_entry(
     name: &str,
     provider: Arc<dyn Provider>,
+    max_share: f64,
     versions: Arc<AtomicU64>,
     observer: Observer,
 ) -> ProviderInventory {
@@ -537,6 +656,7 @@ fn new_entry(
         name: name.to_owned(),
         observer,
         provider,
+        max_share,
         versions,
         current: RwLock::new(None),
         in_flight: Mutex::new(None),
@@ -559,16 +679,17 @@ impl Inventory {
     ) -> Self {
         let versions = Arc::new(AtomicU64::new(1));
         let observer: Observer = Arc::default();
+        let max_share = max_share.clamp(0.01, 1.0);
         let providers = providers
             .all()
             .map(|(name, provider)| {
-                let entry = new_entry(&name, provider, versions.clone(), observer.clone());
+                let entry = new_entry(&name, provider, max_share, versions.clone(), observer.clone());
                 (name, Arc::new(entry))
             })
             .collect();
         Self {
             max_age,
-            max_share: max_share.clamp(0.01, 1.0),
+            max_share,
             read_budget,
             versions,
             providers: RwLock::new(providers),
@@ -601,7 +722,13 @@ impl Inventory {
             if providers.contains_key(name) {
                 return;
             }
-            let entry = Arc::new(new_entry(name, provider, self.versions.clone(), self.observer.clone()));
+            let entry = Arc::new(new_entry(
+                name,
+                provider,
+                self.max_share,
+                self.versions.clone(),
+                self.observer.clone(),
+            ));
             providers.insert(name.to_owned(), entry.clone());
             entry
         };

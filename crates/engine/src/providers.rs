@@ -364,6 +364,9 @@ impl Provider for ProviderSlot {
     fn rate_limit_per_minute(&self) -> Option<u32> {
         self.current().rate_limit_per_minute()
     }
+    fn list_limit_per_minute(&self, kind: ResourceKind) -> Option<u32> {
+        self.current().list_limit_per_minute(kind)
+    }
     fn counters(&self) -> BTreeMap<&'static str, u64> {
         self.current().counters()
     }

@@ -45,6 +45,9 @@ use crate::DigitalOcean;
 use crate::pagination::ListOf;
 use crate::transport::Retry;
 
+/// The SSH-key list, which DigitalOcean limits on its own (10 a minute).
+pub(crate) const SSH_KEYS: &str = "/v2/account/keys";
+
 /// The capabilities this provider declares for resources.
 pub const CAPABILITIES: [&str; 7] = [
     "volumes",
@@ -134,7 +137,18 @@ impl DigitalOcean {
                 self.list_all(list, mapping::snapshot).await?
             }
             ResourceKind::SshKey => {
-                let list = ListOf { path: "/v2/account/keys", filters: &[], what: "SSH key list" };
+                // DigitalOcean allows 10 of these a minute. While that is spent (or a 429 holds
+                // the endpoint) the list is refused at once, saying when to ask again, rather
+                // than waiting up to a minute: the inventory keeps its last copy meanwhile.
+                if let Some(wait) =
+                    self.transport.endpoint_wait(&Method::GET, SSH_KEYS).filter(|w| !w.is_zero())
+                {
+                    return Err(ProviderError::RateLimited {
+                        retry_after: nephele_core::RetryAfter::from_now(wait),
+                        detail: nephele_core::error::UpstreamDetail::default(),
+                    });
+                }
+                let list = ListOf { path: SSH_KEYS, filters: &[], what: "SSH key list" };
                 self.list_all(list, |k: wire::SshKey| Ok(mapping::ssh_key(k))).await?
             }
             ResourceKind::Firewall => {

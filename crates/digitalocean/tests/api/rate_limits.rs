@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use dosim::Limits;
-use nephele_core::{InstanceId, Provider};
+use nephele_core::{InstanceFilter, InstanceId, Provider, ProviderError, ResourceKind};
 use nephele_digitalocean::BudgetConfig;
 
-use crate::helpers::{CapturedLogs, sim_config, spawn_with};
+use crate::helpers::{CapturedLogs, create_request, sim_config, spawn_with};
 
 #[tokio::test]
 async fn a_burst_of_100_gets_at_30_per_minute_completes_without_429s() {
@@ -123,4 +123,77 @@ async fn a_list_paced_by_the_budget_logs_one_summary_line_not_a_warning_per_page
         .filter(|l| l.contains("DEBUG") && l.contains("waiting for DigitalOcean rate budget"))
         .count();
     assert_eq!(waits as u64, metrics.rate_limit_waits);
+}
+
+/// Runs `call`, and says how long it took.
+async fn timed<T>(call: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = std::time::Instant::now();
+    let answer = call.await;
+    (answer, started.elapsed())
+}
+
+/// DigitalOcean limits listing SSH keys to 10 a minute, on its own. When another program with
+/// the same token has spent that, the 429 holds the SSH-key list only: it is refused at once
+/// (saying when to ask again, and without asking again meanwhile), and droplet lists, a create
+/// and the other kinds go on at once. dosim's default limits, nothing lifted.
+#[tokio::test]
+async fn a_429_from_the_ssh_key_list_holds_that_list_only() {
+    let mut sim = sim_config(3);
+    sim.limits = Limits::default();
+    let cloud = spawn_with(sim, |c| c.budget = BudgetConfig::default()).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v2/account/keys", cloud.sim.base_url());
+    let mut refused = false;
+    for _ in 0..11 {
+        let answer = http.get(&url).bearer_auth(crate::helpers::TOKEN).send().await.expect("list keys");
+        if answer.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "dosim refuses the 11th SSH-key list of a minute");
+
+    let (held, took) = timed(cloud.client.list_resources(ResourceKind::SshKey)).await;
+    let Err(ProviderError::RateLimited { retry_after, .. }) = held else { panic!("{held:?}") };
+    assert!(retry_after.after > Duration::from_secs(30), "dosim's Retry-After: {retry_after:?}");
+    assert!(took < Duration::from_secs(2), "refused at once, not after the hold: {took:?}");
+    let sent = cloud.client.metrics().snapshot().requests_sent;
+    let (again, took) = timed(cloud.client.list_resources(ResourceKind::SshKey)).await;
+    assert!(matches!(again, Err(ProviderError::RateLimited { .. })), "{again:?}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    assert_eq!(cloud.client.metrics().snapshot().requests_sent, sent, "the held list is not sent");
+
+    for _ in 0..5 {
+        let (listed, took) = timed(cloud.client.list_instances(&InstanceFilter::default())).await;
+        assert!(listed.expect("droplets").len() >= 3);
+        assert!(took < Duration::from_secs(2), "droplet lists are not held: {took:?}");
+    }
+    let (created, took) = timed(cloud.client.create_instances(&create_request(&["after-the-429"]))).await;
+    assert_eq!(created.expect("create").len(), 1);
+    assert!(took < Duration::from_secs(5), "creates are not held: {took:?}");
+    let (volumes, took) = timed(cloud.client.list_resources(ResourceKind::Volume)).await;
+    volumes.expect("volumes");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(cloud.client.metrics().snapshot().responses_429, 1, "one 429, held alone");
+}
+
+/// The client keeps to the SSH-key list's own limit before DigitalOcean has to say so: ten lists
+/// go, the eleventh in the minute is refused at once without being sent, and nothing else waits.
+#[tokio::test]
+async fn the_client_keeps_to_ten_ssh_key_lists_a_minute_without_meeting_a_429() {
+    let mut sim = sim_config(1);
+    sim.limits = Limits::default();
+    let cloud = spawn_with(sim, |c| c.budget = BudgetConfig::default()).await;
+    for n in 0..10 {
+        cloud.client.list_resources(ResourceKind::SshKey).await.unwrap_or_else(|e| panic!("list {n}: {e}"));
+    }
+    let (eleventh, took) = timed(cloud.client.list_resources(ResourceKind::SshKey)).await;
+    let Err(ProviderError::RateLimited { retry_after, .. }) = eleventh else { panic!("{eleventh:?}") };
+    assert!(retry_after.after > Duration::from_secs(30), "{retry_after:?}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    let (listed, took) = timed(cloud.client.list_instances(&InstanceFilter::default())).await;
+    listed.expect("droplets");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(cloud.sim.stats().rate_limited, 0, "no 429 was needed");
+    assert_eq!(cloud.sim.stats().requests.get("sshKeys_list").copied(), Some(10));
 }

@@ -277,9 +277,14 @@ pub async fn list(
         page(rows(&name, &snapshot, kind, &query), query.limit, cursor.as_ref(), snapshot.version);
     Ok(Json(ResourceList {
         resources,
-        as_of: rfc3339(snapshot.as_of),
-        stale: snapshot.is_stale(),
-        errors: snapshot.error.iter().map(|e| read_failure(&name, e)).collect(),
+        as_of: rfc3339(snapshot.resources_as_of(kind)),
+        stale: snapshot.is_stale() || snapshot.resources_error(kind).is_some(),
+        errors: snapshot
+            .error
+            .iter()
+            .chain(snapshot.resources_error(kind))
+            .map(|e| read_failure(&name, e))
+            .collect(),
         next,
     }))
 }
@@ -323,8 +328,9 @@ pub async fn fleet(
             Ok(snapshot) => {
                 all.extend(rows(name, snapshot, kind, &query));
                 versions = versions.wrapping_add(snapshot.version);
-                oldest = oldest.min(Some(snapshot.as_of)).or(Some(snapshot.as_of));
-                if let Some(e) = &snapshot.error {
+                let as_of = snapshot.resources_as_of(kind);
+                oldest = oldest.min(Some(as_of)).or(Some(as_of));
+                for e in snapshot.error.iter().chain(snapshot.resources_error(kind)) {
                     stale = true;
                     errors.push(read_failure(name, e));
                 }

@@ -398,3 +398,108 @@ async fn a_large_account_is_loaded_in_one_refresh_and_its_waste_is_answered_from
         app.upstream("volumes_list")
     );
 }
+
+/// Runs `call`, and says how long it took.
+async fn timed<T>(call: impl std::future::Future<Output = T>) -> (T, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let answer = call.await;
+    (answer, started.elapsed())
+}
+
+fn lists_key(listed: &Value, name: &str) -> bool {
+    listed["resources"].as_array().is_some_and(|all| all.iter().any(|k| k["name"] == name))
+}
+
+/// Every refresh reads SSH keys, whose list DigitalOcean limits to 10 a minute on its own. With
+/// dosim's default limits (nothing lifted) and that limit spent by another program on the same
+/// token: the inventory's SSH-key list meets the 429, which holds that list only; many fresh
+/// reads and refreshes in a row, droplet lists and a create still answer promptly; and the SSH
+/// keys are still listed, from their last list, marked stale and saying why.
+#[tokio::test]
+async fn ssh_keys_past_their_own_limit_leave_droplets_and_creates_prompt_and_stay_listed() {
+    use std::time::Duration;
+
+    use crate::helpers::{DO_TOKEN, Extra, spawn_app_on};
+
+    nephele_digitalocean::install_crypto_provider();
+    let sim = dosim::Simulator::new(dosim::SimConfig {
+        tokens: vec![DO_TOKEN.to_owned()],
+        transition: Duration::from_millis(150),
+        droplets: 3,
+        limits: dosim::Limits::default(),
+        ..dosim::SimConfig::default()
+    })
+    .bind(([127, 0, 0, 1], 0).into())
+    .await
+    .expect("bind dosim");
+    let base = sim.base_url();
+    let outside = reqwest::Client::new();
+    let keys = format!("{base}/v2/account/keys");
+    let made = outside
+        .post(&keys)
+        .bearer_auth(DO_TOKEN)
+        .json(&json!({"name": "deploy", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ0aG9uZXN0bHkgYSB0ZXN0IGtleSBmb3IgbmVwaGVsZQ deploy@example"}))
+        .send()
+        .await
+        .expect("make a key");
+    assert_eq!(made.status(), 201);
+    // SSH keys are listed every 6 s at most (all of 10 a minute); the copy is otherwise kept long.
+    let rest = "auth:\n  required: false\ninventory:\n  max_refresh_share: 1.0\n";
+    let app = spawn_app_on(sim, &base, Extra { rest, ..Extra::default() }).await;
+    let listed = json(app.get(&format!("{DO}/ssh-keys")).await).await;
+    assert!(lists_key(&listed, "deploy") && listed["stale"] == false, "{listed}");
+
+    // Another program on the token spends the SSH-key list's limit.
+    let mut refused = false;
+    for _ in 0..11 {
+        let answer = outside.get(&keys).bearer_auth(DO_TOKEN).send().await.expect("list keys");
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "dosim refuses the 11th SSH-key list of a minute");
+    let lists_before = app.upstream("sshKeys_list");
+
+    // Fresh reads until the inventory's next SSH-key list has met the 429 (within 6 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let stale = loop {
+        let (answer, took) = timed(app.get(&format!("{DO}/ssh-keys?fresh=true"))).await;
+        assert!(took < Duration::from_secs(3), "a fresh SSH-key list answers promptly: {took:?}");
+        let listed = json(answer).await;
+        assert!(lists_key(&listed, "deploy"), "the key stays listed: {listed}");
+        if listed["stale"] == true {
+            break listed;
+        }
+        assert!(std::time::Instant::now() < deadline, "the SSH-key list never met the 429: {listed}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(stale["errors"][0]["code"], "provider_rate_limited", "{stale}");
+
+    // Many fresh reads in a row: every droplet list answers promptly, fresh and complete.
+    for _ in 0..10 {
+        let (answer, took) = timed(app.get(&format!("{DO}/instances?fresh=true"))).await;
+        assert!(took < Duration::from_secs(3), "a fresh droplet list is not held: {took:?}");
+        let listed = json(answer).await;
+        assert_eq!(listed["stale"], false, "{listed}");
+        assert_eq!(listed["instances"].as_array().map(Vec::len), Some(3), "{listed}");
+    }
+    // A create goes through at once (its operation succeeds), and the next list shows it.
+    let (created, took) = timed(droplet(&app, "after-the-429")).await;
+    assert!(took < Duration::from_secs(10), "a create is not held: {took:?}");
+    let listed = json(app.get(&format!("{DO}/instances?fresh=true")).await).await;
+    assert!(
+        listed["instances"].as_array().expect("list").iter().any(|i| i["id"] == created.as_str()),
+        "{listed}"
+    );
+    let listed = json(app.get(&format!("{DO}/ssh-keys")).await).await;
+    assert!(lists_key(&listed, "deploy") && listed["stale"] == true, "{listed}");
+    // The held list was sent once (the 429), then not again while held.
+    assert!(
+        app.upstream("sshKeys_list") <= lists_before + 1,
+        "{} lists after {lists_before}",
+        app.upstream("sshKeys_list")
+    );
+    // dosim's 429s: the one the other program met and the inventory's, no more.
+    assert_eq!(app.sim.stats().rate_limited, 2, "{:?}", app.sim.stats());
+}
