@@ -275,7 +275,28 @@ async fn firewalls_keys_and_vpcs_are_created_changed_and_deleted_as_operations()
     let vpc_id = vpc["id"].as_str().expect("vpc id").to_owned();
     let members = app.get(&format!("{DO}/vpcs/{vpc_id}/members")).await;
     assert_eq!(members.status(), 200);
+    assert_eq!(json(members).await["members"], json!([]), "a new VPC is empty");
     assert_eq!(app.get(&format!("{DO}/volumes/{vpc_id}/members")).await.status(), 404);
+    // A droplet in the VPC is its member. Nephele's instance create takes no VPC: the droplet is
+    // made by another client of the account.
+    let inside = json!({"name": "inside", "size": "s-1vcpu-1gb", "region": "nyc1", "image": "ubuntu-24-04-x64", "vpc_uuid": vpc_id});
+    let made = app
+        .http
+        .post(format!("{}/v2/droplets", app.sim.base_url()))
+        .bearer_auth(crate::helpers::DO_TOKEN)
+        .json(&inside)
+        .send()
+        .await
+        .expect("make a droplet in the VPC");
+    assert_eq!(made.status(), 202);
+    let inside = json(made).await["droplet"]["id"].to_string();
+    let members = json(app.get(&format!("{DO}/vpcs/{vpc_id}/members")).await).await;
+    let members = members["members"].as_array().expect("members");
+    assert!(members.iter().any(|m| m["kind"] == "instance" && m["id"] == inside.as_str()), "{members:?}");
+    act(&app, "firewalls", &firewall_id, json!({"type": "remove_instances", "instance_ids": [web]})).await;
+    let read = json(app.get(&format!("{DO}/firewalls/{firewall_id}")).await).await;
+    assert_eq!(read["instance_ids"], json!([]), "{read}");
+    change(&app, app.delete(&format!("{DO}/instances/{inside}")).await).await;
 
     for (kind, id) in [("firewalls", &firewall_id), ("vpcs", &vpc_id), ("ssh-keys", &key["id"].to_string())] {
         let id = id.trim_matches('"');
