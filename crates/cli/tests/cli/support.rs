@@ -16,15 +16,9 @@ pub async fn simulator(transition: Duration) -> RunningSim {
         tokens: vec![DO_TOKEN.to_owned()],
         transition,
         droplets: 0,
-        // The SSH-key limit (10 a minute, as DigitalOcean's) lifted too. KNOWN BUG (issue 21,
-        // open): every refresh lists SSH keys, so a burst of fresh lists passes that limit and the
-        // client then holds every request for the 429's Retry-After.
-        limits: Limits {
-            per_minute: 1_000_000,
-            per_hour: 1_000_000,
-            ssh_keys_per_minute: 1_000_000,
-            ..Limits::default()
-        },
+        // The SSH-key list keeps DigitalOcean's own limit (10 a minute): the client holds only
+        // that list past it, and the inventory keeps its last copy (issue 21).
+        limits: Limits { per_minute: 1_000_000, per_hour: 1_000_000, ..Limits::default() },
         ..SimConfig::default()
     })
     .bind(([127, 0, 0, 1], 0).into())
