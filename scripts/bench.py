@@ -19,6 +19,9 @@ with its target. It starts `dosim` and a release `nephele serve`, and measures:
    a local receiver; the time from an event's `time` to its first attempt's arrival, p50 and p99.
 8. budgets: 100 budgets (scoped by tag, region, period) over 10,000 instances, evaluated on every
    change of the inventory: the engine's own timing of each round (`/metrics`), after creates.
+9. resources at scale: 10,000 droplets, 5,000 volumes, 2,000 snapshots and 1,000 reserved IPs
+   against dosim's own rate limits: a full refresh (its requests against the refreshes' share),
+   the waste report from memory (p50 of 200), resident memory.
 
 The table is printed and written to BENCHMARKS.md (with date, machine and command).
 """
@@ -36,7 +39,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TOKEN, Dosim, Nephele, memory_kb, request  # noqa: E402
+from harness import TOKEN, Dosim, Nephele, free_port, memory_kb, request  # noqa: E402
 
 LIST = "/api/v1/providers/digitalocean/instances"
 rows = []
@@ -412,6 +415,54 @@ def budgets(args):
         sim.stop()
 
 
+def resources_scale(args):
+    print("9. resources at scale: 10,000 droplets, 5,000 volumes, 2,000 snapshots, 1,000 reserved IPs", flush=True)
+    port = free_port()
+    # DigitalOcean's own limits (250 a minute, 5,000 an hour, SSH keys 10 a minute): the refresh
+    # must fit in them, and its cost is set against the share refreshes may take.
+    sim = subprocess.Popen(
+        [args.dosim, "--listen", f"127.0.0.1:{port}", "--token", TOKEN, "--droplets", "10000", "--volumes", "5000",
+         "--snapshots", "2000", "--reserved-ips", "1000", "--boot-ms", "10"],
+        stdout=subprocess.PIPE, text=True)
+    sim.stdout.readline()
+    url = f"http://127.0.0.1:{port}"
+    # The client's budget is the harness's (lifted): a refresh that did not fit dosim's would meet 429s.
+    nephele = Nephele(args.nephele, url, "inventory:\n  max_age_secs: 3600\n  read_budget_ms: 60000\n")
+    sent_so_far = lambda: sum(request(port, "GET", "/_sim/stats")[1]["requests"].values())  # noqa: E731
+    try:
+        nephele.wait_ready()
+        request(nephele.port, "GET", "/api/v1/volumes")
+        before = sent_so_far()
+        started = time.monotonic()
+        status, body = request(nephele.port, "GET", "/api/v1/volumes?fresh=true")
+        refresh = time.monotonic() - started
+        assert status == 200 and len(body["resources"]) == 5000, (status, {k: v for k, v in (body or {}).items() if k != "resources"})
+        sent = sent_so_far() - before
+        limited = request(port, "GET", "/_sim/stats")[1]["rate_limited"]
+        assert limited == 0, f"{limited} answers of 429"
+        took = []
+        for _ in range(200):
+            began = time.monotonic()
+            status, waste = request(nephele.port, "GET", "/api/v1/costs/waste")
+            took.append((time.monotonic() - began) * 1000)
+            assert status == 200, status
+        p50 = statistics.median(took)
+        held, peak = memory_kb(nephele.process.pid)
+        share = 0.25 * 250
+        # Refreshes are spaced so they take at most the share (inventory.max_refresh_share): a refresh
+        # of `sent` requests is followed by the next no sooner than sent / share minutes.
+        row("resources at scale: a full refresh, no 429 (25% share of 250/min)", f"{refresh:.1f} s",
+            f"{sent} requests", f"every {sent / share:.1f} min at the share", "no 429s", limited == 0)
+        row("resources at scale: GET /api/v1/costs/waste from memory, p50 of 200",
+            f"{p50:.1f} ms", f"p99 {sorted(took)[197]:.1f} ms", f"{len(waste['items'])} items", "< 50 ms", p50 < 50)
+        row("resources at scale: resident memory", f"{held / 1024:.1f} MiB", "-", f"peak {peak / 1024:.1f} MiB",
+            "< 300 MiB", held < 300 * 1024)
+    finally:
+        nephele.stop()
+        sim.terminate()
+        sim.wait()
+
+
 def write_markdown(path, command):
     machine = f"{os.cpu_count()} cores, {platform.machine()}, {platform.processor() or platform.platform()}"
     try:
@@ -448,12 +499,12 @@ def main():
     parser.add_argument("--target-dir", default="target/release")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys webhook_latency budgets")
+                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys webhook_latency budgets resources_scale")
     args = parser.parse_args()
     args.nephele = os.path.join(args.target_dir, "nephele")
     args.dosim = os.path.join(args.target_dir, "dosim")
     args.plugin = os.path.abspath(os.path.join(args.target_dir, "nephele-provider-digitalocean"))
-    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, webhook_latency, budgets):
+    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, webhook_latency, budgets, resources_scale):
         if args.only is None or phase.__name__ in args.only:
             phase(args)
     width = max(len(r[0]) for r in rows)
