@@ -331,7 +331,9 @@ def webhook_latency(args):
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     sim = Dosim(args.dosim, droplets=0)
     nephele = Nephele(args.nephele, sim.url,
-                      extra="webhooks:\n  allow_http: true\n  allow_private_networks: true\n")
+                      # Signing secrets are sealed at rest: a webhook needs a master key.
+                      extra="secrets:\n  master_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
+                            "webhooks:\n  allow_http: true\n  allow_private_networks: true\n")
     try:
         nephele.wait_ready()
         status, _ = request(nephele.port, "POST", "/api/v1/webhooks",

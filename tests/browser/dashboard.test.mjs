@@ -104,6 +104,8 @@ auth:
   required: true
 operations:
   poll_interval_ms: 100
+secrets:
+  master_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 webhooks:
   allow_http: true
   allow_private_networks: true

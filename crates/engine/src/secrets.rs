@@ -1,4 +1,5 @@
-//! Credentials at rest: envelope encryption of each account's credentials.
+//! Credentials at rest: envelope encryption of each account's credentials, and of the other
+//! secrets the server keeps (webhooks' signing secrets, bound to their row by [`RowBinding`]).
 //!
 //! Each account's credentials are sealed with AES-256-GCM under a random data key of their own,
 //! with the account's id, provider type and credential version as associated data, so a
@@ -170,11 +171,44 @@ pub struct Binding<'a> {
     pub version: u32,
 }
 
-impl Binding<'_> {
+impl Binds for Binding<'_> {
     fn bytes(&self, part: &str, key_id: &str) -> Vec<u8> {
         // Lengths first, so no two different bindings write the same bytes.
         let fields = [part, self.account_id, self.provider_type, key_id];
         let mut out = b"nephele-credentials-v1".to_vec();
+        for field in fields {
+            out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+            out.extend_from_slice(field.as_bytes());
+        }
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out
+    }
+}
+
+/// What a sealed value's associated data is made of: a ciphertext opens only under the same
+/// binding. Each kind writes its own domain tag first, so no binding of one kind equals one of
+/// another.
+pub trait Binds {
+    /// The associated data of `part` (the value, or its data key wrapped by master key `key_id`).
+    fn bytes(&self, part: &str, key_id: &str) -> Vec<u8>;
+}
+
+/// What a secret kept in some other row is bound to (a webhook's signing secret): the table,
+/// the row's id, the secret's purpose and its version, so a ciphertext copied to another row,
+/// to another column or back to an older version of the same row does not open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowBinding<'a> {
+    pub table: &'a str,
+    pub row_id: &'a str,
+    pub purpose: &'a str,
+    /// Goes up with every new secret in the row.
+    pub version: i64,
+}
+
+impl Binds for RowBinding<'_> {
+    fn bytes(&self, part: &str, key_id: &str) -> Vec<u8> {
+        let fields = [part, self.table, self.row_id, self.purpose, key_id];
+        let mut out = b"nephele-row-secret-v1".to_vec();
         for field in fields {
             out.extend_from_slice(&(field.len() as u64).to_be_bytes());
             out.extend_from_slice(field.as_bytes());
@@ -193,6 +227,54 @@ pub struct Sealed {
     pub wrapped_key: Vec<u8>,
     /// The credentials, sealed under the data key: nonce, ciphertext and tag.
     pub ciphertext: Vec<u8>,
+}
+
+/// How [`Sealed::to_text`] begins.
+pub const SEALED_TEXT_PREFIX: &str = "sealed:v1:";
+
+impl Sealed {
+    /// One line of text holding all three parts, for a text column:
+    /// `sealed:v1:<key id>:<base64 wrapped key>:<base64 ciphertext>`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{SEALED_TEXT_PREFIX}{}:{}:{}",
+            self.key_id,
+            BASE64.encode(&self.wrapped_key),
+            BASE64.encode(&self.ciphertext)
+        )
+    }
+
+    /// Reads [`Sealed::to_text`] back; `None` for anything else.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let mut parts = text.strip_prefix(SEALED_TEXT_PREFIX)?.split(':');
+        let key_id = parts.next()?;
+        let wrapped_key = BASE64.decode(parts.next()?).ok()?;
+        let ciphertext = BASE64.decode(parts.next()?).ok()?;
+        if parts.next().is_some() || key_id.is_empty() || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(Self { key_id: key_id.to_owned(), wrapped_key, ciphertext })
+    }
+}
+
+/// The keyring `secrets:` configures: the master key (`master_key` or `master_key_file`), with
+/// `previous_key_file` while a rotation is unfinished; `None` when no master key is configured.
+pub fn keyring_from_config(config: &crate::config::SecretsConfig) -> Result<Option<Keyring>, SecretsError> {
+    let current = match (&config.master_key, &config.master_key_file) {
+        (Some(text), _) => Some(MasterKey::from_base64(text.expose())?),
+        (None, Some(path)) => Some(MasterKey::from_file(path)?),
+        (None, None) => None,
+    };
+    match (current, &config.previous_key_file) {
+        (Some(current), Some(previous)) => {
+            Ok(Some(Keyring::new(current).with_older(MasterKey::from_file(previous)?)))
+        }
+        (Some(current), None) => Ok(Some(Keyring::new(current))),
+        (None, Some(_)) => Err(SecretsError::BadMasterKey(
+            "secrets.previous_key_file needs secrets.master_key or master_key_file".to_owned(),
+        )),
+        (None, None) => Ok(None),
+    }
 }
 
 fn seal_with(key: &[u8; KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SecretsError> {
@@ -225,7 +307,7 @@ fn open_with(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing
 
 impl Keyring {
     /// Seals `plaintext` for `binding` under a fresh data key, wrapped by the current master key.
-    pub fn seal(&self, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Sealed, SecretsError> {
+    pub fn seal(&self, binding: &impl Binds, plaintext: &[u8]) -> Result<Sealed, SecretsError> {
         let mut data_key = Zeroizing::new([0u8; KEY_LEN]);
         SystemRandom::new().fill(data_key.as_mut()).map_err(|_| SecretsError::Random)?;
         let key_id = self.current.id.clone();
@@ -236,14 +318,14 @@ impl Keyring {
     }
 
     /// Opens `sealed` for `binding`: the plaintext, zeroized when dropped.
-    pub fn open(&self, binding: &Binding<'_>, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+    pub fn open(&self, binding: &impl Binds, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
         let data_key = self.unwrap_key(binding, sealed)?;
         open_with(&data_key, &binding.bytes("credentials", ""), &sealed.ciphertext)
     }
 
     /// The same credentials with their data key wrapped by the current master key: what a
     /// rotation writes. The credentials' ciphertext is unchanged.
-    pub fn rewrap(&self, binding: &Binding<'_>, sealed: &Sealed) -> Result<Sealed, SecretsError> {
+    pub fn rewrap(&self, binding: &impl Binds, sealed: &Sealed) -> Result<Sealed, SecretsError> {
         let data_key = self.unwrap_key(binding, sealed)?;
         // Only what opens is re-wrapped: a damaged row stays damaged, and says so.
         open_with(&data_key, &binding.bytes("credentials", ""), &sealed.ciphertext)?;
@@ -258,7 +340,7 @@ impl Keyring {
 
     fn unwrap_key(
         &self,
-        binding: &Binding<'_>,
+        binding: &impl Binds,
         sealed: &Sealed,
     ) -> Result<Zeroizing<[u8; KEY_LEN]>, SecretsError> {
         let master =
@@ -351,6 +433,45 @@ mod tests {
             b"token-before-rotation"
         );
         assert!(matches!(after.open(&binding("a"), &sealed), Err(SecretsError::UnknownKey(_))));
+    }
+
+    fn row(id: &str, version: i64) -> RowBinding<'_> {
+        RowBinding { table: "webhooks", row_id: id, purpose: "signing-secret", version }
+    }
+
+    #[test]
+    fn a_row_secret_opens_only_for_its_own_table_row_purpose_and_version() {
+        let keyring = Keyring::new(MasterKey::generate().expect("key"));
+        let secret = b"whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0";
+        let sealed = keyring.seal(&row("wh_1", 2), secret).expect("seal");
+        assert_eq!(keyring.open(&row("wh_1", 2), &sealed).expect("open").as_slice(), secret);
+        assert_eq!(keyring.open(&row("wh_2", 2), &sealed), Err(SecretsError::DoesNotOpen), "another row");
+        assert_eq!(keyring.open(&row("wh_1", 1), &sealed), Err(SecretsError::DoesNotOpen), "another version");
+        let other_purpose = RowBinding { purpose: "other", ..row("wh_1", 2) };
+        assert_eq!(keyring.open(&other_purpose, &sealed), Err(SecretsError::DoesNotOpen));
+        let other_table = RowBinding { table: "accounts", ..row("wh_1", 2) };
+        assert_eq!(keyring.open(&other_table, &sealed), Err(SecretsError::DoesNotOpen));
+        // An account binding with the same strings opens nothing sealed for a row, and back.
+        let account = Binding { account_id: "wh_1", provider_type: "webhooks", version: 2 };
+        assert_eq!(keyring.open(&account, &sealed), Err(SecretsError::DoesNotOpen));
+    }
+
+    #[test]
+    fn the_text_form_round_trips_and_refuses_anything_else() {
+        let keyring = Keyring::new(MasterKey::generate().expect("key"));
+        let sealed = keyring.seal(&row("wh_1", 1), b"whsec_AAAA").expect("seal");
+        let text = sealed.to_text();
+        assert!(text.starts_with(SEALED_TEXT_PREFIX));
+        assert_eq!(Sealed::from_text(&text), Some(sealed));
+        for bad in [
+            "whsec_AAAA",
+            "sealed:v1:",
+            "sealed:v1:zz:AA==:AA==",
+            "sealed:v1:ab:AA==",
+            "sealed:v1:ab:AA==:AA==:AA==",
+        ] {
+            assert_eq!(Sealed::from_text(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub use excerpt::{RESPONSE_EXCERPT_LIMIT, ResponseExcerpt};
 pub use guard::{Guard, GuardError, GuardedResolver, LookupError, Refusal, TargetPolicy};
 pub use resolver::{Lookup, NameResolver, SystemResolver};
 pub use schedule::{Jitter, RetrySchedule, ScheduleError};
-pub use secret::{SecretError, SigningSecret};
+pub use secret::{SECRET_PREFIX, SecretError, SigningSecret};
 pub use sender::{Attempt, Failure, Message, Outcome, Sender, SenderConfig, SenderError, USER_AGENT};
 pub use signature::{MessageId, MessageIdError, SigningKeys, sign};
 

@@ -12,7 +12,7 @@ async fn server_with_webhooks() -> (String, tempfile::TempDir, dosim::RunningSim
     let sim = crate::support::simulator(Duration::from_millis(100)).await;
     let data = tempfile::tempdir().expect("temp dir");
     let yaml = format!(
-        "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {}\n    region: nyc1\n    base_url: {}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\ndatabase:\n  url: sqlite://{}/n.db\nauth:\n  required: false\nwebhooks:\n  allow_http: true\n  allow_private_networks: true\n  retry_delays_secs: [1]\n",
+        "server:\n  listen: 127.0.0.1:0\nproviders:\n  digitalocean:\n    api_token: {}\n    region: nyc1\n    base_url: {}\n    rate_limit_per_minute: 100000\n    rate_limit_per_hour: 1000000\ndatabase:\n  url: sqlite://{}/n.db\nauth:\n  required: false\nsecrets:\n  master_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\nwebhooks:\n  allow_http: true\n  allow_private_networks: true\n  retry_delays_secs: [1]\n",
         crate::support::DO_TOKEN,
         sim.base_url(),
         data.path().display()

@@ -132,8 +132,9 @@ fn events_wanted() -> usize {
     std::env::var("NEPHELE_WEBHOOK_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
 }
 
-/// The webhooks section of these tests: local receivers, quick retries, many attempts at once.
-const WEBHOOKS: &str = "webhooks:\n  allow_http: true\n  allow_private_networks: true\n  timeout_secs: 4\n  lease_secs: 6\n  concurrency: 600\n  max_in_flight_per_endpoint: 500\n  retry_delays_secs: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nevents:\n  poll_interval_ms: 100\n";
+/// The webhooks section of these tests: local receivers, quick retries, many attempts at once;
+/// and the master key signing secrets are sealed with (the same on every replica).
+const WEBHOOKS: &str = "secrets:\n  master_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\nwebhooks:\n  allow_http: true\n  allow_private_networks: true\n  timeout_secs: 4\n  lease_secs: 6\n  concurrency: 600\n  max_in_flight_per_endpoint: 500\n  retry_delays_secs: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nevents:\n  poll_interval_ms: 100\n";
 
 async fn add_webhook(http: &reqwest::Client, url: &str, key: &str, target: &str) {
     let made = http

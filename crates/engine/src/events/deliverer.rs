@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use nephele_webhooks::{MessageId, Outcome, SigningKeys, SigningSecret, Url};
+use nephele_webhooks::{MessageId, Outcome, Url};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
@@ -37,7 +37,8 @@ pub struct DeliveryMetrics {
     pub retried: AtomicU64,
     /// Deliveries given up (schedule spent, 410, or nothing to send).
     pub failed: AtomicU64,
-    /// Attempts by outcome label (`delivered`, `gone`, `retry_after`, `failed`, `refused`).
+    /// Attempts by outcome label (`delivered`, `gone`, `retry_after`, `failed`, `refused`), and
+    /// `unsigned` for deliveries whose secret did not open (nothing sent).
     pub by_outcome: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
@@ -68,6 +69,11 @@ const BATCH: usize = 64;
 /// Starts the deliverer; it runs until `stopping` turns true.
 pub fn spawn(engine: Arc<Engine>, mut stopping: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        // Secrets stored in plain before they were sealed at rest are sealed first (when this
+        // server has a master key); they sign either way.
+        if let Err(e) = super::webhooks::seal_plain_secrets(&engine).await {
+            tracing::error!(error = %e.detail, "cannot seal the webhooks' signing secrets stored in plain; they keep signing as they are");
+        }
         let settings = &engine.webhooks;
         let slots = Arc::new(Semaphore::new(settings.concurrency));
         let idle = Duration::from_millis(engine.config.events.poll_interval_ms);
@@ -168,11 +174,13 @@ async fn attempt(engine: &Engine, delivery: &DeliveryRecord) -> Result<(), Store
         engine.store.record_attempt(delivery, owner, &record, &[]).await?;
         return Ok(());
     };
-    let keys = match signing_keys(&webhook.secret, webhook.old_secret.as_ref()) {
-        Some(keys) => keys,
-        None => {
+    let keys = match super::webhooks::signing_keys(engine, &webhook) {
+        Ok(keys) => keys,
+        Err(reason) => {
+            tracing::error!(delivery_id = %delivery.id, webhook_id = %webhook.id, reason = %reason, "a delivery cannot be signed; nothing is sent");
             settings.metrics.failed.fetch_add(1, Ordering::Relaxed);
-            let record = not_sent("the webhook's stored secret is unreadable; rotate it".to_owned());
+            settings.metrics.count("unsigned");
+            let record = not_sent(reason);
             engine.store.record_attempt(delivery, owner, &record, &[]).await?;
             return Ok(());
         }
@@ -241,17 +249,4 @@ async fn attempt(engine: &Engine, delivery: &DeliveryRecord) -> Result<(), Store
         tracing::warn!(delivery_id = %delivery.id, "a delivery's lease ran out during its attempt; another server owns it now");
     }
     Ok(())
-}
-
-/// The keys a delivery is signed with: the current secret, and the rotated-out one while it
-/// still signs.
-fn signing_keys(current: &str, old: Option<&(String, i64)>) -> Option<SigningKeys> {
-    let mut keys = SigningKeys::new(SigningSecret::parse(current).ok()?);
-    if let Some((old, until_ms)) = old
-        && *until_ms > now_ms()
-        && let Ok(old) = SigningSecret::parse(old)
-    {
-        keys = keys.and_previous(old);
-    }
-    Some(keys)
 }

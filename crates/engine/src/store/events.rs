@@ -11,9 +11,11 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use zeroize::Zeroizing;
 
 use super::{Store, StoreError, now_ms, now_text};
 use crate::events::{Event, NewEvent, event_id};
+use crate::secrets::Sealed;
 
 /// One resource as a refresh saw it (any kind): its id and status word.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -53,10 +55,13 @@ pub struct WebhookRecord {
     pub description: Option<String>,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
-    /// `whsec_...`; never shown after creation or rotation.
-    pub secret: String,
+    /// `whsec_...`, sealed; never shown after creation or rotation.
+    pub secret: StoredSecret,
     /// The secret a rotation replaced, with when it stops signing (epoch ms).
-    pub old_secret: Option<(String, i64)>,
+    pub old_secret: Option<(StoredSecret, i64)>,
+    /// Goes up with every rotation: the current secret is sealed for this version, the old one
+    /// for the version before.
+    pub secret_version: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -68,6 +73,58 @@ impl WebhookRecord {
             && self.event_types.as_ref().is_none_or(|types| types.iter().any(|t| t == event_type))
             && self.accounts.as_ref().is_none_or(|accounts| accounts.iter().any(|a| a == source))
     }
+}
+
+/// A webhook's signing secret as a column holds it. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoredSecret {
+    /// Sealed under a master key ([`crate::secrets`]), bound to the row, its purpose and version.
+    Sealed(Sealed),
+    /// `whsec_...` in plain, as written before migration 0009; a server holding a master key
+    /// seals it when it starts.
+    Plain(Zeroizing<String>),
+    /// Neither form: a damaged row. Nothing is signed with it.
+    Unreadable(Zeroizing<String>),
+}
+
+impl std::fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sealed(_) => "Sealed([redacted])",
+            Self::Plain(_) => "Plain([redacted])",
+            Self::Unreadable(_) => "Unreadable([redacted])",
+        })
+    }
+}
+
+impl StoredSecret {
+    /// What a column's text is.
+    pub fn from_column(text: String) -> Self {
+        if text.starts_with(nephele_webhooks::SECRET_PREFIX) {
+            Self::Plain(Zeroizing::new(text))
+        } else if let Some(sealed) = Sealed::from_text(&text) {
+            Self::Sealed(sealed)
+        } else {
+            Self::Unreadable(Zeroizing::new(text))
+        }
+    }
+
+    /// The column's text.
+    pub fn to_column(&self) -> Zeroizing<String> {
+        match self {
+            Self::Sealed(sealed) => Zeroizing::new(sealed.to_text()),
+            Self::Plain(text) | Self::Unreadable(text) => text.clone(),
+        }
+    }
+}
+
+/// The secrets of one webhook row (deleted ones included), to seal or re-wrap them.
+#[derive(Debug, Clone)]
+pub struct WebhookSecrets {
+    pub id: String,
+    pub secret_version: i64,
+    pub secret: StoredSecret,
+    pub old_secret: Option<StoredSecret>,
 }
 
 /// What a change to a webhook sets (`None`: unchanged).
@@ -154,7 +211,7 @@ pub struct DeliveryStats {
 }
 
 const EVENT_COLUMNS: &str = "seq, id, type, source, subject, time, data";
-const WEBHOOK_COLUMNS: &str = "id, url, event_types, accounts, description, enabled, disabled_reason, secret, old_secret, old_secret_until_ms, created_at, updated_at";
+const WEBHOOK_COLUMNS: &str = "id, url, event_types, accounts, description, enabled, disabled_reason, secret, old_secret, old_secret_until_ms, secret_version, created_at, updated_at";
 const DELIVERY_COLUMNS: &str = "id, webhook_id, event_seq, event_id, event_type, state, attempts, created_ms, next_attempt_ms, first_attempt_ms, last_attempt_ms, last_status, last_outcome, last_error, last_response, last_response_truncated, finished_ms";
 
 fn read_event(row: &AnyRow) -> Result<Event, StoreError> {
@@ -187,8 +244,9 @@ fn read_webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
         description: row.try_get("description")?,
         enabled: enabled != 0,
         disabled_reason: row.try_get("disabled_reason")?,
-        secret: row.try_get("secret")?,
-        old_secret: old_secret.zip(old_until),
+        secret: StoredSecret::from_column(row.try_get("secret")?),
+        old_secret: old_secret.map(StoredSecret::from_column).zip(old_until),
+        secret_version: row.try_get("secret_version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -539,7 +597,7 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_webhook(&self, hook: &WebhookRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO webhooks (id, url, event_types, accounts, description, enabled, secret, created_at, updated_at, deleted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 0)",
+            "INSERT INTO webhooks (id, url, event_types, accounts, description, enabled, secret, secret_version, created_at, updated_at, deleted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 0)",
         )
         .bind(&hook.id)
         .bind(&hook.url)
@@ -547,7 +605,8 @@ impl Store {
         .bind(json_list(hook.accounts.as_ref()))
         .bind(hook.description.as_deref())
         .bind(i64::from(hook.enabled))
-        .bind(&hook.secret)
+        .bind(hook.secret.to_column().as_str())
+        .bind(hook.secret_version)
         .bind(&hook.created_at)
         .execute(&self.pool)
         .await?;
@@ -637,21 +696,69 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Replaces the secret; the old one keeps signing until `old_until_ms`.
+    /// Replaces the secret of version `version` by `secret` (sealed for `version + 1`); the old
+    /// one keeps signing until `old_until_ms`. False when there is no such webhook or its secret
+    /// is no longer of that version (a rotation at the same moment).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rotate_webhook_secret(
         &self,
         id: &str,
-        secret: &str,
+        version: i64,
+        secret: &StoredSecret,
         old_until_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE webhooks SET old_secret = secret, old_secret_until_ms = $1, secret = $2, updated_at = $3 WHERE id = $4 AND deleted = 0",
+            "UPDATE webhooks SET old_secret = secret, old_secret_until_ms = $1, secret = $2, secret_version = secret_version + 1, updated_at = $3 WHERE id = $4 AND deleted = 0 AND secret_version = $5",
         )
         .bind(old_until_ms)
-        .bind(secret)
+        .bind(secret.to_column().as_str())
         .bind(now_text())
         .bind(id)
+        .bind(version)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Every webhook row's secrets, deleted ones included (their secrets are kept too).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn list_webhook_secrets(&self) -> Result<Vec<WebhookSecrets>, StoreError> {
+        let rows = sqlx::query("SELECT id, secret_version, secret, old_secret FROM webhooks ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let old: Option<String> = row.try_get("old_secret")?;
+                Ok(WebhookSecrets {
+                    id: row.try_get("id")?,
+                    secret_version: row.try_get("secret_version")?,
+                    secret: StoredSecret::from_column(row.try_get("secret")?),
+                    old_secret: old.map(StoredSecret::from_column),
+                })
+            })
+            .collect()
+    }
+
+    /// Writes `after`'s secrets (the same secrets sealed, or re-wrapped) over `before`'s, if the
+    /// row still holds exactly `before`'s; false when it changed meanwhile.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn replace_webhook_secrets(
+        &self,
+        before: &WebhookSecrets,
+        after: &WebhookSecrets,
+    ) -> Result<bool, StoreError> {
+        let old_before = before.old_secret.as_ref().map(StoredSecret::to_column);
+        let old_after = after.old_secret.as_ref().map(StoredSecret::to_column);
+        let done = sqlx::query(
+            "UPDATE webhooks SET secret = $1, old_secret = $2 WHERE id = $3 AND secret_version = $4 AND secret = $5 AND COALESCE(old_secret, '') = $6",
+        )
+        .bind(after.secret.to_column().as_str())
+        .bind(old_after.as_ref().map(|t| t.as_str()))
+        .bind(&before.id)
+        .bind(before.secret_version)
+        .bind(before.secret.to_column().as_str())
+        .bind(old_before.as_ref().map_or("", |t| t.as_str()))
         .execute(&self.pool)
         .await?
         .rows_affected();

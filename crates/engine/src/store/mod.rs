@@ -23,8 +23,8 @@ use sqlx::{AnyPool, Row};
 pub use accounts::{AccountRow, AccountWrite};
 pub use audit::{AuditCursor, AuditEntry, bounded_path};
 pub use events::{
-    AttemptRecord, DeliveryRecord, DeliveryState, DeliveryStats, EventBounds, EventQuery, Seen, WebhookPatch,
-    WebhookRecord,
+    AttemptRecord, DeliveryRecord, DeliveryState, DeliveryStats, EventBounds, EventQuery, Seen, StoredSecret,
+    WebhookPatch, WebhookRecord, WebhookSecrets,
 };
 pub use idempotency::{IdempotencyRecord, KeyRequest, Reservation};
 pub use keys::{ApiKeyRecord, Minted, NewApiKey};
@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_accounts.sql")),
     (6, include_str!("../../migrations/0006_events.sql")),
     (8, include_str!("../../migrations/0008_spend.sql")),
+    (9, include_str!("../../migrations/0009_webhook_secrets.sql")),
 ];
 
 #[derive(Clone)]

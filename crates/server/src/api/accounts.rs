@@ -201,7 +201,9 @@ pub async fn rotate(
             return Err(unusable());
         }
     };
-    let done = state.rotate_master_key(key).await?;
+    let done = state.rotate_master_key(key.clone()).await?;
+    // Webhooks' signing secrets are sealed under the same master key (their counts are logged).
+    nephele_engine::events::webhooks::rotate_master_key(&state.engine, key).await?;
     Ok(Json(RotationView {
         key_id: done.key_id,
         rewrapped: done.rewrapped,

@@ -83,12 +83,14 @@ pub struct EventList {
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// Only events after this one (an event id, as `next` or the stream's `id:` gives it).
+    #[param(pattern = "^evt_[0-7][0-9a-f]{23}$")]
     after: Option<String>,
-    /// Only events of this type (`nephele.instance.deleted`).
+    /// Only events of this type (`nephele.instance.deleted`): `nephele.<kind>.<change>`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", pattern = "^nephele\\.[a-z0-9_]{1,64}\\.[a-z0-9_]{1,64}$")]
     event_type: Option<String>,
-    /// Only events of this account.
+    /// Only events of this account (1-64 characters).
+    #[param(min_length = 1, max_length = 64)]
     account: Option<String>,
     /// At most this many (1-1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -102,12 +104,14 @@ pub struct EventQuery {
 pub struct StreamQuery {
     /// Start after this event (`Last-Event-ID` wins when both are given); without either, the
     /// stream starts with the next event written.
+    #[param(pattern = "^evt_[0-7][0-9a-f]{23}$")]
     after: Option<String>,
-    /// Only events of this type.
+    /// Only events of this type: `nephele.<kind>.<change>`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", pattern = "^nephele\\.[a-z0-9_]{1,64}\\.[a-z0-9_]{1,64}$")]
     event_type: Option<String>,
-    /// Only events of this account.
+    /// Only events of this account (1-64 characters).
+    #[param(min_length = 1, max_length = 64)]
     account: Option<String>,
 }
 
@@ -128,7 +132,7 @@ fn check_filters(event_type: Option<&str>, account: Option<&str>) -> Result<(), 
     if event_type.is_some_and(|t| events::EventType::parse(t).is_none()) {
         return Err(ApiError::invalid_field("type", "must be an event type, nephele.<kind>.<change>"));
     }
-    if account.is_some_and(|a| a.is_empty() || a.len() > 64) {
+    if account.is_some_and(|a| a.is_empty() || a.chars().count() > 64) {
         return Err(ApiError::invalid_field("account", "must be an account name"));
     }
     Ok(())
@@ -235,7 +239,7 @@ impl Streaming {
 /// event's JSON) per event, and a `: heartbeat` comment every `events.heartbeat_secs` (15) while
 /// nothing happens. Reconnect with `Last-Event-ID` to get every event after it, once, in order.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+        ("Last-Event-ID" = Option<String>, Header, pattern = "^evt_[0-7][0-9a-f]{23}$", description = "Resume after this event (an event id)")),
     responses(
         (status = 200, description = "An endless stream of events (text/event-stream)", content_type = "text/event-stream", body = String),
         (status = 410, description = "Events after the cursor were purged (`event_cursor_expired`)", body = super::error::Problem,

@@ -91,17 +91,37 @@ pub struct WebhookList {
     pub webhooks: Vec<WebhookView>,
 }
 
+/// An event type: `nephele.<kind>.<change>`, each word 1-64 lowercase letters, digits or `_`
+/// (the README lists those the server emits).
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = "^nephele\\.[a-z0-9_]{1,64}\\.[a-z0-9_]{1,64}$")]
+#[allow(dead_code)]
+pub struct EventTypeName(String);
+
+/// An account's name, 1-64 characters (it must be a configured account).
+#[derive(utoipa::ToSchema)]
+#[schema(min_length = 1, max_length = 64)]
+#[allow(dead_code)]
+pub struct AccountName(String);
+
 /// What a new webhook is.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhookBody {
-    /// `https://...` (plain `http` only with `webhooks.allow_http`); its host must resolve to
-    /// public addresses only (unless `webhooks.allow_private_networks`).
+    /// An absolute `https://...` URL of at most 2048 bytes, without a user name or password
+    /// (plain `http` only with `webhooks.allow_http`); its host must resolve to public addresses
+    /// only (unless `webhooks.allow_private_networks`).
+    #[schema(format = "uri", min_length = 1, max_length = 2048)]
     url: String,
-    /// Event types to receive (`nephele.instance.deleted`, ...); leave out for every type.
+    /// 1-64 event types to receive (`nephele.instance.deleted`, ...); leave out for every type.
+    #[schema(inline, value_type = Option<Vec<EventTypeName>>, min_items = 1, max_items = 64)]
     event_types: Option<Vec<String>>,
-    /// Accounts whose events to receive; leave out for every account.
+    /// 1-64 configured accounts whose events to receive (`nephele` for the server's own);
+    /// leave out for every account.
+    #[schema(inline, value_type = Option<Vec<AccountName>>, min_items = 1, max_items = 64)]
     accounts: Option<Vec<String>>,
+    /// At most 256 characters.
+    #[schema(max_length = 256)]
     description: Option<String>,
     /// Default true.
     enabled: Option<bool>,
@@ -112,20 +132,27 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// A change to a webhook: fields left out stay as they are; `null` clears a list (every type,
-/// every account) or the description.
+/// A change to a webhook: it must change something (at least one field); fields left out stay
+/// as they are; `null` clears a list (every type, every account) or the description. The same
+/// rules as on creation hold for each field.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateWebhookBody {
+    /// As on creation: an absolute URL of at most 2048 bytes, checked again.
+    #[schema(format = "uri", min_length = 1, max_length = 2048)]
     url: Option<String>,
+    /// 1-64 event types, or `null` for every type.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(inline, value_type = Option<Vec<EventTypeName>>, min_items = 1, max_items = 64)]
     event_types: Option<Option<Vec<String>>>,
+    /// 1-64 configured accounts, or `null` for every account.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(inline, value_type = Option<Vec<AccountName>>, min_items = 1, max_items = 64)]
     accounts: Option<Option<Vec<String>>>,
+    /// At most 256 characters, or `null` for none.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 256)]
     description: Option<Option<String>>,
     /// Enabling a webhook the server disabled clears `disabled_reason`; its pending deliveries
     /// resume.
@@ -197,6 +224,17 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body, _): ApiJson<UpdateWebhookBody>,
 ) -> Result<Json<WebhookView>, ApiError> {
+    if body.url.is_none()
+        && body.event_types.is_none()
+        && body.accounts.is_none()
+        && body.description.is_none()
+        && body.enabled.is_none()
+    {
+        return Err(ApiError::invalid_field(
+            "body",
+            "must change something: give url, event_types, accounts, description or enabled",
+        ));
+    }
     let patch = WebhookPatch {
         url: body.url,
         event_types: body.event_types,
@@ -271,7 +309,8 @@ pub struct DeliveryView {
     pub last_attempt_at: Option<String>,
     /// The endpoint's status on the last attempt, when it answered.
     pub last_status: Option<i64>,
-    /// `delivered`, `gone`, `retry_after`, `failed` or `refused`.
+    /// `delivered`, `gone`, `retry_after`, `failed`, `refused`, or `unsigned` (the stored
+    /// signing secret did not open; nothing was sent).
     pub last_outcome: Option<String>,
     /// Why the last attempt did not deliver.
     pub last_error: Option<String>,

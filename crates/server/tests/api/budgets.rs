@@ -346,7 +346,7 @@ async fn wait_delivered(seen: &std::sync::Mutex<Vec<Value>>, event: &str, within
 async fn a_crossed_threshold_reaches_a_webhook_within_a_minute_once_and_its_recovery_follows_a_delete() {
     let (app, state) = spawn_on_clocks(
         "2026-03-01T00:00:00Z",
-        "webhooks:\n  allow_http: true\n  allow_private_networks: true\n",
+        "secrets:\n  master_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\nwebhooks:\n  allow_http: true\n  allow_private_networks: true\n",
     )
     .await;
     let (url, seen) = receiver().await;

@@ -429,3 +429,60 @@ async fn a_cursor_older_than_the_retention_is_refused_with_a_clear_problem() {
     // Without a cursor the list starts at the oldest kept.
     assert_eq!(all_events(&app, None).await.len(), 1);
 }
+
+/// Issue 22's list: `nephele.instance.status_changed` when a refresh sees an instance in another
+/// status, and `nephele.operation.failed` when an operation ends in failure (here a power action
+/// on a droplet deleted at the cloud after Nephele last saw it).
+#[tokio::test]
+async fn a_status_change_and_a_failed_operation_are_events() {
+    const LIST: &str = "/api/v1/providers/digitalocean/instances";
+    let app = open_app(2, "inventory:\n  max_age_secs: 1\n").await;
+    let listed = json(app.get(LIST).await).await;
+    let (kept, doomed) = (
+        listed["instances"][0]["id"].as_str().expect("id").to_owned(),
+        listed["instances"][1]["id"].as_str().expect("id").to_owned(),
+    );
+    // The first refresh recorded is the baseline; wait for the next, so the change is a diff.
+    let started = Instant::now();
+    while json(app.get(LIST).await).await["as_of"] == listed["as_of"] {
+        assert!(started.elapsed() < DEADLINE, "the inventory never refreshed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let off = json(app.post(&format!("{LIST}/{kept}/actions"), json!({"type": "power_off"})).await).await;
+    let done = app.wait_for_operation(off["operation_id"].as_str().expect("operation"), None).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let subject = format!("instances/{kept}");
+    let changed = wait_for_events(&app, "nephele.instance.status_changed", |e| {
+        e.iter().any(|e| e["subject"] == subject.as_str())
+    })
+    .await;
+    let changed: Vec<_> = changed.iter().filter(|e| e["subject"] == subject.as_str()).collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["data"]["status"], "stopped", "{}", changed[0]);
+
+    let deleted = app
+        .http
+        .delete(format!("{}/v2/droplets/{doomed}", app.sim.base_url()))
+        .bearer_auth(DO_TOKEN)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(deleted.status(), 204);
+    let action = app.post(&format!("{LIST}/{doomed}/actions"), json!({"type": "reboot"})).await;
+    // The action is recorded, its first step runs at once and the cloud answers 404: the answer
+    // says so, and the operation ends failed.
+    assert_eq!(action.status(), 404, "the cloud no longer has it");
+    let failed = wait_for_events(&app, "nephele.operation.failed", |e| {
+        e.iter().any(|e| e["data"]["request"].to_string().contains(&doomed))
+    })
+    .await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["data"]["state"], "failed");
+    assert!(failed[0]["data"]["error"].is_object(), "data.error says why: {}", failed[0]);
+    let subject = failed[0]["subject"].as_str().expect("subject");
+    let operation = subject.strip_prefix("operations/").expect("an operation's event");
+    let accepted = all_events(&app, Some("nephele.operation.accepted")).await;
+    assert!(accepted.iter().any(|e| e["subject"] == subject), "accepted first: {accepted:?}");
+    assert_eq!(json(app.get(&format!("/api/v1/operations/{operation}")).await).await["state"], "failed");
+}

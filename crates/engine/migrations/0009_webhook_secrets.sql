@@ -1,0 +1,12 @@
+-- Issue 22: webhooks' signing secrets sealed at rest.
+--
+-- `secret` and `old_secret` now hold `sealed:v1:<master key id>:<wrapped data key>:<ciphertext>`
+-- (crates/engine/src/secrets.rs: AES-256-GCM under a data key of their own, itself wrapped by the
+-- master key), bound to the webhook's id, the purpose and `secret_version`: the current secret is
+-- sealed for `secret_version`, the one a rotation replaced for `secret_version - 1`, so a
+-- rotation moves the sealed text from one column to the other unchanged, and a ciphertext copied
+-- to another row or back to an older version does not open.
+--
+-- Rows written before this migration hold `whsec_...` in plain: they keep working, and a server
+-- holding a master key seals them when it starts (SQL cannot: it has no key).
+ALTER TABLE webhooks ADD COLUMN secret_version BIGINT NOT NULL DEFAULT 1;
