@@ -69,11 +69,13 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 409, 
 # Input judged at run time against the provider or the server's own state, which no schema can
 # carry: a resource's ids and regions at the cloud, an Idempotency-Key already used for another
 # request, an opaque `cursor` the API must have given out, credentials tried at the cloud, a key
-# file on the server, a webhook URL whose host must resolve to public addresses.
+# file on the server, a webhook URL whose host must resolve to public addresses, an event id
+# (`after`, `Last-Event-ID`) that must name an event this server wrote.
 [[operations]]
 include-operation-id = ["resources_create", "resources_act", "resources_delete", "resources_get",
                         "resources_list", "resources_fleet", "instances_list", "instances_fleet",
-                        "providers_create", "secrets_rotate", "webhooks_create"]
+                        "providers_create", "secrets_rotate", "webhooks_create", "events_list",
+                        "events_stream"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 409, 422, 429]
 
 # KNOWN GAP (issue 19's "the document says what the API accepts", open): these refuse values the

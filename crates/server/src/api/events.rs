@@ -235,13 +235,25 @@ impl Streaming {
     }
 }
 
+/// One frame of the event stream, as a Server-Sent Events parser reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct StreamFrame {
+    /// The event as JSON text (an `EventView`); in a final `error` frame, a problem document.
+    data: String,
+    /// The event's type (`nephele.instance.deleted`), or `error`.
+    event: String,
+    /// The event's id, what `Last-Event-ID` resumes after (absent on an `error` frame).
+    id: Option<String>,
+}
+
 /// Events as Server-Sent Events: `id:` (the event id), `event:` (its type) and `data:` (the
 /// event's JSON) per event, and a `: heartbeat` comment every `events.heartbeat_secs` (15) while
 /// nothing happens. Reconnect with `Last-Event-ID` to get every event after it, once, in order.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, pattern = "^evt_[0-7][0-9a-f]{23}$", description = "Resume after this event (an event id)")),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^evt_[0-7][0-9a-f]{23}$", description = "Resume after this event (an event id)")),
     responses(
-        (status = 200, description = "An endless stream of events (text/event-stream)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless stream of events (text/event-stream), each frame as StreamFrame says", content_type = "text/event-stream", body = StreamFrame),
         (status = 410, description = "Events after the cursor were purged (`event_cursor_expired`)", body = super::error::Problem,
             content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]

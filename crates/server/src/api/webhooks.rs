@@ -140,7 +140,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 #[schema(min_properties = 1)]
 pub struct UpdateWebhookBody {
     /// As on creation: an absolute URL of at most 2048 bytes, checked again.
-    #[schema(format = "uri", min_length = 1, max_length = 2048)]
+    #[schema(format = "uri", min_length = 1, max_length = 2048, nullable = false)]
     url: Option<String>,
     /// 1-64 event types, or `null` for every type.
     #[serde(default, deserialize_with = "nullable")]
@@ -156,6 +156,7 @@ pub struct UpdateWebhookBody {
     description: Option<Option<String>>,
     /// Enabling a webhook the server disabled clears `disabled_reason`; its pending deliveries
     /// resume.
+    #[schema(nullable = false)]
     enabled: Option<bool>,
 }
 
