@@ -13,6 +13,7 @@ failures) are in its summary.
 """
 
 import argparse
+import base64
 import json
 import os
 import subprocess
@@ -101,7 +102,11 @@ def main():
     sim = Dosim(os.path.abspath(args.dosim), droplets=30, boot_ms=100)
     server = None
     try:
-        server = Nephele(os.path.abspath(args.nephele), sim.url, auth_required=True)
+        # A master key, so that the operations that keep a secret (webhooks, runtime accounts)
+        # are exercised rather than refused for want of one.
+        master_key = base64.b64encode(os.urandom(32)).decode()
+        server = Nephele(os.path.abspath(args.nephele), sim.url, f"secrets:\n  master_key: {master_key}\n",
+                         auth_required=True)
         key = server.make_key("admin")
         base = f"http://127.0.0.1:{server.port}"
         server.wait_ready()

@@ -160,6 +160,8 @@ struct Fetch {
     resources: Resources,
     prices: Vec<ResourcePrice>,
     listings: std::collections::BTreeMap<ResourceKind, KindListing>,
+    /// The kinds this refresh listed (the others' lists are kept from the last copy).
+    listed: Vec<ResourceKind>,
 }
 
 /// How a kind is read in one refresh.
@@ -215,6 +217,7 @@ async fn fetch_all(
     .await;
     let mut resources = Resources::new();
     let mut listings = std::collections::BTreeMap::new();
+    let mut listed_kinds = Vec::new();
     for ((kind, read), listed) in kinds.into_iter().zip(listed) {
         let kept_list = last.and_then(|copy| copy.resources.get(&kind));
         let kept_listing = last.and_then(|copy| copy.listings.get(&kind));
@@ -224,6 +227,7 @@ async fn fetch_all(
                 listed.sort_by(|a, b| a.id().cmp(b.id()));
                 listed.dedup_by(|a, b| a.id() == b.id());
                 resources.insert(kind, Arc::new(listed));
+                listed_kinds.push(kind);
                 if !matches!(read, KindRead::Always) {
                     let listing = KindListing {
                         as_of: Some(OffsetDateTime::now_utc()),
@@ -261,7 +265,7 @@ async fn fetch_all(
         }
     }
     let prices = if resources.is_empty() { Vec::new() } else { provider.resource_prices().await? };
-    Ok(Fetch { instances, resources, prices, listings })
+    Ok(Fetch { instances, resources, prices, listings, listed: listed_kinds })
 }
 
 /// A change made through Nephele, kept until no refresh under way predates it.
@@ -430,7 +434,16 @@ pub trait RefreshObserver: Send + Sync {
         after: Arc<Vec<Instance>>,
         before: Option<Arc<Vec<Instance>>>,
     );
+
+    /// The resource kinds the refresh listed (kinds kept from the last copy are left out): each
+    /// with the list it made, and the list it replaced, as for instances.
+    fn resources_refreshed(&self, provider: &str, began_ms: i64, lists: Vec<ResourceLists>) {
+        let _ = (provider, began_ms, lists);
+    }
 }
+
+/// A kind, the list a refresh made of it, and the list that refresh replaced.
+pub type ResourceLists = (ResourceKind, Arc<Vec<Resource>>, Option<Arc<Vec<Resource>>>);
 
 /// The observer, once set (shared by every provider's inventory).
 type Observer = Arc<std::sync::OnceLock<Arc<dyn RefreshObserver>>>;
@@ -534,13 +547,29 @@ impl ProviderInventory {
         let observed = match (&fetched, self.observer.get()) {
             (Ok(listed), Some(observer)) => {
                 let seen: Vec<_> = listed.instances.iter().map(|i| (i.id.0.clone(), i.status)).collect();
-                Some((observer, seen, self.current().map(|copy| copy.instances)))
+                let last = self.current();
+                let before = last.as_ref().map(|copy| copy.instances.clone());
+                let kinds: Vec<_> = listed
+                    .listed
+                    .iter()
+                    .map(|kind| (*kind, last.as_ref().and_then(|copy| copy.resources.get(kind).cloned())))
+                    .collect();
+                Some((observer, seen, before, kinds))
             }
             _ => None,
         };
         let stored = self.store(fetched, first_write, began);
-        if let (Some((observer, seen, before)), Ok(copy)) = (observed, &stored) {
+        if let (Some((observer, seen, before, kinds)), Ok(copy)) = (observed, &stored) {
             observer.refreshed(&self.name, began_ms, seen, copy.instances.clone(), before);
+            let resources: Vec<_> = kinds
+                .into_iter()
+                .filter_map(|(kind, before)| {
+                    copy.resources.get(&kind).map(|after| (kind, after.clone(), before))
+                })
+                .collect();
+            if !resources.is_empty() {
+                observer.resources_refreshed(&self.name, began_ms, resources);
+            }
         }
         if !stored.as_ref().is_ok_and(|s| s.error.is_none()) {
             self.failed_refreshes.fetch_add(1, Ordering::Relaxed);
@@ -553,7 +582,7 @@ impl ProviderInventory {
     fn store(&self, fetched: Result<Fetch, ProviderError>, first_write: u64, began: Instant) -> Fetched {
         let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         match fetched {
-            Ok(Fetch { mut instances, mut resources, prices, listings }) => {
+            Ok(Fetch { mut instances, mut resources, prices, listings, listed: _ }) => {
                 instances.sort_by(|a, b| a.id.cmp(&b.id));
                 let mut instances = Arc::new(instances);
                 let mut writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

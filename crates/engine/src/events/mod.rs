@@ -46,6 +46,15 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("nephele.instance.status_changed", "a refresh found an instance in another status"),
     ("nephele.instance.deleted", "a refresh no longer found an instance"),
     (
+        "nephele.<kind>.appeared",
+        "a refresh found a volume, snapshot, ssh_key, firewall, reserved_ip or vpc not there before",
+    ),
+    (
+        "nephele.<kind>.status_changed",
+        "a refresh found a volume attached or detached (or in another state), a reserved IP assigned or unassigned",
+    ),
+    ("nephele.<kind>.deleted", "a refresh no longer found a resource of that kind (`data` is its last view)"),
+    (
         "nephele.account.added",
         "an account was added at runtime (never with its credentials, only their fingerprint)",
     ),

@@ -3,7 +3,7 @@
 //! server's tests compare an event's `data` with the same resource read through the API), and
 //! secrets are redacted the same way: a create's `user_data` shows only its size.
 
-use nephele_core::Instance;
+use nephele_core::{Instance, Resource};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -13,6 +13,18 @@ use crate::store::{ApiKeyRecord, Operation};
 
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A resource of `account`, as `GET .../{kind}/{id}` shows it.
+pub fn resource(account: &str, resource: &Resource) -> Value {
+    let mut view =
+        serde_json::to_value(resource).unwrap_or_else(|_| json!({ "id": resource.id().to_string() }));
+    if let Some(fields) = view.as_object_mut() {
+        fields.insert("provider".to_owned(), json!(account));
+        let this = format!("/api/v1/providers/{account}/{}/{}", resource.kind().plural(), resource.id());
+        fields.insert("links".to_owned(), json!({ "self": this }));
+    }
+    view
 }
 
 /// An instance of `account`, as `GET .../instances/{id}` shows it.

@@ -502,7 +502,11 @@ impl Store {
         }
         let mut events = Vec::new();
         let mut appeared = Vec::new();
-        let subject = |id: &str| format!("{kind}s/{id}");
+        // As the API's paths name them: `instances/...`, `volumes/...`, `ssh-keys/...`.
+        let plural = kind
+            .parse::<nephele_core::ResourceKind>()
+            .map_or_else(|_| format!("{kind}s"), |k| k.plural().to_owned());
+        let subject = |id: &str| format!("{plural}/{id}");
         for item in items {
             match before.remove(&item.id) {
                 None => appeared.push(item),

@@ -486,3 +486,94 @@ async fn a_status_change_and_a_failed_operation_are_events() {
     assert!(accepted.iter().any(|e| e["subject"] == subject), "accepted first: {accepted:?}");
     assert_eq!(json(app.get(&format!("/api/v1/operations/{operation}")).await).await["state"], "failed");
 }
+
+/// Waits for one more refresh of `account`'s inventory than the one it holds now.
+async fn next_refresh(app: &TestApp) {
+    let before = json(app.get("/api/v1/providers/digitalocean/instances").await).await["as_of"].clone();
+    let started = Instant::now();
+    while json(app.get("/api/v1/providers/digitalocean/instances").await).await["as_of"] == before {
+        assert!(started.elapsed() < DEADLINE, "the inventory stopped refreshing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn volumes_and_reserved_ips_changed_outside_nephele_are_events_of_their_kind() {
+    let app = open_app(2, "inventory:\n  max_age_secs: 1\n").await;
+    let droplet = json(app.get("/api/v1/providers/digitalocean/instances").await).await["instances"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The baseline (first list of each kind) emits nothing.
+    next_refresh(&app).await;
+    next_refresh(&app).await;
+    let sim = app.sim.base_url();
+    let made = app
+        .http
+        .post(format!("{sim}/v2/volumes"))
+        .bearer_auth(DO_TOKEN)
+        .json(&json!({"name": "made-elsewhere", "size_gigabytes": 10, "region": "nyc1"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(made.status(), 201);
+    let volume = json(made).await["volume"]["id"].as_str().expect("volume id").to_owned();
+    let subject = format!("volumes/{volume}");
+    let appeared = wait_for_events(&app, "nephele.volume.appeared", |e| !e.is_empty()).await;
+    assert_eq!(appeared.len(), 1, "{appeared:?}");
+    assert_eq!(appeared[0]["subject"], subject.as_str());
+    assert_eq!(appeared[0]["source"], "digitalocean");
+    assert_eq!(appeared[0]["data"]["name"], "made-elsewhere");
+    assert_eq!(
+        appeared[0]["data"]["links"]["self"],
+        format!("/api/v1/providers/digitalocean/volumes/{volume}")
+    );
+
+    // Attached at the cloud: the volume's status changed.
+    let attach = app
+        .http
+        .post(format!("{sim}/v2/volumes/{volume}/actions"))
+        .bearer_auth(DO_TOKEN)
+        .json(&json!({"type": "attach", "droplet_id": droplet.parse::<u64>().expect("numeric"), "region": "nyc1"}))
+        .send()
+        .await
+        .expect("sent");
+    assert!(attach.status().is_success(), "{}", attach.status());
+    let changed = wait_for_events(&app, "nephele.volume.status_changed", |e| !e.is_empty()).await;
+    assert_eq!(changed[0]["subject"], subject.as_str());
+    assert_eq!(changed[0]["data"]["attached_to"], json!([droplet]), "{changed:?}");
+
+    // A reserved IP made and released there: appeared, then deleted, with its last view.
+    let reserved = app
+        .http
+        .post(format!("{sim}/v2/reserved_ips"))
+        .bearer_auth(DO_TOKEN)
+        .json(&json!({"region": "nyc1"}))
+        .send()
+        .await
+        .expect("sent");
+    assert!(reserved.status().is_success(), "{}", reserved.status());
+    let address = json(reserved).await["reserved_ip"]["ip"].as_str().expect("ip").to_owned();
+    let ip_appeared = wait_for_events(&app, "nephele.reserved_ip.appeared", |e| !e.is_empty()).await;
+    assert_eq!(ip_appeared.len(), 1, "{ip_appeared:?}");
+    let ip_subject = ip_appeared[0]["subject"].as_str().expect("subject").to_owned();
+    assert!(ip_subject.starts_with("reserved-ips/"), "{ip_subject}");
+    let released = app
+        .http
+        .delete(format!("{sim}/v2/reserved_ips/{address}"))
+        .bearer_auth(DO_TOKEN)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(released.status(), 204);
+    let gone = wait_for_events(&app, "nephele.reserved_ip.deleted", |e| !e.is_empty()).await;
+    assert_eq!(gone[0]["subject"], ip_subject.as_str());
+    assert_eq!(gone[0]["data"]["address"], address.as_str(), "the last view held");
+
+    // More refreshes: each change reported once.
+    next_refresh(&app).await;
+    next_refresh(&app).await;
+    assert_eq!(all_events(&app, Some("nephele.volume.appeared")).await.len(), 1);
+    assert_eq!(all_events(&app, Some("nephele.volume.status_changed")).await.len(), 1);
+    assert_eq!(all_events(&app, Some("nephele.reserved_ip.deleted")).await.len(), 1);
+}
