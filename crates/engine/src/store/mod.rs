@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_accounts.sql")),
     (6, include_str!("../../migrations/0006_events.sql")),
     (8, include_str!("../../migrations/0008_spend.sql")),
+    (10, include_str!("../../migrations/0010_audit_note.sql")),
 ];
 
 #[derive(Clone)]

@@ -3,8 +3,9 @@
 //! limited to some accounts sees, makes and changes only budgets whose scope lies within them
 //! (a budget it makes must name its accounts).
 //!
-//! The guardrail a blocking budget puts on creates lives with the create
-//! ([`guard_create`], called by `instances::create` before the operation is recorded).
+//! The guardrail a blocking budget puts on creates lives with the create ([`guard_create`],
+//! called by `instances::create` and `resources::create` before the operation is recorded; its
+//! [`Verdict`] is settled on the answer).
 
 use std::sync::Arc;
 
@@ -442,14 +443,57 @@ impl From<&budgets::Overrun> for OverrunView {
     }
 }
 
+/// A create the guardrail let through: the budgets it overruns (that warn, or that block and
+/// were overridden, with the reason), and its hold on the guardrail until its first step ran.
+#[derive(Default)]
+pub struct Verdict {
+    warnings: Vec<budgets::Overrun>,
+    /// The admin's reason, when blocking budgets were overridden.
+    overridden: Option<(String, Vec<budgets::Overrun>)>,
+    pass: Option<budgets::Pass>,
+}
+
+impl Verdict {
+    /// Ends the create's hold once its first step has run (see [`budgets::Pass::settle`]) and
+    /// puts the verdict on its answer: the warning header, and the override's reason in the
+    /// audit entry.
+    pub async fn settle(
+        self,
+        state: &AppState,
+        answered: Result<Response, ApiError>,
+    ) -> Result<Response, ApiError> {
+        if let Some(pass) = self.pass {
+            pass.settle(&state.engine).await;
+        }
+        answered.map(|mut response| {
+            let mut all = self.warnings;
+            if let Some((reason, overridden)) = &self.overridden {
+                let names = overridden
+                    .iter()
+                    .map(|o| format!("{:?} ({})", o.budget, o.budget_id))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                response.extensions_mut().insert(crate::auth::access::AuditNote(format!(
+                    "budget override: {reason:?}; let past blocking budget(s) {names}"
+                )));
+                all.extend(overridden.iter().cloned());
+            }
+            if let Some(warning) = warning_value(&all) {
+                response.headers_mut().insert(WARNING_HEADER, warning);
+            }
+            response
+        })
+    }
+}
+
 /// The guardrail's verdict on a create: refused (409 `budget_exceeded` with the budgets'
-/// figures), or let through with the warnings to put on the answer.
+/// figures), or let through with what to put on the answer ([`Verdict::settle`]).
 pub async fn guard_create(
     state: &AppState,
     principal: &Principal,
     headers: &HeaderMap,
     check: budgets::CreateCheck<'_>,
-) -> Result<(Vec<budgets::Overrun>, Option<budgets::Pass>), Response> {
+) -> Result<Verdict, Response> {
     let reason = headers.get(OVERRIDE_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
     let reason = match reason {
         None => None,
@@ -472,15 +516,18 @@ pub async fn guard_create(
     if let Ok(Some(key)) = super::idempotency::key_from(headers)
         && matches!(state.store.get_key(&principal.id, key.as_str()).await, Ok(Some(_)))
     {
-        return Ok((Vec::new(), None));
+        return Ok(Verdict::default());
     }
     let check = budgets::CreateCheck { override_reason: reason, principal: &principal.id, ..check };
     match budgets::guard_create(&state.engine, &check).await {
-        Ok(outcome) => {
-            let mut warnings = outcome.warnings;
-            warnings.extend(outcome.overridden);
-            Ok((warnings, outcome.pass))
-        }
+        Ok(outcome) => Ok(Verdict {
+            warnings: outcome.warnings,
+            overridden: match (reason, outcome.overridden.is_empty()) {
+                (Some(reason), false) => Some((reason.to_owned(), outcome.overridden)),
+                _ => None,
+            },
+            pass: outcome.pass,
+        }),
         Err(budgets::GuardError::Store(e)) => Err(ApiError::from(e).into_response()),
         Err(budgets::GuardError::Exceeded(overruns)) => {
             let first = &overruns[0];
@@ -512,7 +559,7 @@ pub async fn guard_create(
 }
 
 /// The warning header's value for a create that overruns budgets that warn.
-pub fn warning_value(overruns: &[budgets::Overrun]) -> Option<HeaderValue> {
+fn warning_value(overruns: &[budgets::Overrun]) -> Option<HeaderValue> {
     if overruns.is_empty() {
         return None;
     }
