@@ -34,7 +34,12 @@ pub const WARNING_HEADER: &str = "nephele-budget-warning";
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdRequest {
-    #[schema(example = "80%")]
+    /// A percentage of the amount above zero and at most 1000 (`80%`), or an amount in whole
+    /// cents (`400.00`); at most two decimals either way.
+    #[schema(
+        example = "80%",
+        pattern = r"^(1000000000(\.0{1,2})?|[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9])|(1000(\.0{1,2})?|[1-9][0-9]{0,2}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))%)$"
+    )]
     pub at: String,
     #[schema(value_type = BasisName)]
     pub basis: Basis,
@@ -66,36 +71,112 @@ pub enum EnforceName {
     Block,
 }
 
-/// What a budget covers; an empty (or absent) list admits everything.
+/// What a budget covers; an empty (or absent) list admits everything. Each list holds at most
+/// 100 entries of 1 to 255 characters.
 #[derive(Deserialize, Serialize, utoipa::ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeRequest {
     #[serde(default)]
+    #[schema(schema_with = scope_list)]
     pub accounts: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = scope_list)]
     pub providers: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = scope_list)]
     pub regions: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = scope_list)]
     pub kinds: Vec<String>,
-    /// Tags a resource must all carry (`team:web`).
+    /// Tags a resource must all carry (`team:web`): letters, digits, `:`, `-` and `_`.
     #[serde(default)]
+    #[schema(schema_with = tag_list)]
     pub tags: Vec<String>,
 }
 
-/// A budget to make (`POST`: `name` and `amount` required) or the fields to change (`PATCH`).
+/// A scope list as the API takes it (see `MAX_SCOPE_ENTRIES` in the engine's budget spec).
+fn scope_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255)))
+        .max_items(Some(budgets::spec::MAX_SCOPE_ENTRIES))
+        .build()
+}
+
+/// A list of tags as the API takes it.
+fn tag_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[A-Za-z0-9:_-]{1,255}$")))
+        .max_items(Some(budgets::spec::MAX_SCOPE_ENTRIES))
+        .build()
+}
+
+/// A budget to make: `name` and `amount` required.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BudgetRequest {
+pub struct NewBudgetRequest {
+    /// 1 to 100 letters, digits, spaces, `-`, `_` or `.`; unique.
+    #[schema(required = true, nullable = false, pattern = "^[A-Za-z0-9 ._-]{1,100}$")]
     pub name: Option<String>,
-    /// A decimal string in whole cents.
-    #[schema(example = "500.00")]
+    /// Above zero, at most a billion, in whole cents: a decimal string without a sign or a
+    /// leading zero.
+    #[schema(
+        required = true,
+        nullable = false,
+        example = "500.00",
+        pattern = r"^(1000000000(\.0{1,2})?|[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+    )]
     pub amount: Option<String>,
     /// ISO 4217; default USD.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     #[schema(value_type = Option<PeriodName>)]
     pub period: Option<Period>,
     pub scope: Option<ScopeRequest>,
+    #[schema(max_items = 10)]
+    pub thresholds: Option<Vec<ThresholdRequest>>,
+    #[schema(value_type = Option<EnforceName>)]
+    pub enforce: Option<Enforce>,
+}
+
+impl From<NewBudgetRequest> for BudgetRequest {
+    fn from(b: NewBudgetRequest) -> Self {
+        Self {
+            name: b.name,
+            amount: b.amount,
+            currency: b.currency,
+            period: b.period,
+            scope: b.scope,
+            thresholds: b.thresholds,
+            enforce: b.enforce,
+        }
+    }
+}
+
+/// The fields of a budget to change (`PATCH`): at least one; a field given as `null` is left as
+/// it is.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
+pub struct BudgetRequest {
+    /// 1 to 100 letters, digits, spaces, `-`, `_` or `.`; unique.
+    #[schema(pattern = "^[A-Za-z0-9 ._-]{1,100}$")]
+    pub name: Option<String>,
+    /// Above zero, at most a billion, in whole cents: a decimal string without a sign or a
+    /// leading zero.
+    #[schema(
+        example = "500.00",
+        pattern = r"^(1000000000(\.0{1,2})?|[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+    )]
+    pub amount: Option<String>,
+    /// ISO 4217.
+    #[schema(pattern = "^[A-Z]{3}$")]
+    pub currency: Option<String>,
+    #[schema(value_type = Option<PeriodName>)]
+    pub period: Option<Period>,
+    pub scope: Option<ScopeRequest>,
+    #[schema(max_items = 10)]
     pub thresholds: Option<Vec<ThresholdRequest>>,
     #[schema(value_type = Option<EnforceName>)]
     pub enforce: Option<Enforce>,
@@ -301,15 +382,15 @@ async fn reevaluate(state: &AppState) {
 }
 
 /// Makes a budget.
-#[utoipa::path(post, path = "/api/v1/budgets", tag = "budgets", request_body = BudgetRequest,
+#[utoipa::path(post, path = "/api/v1/budgets", tag = "budgets", request_body = NewBudgetRequest,
     responses((status = 201, description = "The budget, with its figures", body = BudgetView)))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
-    ApiJson(body, _): ApiJson<BudgetRequest>,
+    ApiJson(body, _): ApiJson<NewBudgetRequest>,
 ) -> Result<(StatusCode, Json<BudgetView>), ApiError> {
-    let body = body.into_body();
+    let body = BudgetRequest::from(body).into_body();
     let spec = body.parse().map_err(ApiError::invalid)?;
     check_scope(&state, &principal, &spec.scope)?;
     let id = uuid::Uuid::now_v7().to_string();
@@ -373,8 +454,11 @@ pub async fn update(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-    ApiJson(patch, _): ApiJson<BudgetRequest>,
+    ApiJson(patch, raw): ApiJson<BudgetRequest>,
 ) -> Result<Json<BudgetView>, ApiError> {
+    if raw.as_object().is_none_or(serde_json::Map::is_empty) {
+        return Err(ApiError::invalid_field("body", "must name at least one field to change"));
+    }
     let found = find(&state, &principal, &id).await?;
     let body = found.spec.body().patched(patch.into_body());
     let spec = body.parse().map_err(ApiError::invalid)?;

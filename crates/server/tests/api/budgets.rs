@@ -495,3 +495,45 @@ async fn of_twenty_concurrent_volume_creates_exactly_those_that_fit_are_accepted
     assert_eq!(count, Some(7), "{listed}");
     assert_eq!(app.upstream("volumes_create"), 7);
 }
+
+#[tokio::test]
+async fn a_patch_must_name_a_field_and_amounts_are_written_in_whole_cents_as_documented() {
+    let (app, _state) = spawn_on_clocks("2026-03-01T00:00:00Z", "").await;
+    let made = make_budget(&app, json!({"name": "cents", "amount": "10.50"})).await;
+    let url = format!("/api/v1/budgets/{}", id(&made));
+    let empty = app.http.patch(app.url(&url)).json(&json!({})).send().await.expect("request");
+    assert_eq!(empty.status(), 422);
+    assert_eq!(json(empty).await["errors"][0]["field"], "body");
+    // A field given as null is a field named: left as it is, and the answer says so.
+    let unchanged =
+        app.http.patch(app.url(&url)).json(&json!({"currency": null})).send().await.expect("request");
+    assert_eq!(unchanged.status(), 200);
+    assert_eq!(json(unchanged).await["amount"], "10.50");
+    // What the document's patterns refuse, the API refuses, naming the field.
+    for (body, field) in [
+        (json!({"name": "x", "amount": "+5"}), "amount"),
+        (json!({"name": "x", "amount": "05"}), "amount"),
+        (json!({"name": "x", "amount": "5.000"}), "amount"),
+        (json!({"name": "x", "amount": "1_000"}), "amount"),
+        (
+            json!({"name": "x", "amount": "5", "thresholds": [{"at": " 80%", "basis": "actual"}]}),
+            "thresholds[0].at",
+        ),
+        (
+            json!({"name": "x", "amount": "5", "thresholds": [{"at": "80.001%", "basis": "actual"}]}),
+            "thresholds[0].at",
+        ),
+        (json!({"amount": "5"}), "name"),
+    ] {
+        let response = app.post("/api/v1/budgets", body.clone()).await;
+        assert_eq!(response.status(), 422, "{body}");
+        let problem = json(response).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+    }
+    // A scope entry is counted in characters, as the document's maxLength is.
+    let long = "é".repeat(200);
+    let scoped = app
+        .post("/api/v1/budgets", json!({"name": "wide", "amount": "1", "scope": {"regions": [long]}}))
+        .await;
+    assert_eq!(scoped.status(), 201);
+}

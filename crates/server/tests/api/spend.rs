@@ -269,6 +269,15 @@ async fn history_queries_name_the_bad_parameter() {
         ("from=2026-03-10&to=2026-03-01", "from"),
         ("from=2000-01-01&to=2026-01-01&step=hour", "from"),
         ("colour=red", "colour"),
+        // The document's patterns, which the API holds to: no lower-case `t`, no leap second,
+        // no fraction past nanoseconds, no bare hour offset; a tag key of tag characters.
+        ("from=2026-03-01t00:00:00Z", "from"),
+        ("to=2026-03-31T23:59:60Z", "to"),
+        ("from=2026-03-01T00:00:00.1234567891Z", "from"),
+        ("from=2026-03-01T00:00:00+01", "from"),
+        ("group_by=tag:team%20name", "group_by"),
+        // The shape is right, the calendar has no such day.
+        ("from=2026-02-30", "from"),
     ] {
         let response = app.get(&format!("/api/v1/costs/history?{query}")).await;
         assert_eq!(response.status(), 422, "{query}");
