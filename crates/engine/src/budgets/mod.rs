@@ -150,18 +150,15 @@ fn period_index(period: Period) -> usize {
     }
 }
 
-/// What one instance of `price`, billed under `provider`'s policies, costs from `now` to `end`
-/// with `billed_this_month` seconds already billed this month; `created` says which month is
-/// its first (the minimum charge).
+/// What one instance of `price` made at `now`, billed under `provider`'s policies (its minimum
+/// in this month), costs from `now` to the end of this month, quarter and year.
 async fn projected(
     engine: &Engine,
     account: &str,
     provider: &dyn Provider,
     price: &InstanceType,
     backups: BackupPlan,
-    created: OffsetDateTime,
     now: OffsetDateTime,
-    billed_this_month: u64,
 ) -> Result<[Decimal; 3], nephele_core::ProviderError> {
     let ends = period_ends(now);
     let last = ends.iter().copied().max().unwrap_or(now);
@@ -179,12 +176,12 @@ async fn projected(
         price_hourly: price.price_hourly,
         price_monthly: price.price_monthly,
         policy: policies.get(&ms(m)).cloned().unwrap_or_else(nephele_core::BillingPolicy::per_started_hour),
-        creation_month: month_start(created) == m,
+        creation_month: month_start(now) == m,
         backups,
     };
     let mut out = [Decimal::ZERO; 3];
     for (slot, end) in out.iter_mut().zip(ends) {
-        *slot = cost_to(now, end, billed_this_month, rate_at).map_err(nephele_core::ProviderError::from)?;
+        *slot = cost_to(now, end, 0, rate_at).map_err(nephele_core::ProviderError::from)?;
     }
     Ok(out)
 }
@@ -727,8 +724,7 @@ async fn estimate(
             let types = engine.catalog.last_instance_types(check.account)?;
             let price = types.iter().find(|t| t.id == *instance_type).and_then(|t| t.priced_in(region))?;
             let plan = BackupPlan::of_create(*backups);
-            let one = match projected(engine, check.account, check.provider, &price, plan, now, now, 0).await
-            {
+            let one = match projected(engine, check.account, check.provider, &price, plan, now).await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot price a create for the budgets; it is let through");
