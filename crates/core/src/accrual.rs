@@ -18,7 +18,7 @@
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 
-use crate::cost::{BillingPolicy, CostError, Metering, month_start};
+use crate::cost::{BackupPlan, BillingPolicy, CostError, Metering, month_start};
 use crate::duration::add_months;
 
 const SECONDS_PER_HOUR: Decimal = Decimal::from_parts(3600, 0, 0, false, 0);
@@ -31,18 +31,43 @@ pub struct MonthlyRate {
     pub policy: BillingPolicy,
     /// Whether the instance was created in this month (the minimum applies).
     pub creation_month: bool,
+    /// Its backups, charged as a share of its charge.
+    pub backups: BackupPlan,
 }
 
 impl MonthlyRate {
-    /// The charge for `seconds` billed in the month so far.
+    /// The charge for `seconds` billed in the month so far, backups included.
     pub fn charge(&self, seconds: u64) -> Result<Decimal, CostError> {
-        charge(&self.policy, self.price_hourly, self.price_monthly, self.creation_month, seconds)
+        let compute =
+            charge(&self.policy, self.price_hourly, self.price_monthly, self.creation_month, seconds)?;
+        with_backups(compute, &self.policy, self.backups)
     }
 
-    /// What `more` seconds cost after `already` seconds billed this month.
+    /// What `more` seconds cost after `already` seconds billed this month, backups included.
     pub fn piece(&self, already: u64, more: u64) -> Result<Decimal, CostError> {
-        piece(&self.policy, self.price_hourly, self.price_monthly, self.creation_month, already, more)
+        let compute =
+            piece(&self.policy, self.price_hourly, self.price_monthly, self.creation_month, already, more)?;
+        with_backups(compute, &self.policy, self.backups)
     }
+}
+
+/// A compute charge with the backups of `plan` added: on DigitalOcean's basic plans 20 %
+/// (weekly) or 30 % (daily) of the droplet's charge for the same time, its minimum and cap
+/// included ("Backups Pricing", validated 2026-03-09), so the surcharge of a piece is the same
+/// share of the piece and the pieces of a month add up to the month's surcharge.
+pub fn with_backups(
+    compute: Decimal,
+    policy: &BillingPolicy,
+    plan: BackupPlan,
+) -> Result<Decimal, CostError> {
+    let rate = policy.backup_rate(plan);
+    if rate.is_zero() {
+        return Ok(compute);
+    }
+    compute
+        .checked_mul(rate)
+        .and_then(|surcharge| compute.checked_add(surcharge))
+        .ok_or(CostError::TooLarge { figure: "backup charge" })
 }
 
 /// [`MonthlyRate::charge`] without building a rate (the policy borrowed, for hot loops).
@@ -166,8 +191,10 @@ mod tests {
         MonthlyRate {
             price_hourly: dec("0.00893"),
             price_monthly: dec("6"),
-            policy: BillingPolicy::per_second_with_monthly_cap(60, dec("0.01")),
+            policy: BillingPolicy::per_second_with_monthly_cap(60, dec("0.01"))
+                .with_backup_rates(dec("0.20"), dec("0.30")),
             creation_month,
+            backups: BackupPlan::None,
         }
     }
 
@@ -219,6 +246,42 @@ mod tests {
             })
             .expect("forecast");
         assert_eq!(total, dec("7.92792"));
+    }
+
+    // Hand-checked against DigitalOcean's rule (backups cost 20 % weekly, 30 % daily of the
+    // droplet's charge for the same time): 10 h 30 min of s-1vcpu-2gb is 0.00893 x 37800 / 3600
+    // = 0.093765; daily backups add 0.0281295 = 0.1218945; weekly add 0.018753 = 0.112518. A
+    // whole month is capped at $6 before the surcharge: 7.80 daily, 7.20 weekly.
+    #[test]
+    fn backups_add_their_share_of_every_piece_and_of_the_capped_month() {
+        let daily = MonthlyRate { backups: BackupPlan::Daily, ..droplet(true) };
+        let weekly = MonthlyRate { backups: BackupPlan::Weekly, ..droplet(true) };
+        let mut billed = 0;
+        let (mut d, mut w) = (Decimal::ZERO, Decimal::ZERO);
+        for (a, b) in hourly_pieces(datetime!(2026-03-10 12:20 UTC), datetime!(2026-03-10 22:50 UTC)) {
+            let s = seconds_between(a, b);
+            d += daily.piece(billed, s).expect("piece");
+            w += weekly.piece(billed, s).expect("piece");
+            billed += s;
+        }
+        assert_eq!(d, dec("0.1218945"));
+        assert_eq!(w, dec("0.112518"));
+        assert_eq!(daily.charge(744 * 3600).expect("month"), dec("7.80"));
+        assert_eq!(weekly.charge(744 * 3600).expect("month"), dec("7.20"));
+        // The minimum of a 30-second life carries its surcharge too: 0.01 x 1.3.
+        assert_eq!(daily.piece(0, 30).expect("piece"), dec("0.013"));
+        // Without backups nothing is added, whatever the policy's rates.
+        assert_eq!(droplet(true).charge(744 * 3600).expect("month"), dec("6"));
+        // The estimator says the same for the whole span.
+        let query = CostQuery {
+            price_hourly: dec("0.00893"),
+            price_monthly: dec("6"),
+            count: 1,
+            backups: BackupPlan::Daily,
+            start: datetime!(2026-03-10 12:20 UTC),
+            duration: BillingDuration::from_seconds(37_800),
+        };
+        assert_eq!(estimate(&query, |_| daily.policy.clone()).expect("estimate").total_exact, d);
     }
 
     #[test]

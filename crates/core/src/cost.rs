@@ -81,6 +81,22 @@ pub enum BackupPlan {
     Daily,
 }
 
+impl BackupPlan {
+    /// The plan of an instance whose provider lists `features`: DigitalOcean shows only that
+    /// backups are on (the feature `backups`), not their plan; a create without a
+    /// `backup_policy` (how Nephele creates) gets the spec's default, `daily`, so an instance
+    /// with backups on is counted as daily (a plan changed to weekly elsewhere is over-counted
+    /// by a third of its surcharge, never under-counted).
+    pub fn of_features(features: &[String]) -> Self {
+        if features.iter().any(|f| f == "backups") { Self::Daily } else { Self::None }
+    }
+
+    /// The plan a create asks for with `backups` on or off (the spec's default plan, `daily`).
+    pub fn of_create(backups: bool) -> Self {
+        if backups { Self::Daily } else { Self::None }
+    }
+}
+
 /// How a provider bills one instance type at one time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillingPolicy {
@@ -170,7 +186,8 @@ impl BillingPolicy {
         Ok(())
     }
 
-    fn backup_rate(&self, plan: BackupPlan) -> Decimal {
+    /// The share of the instance's charge its backups add under `plan`.
+    pub fn backup_rate(&self, plan: BackupPlan) -> Decimal {
         match plan {
             BackupPlan::None => Decimal::ZERO,
             BackupPlan::Weekly => self.weekly_backup_rate,

@@ -66,6 +66,37 @@ pub struct ResourcePrice {
     pub grade: Grade,
 }
 
+/// What a resource's price depends on: its kind, region, variant and size, and whether it is
+/// attached or assigned to nothing. A resource has one ([`PriceKey::of`]); so has a create of
+/// one, before it exists (the guardrail prices it so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceKey<'a> {
+    pub kind: ResourceKind,
+    pub region: Option<&'a str>,
+    pub variant: Option<&'a str>,
+    pub size_gib: Option<Decimal>,
+    pub unassigned: bool,
+}
+
+impl<'a> PriceKey<'a> {
+    /// What `resource` is priced by.
+    pub fn of(resource: &'a Resource) -> Self {
+        let (region, variant, size_gib, unassigned) = match resource {
+            Resource::Volume(v) => (
+                Some(v.region.as_str()),
+                v.volume_type.as_deref(),
+                Some(Decimal::from(v.size_gib)),
+                v.attached_to.is_empty() && v.status != VolumeStatus::InUse,
+            ),
+            Resource::Snapshot(s) => (s.regions.first().map(String::as_str), None, Some(s.size_gib), true),
+            Resource::ReservedIp(ip) => (Some(ip.region.as_str()), None, None, ip.assigned_to.is_none()),
+            Resource::SshKey(_) | Resource::Firewall(_) => (None, None, None, false),
+            Resource::Vpc(v) => (Some(v.region.as_str()), None, None, false),
+        };
+        Self { kind: resource.kind(), region, variant, size_gib, unassigned }
+    }
+}
+
 /// The price of `resource`, per hour, from `prices`: `Ok(None)` when nothing in the list applies
 /// to it (free, or unknown: the list says which by having no entry), an error when the figures
 /// cannot be computed with.
@@ -73,38 +104,34 @@ pub fn hourly_price<'a>(
     resource: &Resource,
     prices: &'a [ResourcePrice],
 ) -> Result<Option<(Decimal, &'a ResourcePrice)>, String> {
-    let (region, variant, size_gib, unassigned) = match resource {
-        Resource::Volume(v) => (
-            Some(v.region.as_str()),
-            v.volume_type.as_deref(),
-            Some(Decimal::from(v.size_gib)),
-            v.attached_to.is_empty() && v.status != VolumeStatus::InUse,
-        ),
-        Resource::Snapshot(s) => (s.regions.first().map(String::as_str), None, Some(s.size_gib), true),
-        Resource::ReservedIp(ip) => (Some(ip.region.as_str()), None, None, ip.assigned_to.is_none()),
-        Resource::SshKey(_) | Resource::Firewall(_) => (None, None, None, false),
-        Resource::Vpc(v) => (Some(v.region.as_str()), None, None, false),
-    };
+    hourly_price_of(&PriceKey::of(resource), prices)
+}
+
+/// [`hourly_price`] of whatever `key` describes.
+pub fn hourly_price_of<'a>(
+    key: &PriceKey<'_>,
+    prices: &'a [ResourcePrice],
+) -> Result<Option<(Decimal, &'a ResourcePrice)>, String> {
     // The most specific entry wins: region and variant, then region, then variant, then any.
     let applies = |p: &&ResourcePrice| {
-        p.kind == resource.kind()
-            && p.region.as_deref().is_none_or(|r| Some(r) == region)
-            && p.variant.as_deref().is_none_or(|v| Some(v) == variant)
-            && (p.billable == Billable::Always || unassigned)
+        p.kind == key.kind
+            && p.region.as_deref().is_none_or(|r| Some(r) == key.region)
+            && p.variant.as_deref().is_none_or(|v| Some(v) == key.variant)
+            && (p.billable == Billable::Always || key.unassigned)
     };
     let Some(price) = prices.iter().filter(applies).max_by_key(|p| (p.region.is_some(), p.variant.is_some()))
     else {
         return Ok(None);
     };
     if price.amount.is_sign_negative() {
-        return Err(format!("a negative price for {} ({})", resource.kind(), price.amount));
+        return Err(format!("a negative price for {} ({})", key.kind, price.amount));
     }
-    let too_large = || format!("the price of {} {} is too large to compute", resource.kind(), resource.id());
+    let too_large = || format!("the price of a {} is too large to compute", key.kind);
     let hourly = match price.unit {
         PriceUnit::Hour => price.amount,
         PriceUnit::Month => price.amount.checked_div(HOURS_PER_MONTH).ok_or_else(too_large)?,
         PriceUnit::GibMonth => {
-            let size = size_gib.ok_or_else(|| format!("{} has no size to price per GiB", resource.kind()))?;
+            let size = key.size_gib.ok_or_else(|| format!("{} has no size to price per GiB", key.kind))?;
             price
                 .amount
                 .checked_mul(size)

@@ -187,8 +187,20 @@ pub async fn fleet(engine: &Engine, may_use: impl Fn(&str) -> bool, now: OffsetD
                     continue;
                 }
             };
+            // Backups add their share of the droplet's charge (DigitalOcean's basic plans).
+            let backups = BackupPlan::of_features(&instance.features);
+            let backup_rate = match backups {
+                BackupPlan::None => Decimal::ZERO,
+                plan => match provider.billing_policy(&price, now).await {
+                    Ok(policy) => policy.backup_rate(plan),
+                    Err(e) => {
+                        report.issues.push(ProviderIssue::from_provider(name, &e));
+                        continue;
+                    }
+                },
+            };
             let month_to_date =
-                match month_to_date(provider.as_ref(), instance, &price, this_month, now).await {
+                match month_to_date(provider.as_ref(), instance, &price, backups, this_month, now).await {
                     Ok((spent, assumptions)) => {
                         for a in assumptions {
                             if !report.assumptions.contains(&a) {
@@ -202,10 +214,11 @@ pub async fn fleet(engine: &Engine, may_use: impl Fn(&str) -> bool, now: OffsetD
                         continue;
                     }
                 };
+            let with_backups = |d: Decimal| d.checked_mul(Decimal::ONE + backup_rate).unwrap_or(d);
             let charge = Charge {
                 instance: true,
-                hourly: price.price_hourly,
-                monthly: price.price_monthly,
+                hourly: with_backups(price.price_hourly),
+                monthly: with_backups(price.price_monthly),
                 month_to_date,
             };
             let type_key = (instance.instance_type.clone(), price.currency.clone());
@@ -351,6 +364,7 @@ async fn month_to_date(
     provider: &dyn Provider,
     instance: &nephele_core::Instance,
     price: &InstanceType,
+    backups: BackupPlan,
     this_month: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<(Decimal, Vec<String>), ProviderError> {
@@ -363,7 +377,7 @@ async fn month_to_date(
         price_hourly: price.price_hourly,
         price_monthly: price.price_monthly,
         count: 1,
-        backups: BackupPlan::None,
+        backups,
         start: since,
         duration: BillingDuration::from_seconds(seconds),
     };

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nephele_core::accrual::{MonthlyRate, cost_to, next_month_start, seconds_between};
-use nephele_core::cost::month_start;
-use nephele_core::{InstanceStatus, InstanceType, Provider};
+use nephele_core::cost::{BackupPlan, month_start};
+use nephele_core::pricing::{self, PriceKey};
+use nephele_core::{CreateResource, InstanceStatus, InstanceType, Provider};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -149,17 +150,15 @@ fn period_index(period: Period) -> usize {
     }
 }
 
-/// What one instance of `price`, billed under `provider`'s policies, costs from `now` to `end`
-/// with `billed_this_month` seconds already billed this month; `created` says which month is
-/// its first (the minimum charge).
+/// What one instance of `price` made at `now`, billed under `provider`'s policies (its minimum
+/// in this month), costs from `now` to the end of this month, quarter and year.
 async fn projected(
     engine: &Engine,
     account: &str,
     provider: &dyn Provider,
     price: &InstanceType,
-    created: OffsetDateTime,
+    backups: BackupPlan,
     now: OffsetDateTime,
-    billed_this_month: u64,
 ) -> Result<[Decimal; 3], nephele_core::ProviderError> {
     let ends = period_ends(now);
     let last = ends.iter().copied().max().unwrap_or(now);
@@ -177,11 +176,12 @@ async fn projected(
         price_hourly: price.price_hourly,
         price_monthly: price.price_monthly,
         policy: policies.get(&ms(m)).cloned().unwrap_or_else(nephele_core::BillingPolicy::per_started_hour),
-        creation_month: month_start(created) == m,
+        creation_month: month_start(now) == m,
+        backups,
     };
     let mut out = [Decimal::ZERO; 3];
     for (slot, end) in out.iter_mut().zip(ends) {
-        *slot = cost_to(now, end, billed_this_month, rate_at).map_err(nephele_core::ProviderError::from)?;
+        *slot = cost_to(now, end, 0, rate_at).map_err(nephele_core::ProviderError::from)?;
     }
     Ok(out)
 }
@@ -237,12 +237,22 @@ async fn projected_to(
         price_monthly: price.price_monthly,
         policy: policies.get(&ms(m)).cloned().unwrap_or_else(nephele_core::BillingPolicy::per_started_hour),
         creation_month: month_start(created) == m,
+        backups: BackupPlan::None,
     };
     cost_to(from, end, 0, rate_at).map_err(nephele_core::ProviderError::from)
 }
 
 fn period_ends(now: OffsetDateTime) -> [OffsetDateTime; 3] {
     [Period::Month.around(now).1, Period::Quarter.around(now).1, Period::Year.around(now).1]
+}
+
+/// What a resource priced at `hourly` costs from `now` to each of `ends`.
+fn resource_to_ends(hourly: Decimal, now: OffsetDateTime, ends: [OffsetDateTime; 3]) -> Option<[Decimal; 3]> {
+    let mut out = [Decimal::ZERO; 3];
+    for (slot, end) in out.iter_mut().zip(ends) {
+        *slot = pricing::charge_between(hourly, now, end).ok()?;
+    }
+    Some(out)
 }
 
 impl Fleet {
@@ -263,7 +273,9 @@ impl Fleet {
         for (account, provider) in engine.providers.all() {
             let account = &account;
             let Some(snapshot) = engine.inventory.peek(account) else { continue };
-            let Some(types) = engine.catalog.last_instance_types(account) else { continue };
+            // Without the account's instance types its instances cannot be priced (yet); its
+            // resources still can, from the copy's price list.
+            let types = engine.catalog.last_instance_types(account).unwrap_or_default();
             let provider_name = provider.info().name;
             let mut prices: HashMap<(&str, &str), Option<Arc<InstanceType>>> = HashMap::new();
             let mut later_months: HashMap<(&str, &str), Arc<Later>> = HashMap::new();
@@ -337,8 +349,12 @@ impl Fleet {
                     }
                 };
                 let mut to_end = later.1;
+                // Backups add their share of the instance's charge, month by month (the
+                // surcharge is linear in the charge, so it scales the whole projection).
+                let backup_rate = later.0.backup_rate(BackupPlan::of_features(&instance.features));
+                let with_backups = |d: Decimal| d.checked_mul(Decimal::ONE + backup_rate).unwrap_or(d);
                 for slot in &mut to_end {
-                    *slot = slot.checked_add(this_part).unwrap_or(*slot);
+                    *slot = with_backups(slot.checked_add(this_part).unwrap_or(*slot));
                 }
                 let mut tags = instance.tags.clone();
                 tags.sort();
@@ -359,7 +375,40 @@ impl Fleet {
                     hourly: Decimal::ZERO,
                     to_end: [Decimal::ZERO; 3],
                 });
-                item.hourly = item.hourly.checked_add(price.price_hourly).unwrap_or(item.hourly);
+                let hourly = with_backups(price.price_hourly);
+                item.hourly = item.hourly.checked_add(hourly).unwrap_or(item.hourly);
+                for (sum, add) in item.to_end.iter_mut().zip(to_end) {
+                    *sum = sum.checked_add(add).unwrap_or(*sum);
+                }
+            }
+            // Resources (volumes, reserved IPs...) at their price list's hourly figure to each
+            // period's end, each month at most its monthly figure.
+            let ends = period_ends(now);
+            for resource in snapshot.resources.values().flat_map(|list| list.iter()) {
+                let Ok(Some((hourly, price))) = pricing::hourly_price(resource, &snapshot.resource_prices)
+                else {
+                    continue;
+                };
+                if hourly.is_zero() {
+                    continue;
+                }
+                let Some(to_end) = resource_to_ends(hourly, now, ends) else { continue };
+                let region = resource.region().unwrap_or("global").to_owned();
+                let kind = resource.kind().as_str().to_owned();
+                let mut tags = resource.tags().to_vec();
+                tags.sort();
+                let key = (account.clone(), region.clone(), kind.clone(), tags, price.currency.clone());
+                let item = items.entry(key).or_insert_with(|| Item {
+                    account: account.clone(),
+                    provider: provider_name.clone(),
+                    region,
+                    kind,
+                    tags: resource.tags().to_vec(),
+                    currency: price.currency.clone(),
+                    hourly: Decimal::ZERO,
+                    to_end: [Decimal::ZERO; 3],
+                });
+                item.hourly = item.hourly.checked_add(hourly).unwrap_or(item.hourly);
                 for (sum, add) in item.to_end.iter_mut().zip(to_end) {
                     *sum = sum.checked_add(add).unwrap_or(*sum);
                 }
@@ -489,14 +538,41 @@ pub async fn evaluate_all(engine: &Engine, now: OffsetDateTime) {
     }
 }
 
+/// What a create makes.
+pub enum Creating<'a> {
+    /// `count` instances of a type in a region, with backups on or off.
+    Instances { instance_type: &'a str, region: &'a str, tags: &'a [String], count: u32, backups: bool },
+    /// One resource (a volume or a reserved IP costs money; the other kinds are let through).
+    Resource(&'a CreateResource),
+}
+
+impl Creating<'_> {
+    /// The kind, region and tags a budget's scope reads.
+    fn scope(&self) -> (String, &str, &[String]) {
+        match self {
+            Self::Instances { region, tags, .. } => ("instance".to_owned(), region, tags),
+            Self::Resource(request) => {
+                let (region, tags): (&str, &[String]) = match request {
+                    CreateResource::Volume { region, tags, .. } => (region, tags),
+                    CreateResource::ReservedIp { region, .. } | CreateResource::Vpc { region, .. } => {
+                        (region, &[])
+                    }
+                    CreateResource::Snapshot { tags, .. } | CreateResource::Firewall { tags, .. } => {
+                        ("global", tags)
+                    }
+                    CreateResource::SshKey { .. } => ("global", &[]),
+                };
+                (request.kind().as_str().to_owned(), region, tags)
+            }
+        }
+    }
+}
+
 /// What a create is checked with.
 pub struct CreateCheck<'a> {
     pub account: &'a str,
     pub provider: &'a dyn Provider,
-    pub region: &'a str,
-    pub instance_type: &'a str,
-    pub count: u32,
-    pub tags: &'a [String],
+    pub creating: Creating<'a>,
     /// The operation the create is recorded as: its reservation lasts until that ends.
     pub operation_id: String,
     /// An admin's reason to let this create past a blocking budget.
@@ -551,34 +627,20 @@ pub enum GuardError {
 pub async fn guard_create(engine: &Engine, check: &CreateCheck<'_>) -> Result<GuardOutcome, GuardError> {
     let now = engine.spend.clock.now();
     let provider_name = check.provider.info().name;
+    let (kind, region, tags) = check.creating.scope();
     let specs: Vec<(BudgetRow, BudgetSpec)> = load(engine)
         .await?
         .into_iter()
         .filter(|(_, s)| {
-            s.enforce != Enforce::None
-                && s.scope.admits(check.account, &provider_name, check.region, "instance", check.tags)
+            s.enforce != Enforce::None && s.scope.admits(check.account, &provider_name, region, &kind, tags)
         })
         .collect();
     if specs.is_empty() {
         return Ok(GuardOutcome::default());
     }
-    let Some(types) = engine.catalog.last_instance_types(check.account) else {
+    let Some((each, currency)) = estimate(engine, check, now).await else {
         return Ok(GuardOutcome::default());
     };
-    let Some(price) =
-        types.iter().find(|t| t.id == check.instance_type).and_then(|t| t.priced_in(check.region))
-    else {
-        return Ok(GuardOutcome::default());
-    };
-    let one = match projected(engine, check.account, check.provider, &price, now, now, 0).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot price a create for the budgets; it is let through");
-            return Ok(GuardOutcome::default());
-        }
-    };
-    let count = Decimal::from(check.count);
-
     let mut reservations = engine.spend.budgets.reservations.clone().lock_owned().await;
     // Reservations whose operations have ended are in the inventory now (or never will be).
     let mut kept = Vec::new();
@@ -599,11 +661,11 @@ pub async fn guard_create(engine: &Engine, check: &CreateCheck<'_>) -> Result<Gu
     let mut outcome = GuardOutcome::default();
     let mut amounts = HashMap::new();
     for (row, spec) in &specs {
-        if spec.currency != price.currency {
+        if spec.currency != currency {
             continue;
         }
         let figures = fleet.figures(spec, now);
-        let estimate = one[period_index(spec.period)].checked_mul(count).unwrap_or(Decimal::MAX);
+        let estimate = each[period_index(spec.period)];
         let reserved: Decimal = reservations.iter().filter_map(|r| r.amounts.get(&row.id)).copied().sum();
         amounts.insert(row.id.clone(), estimate);
         for (idx, level) in spec.blocking_levels() {
@@ -647,4 +709,74 @@ pub async fn guard_create(engine: &Engine, check: &CreateCheck<'_>) -> Result<Gu
         made: Instant::now(),
     });
     Ok(outcome)
+}
+
+/// What a create costs from `now` to the end of this month, quarter and year, and in which
+/// currency; `None` when it costs nothing or cannot be priced (it is then let through: the
+/// guardrail never blocks on a price it does not know).
+async fn estimate(
+    engine: &Engine,
+    check: &CreateCheck<'_>,
+    now: OffsetDateTime,
+) -> Option<([Decimal; 3], String)> {
+    match &check.creating {
+        Creating::Instances { instance_type, region, count, backups, .. } => {
+            let types = engine.catalog.last_instance_types(check.account)?;
+            let price = types.iter().find(|t| t.id == *instance_type).and_then(|t| t.priced_in(region))?;
+            let plan = BackupPlan::of_create(*backups);
+            let one = match projected(engine, check.account, check.provider, &price, plan, now).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot price a create for the budgets; it is let through");
+                    return None;
+                }
+            };
+            let count = Decimal::from(*count);
+            Some((one.map(|each| each.checked_mul(count).unwrap_or(Decimal::MAX)), price.currency.clone()))
+        }
+        Creating::Resource(request) => {
+            let key = match request {
+                CreateResource::Volume { region, size_gib, volume_type, .. } => PriceKey {
+                    kind: request.kind(),
+                    region: Some(region),
+                    variant: volume_type.as_deref(),
+                    size_gib: Some(Decimal::from(*size_gib)),
+                    unassigned: true,
+                },
+                CreateResource::ReservedIp { region, instance_id, .. } => PriceKey {
+                    kind: request.kind(),
+                    region: Some(region),
+                    variant: None,
+                    size_gib: None,
+                    unassigned: instance_id.is_none(),
+                },
+                // A snapshot's size is known once it is taken; the other kinds are free.
+                _ => return None,
+            };
+            // The inventory's copy holds the price list; read once if not yet (a list, never a
+            // create, within the inventory's read budget).
+            let snapshot = match engine.inventory.peek(check.account) {
+                Some(snapshot) => snapshot,
+                None => tokio::time::timeout(
+                    engine.inventory.read_budget(),
+                    engine.inventory.snapshot(check.account, crate::inventory::Freshness::Cached),
+                )
+                .await
+                .ok()?
+                .ok()?,
+            };
+            let (hourly, price) = match pricing::hourly_price_of(&key, &snapshot.resource_prices) {
+                Ok(Some(found)) => found,
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot price a create for the budgets; it is let through");
+                    return None;
+                }
+            };
+            if hourly.is_zero() {
+                return None;
+            }
+            Some((resource_to_ends(hourly, now, period_ends(now))?, price.currency.clone()))
+        }
+    }
 }

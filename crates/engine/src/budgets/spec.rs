@@ -65,15 +65,40 @@ pub enum Level {
     Amount(Decimal),
 }
 
+/// The written form of an amount, as the API document's pattern says it
+/// ([`AMOUNT_PATTERN`]): digits without a sign or a leading zero, then at most two decimals.
+fn money_text(raw: &str) -> Option<Decimal> {
+    let (int, frac) = match raw.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (raw, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || (int.len() > 1 && int.starts_with('0')) {
+        return None;
+    }
+    if frac.is_some_and(|f| !digits(f) || f.len() > 2) {
+        return None;
+    }
+    Decimal::from_str(raw).ok()
+}
+
+/// An amount as the API takes it: above zero, at most a billion, in whole cents.
+pub const AMOUNT_PATTERN: &str =
+    r"^(1000000000(\.0{1,2})?|[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$";
+/// A threshold as the API takes it: an amount as [`AMOUNT_PATTERN`], or a percentage above zero
+/// and at most 1000 with at most two decimals.
+pub const LEVEL_PATTERN: &str = r"^(1000000000(\.0{1,2})?|[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9])|(1000(\.0{1,2})?|[1-9][0-9]{0,2}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))%)$";
+
 impl Level {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
         let (number, percent) = match raw.strip_suffix('%') {
             Some(n) => (n, true),
             None => (raw, false),
         };
-        let value = Decimal::from_str(number)
-            .map_err(|_| "must be a percentage such as \"80%\" or an amount such as \"150.00\"".to_owned())?;
+        let value = money_text(number).ok_or_else(|| {
+            "must be a percentage such as \"80%\" or an amount such as \"150.00\" (at most two decimals)"
+                .to_owned()
+        })?;
         if value <= Decimal::ZERO {
             return Err("must be more than zero".to_owned());
         }
@@ -238,7 +263,7 @@ impl BudgetBody {
                 String::new()
             }
         };
-        let amount = match self.amount.as_deref().map(Decimal::from_str) {
+        let amount = match self.amount.as_deref().map(|a| money_text(a).ok_or(())) {
             Some(Ok(a)) if a > Decimal::ZERO => match check_amount(a) {
                 Ok(()) => a,
                 Err(m) => {
@@ -249,7 +274,7 @@ impl BudgetBody {
             Some(_) => {
                 errors.push(FieldError::new(
                     "amount",
-                    "must be a decimal string above zero, such as \"500.00\"",
+                    "must be a decimal string above zero in whole cents, such as \"500.00\"",
                 ));
                 Decimal::ZERO
             }
@@ -277,7 +302,7 @@ impl BudgetBody {
             if list.len() > MAX_SCOPE_ENTRIES {
                 errors.push(FieldError::new(field, format!("must list at most {MAX_SCOPE_ENTRIES} entries")));
             }
-            if list.iter().any(|v| v.is_empty() || v.len() > 255) {
+            if list.iter().any(|v| v.is_empty() || v.chars().count() > 255) {
                 errors.push(FieldError::new(field, "entries must be 1 to 255 characters"));
             }
         }

@@ -7,7 +7,9 @@
 //! pieces (cut at each hour) at its price and policy, unless it is not billed (deleted, or
 //! stopped on a cloud that bills only running compute). A resource seen for the first time
 //! accrues also the part of this month before the last recording, from its `created_at`, marked
-//! `estimated` (Nephele did not see it then). A resource that has left the inventory accrues to
+//! `estimated` (Nephele did not see it then). An instance with backups on accrues their share of
+//! each piece with it (DigitalOcean shows only that backups are on: they are counted at the
+//! plan a create gets by default, daily; see [`nephele_core::cost::BackupPlan::of_features`]). A resource that has left the inventory accrues to
 //! the recording that notices (a delete made through Nephele is noticed at once; one made
 //! elsewhere at the inventory's next refresh).
 //!
@@ -297,6 +299,7 @@ pub async fn record_account(
             }
             _ => usize::MAX,
         };
+        let backups = nephele_core::cost::BackupPlan::of_features(&instance.features);
         let mut month_policy: Option<(i64, BillingPolicy)> = None;
         for (from, until, estimated) in spans {
             for (a, b) in hourly_pieces(from, until) {
@@ -316,7 +319,7 @@ pub async fn record_account(
                         let in_month_since = created.max(month);
                         let already = seconds_between(in_month_since, a)
                             .saturating_sub(u64::try_from(resource.free_seconds).unwrap_or(0));
-                        let amount = nephele_core::accrual::piece(
+                        let compute = nephele_core::accrual::piece(
                             policy,
                             price.price_hourly,
                             price.price_monthly,
@@ -325,6 +328,9 @@ pub async fn record_account(
                             length,
                         )
                         .map_err(ProviderError::from)?;
+                        // Backups, as a share of the same piece (DigitalOcean's basic plans).
+                        let amount = nephele_core::accrual::with_backups(compute, policy, backups)
+                            .map_err(ProviderError::from)?;
                         let entry = buckets
                             .entry((ms(nephele_core::accrual::hour_start(a)), group, estimated))
                             .or_default();

@@ -16,6 +16,8 @@ use super::{Store, StoreError, now_ms, now_text};
 pub const MAX_PATH_BYTES: usize = 256;
 /// Bytes kept of the short fields (principal, role, method, source, outcome, operation id).
 const MAX_SHORT_BYTES: usize = 64;
+/// Bytes kept of a note.
+pub const MAX_NOTE_BYTES: usize = 512;
 
 /// One audited request.
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +43,8 @@ pub struct AuditEntry {
     /// How many requests this entry stands for (failed authentication, and a key's refused or
     /// failed requests past its budget, are summarised).
     pub count: u64,
+    /// What the request asked to be put on record (an admin's reason to override a budget).
+    pub note: Option<String>,
 }
 
 impl AuditEntry {
@@ -59,6 +63,7 @@ impl AuditEntry {
             operation_id: None,
             provider: None,
             count: 1,
+            note: None,
         }
     }
 
@@ -81,6 +86,7 @@ impl AuditEntry {
                 .clone()
                 .filter(|p| nephele_plugin_protocol::convert::is_valid_provider_name(p)),
             count: self.count,
+            note: self.note.as_deref().map(|n| cut(n, MAX_NOTE_BYTES).to_owned()),
         }
     }
 }
@@ -117,7 +123,7 @@ impl Store {
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let entry = entry.bounded();
         sqlx::query(
-            "INSERT INTO audit_log (id, at, at_ms, principal, role, method, path, source, status, outcome, operation_id, provider, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO audit_log (id, at, at_ms, principal, role, method, path, source, status, outcome, operation_id, provider, count, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&entry.id)
         .bind(now_text())
@@ -132,6 +138,7 @@ impl Store {
         .bind(entry.operation_id.as_deref())
         .bind(entry.provider.as_deref())
         .bind(i64::try_from(entry.count).unwrap_or(i64::MAX))
+        .bind(entry.note.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -155,8 +162,7 @@ impl Store {
         providers: Option<&[String]>,
         before: Option<AuditCursor<'_>>,
     ) -> Result<Option<Vec<AuditEntry>>, StoreError> {
-        const COLUMNS: &str =
-            "id, at, principal, role, method, path, source, status, outcome, operation_id, provider, count";
+        const COLUMNS: &str = "id, at, principal, role, method, path, source, status, outcome, operation_id, provider, count, note";
         if providers.is_some_and(<[String]>::is_empty) {
             return Ok(Some(Vec::new()));
         }
@@ -212,6 +218,7 @@ impl Store {
                     operation_id: row.try_get("operation_id")?,
                     provider: row.try_get("provider")?,
                     count: u64::try_from(count).unwrap_or(0),
+                    note: row.try_get("note")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()

@@ -58,6 +58,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/0006_events.sql")),
     (8, include_str!("../../migrations/0008_spend.sql")),
     (9, include_str!("../../migrations/0009_webhook_secrets.sql")),
+    (10, include_str!("../../migrations/0010_audit_note.sql")),
 ];
 
 #[derive(Clone)]

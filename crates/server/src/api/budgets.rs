@@ -3,8 +3,9 @@
 //! limited to some accounts sees, makes and changes only budgets whose scope lies within them
 //! (a budget it makes must name its accounts).
 //!
-//! The guardrail a blocking budget puts on creates lives with the create
-//! ([`guard_create`], called by `instances::create` before the operation is recorded).
+//! The guardrail a blocking budget puts on creates lives with the create ([`guard_create`],
+//! called by `instances::create` and `resources::create` before the operation is recorded; its
+//! [`Verdict`] is settled on the answer).
 
 use std::sync::Arc;
 
@@ -33,7 +34,12 @@ pub const WARNING_HEADER: &str = "nephele-budget-warning";
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdRequest {
-    #[schema(example = "80%")]
+    /// A percentage of the amount above zero and at most 1000 (`80%`), or an amount in whole
+    /// cents (`400.00`); at most two decimals either way.
+    #[schema(
+        example = "80%",
+        pattern = r"^(1000000000(\.0{1,2})?|[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9])|(1000(\.0{1,2})?|[1-9][0-9]{0,2}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))%)$"
+    )]
     pub at: String,
     #[schema(value_type = BasisName)]
     pub basis: Basis,
@@ -65,36 +71,112 @@ pub enum EnforceName {
     Block,
 }
 
-/// What a budget covers; an empty (or absent) list admits everything.
+/// What a budget covers; an empty (or absent) list admits everything. Each list holds at most
+/// 100 entries of 1 to 255 characters.
 #[derive(Deserialize, Serialize, utoipa::ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeRequest {
     #[serde(default)]
+    #[schema(schema_with = scope_list)]
     pub accounts: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = scope_list)]
     pub providers: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = scope_list)]
     pub regions: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = scope_list)]
     pub kinds: Vec<String>,
-    /// Tags a resource must all carry (`team:web`).
+    /// Tags a resource must all carry (`team:web`): letters, digits, `:`, `-` and `_`.
     #[serde(default)]
+    #[schema(schema_with = tag_list)]
     pub tags: Vec<String>,
 }
 
-/// A budget to make (`POST`: `name` and `amount` required) or the fields to change (`PATCH`).
+/// A scope list as the API takes it (see `MAX_SCOPE_ENTRIES` in the engine's budget spec).
+fn scope_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255)))
+        .max_items(Some(budgets::spec::MAX_SCOPE_ENTRIES))
+        .build()
+}
+
+/// A list of tags as the API takes it.
+fn tag_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[A-Za-z0-9:_-]{1,255}$")))
+        .max_items(Some(budgets::spec::MAX_SCOPE_ENTRIES))
+        .build()
+}
+
+/// A budget to make: `name` and `amount` required.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BudgetRequest {
+pub struct NewBudgetRequest {
+    /// 1 to 100 letters, digits, spaces, `-`, `_` or `.`; unique.
+    #[schema(required = true, nullable = false, pattern = "^[A-Za-z0-9 ._-]{1,100}$")]
     pub name: Option<String>,
-    /// A decimal string in whole cents.
-    #[schema(example = "500.00")]
+    /// Above zero, at most a billion, in whole cents: a decimal string without a sign or a
+    /// leading zero.
+    #[schema(
+        required = true,
+        nullable = false,
+        example = "500.00",
+        pattern = r"^(1000000000(\.0{1,2})?|[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+    )]
     pub amount: Option<String>,
     /// ISO 4217; default USD.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     #[schema(value_type = Option<PeriodName>)]
     pub period: Option<Period>,
     pub scope: Option<ScopeRequest>,
+    #[schema(max_items = 10)]
+    pub thresholds: Option<Vec<ThresholdRequest>>,
+    #[schema(value_type = Option<EnforceName>)]
+    pub enforce: Option<Enforce>,
+}
+
+impl From<NewBudgetRequest> for BudgetRequest {
+    fn from(b: NewBudgetRequest) -> Self {
+        Self {
+            name: b.name,
+            amount: b.amount,
+            currency: b.currency,
+            period: b.period,
+            scope: b.scope,
+            thresholds: b.thresholds,
+            enforce: b.enforce,
+        }
+    }
+}
+
+/// The fields of a budget to change (`PATCH`): at least one; a field given as `null` is left as
+/// it is.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
+pub struct BudgetRequest {
+    /// 1 to 100 letters, digits, spaces, `-`, `_` or `.`; unique.
+    #[schema(pattern = "^[A-Za-z0-9 ._-]{1,100}$")]
+    pub name: Option<String>,
+    /// Above zero, at most a billion, in whole cents: a decimal string without a sign or a
+    /// leading zero.
+    #[schema(
+        example = "500.00",
+        pattern = r"^(1000000000(\.0{1,2})?|[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+    )]
+    pub amount: Option<String>,
+    /// ISO 4217.
+    #[schema(pattern = "^[A-Z]{3}$")]
+    pub currency: Option<String>,
+    #[schema(value_type = Option<PeriodName>)]
+    pub period: Option<Period>,
+    pub scope: Option<ScopeRequest>,
+    #[schema(max_items = 10)]
     pub thresholds: Option<Vec<ThresholdRequest>>,
     #[schema(value_type = Option<EnforceName>)]
     pub enforce: Option<Enforce>,
@@ -300,15 +382,15 @@ async fn reevaluate(state: &AppState) {
 }
 
 /// Makes a budget.
-#[utoipa::path(post, path = "/api/v1/budgets", tag = "budgets", request_body = BudgetRequest,
+#[utoipa::path(post, path = "/api/v1/budgets", tag = "budgets", request_body = NewBudgetRequest,
     responses((status = 201, description = "The budget, with its figures", body = BudgetView)))]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
-    ApiJson(body, _): ApiJson<BudgetRequest>,
+    ApiJson(body, _): ApiJson<NewBudgetRequest>,
 ) -> Result<(StatusCode, Json<BudgetView>), ApiError> {
-    let body = body.into_body();
+    let body = BudgetRequest::from(body).into_body();
     let spec = body.parse().map_err(ApiError::invalid)?;
     check_scope(&state, &principal, &spec.scope)?;
     let id = uuid::Uuid::now_v7().to_string();
@@ -372,8 +454,11 @@ pub async fn update(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-    ApiJson(patch, _): ApiJson<BudgetRequest>,
+    ApiJson(patch, raw): ApiJson<BudgetRequest>,
 ) -> Result<Json<BudgetView>, ApiError> {
+    if raw.as_object().is_none_or(serde_json::Map::is_empty) {
+        return Err(ApiError::invalid_field("body", "must name at least one field to change"));
+    }
     let found = find(&state, &principal, &id).await?;
     let body = found.spec.body().patched(patch.into_body());
     let spec = body.parse().map_err(ApiError::invalid)?;
@@ -442,14 +527,57 @@ impl From<&budgets::Overrun> for OverrunView {
     }
 }
 
+/// A create the guardrail let through: the budgets it overruns (that warn, or that block and
+/// were overridden, with the reason), and its hold on the guardrail until its first step ran.
+#[derive(Default)]
+pub struct Verdict {
+    warnings: Vec<budgets::Overrun>,
+    /// The admin's reason, when blocking budgets were overridden.
+    overridden: Option<(String, Vec<budgets::Overrun>)>,
+    pass: Option<budgets::Pass>,
+}
+
+impl Verdict {
+    /// Ends the create's hold once its first step has run (see [`budgets::Pass::settle`]) and
+    /// puts the verdict on its answer: the warning header, and the override's reason in the
+    /// audit entry.
+    pub async fn settle(
+        self,
+        state: &AppState,
+        answered: Result<Response, ApiError>,
+    ) -> Result<Response, ApiError> {
+        if let Some(pass) = self.pass {
+            pass.settle(&state.engine).await;
+        }
+        answered.map(|mut response| {
+            let mut all = self.warnings;
+            if let Some((reason, overridden)) = &self.overridden {
+                let names = overridden
+                    .iter()
+                    .map(|o| format!("{:?} ({})", o.budget, o.budget_id))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                response.extensions_mut().insert(crate::auth::access::AuditNote(format!(
+                    "budget override: {reason:?}; let past blocking budget(s) {names}"
+                )));
+                all.extend(overridden.iter().cloned());
+            }
+            if let Some(warning) = warning_value(&all) {
+                response.headers_mut().insert(WARNING_HEADER, warning);
+            }
+            response
+        })
+    }
+}
+
 /// The guardrail's verdict on a create: refused (409 `budget_exceeded` with the budgets'
-/// figures), or let through with the warnings to put on the answer.
+/// figures), or let through with what to put on the answer ([`Verdict::settle`]).
 pub async fn guard_create(
     state: &AppState,
     principal: &Principal,
     headers: &HeaderMap,
     check: budgets::CreateCheck<'_>,
-) -> Result<(Vec<budgets::Overrun>, Option<budgets::Pass>), Response> {
+) -> Result<Verdict, Response> {
     let reason = headers.get(OVERRIDE_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
     let reason = match reason {
         None => None,
@@ -472,15 +600,18 @@ pub async fn guard_create(
     if let Ok(Some(key)) = super::idempotency::key_from(headers)
         && matches!(state.store.get_key(&principal.id, key.as_str()).await, Ok(Some(_)))
     {
-        return Ok((Vec::new(), None));
+        return Ok(Verdict::default());
     }
     let check = budgets::CreateCheck { override_reason: reason, principal: &principal.id, ..check };
     match budgets::guard_create(&state.engine, &check).await {
-        Ok(outcome) => {
-            let mut warnings = outcome.warnings;
-            warnings.extend(outcome.overridden);
-            Ok((warnings, outcome.pass))
-        }
+        Ok(outcome) => Ok(Verdict {
+            warnings: outcome.warnings,
+            overridden: match (reason, outcome.overridden.is_empty()) {
+                (Some(reason), false) => Some((reason.to_owned(), outcome.overridden)),
+                _ => None,
+            },
+            pass: outcome.pass,
+        }),
         Err(budgets::GuardError::Store(e)) => Err(ApiError::from(e).into_response()),
         Err(budgets::GuardError::Exceeded(overruns)) => {
             let first = &overruns[0];
@@ -512,7 +643,7 @@ pub async fn guard_create(
 }
 
 /// The warning header's value for a create that overruns budgets that warn.
-pub fn warning_value(overruns: &[budgets::Overrun]) -> Option<HeaderValue> {
+fn warning_value(overruns: &[budgets::Overrun]) -> Option<HeaderValue> {
     if overruns.is_empty() {
         return None;
     }

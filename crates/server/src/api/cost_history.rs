@@ -29,6 +29,70 @@ pub struct HistoryQuery {
     group_by: Option<String>,
 }
 
+/// The period of a history row.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum StepName {
+    Hour,
+    Day,
+    Month,
+}
+
+/// Whether `raw` is written as the document's pattern for `from` and `to` says: a date
+/// (`2026-03-01`), or a time with seconds, an optional fraction of 1 to 9 digits and `Z` or an
+/// offset (`2026-03-01T00:00:00Z`), every field in its range. Whether the day exists in its
+/// month is the calendar's to say.
+fn written_as_an_instant(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let num = |from: usize, len: usize, max: u32| -> Option<u32> {
+        let part = b.get(from..from + len)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = part.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        (n <= max).then_some(n)
+    };
+    let date = num(0, 4, 9999).is_some()
+        && b.get(4) == Some(&b'-')
+        && num(5, 2, 12).is_some_and(|m| m >= 1)
+        && b.get(7) == Some(&b'-')
+        && num(8, 2, 31).is_some_and(|d| d >= 1);
+    if !date {
+        return false;
+    }
+    if b.len() == 10 {
+        return true;
+    }
+    let time = b.get(10) == Some(&b'T')
+        && num(11, 2, 23).is_some()
+        && b.get(13) == Some(&b':')
+        && num(14, 2, 59).is_some()
+        && b.get(16) == Some(&b':')
+        && num(17, 2, 59).is_some();
+    if !time {
+        return false;
+    }
+    let mut at = 19;
+    if b.get(at) == Some(&b'.') {
+        let digits = b[at + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(1..=9).contains(&digits) {
+            return false;
+        }
+        at += 1 + digits;
+    }
+    match b.get(at) {
+        Some(b'Z') => b.len() == at + 1,
+        Some(b'+' | b'-') => {
+            b.len() == at + 6
+                && num(at + 1, 2, 23).is_some()
+                && b.get(at + 3) == Some(&b':')
+                && num(at + 4, 2, 59).is_some()
+        }
+        _ => false,
+    }
+}
+
 /// One period's cost of one group, in one currency.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HistoryRowView {
@@ -80,6 +144,12 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// An instant as a caller writes it: RFC 3339, or a date (its midnight, UTC).
 fn parse_instant(field: &str, raw: &str) -> Result<OffsetDateTime, ApiError> {
+    if !written_as_an_instant(raw) {
+        return Err(ApiError::invalid_field(
+            field,
+            "must be an RFC 3339 time (2026-03-01T00:00:00Z) or a date (2026-03-01)",
+        ));
+    }
     if let Ok(t) = OffsetDateTime::parse(raw, &Rfc3339) {
         return Ok(t.to_offset(time::UtcOffset::UTC));
     }
@@ -184,10 +254,10 @@ fn view(row: &HistoryRow) -> HistoryRowView {
 /// The fleet's cost per period and group, from the recorded history.
 #[utoipa::path(get, path = "/api/v1/costs/history", tag = "costs",
     params(
-        ("from" = Option<String>, Query, description = "RFC 3339 time or date; default the start of this month (UTC); cut down to the step"),
-        ("to" = Option<String>, Query, description = "RFC 3339 time or date, exclusive; default now; cut up to the step"),
-        ("step" = Option<String>, Query, description = "hour, day (default) or month; at most 10000 periods"),
-        ("group_by" = Option<String>, Query, description = "account (default), provider, region, type, kind or tag:<key>")),
+        ("from" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$", description = "RFC 3339 time (2026-03-01T00:00:00Z) or date (2026-03-01), a day that exists in its month; default the start of this month (UTC); cut down to the step; before `to`"),
+        ("to" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$", description = "RFC 3339 time or date, exclusive, a day that exists in its month; default now; cut up to the step; after `from`, and the span at most 10000 periods of the step"),
+        ("step" = Option<StepName>, Query, description = "The period of a row (default day); the span holds at most 10000 of them"),
+        ("group_by" = Option<String>, Query, pattern = r"^(account|provider|region|type|kind|tag:[A-Za-z0-9:_-]{1,255})$", description = "account (default), provider, region, type, kind or tag:<key> (a tag's key: letters, digits, `:`, `-` and `_`)")),
     responses((status = 200, description = "Rows per period, group and currency", body = CostHistory)))]
 #[tracing::instrument(skip_all)]
 pub async fn history(
@@ -210,10 +280,10 @@ fn csv_field(raw: &str) -> String {
 /// The same rows as `/api/v1/costs/history`, as CSV with a header.
 #[utoipa::path(get, path = "/api/v1/costs/history.csv", tag = "costs",
     params(
-        ("from" = Option<String>, Query, description = "As for /api/v1/costs/history"),
-        ("to" = Option<String>, Query, description = "As for /api/v1/costs/history"),
-        ("step" = Option<String>, Query, description = "As for /api/v1/costs/history"),
-        ("group_by" = Option<String>, Query, description = "As for /api/v1/costs/history")),
+        ("from" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$", description = "As for /api/v1/costs/history"),
+        ("to" = Option<String>, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$", description = "As for /api/v1/costs/history"),
+        ("step" = Option<StepName>, Query, description = "As for /api/v1/costs/history"),
+        ("group_by" = Option<String>, Query, pattern = r"^(account|provider|region|type|kind|tag:[A-Za-z0-9:_-]{1,255})$", description = "As for /api/v1/costs/history")),
     responses((status = 200, description = "start,end,group,currency,amount,amount_exact,estimated,estimated_amount", content_type = "text/csv", body = String)))]
 #[tracing::instrument(skip_all)]
 pub async fn history_csv(

@@ -659,7 +659,8 @@ pub async fn fleet(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
 ) -> Result<Json<FleetCosts>, ApiError> {
-    let now = OffsetDateTime::now_utc();
+    // The engine's clock, as the history reads it: a set clock (`costs.clock`) moves both.
+    let now = state.engine.spend.clock.now();
     let report = nephele_engine::costs::fleet(&state.engine, |name| principal.may_use(name), now).await;
     let currency = match report.totals.keys().collect::<Vec<_>>().as_slice() {
         [one] => (*one).clone(),

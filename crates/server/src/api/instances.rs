@@ -604,19 +604,21 @@ pub async fn create(
     let check = nephele_engine::budgets::CreateCheck {
         account: &name,
         provider: provider.as_ref(),
-        region: &request.region,
-        instance_type: &request.instance_type,
-        count,
-        tags: &request.tags,
+        creating: nephele_engine::budgets::Creating::Instances {
+            instance_type: &request.instance_type,
+            region: &request.region,
+            tags: &request.tags,
+            count,
+            backups: request.backups,
+        },
         operation_id: operation_id.to_string(),
         override_reason: None,
         principal: &principal.id,
     };
-    let (budget_warnings, budget_pass) =
-        match super::budgets::guard_create(&state, &principal, &headers, check).await {
-            Ok(verdict) => verdict,
-            Err(refusal) => return Ok(refusal),
-        };
+    let verdict = match super::budgets::guard_create(&state, &principal, &headers, check).await {
+        Ok(verdict) => verdict,
+        Err(refusal) => return Ok(refusal),
+    };
     tracing::info!(provider = %name, %operation_id, count, "creating instances");
     let submitted = Submitted {
         operation_id,
@@ -649,15 +651,7 @@ pub async fn create(
         StoredReply { location, ..idempotency::reply(StatusCode::ACCEPTED, &body) }
     })
     .await;
-    if let Some(pass) = budget_pass {
-        pass.settle(&state.engine).await;
-    }
-    answered.map(|mut response| {
-        if let Some(warning) = super::budgets::warning_value(&budget_warnings) {
-            response.headers_mut().insert(super::budgets::WARNING_HEADER, warning);
-        }
-        response
-    })
+    verdict.settle(&state, answered).await
 }
 
 /// One instance, read from the provider now.

@@ -40,7 +40,8 @@ use crate::auth::access::RouteSpec;
         // Used only in parameters (path and query), which do not bring their schemas along.
         super::waste::WasteKindName,
         super::resources::KindName,
-        super::webhooks::DeliveryStateName
+        super::webhooks::DeliveryStateName,
+        super::cost_history::StepName
     )),
     tags(
         (name = "health", description = "Probes (no key needed), the API document, and metrics (any key, when keys are required)"),

@@ -623,6 +623,19 @@ pub async fn create(
     let provider = provider_with(&state, &name, kind)?;
     let operation_id = OperationId::new();
     let request = create_request(kind, &raw, provider.as_ref(), operation_id)?;
+    // Budgets that block are asked before anything is recorded or sent.
+    let check = nephele_engine::budgets::CreateCheck {
+        account: &name,
+        provider: provider.as_ref(),
+        creating: nephele_engine::budgets::Creating::Resource(&request),
+        operation_id: operation_id.to_string(),
+        override_reason: None,
+        principal: &principal.id,
+    };
+    let verdict = match super::budgets::guard_create(&state, &principal, &headers, check).await {
+        Ok(verdict) => verdict,
+        Err(refusal) => return Ok(refusal),
+    };
     tracing::info!(provider = %name, %operation_id, kind = %kind, "creating a resource");
     let submitted = Submitted {
         operation_id,
@@ -634,14 +647,15 @@ pub async fn create(
     };
     let op_id = operation_id.to_string();
     let view_name = name.clone();
-    run_operation(&state, &principal, &headers, submitted, move |outcome| {
+    let answered = run_operation(&state, &principal, &headers, submitted, move |outcome| {
         let resource = outcome.resource.map(|r| ResourceView::new(&view_name, r));
         let location = resource.as_ref().map(|r| r.links.this.clone());
         let operation = OperationRef::new(&op_id, outcome.state.unwrap_or(OperationState::Pending));
         let body = CreatedResource { resource, operation_id: op_id, operation };
         StoredReply { location, ..idempotency::reply(StatusCode::ACCEPTED, &body) }
     })
-    .await
+    .await;
+    verdict.settle(&state, answered).await
 }
 
 /// `DELETE /api/v1/providers/{provider}/{kind}/{id}`: 204 once deleted, 202 while under way.

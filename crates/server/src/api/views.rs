@@ -318,6 +318,10 @@ pub struct AuditEntryView {
     /// How many requests this entry stands for (failed authentication, and a key's refused or
     /// failed requests past its budget, are summarised).
     pub count: u64,
+    /// What the request put on record: an admin's reason to let a create past a blocking
+    /// budget, and the budgets it overrode (at most 512 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl From<AuditEntry> for AuditEntryView {
@@ -335,6 +339,7 @@ impl From<AuditEntry> for AuditEntryView {
             operation_id: e.operation_id,
             provider: e.provider,
             count: e.count,
+            note: e.note,
         }
     }
 }

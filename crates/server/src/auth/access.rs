@@ -57,6 +57,11 @@ impl Access {
 #[derive(Debug, Clone)]
 pub struct StartedOperation(pub String);
 
+/// What a handler asks to be put on the request's audit entry (an admin's budget override and
+/// its reason), put in its response's extensions.
+#[derive(Debug, Clone)]
+pub struct AuditNote(pub String);
+
 /// One row of the route table: what the OpenAPI document shows of a route's access.
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
@@ -266,6 +271,7 @@ async fn guard(
         audit.status = response.status().as_u16();
         audit.outcome = if response.status().is_success() { "succeeded" } else { "failed" }.to_owned();
         audit.operation_id = response.extensions().get::<StartedOperation>().map(|o| o.0.clone());
+        audit.note = response.extensions().get::<AuditNote>().map(|n| n.0.clone());
         record(&state, &audit).await;
     }
     response

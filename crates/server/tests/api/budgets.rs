@@ -1,10 +1,14 @@
 //! Budgets through the API against dosim on set clocks: forecasts worked out by hand (a month
 //! whose fleet changes mid-month, a quarter across a month's end, a tag-scoped budget), threshold
 //! alerts raised once when crossed and once when they recover, and the guardrail: `block`
-//! refuses before any call to DigitalOcean, `warn` warns, an admin's override is recorded, and
-//! of 20 concurrent creates exactly those that fit pass.
+//! refuses before any call to DigitalOcean, `warn` warns, an admin's override is recorded (on
+//! the budget and in the audit log), and of 20 concurrent creates exactly those that fit pass —
+//! for instances, volumes and reserved IPs alike.
 //!
-//! s-1vcpu-2gb is $12/month, $0.01786/hour; s-2vcpu-2gb $18/month, $0.02679/hour.
+//! s-1vcpu-2gb is $12/month, $0.01786/hour; s-2vcpu-2gb $18/month, $0.02679/hour. A volume is
+//! $0.10 per GiB-month and an unassigned reserved IP $5.00 a month, each over 730 hours and at
+//! most its monthly figure in a calendar month: from 2026-03-01 to the month's end (744 h) a
+//! 100 GiB volume costs its cap, $10.00, and an unassigned reserved IP $5.00.
 
 use std::time::Duration;
 
@@ -188,6 +192,24 @@ async fn a_blocking_budget_refuses_the_create_that_would_overrun_it_before_any_c
     assert_eq!(record.len(), 1);
     assert_eq!(record[0]["data"]["reason"], "launch day, approved by finance");
     assert_eq!(record[0]["data"]["principal"], "anonymous");
+    // And in the audit log, on the create's own entry, with the budget it overrode.
+    let audit = json(app.get("/api/v1/audit").await).await;
+    let noted: Vec<&Value> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["note"].as_str().is_some_and(|n| n.contains("budget override")))
+        .collect();
+    assert_eq!(noted.len(), 1, "{audit}");
+    let note = noted[0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("launch day, approved by finance") && note.contains(&cap), "{note}");
+    assert_eq!((noted[0]["method"].as_str(), noted[0]["path"].as_str()), (Some("POST"), Some(LIST)));
+    assert_eq!(noted[0]["status"], 202);
+    assert_eq!(noted[0]["principal"], "anonymous");
+    assert!(noted[0]["operation_id"].is_string(), "{}", noted[0]);
+    // The refused create and the ones no budget stopped carry no note.
+    let refused = audit["entries"].as_array().expect("entries").iter().find(|e| e["status"] == 409);
+    assert!(refused.is_some_and(|e| e.get("note").is_none()), "{audit}");
 }
 
 #[tokio::test]
@@ -376,4 +398,142 @@ async fn a_crossed_threshold_reaches_a_webhook_within_a_minute_once_and_its_reco
     move_clocks(&app, &state, "2026-03-01T02:00:00Z", 1).await;
     assert_eq!(of_type(&seen, "nephele.budget.threshold_crossed").len(), 1, "crossed once");
     assert_eq!(of_type(&seen, "nephele.budget.threshold_recovered").len(), 1, "recovered once");
+}
+
+const VOLUMES: &str = "/api/v1/providers/digitalocean/volumes";
+const RESERVED_IPS: &str = "/api/v1/providers/digitalocean/reserved-ips";
+
+fn volume_body(name: &str, size_gib: u64) -> Value {
+    json!({"name": name, "size_gib": size_gib, "region": "nyc1", "tags": ["team:data"]})
+}
+
+#[tokio::test]
+async fn a_blocking_budget_refuses_volumes_and_reserved_ips_that_would_overrun_it_before_any_call() {
+    let (app, _state) = spawn_on_clocks("2026-03-01T00:00:00Z", "").await;
+    make_budget(&app, json!({"name": "storage", "amount": "12", "enforce": "block"})).await;
+    // A 100 GiB volume: $10.00 to the month's end, within $12.
+    let first = app.post(VOLUMES, volume_body("first", 100)).await;
+    assert_eq!(first.status(), 202, "{}", json(first).await);
+    // An unassigned reserved IP would add $5.00: 15.00 > 12.00, refused before any call.
+    let ips_before = app.upstream("reservedIPs_create");
+    let refused = app.post(RESERVED_IPS, json!({"region": "nyc1"})).await;
+    assert_eq!(refused.status(), 409);
+    let problem = json(refused).await;
+    assert_eq!(problem["code"], "budget_exceeded", "{problem}");
+    assert_eq!(problem["budgets"][0]["budget"], "storage");
+    assert_eq!(problem["budgets"][0]["forecast"], "10.00", "{problem}");
+    assert_eq!(problem["budgets"][0]["estimate"], "5.00", "{problem}");
+    assert_eq!(problem["budgets"][0]["amount"], "12.00");
+    assert_eq!(problem["budgets"][0]["period"], "2026-03");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("storage")), "{problem}");
+    assert_eq!(app.upstream("reservedIPs_create"), ips_before, "nothing reached DigitalOcean");
+    // A second volume of 30 GiB ($3.00) would take it to 13.00: refused, no call either.
+    let volumes_before = app.upstream("volumes_create");
+    let second = app.post(VOLUMES, volume_body("second", 30)).await;
+    assert_eq!(second.status(), 409);
+    assert_eq!(json(second).await["budgets"][0]["estimate"], "3.00");
+    assert_eq!(app.upstream("volumes_create"), volumes_before, "nothing reached DigitalOcean");
+    // One of 20 GiB ($2.00) fits exactly: 12.00 is not over 12.00.
+    let fits = app.post(VOLUMES, volume_body("third", 20)).await;
+    assert_eq!(fits.status(), 202, "{}", json(fits).await);
+    assert_eq!(app.upstream("volumes_create"), volumes_before + 1);
+    // The budget's own figures count the volumes' run-rate to the month's end.
+    let list = json(app.get("/api/v1/budgets").await).await;
+    assert_eq!(list["budgets"][0]["figures"]["forecast"], "12.00", "{list}");
+}
+
+#[tokio::test]
+async fn a_warning_budget_accepts_a_reserved_ip_and_says_so() {
+    let (app, _state) = spawn_on_clocks("2026-03-01T00:00:00Z", "").await;
+    make_budget(
+        &app,
+        json!({"name": "soft", "amount": "4", "enforce": "warn", "scope": {"kinds": ["reserved_ip"]}}),
+    )
+    .await;
+    let response = app.post(RESERVED_IPS, json!({"region": "nyc1"})).await;
+    assert_eq!(response.status(), 202);
+    let warning = response.headers()["nephele-budget-warning"].to_str().expect("ascii").to_owned();
+    assert!(warning.contains("soft") && warning.contains("5.00") && warning.contains("4.00"), "{warning}");
+    // A budget scoped to instances is not asked about a volume.
+    make_budget(
+        &app,
+        json!({"name": "compute", "amount": "1", "enforce": "block", "scope": {"kinds": ["instance"]}}),
+    )
+    .await;
+    assert_eq!(app.post(VOLUMES, volume_body("free-of-it", 100)).await.status(), 202);
+}
+
+#[tokio::test]
+async fn of_twenty_concurrent_volume_creates_exactly_those_that_fit_are_accepted() {
+    let (app, _state) = spawn_on_clocks("2026-03-01T00:00:00Z", "").await;
+    // Each 100 GiB volume costs $10.00 to the month's end: 7 fit in $75.
+    make_budget(
+        &app,
+        json!({"name": "disks", "amount": "75", "enforce": "block", "scope": {"tags": ["team:data"]}}),
+    )
+    .await;
+    let creates = (0..20).map(|i| {
+        let http = app.http.clone();
+        let url = app.url(VOLUMES);
+        async move {
+            http.post(url).json(&volume_body(&format!("v{i}"), 100)).send().await.expect("request").status()
+        }
+    });
+    let statuses = futures_util::future::join_all(creates).await;
+    let accepted = statuses.iter().filter(|s| s.as_u16() == 202).count();
+    let refused = statuses.iter().filter(|s| s.as_u16() == 409).count();
+    assert_eq!((accepted, refused), (7, 13), "{statuses:?}");
+    // Creates past the key's share of steps at once wait for the worker: all 7 reach
+    // DigitalOcean, and none of the refused.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.upstream("volumes_create") < 7 {
+        assert!(tokio::time::Instant::now() < deadline, "{} creates sent", app.upstream("volumes_create"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let listed = json(app.get(&format!("{VOLUMES}?fresh=true")).await).await;
+    let count = listed["resources"].as_array().or_else(|| listed["volumes"].as_array()).map(Vec::len);
+    assert_eq!(count, Some(7), "{listed}");
+    assert_eq!(app.upstream("volumes_create"), 7);
+}
+
+#[tokio::test]
+async fn a_patch_must_name_a_field_and_amounts_are_written_in_whole_cents_as_documented() {
+    let (app, _state) = spawn_on_clocks("2026-03-01T00:00:00Z", "").await;
+    let made = make_budget(&app, json!({"name": "cents", "amount": "10.50"})).await;
+    let url = format!("/api/v1/budgets/{}", id(&made));
+    let empty = app.http.patch(app.url(&url)).json(&json!({})).send().await.expect("request");
+    assert_eq!(empty.status(), 422);
+    assert_eq!(json(empty).await["errors"][0]["field"], "body");
+    // A field given as null is a field named: left as it is, and the answer says so.
+    let unchanged =
+        app.http.patch(app.url(&url)).json(&json!({"currency": null})).send().await.expect("request");
+    assert_eq!(unchanged.status(), 200);
+    assert_eq!(json(unchanged).await["amount"], "10.50");
+    // What the document's patterns refuse, the API refuses, naming the field.
+    for (body, field) in [
+        (json!({"name": "x", "amount": "+5"}), "amount"),
+        (json!({"name": "x", "amount": "05"}), "amount"),
+        (json!({"name": "x", "amount": "5.000"}), "amount"),
+        (json!({"name": "x", "amount": "1_000"}), "amount"),
+        (
+            json!({"name": "x", "amount": "5", "thresholds": [{"at": " 80%", "basis": "actual"}]}),
+            "thresholds[0].at",
+        ),
+        (
+            json!({"name": "x", "amount": "5", "thresholds": [{"at": "80.001%", "basis": "actual"}]}),
+            "thresholds[0].at",
+        ),
+        (json!({"amount": "5"}), "name"),
+    ] {
+        let response = app.post("/api/v1/budgets", body.clone()).await;
+        assert_eq!(response.status(), 422, "{body}");
+        let problem = json(response).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+    }
+    // A scope entry is counted in characters, as the document's maxLength is.
+    let long = "é".repeat(200);
+    let scoped = app
+        .post("/api/v1/budgets", json!({"name": "wide", "amount": "1", "scope": {"regions": [long]}}))
+        .await;
+    assert_eq!(scoped.status(), 201);
 }

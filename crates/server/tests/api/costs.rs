@@ -1,4 +1,5 @@
-//! Cost estimates checked by hand: s-1vcpu-1gb is $6/month and $0.00893/hour.
+//! Cost estimates checked by hand: s-1vcpu-1gb is $6/month and $0.00893/hour; and the fleet's
+//! figures on the engine's clock.
 
 use serde_json::{Value, json};
 
@@ -82,4 +83,26 @@ async fn iso_durations_are_accepted() {
     // 36 h * 0.00893 = 0.32148
     assert_eq!(e["total_exact"], "0.32148");
     assert_eq!(e["duration_iso"], "P1DT12H");
+}
+
+// The fleet's figures read the engine's clock (`costs.clock`), as the history does: on a clock
+// set to 2026-03-02, a droplet made at 2026-03-01 00:00 has cost 24 h x 0.01786 = 0.42864.
+#[tokio::test]
+async fn the_fleets_run_rate_and_month_to_date_are_on_the_engines_clock() {
+    let (app, state) = crate::spend::spawn_on_clocks("2026-03-01T00:00:00Z", "").await;
+    crate::spend::create(&app, "a", "s-1vcpu-2gb", "nyc1", "team:web").await;
+    crate::spend::move_clocks(&app, &state, "2026-03-02T00:00:00Z", 1).await;
+    let costs = json(app.get("/api/v1/costs").await).await;
+    assert_eq!(costs["as_of"], "2026-03-02T00:00:00Z", "{costs}");
+    assert_eq!(costs["month"], "2026-03", "{costs}");
+    assert_eq!(costs["month_to_date"], "0.43", "{costs}");
+    assert_eq!(costs["run_rate"]["hourly"], "0.01786", "{costs}");
+    // The history says the same for the same span.
+    let history = json(app.get("/api/v1/costs/history?from=2026-03-01&to=2026-03-03&step=month").await).await;
+    assert_eq!(history["rows"][0]["amount_exact"], "0.42864", "{history}");
+    // Ten days on, the figure follows the clock, not the wall.
+    crate::spend::move_clocks(&app, &state, "2026-03-12T00:00:00Z", 1).await;
+    let later = json(app.get("/api/v1/costs").await).await;
+    // 264 h x 0.01786 = 4.71504.
+    assert_eq!(later["month_to_date"], "4.72", "{later}");
 }

@@ -269,6 +269,15 @@ async fn history_queries_name_the_bad_parameter() {
         ("from=2026-03-10&to=2026-03-01", "from"),
         ("from=2000-01-01&to=2026-01-01&step=hour", "from"),
         ("colour=red", "colour"),
+        // The document's patterns, which the API holds to: no lower-case `t`, no leap second,
+        // no fraction past nanoseconds, no bare hour offset; a tag key of tag characters.
+        ("from=2026-03-01t00:00:00Z", "from"),
+        ("to=2026-03-31T23:59:60Z", "to"),
+        ("from=2026-03-01T00:00:00.1234567891Z", "from"),
+        ("from=2026-03-01T00:00:00+01", "from"),
+        ("group_by=tag:team%20name", "group_by"),
+        // The shape is right, the calendar has no such day.
+        ("from=2026-02-30", "from"),
     ] {
         let response = app.get(&format!("/api/v1/costs/history?{query}")).await;
         assert_eq!(response.status(), 422, "{query}");
@@ -327,6 +336,49 @@ async fn the_month_to_date_agrees_with_digitaloceans_bill_to_the_cent() {
     let balance_reads = app.upstream("balance_get");
     json(app.get("/api/v1/costs").await).await;
     assert_eq!(app.upstream("balance_get"), balance_reads);
+}
+
+/// A droplet with backups on (DigitalOcean's default plan for a create that names none: daily,
+/// 30 % of the droplet's charge), followed to its end.
+async fn create_with_backups(app: &TestApp, name: &str, size: &str) -> String {
+    let body = json!({"name": name, "type": size, "region": "nyc1", "image_id": "ubuntu-24-04-x64", "tags": ["team:web"], "backups": true});
+    let response = app.post(LIST, body).await;
+    assert_eq!(response.status(), 202);
+    let op = json(response).await["operation_id"].as_str().expect("operation").to_owned();
+    let done = app.wait_for_operation(&op, None).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    done["result"]["instance_ids"][0].as_str().expect("instance id").to_owned()
+}
+
+#[tokio::test]
+async fn backups_are_accrued_run_and_billed_alike_to_the_cent() {
+    let (app, state) = spawn_on_clocks("2026-03-01T00:00:00Z", "").await;
+    create_with_backups(&app, "a", "s-1vcpu-2gb").await;
+    create(&app, "b", "s-2vcpu-2gb", "nyc1", "team:db").await;
+    wait_recorded(&app, "2026-03-01T00:00:00Z", 2).await;
+    move_clocks(&app, &state, "2026-03-10T12:00:00Z", 2).await;
+
+    // By hand, 228 h: A 228 x 0.01786 = 4.07208 and its daily backups 30 % of it, 1.221624;
+    // B 228 x 0.02679 = 6.10812 without. Month to date 11.401824.
+    let costs = json(app.get("/api/v1/costs").await).await;
+    let bill = &costs["bills"][0];
+    assert_eq!(bill["status"], "reconciled", "{bill}");
+    assert_eq!(bill["nephele_month_to_date"], "11.40", "{bill}");
+    assert_eq!(bill["cloud"]["month_to_date_usage"], "11.40", "{bill}");
+    assert_eq!(bill["difference"], "0.00", "{bill}");
+    // The run-rate: A 0.01786 x 1.3 = 0.023218 an hour and $15.60 a month; B 0.02679 and $18.
+    assert_eq!(costs["run_rate"]["hourly"], "0.050008", "{costs}");
+    assert_eq!(costs["run_rate"]["monthly"], "33.60", "{costs}");
+    assert_eq!(costs["month_to_date"], "11.40", "{costs}");
+    // The history by tag: A's backups are in its own row.
+    let by_tag = rows(&app, "from=2026-03-01&to=2026-03-11&step=month&group_by=tag:team").await;
+    assert_eq!(
+        figures(&by_tag),
+        vec![
+            row("2026-03-01T00:00:00Z", "db", "6.11", "6.10812"),
+            row("2026-03-01T00:00:00Z", "web", "5.29", "5.293704"),
+        ]
+    );
 }
 
 /// A server on `base_url` (a simulator another test owns), on `database_url`, its clock at
