@@ -2,8 +2,13 @@
 //! per probe. A probe finding the result older than `server.readiness_interval_secs` starts
 //! one new check in the background (at most one at a time) and answers from what is known, so
 //! no number of probes can spend more than one provider call per interval.
+//!
+//! An account whose stored credentials do not open (`unreadable`) is reported with its reason
+//! but does not make the server unready: it is that account's fault, shown in
+//! `GET /api/v1/providers`, and the other accounts serve as before. It is not pinged (its
+//! provider would refuse without sending anything anyway).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +25,16 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Checked {
     pub at: Instant,
     pub providers: BTreeMap<String, Option<String>>,
+    /// The accounts whose problem is that their credentials do not open: reported, and not
+    /// counted against readiness.
+    pub unreadable: BTreeSet<String>,
+}
+
+impl Checked {
+    /// Whether every provider that counts answered (the unreadable accounts do not count).
+    pub fn all_ready(&self) -> bool {
+        self.providers.iter().all(|(name, problem)| problem.is_none() || self.unreadable.contains(name))
+    }
 }
 
 pub struct Readiness {
@@ -67,7 +82,16 @@ impl Readiness {
 }
 
 async fn check(providers: &ProviderRegistry) -> Checked {
+    let unreadable: BTreeMap<String, String> = providers
+        .slots()
+        .iter()
+        .filter_map(|slot| slot.unreadable().map(|reason| (slot.name().to_owned(), reason)))
+        .collect();
+    let unreadable = &unreadable;
     let checks = providers.all().map(|(name, provider)| async move {
+        if let Some(reason) = unreadable.get(&name) {
+            return (name, Some(format!("unreadable: {reason}")));
+        }
         // A plugin that is not running says why in the host's own words (safe to show).
         if let Some(problem) = providers.plugin_problem(&name) {
             return (name, Some(problem));
@@ -79,8 +103,6 @@ async fn check(providers: &ProviderRegistry) -> Checked {
         };
         (name, problem)
     });
-    Checked {
-        at: Instant::now(),
-        providers: futures_util::future::join_all(checks).await.into_iter().collect(),
-    }
+    let providers = futures_util::future::join_all(checks).await.into_iter().collect();
+    Checked { at: Instant::now(), providers, unreadable: unreadable.keys().cloned().collect() }
 }
