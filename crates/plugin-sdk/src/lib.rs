@@ -78,10 +78,7 @@ pub fn run(factory: impl Factory) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    // One thread: a plugin serves one account's calls, which wait on the cloud, not on a CPU,
-    // and a server runs one plugin process per account, so each thread (its stack, its malloc
-    // arena) is paid once per account. Decoding runs on the blocking pool as before.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
