@@ -59,6 +59,9 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
+/// The (operation, outcome) label pairs made for each provider.
+type MadeSeries = HashMap<String, HashSet<(String, String)>>;
+
 /// Every call Nephele makes to a provider, in process or through a plugin: counted by
 /// operation and outcome, timed by operation (retries and rate-limit waits included).
 #[derive(Clone)]
@@ -67,7 +70,7 @@ pub struct ProviderCallMetrics {
     latency: Family<CallRoute, Histogram, fn() -> Histogram>,
     /// Every label set made so far, by provider (a family cannot be walked), so a removed
     /// account's series can be taken out.
-    made: std::sync::Arc<std::sync::Mutex<HashMap<String, HashSet<(String, String)>>>>,
+    made: std::sync::Arc<std::sync::Mutex<MadeSeries>>,
 }
 
 impl Default for ProviderCallMetrics {
