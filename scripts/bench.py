@@ -22,6 +22,10 @@ with its target. It starts `dosim` and a release `nephele serve`, and measures:
 9. resources at scale: 10,000 droplets, 5,000 volumes, 2,000 snapshots and 1,000 reserved IPs
    against dosim's own rate limits: a full refresh (its requests against the refreshes' share),
    the waste report from memory (p50 of 200), resident memory.
+10. accounts at scale: 100 DigitalOcean accounts of 100 droplets each on one dosim, start to
+   `/readyz` green with all 10,000 listed, and resident memory, against one account; 20 AWS
+   accounts (the plugin) against moto, resident memory of the server and its plugin processes
+   together, against one.
 
 The table is printed and written to BENCHMARKS.md (with date, machine and command).
 """
@@ -39,7 +43,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TOKEN, Dosim, Nephele, free_port, memory_kb, request  # noqa: E402
+from harness import TOKEN, Dosim, Moto, Nephele, NepheleProviders, free_port, memory_kb, request  # noqa: E402
 
 LIST = "/api/v1/providers/digitalocean/instances"
 rows = []
@@ -465,6 +469,134 @@ def resources_scale(args):
         sim.wait()
 
 
+def process_tree_kb(pid):
+    """Resident memory of `pid` and of every process below it, in KiB: (pid's, the others')."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    # The name may hold spaces: the fields after its closing parenthesis.
+                    parents.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    own, others, pending = memory_kb(pid)[0], 0, list(parents.get(pid, []))
+    while pending:
+        child = pending.pop()
+        try:
+            others += memory_kb(child)[0]
+        except (OSError, KeyError):
+            pass
+        pending += parents.get(child, [])
+    return own, others
+
+
+def accounts_scale(args):
+    print("10. accounts at scale: 100 DigitalOcean accounts, 20 AWS accounts", flush=True)
+    digitalocean_accounts(args)
+    aws_accounts(args)
+
+
+def digitalocean_accounts(args):
+    tokens = [f"dop_v1_bench{i:04d}" for i in range(100)]
+    port = free_port()
+    command = [args.dosim, "--listen", f"127.0.0.1:{port}", "--token", TOKEN, "--droplets", "0",
+               "--rate-per-minute", "100000000", "--rate-per-hour", "1000000000"]
+    for i, token in enumerate(tokens):
+        command += ["--account", f"a{i:04d}:{token}:100"]
+    sim = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    sim.stdout.readline()
+    url = f"http://127.0.0.1:{port}"
+
+    def serve_do(count):
+        providers = "".join(
+            f"  {'digitalocean' if i == 0 else f'do-{i:04d}'}:\n"
+            + ("" if i == 0 else "    type: digitalocean\n")
+            + f"    api_token: {tokens[i]}\n    region: nyc1\n    base_url: {url}\n"
+            for i in range(count))
+        nephele = NepheleProviders(args.nephele, providers)
+        try:
+            ready = None
+            while time.monotonic() - nephele.started < 60:
+                try:
+                    if ready is None and request(nephele.port, "GET", "/readyz", timeout=5)[0] == 200:
+                        ready = time.monotonic() - nephele.started
+                    if ready is not None:
+                        status, body = request(nephele.port, "GET", "/api/v1/instances")
+                        if status == 200 and len(body["instances"]) == count * 100 and not body["errors"]:
+                            break
+                except OSError:
+                    pass
+                time.sleep(0.005)
+            else:
+                raise RuntimeError(f"{count} accounts never all listed")
+            listed = time.monotonic() - nephele.started
+            time.sleep(0.5)
+            return ready, listed, memory_kb(nephele.process.pid)[0]
+        finally:
+            nephele.stop()
+
+    try:
+        one = [serve_do(1) for _ in range(3)]
+        hundred = [serve_do(100) for _ in range(3)]
+    finally:
+        sim.terminate()
+        sim.wait()
+    one_listed = statistics.median(r[1] for r in one)
+    ready = statistics.median(r[0] for r in hundred)
+    listed = statistics.median(r[1] for r in hundred)
+    one_rss = statistics.median(r[2] for r in one)
+    hundred_rss = statistics.median(r[2] for r in hundred)
+    row("100 DigitalOcean accounts: start to /readyz green with all 10,000 listed (median of 3)",
+        f"{listed * 1000:.0f} ms", f"1 account {one_listed * 1000:.0f} ms", f"/readyz green {ready * 1000:.0f} ms",
+        "< 2 s", listed < 2)
+    grown = (hundred_rss - one_rss) / 1024
+    row("100 DigitalOcean accounts: resident memory above one account", f"{grown:+.1f} MiB",
+        f"1 account {one_rss / 1024:.1f} MiB", f"100 accounts {hundred_rss / 1024:.1f} MiB", "<= +150 MB",
+        grown * 1024 * 1024 <= 150e6)
+
+
+def aws_accounts(args):
+    aws_plugin = os.path.abspath(os.path.join(args.target_dir, "nephele-provider-aws"))
+    if not os.path.exists(aws_plugin):
+        raise RuntimeError(f"{aws_plugin} is missing: cargo build --release -p nephele-aws --features plugin")
+    moto = Moto(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def serve_aws(count):
+        providers = "".join(
+            f"  {'aws' if i == 0 else f'aws-{i:02d}'}:\n    type: aws\n    plugin: {aws_plugin}\n"
+            f"    region: us-east-1\n    regions: [us-east-1]\n    access_key_id: testing\n"
+            f"    secret_access_key: testing\n    endpoint_url: {moto.url}\n"
+            for i in range(count))
+        nephele = NepheleProviders(args.nephele, providers, server="  readiness_interval_secs: 1\n")
+        try:
+            started = nephele.wait_ready(timeout=120)
+            # Every account's inventory read once, as a server in use holds it.
+            deadline = time.monotonic() + 120
+            while True:
+                status, body = request(nephele.port, "GET", "/api/v1/instances")
+                if status == 200 and not body["errors"]:
+                    break
+                assert time.monotonic() < deadline, (status, body)
+                time.sleep(0.2)
+            time.sleep(1)
+            server, plugins = process_tree_kb(nephele.process.pid)
+            return started, server, plugins
+        finally:
+            nephele.stop()
+
+    try:
+        one = serve_aws(1)
+        twenty = serve_aws(20)
+    finally:
+        moto.stop()
+    grown = (twenty[1] + twenty[2] - one[1] - one[2]) / 1024
+    row("20 AWS accounts (plugin) against moto: resident memory of the server and its plugins above one account",
+        f"{grown:+.1f} MiB", f"1: {one[1] / 1024:.1f} + {one[2] / 1024:.1f} MiB",
+        f"20: server {twenty[1] / 1024:.1f} + plugins {twenty[2] / 1024:.1f} MiB, ready {twenty[0] * 1000:.0f} ms",
+        "<= +100 MB", grown * 1024 * 1024 <= 100e6)
+
+
 def write_markdown(path, command):
     machine = f"{os.cpu_count()} cores, {platform.machine()}, {platform.processor() or platform.platform()}"
     try:
@@ -501,12 +633,13 @@ def main():
     parser.add_argument("--target-dir", default="target/release")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys webhook_latency budgets resources_scale")
+                        help="phases to run: cold_list small_fleet memory_and_start recovery plugin_overhead wrong_keys webhook_latency budgets resources_scale accounts_scale")
     args = parser.parse_args()
     args.nephele = os.path.join(args.target_dir, "nephele")
     args.dosim = os.path.join(args.target_dir, "dosim")
     args.plugin = os.path.abspath(os.path.join(args.target_dir, "nephele-provider-digitalocean"))
-    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, webhook_latency, budgets, resources_scale):
+    for phase in (cold_list, small_fleet, memory_and_start, recovery, plugin_overhead, wrong_keys, webhook_latency, budgets,
+                  resources_scale, accounts_scale):
         if args.only is None or phase.__name__ in args.only:
             phase(args)
     width = max(len(r[0]) for r in rows)

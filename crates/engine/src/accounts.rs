@@ -136,31 +136,42 @@ fn store_failure(error: StoreError) -> Failure {
     error.into()
 }
 
-impl Engine {
-    /// Tells others of a change to an account (`nephele.account.added|updated|removed`), after it
-    /// is stored, from the replica that made it: the account as the API shows it (never its
-    /// credentials, only their fingerprint). A failure to append is logged; the change stands.
-    async fn account_changed(&self, name: &str, what: &'static str) {
-        tracing::info!(account = name, change = what, "account changed");
-        let data = match self.account_info(name).await {
-            Some(info) if what != "removed" => serde_json::json!({
-                "name": info.name,
-                "provider_type": info.provider_type,
-                "defined_in": if info.defined_in == DefinedIn::File { "file" } else { "api" },
-                "status": if info.unreadable.is_some() { "unreadable" } else { "ok" },
-                "settings": info.settings,
-                "fingerprint": info.fingerprint,
-                "created_by": info.created_by,
-                "created_at": info.created_at,
-                "updated_at": info.updated_at,
-            }),
-            _ => serde_json::json!({ "name": name }),
-        };
-        let event = crate::events::NewEvent::new("account", what, name, name, data);
-        if let Err(e) = crate::events::emit(self, &[event]).await {
-            tracing::warn!(account = name, error = %e, "the account's event could not be appended");
-        }
-    }
+/// The event of a change to a stored account (`nephele.account.added|updated`), written in the
+/// change's own transaction: the account as the API shows it, never its credentials, only their
+/// fingerprint.
+fn account_event(row: &AccountRow, change: &str) -> crate::events::NewEvent {
+    let data = serde_json::json!({
+        "name": row.name,
+        "provider_type": row.provider_type,
+        "defined_in": DefinedIn::Api.as_str(),
+        "status": "ok",
+        "settings": row.settings,
+        "fingerprint": row.fingerprint,
+        "created_by": row.created_by,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    });
+    crate::events::NewEvent::new("account", change, &row.name, row.name.as_str(), data)
+}
+
+/// The event of an account's removal, written in the removal's transaction.
+fn removed_event(name: &str, provider_type: &str) -> crate::events::NewEvent {
+    let data = serde_json::json!({ "name": name, "provider_type": provider_type });
+    crate::events::NewEvent::new("account", "removed", name, name, data)
+}
+
+/// The event of an account whose stored credentials do not open (or cannot be used): its name,
+/// type and the reason (the keyring's or the builder's words, never a credential's bytes).
+fn unreadable_event(row: &AccountRow, reason: &str) -> crate::events::NewEvent {
+    let data = serde_json::json!({
+        "name": row.name,
+        "provider_type": row.provider_type,
+        "defined_in": DefinedIn::Api.as_str(),
+        "status": "unreadable",
+        "reason": reason,
+        "fingerprint": row.fingerprint,
+    });
+    crate::events::NewEvent::new("account", "unreadable", &row.name, row.name.as_str(), data)
 }
 
 /// The credentials as the provider's settings take them, checked against the type.
@@ -391,7 +402,7 @@ impl Engine {
                 plugin.stop().await;
             }
         };
-        match self.store.insert_account(&row).await {
+        match self.store.insert_account(&row, &[account_event(&row, "added")]).await {
             Ok(AccountWrite::Done) => {}
             Ok(_) => {
                 stop_built(built).await;
@@ -410,7 +421,7 @@ impl Engine {
         applied.rows.insert(name.clone(), (id, row.row_version));
         applied.details.insert(name.clone(), row);
         drop(applied);
-        self.account_changed(&name, "added").await;
+        tracing::info!(account = %name, change = "added", "account changed");
         Ok(self.account_info(&name).await.unwrap_or_else(|| unreachable_info(&name)))
     }
 
@@ -453,7 +464,11 @@ impl Engine {
             ..row.clone()
         };
         let mut applied = self.accounts.applied.lock().await;
-        match self.store.update_account(&updated, row.row_version).await {
+        match self
+            .store
+            .update_account(&updated, row.row_version, &[account_event(&updated, "updated")])
+            .await
+        {
             Ok(AccountWrite::Done) => {}
             Ok(_) => {
                 if let Built::Plugin(plugin) = built {
@@ -472,7 +487,7 @@ impl Engine {
         applied.rows.insert(name.to_owned(), (updated.id.clone(), updated.row_version));
         applied.details.insert(name.to_owned(), updated);
         drop(applied);
-        self.account_changed(name, "updated").await;
+        tracing::info!(account = %name, change = "updated", "account changed");
         Ok(self.account_info(name).await.unwrap_or_else(|| unreachable_info(name)))
     }
 
@@ -480,14 +495,20 @@ impl Engine {
     /// operations pending or running unless `force` (they fail with `account_removed`); its
     /// plugin stops and its inventory goes; its operations and audit rows stay as history.
     pub async fn remove_account(&self, name: &str, force: bool) -> Result<(), Failure> {
-        self.runtime_slot(name)?;
+        let slot = self.runtime_slot(name)?;
         let error = crate::operations::record::OperationError::new(
             ErrorCode::AccountRemoved,
             format!("account {name} was removed before this operation finished"),
         )
         .to_stored();
         let mut applied = self.accounts.applied.lock().await;
-        match self.store.delete_account(name, force.then_some(&error)).await.map_err(store_failure)? {
+        let removed = [removed_event(name, slot.provider_type())];
+        match self
+            .store
+            .delete_account(name, force.then_some(&error), &removed)
+            .await
+            .map_err(store_failure)?
+        {
             AccountWrite::Done => {}
             AccountWrite::Busy(n) => {
                 return Err(Failure::new(
@@ -505,7 +526,7 @@ impl Engine {
         applied.details.remove(name);
         self.unserve(name).await;
         drop(applied);
-        self.account_changed(name, "removed").await;
+        tracing::info!(account = %name, change = "removed", "account changed");
         Ok(())
     }
 
@@ -624,6 +645,15 @@ impl Engine {
             Err(reason) => reason,
         };
         tracing::error!(account = %row.name, reason = %reason, "an account's credentials cannot be used; it is unreadable and nothing is sent for it");
+        // Told once per transition (the store keeps the last account event): a failure to
+        // append is logged, and the account is served as unreadable all the same.
+        match self.store.append_account_unreadable(&unreadable_event(row, &reason)).await {
+            Ok(true) => tracing::info!(account = %row.name, "nephele.account.unreadable emitted"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(account = %row.name, error = %e, "the account's unreadable event could not be appended")
+            }
+        }
         let unopened = Unopened { name: row.name.clone(), reason: reason.clone() };
         (Built::InProcess(Arc::new(unopened)), Some(reason))
     }

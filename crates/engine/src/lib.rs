@@ -119,11 +119,14 @@ impl Engine {
             Duration::from_millis(config.inventory.read_budget_ms),
         ));
         let engine = Arc::new(Self {
-            inventory,
+            inventory: inventory.clone(),
             providers,
             catalog: CatalogCache::new(Duration::from_secs(config.server.catalog_ttl_secs)),
             store,
-            readiness: Arc::new(Readiness::new(Duration::from_secs(config.server.readiness_interval_secs))),
+            readiness: Arc::new(
+                Readiness::new(Duration::from_secs(config.server.readiness_interval_secs))
+                    .with_inventory(inventory.clone()),
+            ),
             operations: OperationSettings::from_config(&config),
             guards: Guards::from_config(&config),
             webhooks: events::webhooks::Settings::from_config(&config),

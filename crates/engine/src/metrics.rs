@@ -5,8 +5,11 @@
 //! operation and outcome with its latency ([`ProviderCallMetrics`], in the provider registry).
 //! The rest is read at each scrape into a fresh registry: each provider's own counters and
 //! gauges (a plugin answers over its socket), the inventory's size, age, hits and misses, the
-//! run-rate, operations by state, failed authentication.
+//! run-rate, operations by state, failed authentication. A removed account's series go with it:
+//! its call families are forgotten ([`ProviderCallMetrics::forget`]) and the rest is read only
+//! for the accounts served now.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -56,22 +59,36 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
+/// The (operation, outcome) label pairs made for each provider.
+type MadeSeries = HashMap<String, HashSet<(String, String)>>;
+
 /// Every call Nephele makes to a provider, in process or through a plugin: counted by
 /// operation and outcome, timed by operation (retries and rate-limit waits included).
 #[derive(Clone)]
 pub struct ProviderCallMetrics {
     calls: Family<Call, Counter>,
     latency: Family<CallRoute, Histogram, fn() -> Histogram>,
+    /// Every label set made so far, by provider (a family cannot be walked), so a removed
+    /// account's series can be taken out.
+    made: std::sync::Arc<std::sync::Mutex<MadeSeries>>,
 }
 
 impl Default for ProviderCallMetrics {
     fn default() -> Self {
-        Self { calls: Family::default(), latency: Family::new_with_constructor(latency_histogram) }
+        Self {
+            calls: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            made: Default::default(),
+        }
     }
 }
 
 impl ProviderCallMetrics {
     pub fn observe(&self, provider: &str, operation: &str, outcome: &str, took: Duration) {
+        {
+            let mut made = self.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            made.entry(provider.to_owned()).or_default().insert((operation.to_owned(), outcome.to_owned()));
+        }
         self.calls
             .get_or_create(&Call {
                 provider: provider.to_owned(),
@@ -82,6 +99,16 @@ impl ProviderCallMetrics {
         self.latency
             .get_or_create(&CallRoute { provider: provider.to_owned(), operation: operation.to_owned() })
             .observe(took.as_secs_f64());
+    }
+
+    /// Takes every series of `provider` out (its account was removed): `/metrics` no longer
+    /// shows them.
+    pub fn forget(&self, provider: &str) {
+        let seen = self.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(provider);
+        for (operation, outcome) in seen.unwrap_or_default() {
+            self.calls.remove(&Call { provider: provider.to_owned(), operation: operation.clone(), outcome });
+            self.latency.remove(&CallRoute { provider: provider.to_owned(), operation });
+        }
     }
 
     fn register(&self, registry: &mut Registry) {
@@ -252,7 +279,9 @@ pub async fn render(state: &Engine, first: &Registry) -> String {
     let operations = Family::<OperationLabels, Gauge>::default();
     match state.store.count_operations().await {
         Ok(counts) => {
-            for (provider, kind, state, n) in counts {
+            // A removed account's operations stay as history, and out of the metrics.
+            let served: HashSet<String> = state.providers.names().into_iter().collect();
+            for (provider, kind, state, n) in counts.into_iter().filter(|(p, ..)| served.contains(p)) {
                 operations.get_or_create(&OperationLabels { provider, kind, state }).set(n);
             }
         }

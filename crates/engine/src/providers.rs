@@ -170,9 +170,12 @@ impl ProviderRegistry {
         true
     }
 
-    /// Takes account `name` out of the registry (its plugin is the caller's to stop).
+    /// Takes account `name` out of the registry (its plugin is the caller's to stop), and its
+    /// call series out of `/metrics`.
     pub fn remove(&self, name: &str) -> Option<Arc<ProviderSlot>> {
-        self.write().remove(name)
+        let removed = self.write().remove(name);
+        self.calls.forget(name);
+        removed
     }
 
     /// Stops every plugin (each gets 5 s to exit before it is killed).

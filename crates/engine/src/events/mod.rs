@@ -60,6 +60,10 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ),
     ("nephele.account.updated", "a runtime account's credentials or settings were changed"),
     ("nephele.account.removed", "a runtime account was removed"),
+    (
+        "nephele.account.unreadable",
+        "a runtime account's stored credentials do not open (once per transition; `reason` says why)",
+    ),
     ("nephele.api_key.created", "an API key was made (never with its secret)"),
     ("nephele.api_key.revoked", "an API key was revoked"),
     ("nephele.webhook.disabled", "a webhook was disabled because its endpoint answered 410 Gone"),

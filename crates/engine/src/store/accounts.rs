@@ -2,8 +2,10 @@
 //! module stores and reads the sealed bytes and never sees a plaintext credential.
 //!
 //! Every change of the table moves the account revision in the same transaction, so a replica
-//! that sees the revision move loads the accounts again (see [`crate::accounts`]). A re-wrap
-//! (master-key rotation) changes no credential and moves nothing.
+//! that sees the revision move loads the accounts again (see [`crate::accounts`]), and appends
+//! the change's events (`nephele.account.added|updated|removed`) in that transaction too (the
+//! outbox: an event exists exactly when its change does). A re-wrap (master-key rotation)
+//! changes no credential and moves nothing.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -11,6 +13,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, now_ms, now_text};
+use crate::events::NewEvent;
 use crate::secrets::Sealed;
 
 /// One stored account.
@@ -84,9 +87,14 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 const BUMP: &str = "UPDATE account_revisions SET revision = revision + 1 WHERE id = 1";
 
 impl Store {
-    /// Stores a new account; [`AccountWrite::NameTaken`] when the name is in use.
+    /// Stores a new account and appends `events` in the same transaction;
+    /// [`AccountWrite::NameTaken`] (and nothing written) when the name is in use.
     #[tracing::instrument(level = "debug", skip_all, fields(account = %row.name))]
-    pub async fn insert_account(&self, row: &AccountRow) -> Result<AccountWrite, StoreError> {
+    pub async fn insert_account(
+        &self,
+        row: &AccountRow,
+        events: &[NewEvent],
+    ) -> Result<AccountWrite, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO accounts (id, name, provider_type, settings, key_id, wrapped_key, ciphertext, credentials_version, fingerprint, created_by, created_at, updated_at, row_version) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE name = $2)",
@@ -113,17 +121,23 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         sqlx::query(BUMP).execute(&mut *tx).await?;
+        Self::append_events_in(&mut tx, events).await?;
         tx.commit().await?;
+        if !events.is_empty() {
+            self.events_written();
+        }
         Ok(AccountWrite::Done)
     }
 
     /// Replaces an account's settings and sealed credentials, when its row is still at
-    /// `expected_row_version`; the row's version moves by one.
+    /// `expected_row_version`; the row's version moves by one, and `events` are appended in the
+    /// same transaction.
     #[tracing::instrument(level = "debug", skip_all, fields(account = %row.name))]
     pub async fn update_account(
         &self,
         row: &AccountRow,
         expected_row_version: i64,
+        events: &[NewEvent],
     ) -> Result<AccountWrite, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -145,21 +159,31 @@ impl Store {
             return Ok(AccountWrite::Gone);
         }
         sqlx::query(BUMP).execute(&mut *tx).await?;
+        Self::append_events_in(&mut tx, events).await?;
         tx.commit().await?;
+        if !events.is_empty() {
+            self.events_written();
+        }
         Ok(AccountWrite::Done)
     }
 
     /// Removes account `name`. Its operations pending or running refuse the removal
     /// ([`AccountWrite::Busy`]) unless `fail_with` is given: then they fail with that error in
     /// the same transaction (their leases are taken back, so a worker holding one cannot write
-    /// over it). Its finished operations and its audit rows stay.
+    /// over it). Its finished operations and its audit rows stay. `events` are appended in the
+    /// same transaction, when the account is removed.
     #[tracing::instrument(level = "debug", skip_all, fields(account = %name))]
     pub async fn delete_account(
         &self,
         name: &str,
         fail_with: Option<&serde_json::Value>,
+        events: &[NewEvent],
     ) -> Result<AccountWrite, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // A write first: the transaction takes the write lock now (waiting for other writers),
+        // instead of reading first and failing on SQLite when another connection wrote since
+        // its read (a snapshot cannot be upgraded). Undone with the rest when nothing is removed.
+        sqlx::query(BUMP).execute(&mut *tx).await?;
         let busy: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM operations WHERE provider = $1 AND state IN ('pending', 'running')",
         )
@@ -187,9 +211,40 @@ impl Store {
             tx.rollback().await?;
             return Ok(AccountWrite::Gone);
         }
-        sqlx::query(BUMP).execute(&mut *tx).await?;
+        Self::append_events_in(&mut tx, events).await?;
         tx.commit().await?;
+        if !events.is_empty() {
+            self.events_written();
+        }
         Ok(AccountWrite::Done)
+    }
+
+    /// Appends `event` (`nephele.account.unreadable`) unless the last account event of
+    /// `event.source` is already one: each transition to unreadable is told once, however many
+    /// replicas load the row and however often it is loaded again (a restart included). Answers
+    /// whether it was appended.
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %event.source))]
+    pub async fn append_account_unreadable(&self, event: &NewEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Taking the outbox's sequence row first serialises this check with every other append
+        // (two replicas loading the same row): the second sees the first's event.
+        sqlx::query("UPDATE event_sequence SET last_seq = last_seq WHERE id = 1").execute(&mut *tx).await?;
+        let last: Option<String> = sqlx::query(
+            "SELECT type FROM events WHERE source = $1 AND type LIKE 'nephele.account.%' ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(&event.source)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| row.try_get("type"))
+        .transpose()?;
+        if last.as_deref() == Some(event.event_type.as_str()) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        Self::append_events_in(&mut tx, std::slice::from_ref(event)).await?;
+        tx.commit().await?;
+        self.events_written();
+        Ok(true)
     }
 
     /// Every stored account, by name.

@@ -25,6 +25,35 @@ use crate::auth::Principal;
 /// Settings and credentials are small: a larger body is refused before it is looked at.
 const MAX_ENTRIES: usize = 64;
 
+/// The document's form of `settings`: an object of at most [`MAX_ENTRIES`] keys.
+fn settings_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Object)
+        .max_properties(Some(MAX_ENTRIES))
+        .description(Some(
+            "What is not secret: `region`, `base_url`, ... (DigitalOcean's keys as in `config.yaml`); at most 64 keys.",
+        ))
+        .build()
+}
+
+/// The document's form of `credentials`: an object of 1 to [`MAX_ENTRIES`] keys.
+fn credentials_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Object)
+        .min_properties(Some(1))
+        .max_properties(Some(MAX_ENTRIES))
+        .description(Some(
+            "The credentials, sent once and never shown again: `{\"api_token\": \"dop_v1_...\"}` for DigitalOcean, the plugin's own keys otherwise; 1 to 64 keys.",
+        ))
+        .build()
+}
+
+/// A field that may be left out but, when given, is a value (`null` is refused, naming the
+/// field, as the document says: the field is an object, not a nullable one).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// A new account.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,23 +65,27 @@ pub struct NewAccountBody {
     provider_type: String,
     /// What is not secret: `region`, `base_url`, ... (DigitalOcean's keys as in `config.yaml`).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = settings_schema)]
     settings: Map<String, Value>,
     /// The credentials, sent once and never shown again: `{"api_token": "dop_v1_..."}` for
     /// DigitalOcean, the plugin's own keys otherwise.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = credentials_schema)]
     credentials: Secret<Map<String, Value>>,
 }
 
-/// A change of an account: new settings, new credentials, or both.
+/// A change of an account: new settings, new credentials, or both (at least one of them; a
+/// `null` is refused like any other non-object).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct AccountChangeBody {
     /// Replaces the settings whole.
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = settings_schema)]
     settings: Option<Map<String, Value>>,
     /// Replaces the credentials, once they are tried.
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = credentials_schema)]
     credentials: Option<Secret<Map<String, Value>>>,
 }
 
@@ -97,9 +130,17 @@ pub async fn create(
 
 /// Changes an account added through the API: new credentials are tried before they replace
 /// the old ones (operations under way go on); the file's accounts are changed in the file (409).
+///
+/// Refused with 422 naming the field: a body with neither `settings` nor `credentials`, either
+/// of them `null` or not an object, more than 64 keys in either, empty `credentials`, or any
+/// other field.
 #[utoipa::path(patch, path = "/api/v1/providers/{provider}", tag = "providers", request_body = AccountChangeBody,
     params(("provider" = String, Path, description = "An account's name")),
-    responses((status = 200, description = "The account, changed", body = ProviderView)))]
+    responses((status = 200, description = "The account, changed", body = ProviderView),
+        (status = 409, description = "The account is defined in the configuration file (`account_in_file`), or was changed meanwhile (`conflict`)",
+            body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is wrong (`invalid_input` naming it), or the cloud refused the new credentials (`credentials_rejected`)",
+            body = super::error::Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 pub async fn update(
     State(state): State<Arc<AppState>>,

@@ -79,7 +79,8 @@ pub async fn healthz() -> Json<Alive> {
 }
 
 /// The database answers and every provider did at its last check;
-/// 503 naming what does not. Probes cost the providers nothing: at most one check per
+/// 503 naming what does not. An account whose stored credentials do not open is named
+/// (`unreadable: <reason>`) without making the server unready: the other accounts serve. Probes cost the providers nothing: at most one check per
 /// `server.readiness_interval_secs`, whatever the number of probes.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready", body = Readiness),
@@ -88,7 +89,7 @@ pub async fn healthz() -> Json<Alive> {
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Readiness>) {
     let checked = state.readiness.current(&state.providers).await;
     let database = state.store.ping().await.err().map(|e| e.to_string());
-    let ready = database.is_none() && checked.providers.values().all(Option::is_none);
+    let ready = database.is_none() && checked.all_ready();
     let mut providers: BTreeMap<String, String> = checked
         .providers
         .into_iter()

@@ -52,7 +52,7 @@ use crate::auth::access::RouteSpec;
         (name = "operations", description = "Every change and where it stands"),
         (name = "audit", description = "Who changed what"),
         (name = "keys", description = "API keys"),
-        (name = "events", description = "What happened (CloudEvents 1.0): a list and a resumable stream. Types: nephele.operation.accepted, nephele.operation.step, nephele.operation.succeeded, nephele.operation.failed, nephele.instance.appeared, nephele.instance.status_changed, nephele.instance.deleted, the same three for nephele.volume, nephele.snapshot, nephele.ssh_key, nephele.firewall, nephele.reserved_ip and nephele.vpc, nephele.api_key.created, nephele.api_key.revoked, nephele.webhook.disabled, nephele.webhook.test, nephele.account.added, nephele.account.updated, nephele.account.removed, nephele.budget.threshold_crossed, nephele.budget.threshold_recovered"),
+        (name = "events", description = "What happened (CloudEvents 1.0): a list and a resumable stream. Types: nephele.operation.accepted, nephele.operation.step, nephele.operation.succeeded, nephele.operation.failed, nephele.instance.appeared, nephele.instance.status_changed, nephele.instance.deleted, the same three for nephele.volume, nephele.snapshot, nephele.ssh_key, nephele.firewall, nephele.reserved_ip and nephele.vpc, nephele.api_key.created, nephele.api_key.revoked, nephele.webhook.disabled, nephele.webhook.test, nephele.account.added, nephele.account.updated, nephele.account.removed, nephele.account.unreadable, nephele.budget.threshold_crossed, nephele.budget.threshold_recovered"),
         (name = "webhooks", description = "Endpoints that receive events, signed per Standard Webhooks 1.0, and their delivery log"),
     )
 )]

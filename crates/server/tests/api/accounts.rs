@@ -496,8 +496,14 @@ async fn removing_an_account_with_operations_under_way_needs_force_which_fails_t
     let busy = send(&app, Method::DELETE, "/api/v1/providers/do-staging", &admin, None).await;
     assert_eq!(busy.status(), 409);
     assert_eq!(json(busy).await["code"], "account_busy");
+    let removed = "/api/v1/events?type=nephele.account.removed&limit=100";
+    let told = json(send(&app, Method::GET, removed, &admin, None).await).await;
+    assert_eq!(told["events"], json!([]), "a refused removal is no removal: {told}");
     let forced = send(&app, Method::DELETE, "/api/v1/providers/do-staging?force=true", &admin, None).await;
     assert_eq!(forced.status(), 204);
+    let told = json(send(&app, Method::GET, removed, &admin, None).await).await;
+    assert_eq!(told["events"].as_array().map(Vec::len), Some(1), "{told}");
+    assert_eq!(told["events"][0]["source"], "do-staging", "{told}");
 
     let failed =
         wait_until(&app, &format!("/api/v1/operations/{operation}"), &admin, Duration::from_secs(5), |op| {
@@ -746,6 +752,148 @@ async fn a_swapped_or_flipped_ciphertext_makes_that_account_unreadable_and_sends
     }
 }
 
+/// Flips one base64 digit of account `name`'s stored ciphertext in the SQLite database.
+async fn flip_ciphertext(database_url: &str, name: &str) {
+    use sqlx::Row;
+    let store = sqlx::SqlitePool::connect(database_url).await.expect("sqlite");
+    let row = sqlx::query("SELECT ciphertext FROM accounts WHERE name = ?")
+        .bind(name)
+        .fetch_one(&store)
+        .await
+        .expect("row");
+    let mut text = row.get::<String, _>("ciphertext").into_bytes();
+    text[30] = if text[30] == b'A' { b'B' } else { b'A' };
+    sqlx::query("UPDATE accounts SET ciphertext = ? WHERE name = ?")
+        .bind(String::from_utf8(text).expect("ascii"))
+        .bind(name)
+        .execute(&store)
+        .await
+        .expect("tamper");
+    store.close().await;
+}
+
+/// An account whose stored credentials do not open does not make the whole server unready:
+/// `/readyz` stays 200 and names it `unreadable` with the reason, `GET /api/v1/providers`
+/// shows it unreadable, and `nephele.account.unreadable` is told once per transition (not again
+/// at a restart; again after new credentials made it readable and it broke once more).
+#[tokio::test]
+async fn an_unreadable_account_leaves_the_server_ready_and_is_told_once_per_transition() {
+    // Arrange: one runtime account, its ciphertext then flipped.
+    let sim = two_account_sim(1, 1).await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}/nephele.db", data.path().display());
+    let http = reqwest::Client::new();
+    let (server, state) = serve_sqlite(&sim.base_url(), &database_url).await;
+    let body = json!({"name": "do-staging", "type": "digitalocean", "settings": {"base_url": sim.base_url()}, "credentials": {"api_token": STAGING_TOKEN}});
+    let added = http.post(format!("{server}/api/v1/providers")).json(&body).send().await.expect("sent");
+    assert_eq!(added.status(), 201);
+    state.engine.stop().await;
+    flip_ciphertext(&database_url, "do-staging").await;
+    let unreadable_events = |server: String| {
+        let http = http.clone();
+        async move {
+            let page: Value = http
+                .get(format!("{server}/api/v1/events?type=nephele.account.unreadable&limit=100"))
+                .send()
+                .await
+                .expect("sent")
+                .json()
+                .await
+                .expect("json");
+            page["events"].as_array().expect("events").clone()
+        }
+    };
+
+    // Act: serve the tampered database.
+    let (server, state) = serve_sqlite(&sim.base_url(), &database_url).await;
+    let ready = http.get(format!("{server}/readyz")).send().await.expect("sent");
+    let ready_status = ready.status();
+    let ready: Value = ready.json().await.expect("json");
+    let list: Value = http
+        .get(format!("{server}/api/v1/providers"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+
+    // Assert: ready, the account named unreadable with the reason, told once.
+    assert_eq!(ready_status, 200, "{ready}");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["providers"]["digitalocean"], "ok", "{ready}");
+    let shown = ready["providers"]["do-staging"].as_str().unwrap_or_default();
+    assert!(shown.starts_with("unreadable: ") && shown.contains("do not open"), "{ready}");
+    let staging = list["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .find(|p| p["name"] == "do-staging")
+        .expect("listed")
+        .clone();
+    assert_eq!(staging["status"], "unreadable", "{staging}");
+    assert!(staging["error"].as_str().unwrap_or_default().contains("do not open"), "{staging}");
+    let told = unreadable_events(server.clone()).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["source"], "do-staging");
+    assert_eq!(told[0]["data"]["status"], "unreadable");
+    assert!(told[0]["data"]["reason"].as_str().unwrap_or_default().contains("do not open"), "{told:?}");
+    assert!(!Value::Array(told.clone()).to_string().contains(STAGING_TOKEN));
+
+    // A restart finds it unreadable still: no new transition, no new event.
+    state.engine.stop().await;
+    let (server, state) = serve_sqlite(&sim.base_url(), &database_url).await;
+    assert_eq!(unreadable_events(server.clone()).await.len(), 1, "told again at a restart");
+
+    // New credentials make it readable; broken again, it is told again.
+    let change = json!({"credentials": {"api_token": STAGING_TOKEN}});
+    let changed =
+        http.patch(format!("{server}/api/v1/providers/do-staging")).json(&change).send().await.expect("sent");
+    assert_eq!(changed.status(), 200);
+    state.engine.stop().await;
+    flip_ciphertext(&database_url, "do-staging").await;
+    let (server, _state) = serve_sqlite(&sim.base_url(), &database_url).await;
+    let told = unreadable_events(server.clone()).await;
+    assert_eq!(told.len(), 2, "{told:?}");
+}
+
+/// A removed account's series leave `/metrics`: its provider calls and its inventory are no
+/// longer reported, while the other accounts' stay.
+#[tokio::test]
+async fn a_removed_account_leaves_the_metrics() {
+    use reqwest::Method;
+    // Arrange: a runtime account whose instances were listed (its calls are counted).
+    let app = spawn_on(two_account_sim(1, 2).await, "", &secrets()).await;
+    let admin = issue(&app, Role::Admin, None).await;
+    let added = send(
+        &app,
+        Method::POST,
+        "/api/v1/providers",
+        &admin,
+        Some(staging_body(&app, "do-staging", STAGING_TOKEN)),
+    )
+    .await;
+    assert_eq!(added.status(), 201);
+    let listed = send(&app, Method::GET, "/api/v1/providers/do-staging/instances", &admin, None).await;
+    assert_eq!(listed.status(), 200);
+    let metrics = |app: &TestApp| {
+        let request = app.http.get(app.url("/metrics")).bearer_auth(&admin);
+        async move { request.send().await.expect("sent").text().await.expect("text") }
+    };
+    let before = metrics(&app).await;
+    assert!(before.contains("provider=\"do-staging\""), "{before}");
+
+    // Act
+    let removed = send(&app, Method::DELETE, "/api/v1/providers/do-staging", &admin, None).await;
+    assert_eq!(removed.status(), 204, "{}", removed.text().await.unwrap_or_default());
+    let after = metrics(&app).await;
+
+    // Assert
+    let left: Vec<&str> = after.lines().filter(|l| l.contains("do-staging")).collect();
+    assert!(left.is_empty(), "series of the removed account remain: {left:?}");
+    assert!(after.contains("provider=\"digitalocean\""), "the other account's series stay");
+}
+
 /// A measurement (`cargo nextest run -p nephele-server --test api --run-ignored only
 /// thousand --no-capture`): 1,000 runtime accounts re-wrapped under a new master key while a
 /// client lists the fleet every 100 ms; then a server with only the new key opens every one.
@@ -782,7 +930,7 @@ async fn rotating_a_thousand_accounts_while_a_client_lists_every_100_ms() {
             updated_at: "2026-12-02T00:00:00Z".to_owned(),
             row_version: 1,
         };
-        store.insert_account(&row).await.expect("insert");
+        store.insert_account(&row, &[]).await.expect("insert");
     }
     eprintln!("seeded {ACCOUNTS} accounts in {} ms", seeded.elapsed().as_millis());
     let started = std::time::Instant::now();

@@ -137,8 +137,8 @@ async fn providers_are_listed_with_reachability_and_capabilities() {
     assert_eq!(one["display_name"], "DigitalOcean");
     assert_eq!(
         app.upstream("account_get"),
-        1,
-        "reachability is the last readiness check: one real call serves both answers"
+        0,
+        "reachability is the last readiness check, which the inventory's first refresh answered: no ping of its own serves both answers"
     );
 }
 
