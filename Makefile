@@ -108,10 +108,11 @@ $(VENV)/.bench-installed: scripts/requirements-bench.txt
 
 ## bench: the benchmark table (release build against dosim; Libcloud, /healthz and in-process
 ## baselines measured in the same run), written to BENCHMARKS.md; then the DigitalOcean client's own bench
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.bench-installed aws-peer
 	scripts/ensure-debian.sh wrk wrk
 	$(CARGO) build --release -p nephele -p dosim
 	$(CARGO) build --release -p nephele-digitalocean --features plugin --bin nephele-provider-digitalocean
+	$(CARGO) build --release -p nephele-aws --features plugin --bin nephele-provider-aws
 	$(VENV)/bin/python scripts/bench.py --target-dir target/release --markdown BENCHMARKS.md
 	$(CARGO) bench -p nephele-digitalocean --bench list_droplets
 

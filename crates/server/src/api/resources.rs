@@ -516,8 +516,10 @@ pub struct VpcBody {
     description: Option<String>,
 }
 
-/// The body of a create: the one of the kind the URL names.
-#[derive(utoipa::ToSchema)]
+/// The body of a create: the one of the kind the URL names, bare (not wrapped in its kind's
+/// name). Untagged, so that the document says so (`oneOf` the bodies).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
 pub enum CreateResourceBody {
     Volume(VolumeBody),
