@@ -13,15 +13,12 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, openSync, writeFileSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { freePort, nepheleBin, root, startDosim, waitUntilUp } from "./support.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
-const nepheleBin = process.env.NEPHELE_BIN || join(root, "target/debug/nephele");
-const dosimBin = process.env.DOSIM_BIN || join(root, "target/debug/dosim");
 const shots = join(root, "target/browser");
 const TOKEN = "browser-test-token";
 const LONG = { timeout: 60_000 };
@@ -29,44 +26,15 @@ const LONG = { timeout: 60_000 };
 let sim, server, browser, page, base, logPath, configPath;
 const pageErrors = [];
 
-function freePort() {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.on("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => done(port));
-    });
-  });
-}
-
-function startDosim() {
-  return new Promise((done, fail) => {
-    const child = spawn(dosimBin, ["--listen", "127.0.0.1:0", "--token", TOKEN, "--droplets", "100",
+function startSim() {
+  return startDosim(["--token", TOKEN, "--droplets", "100",
       "--boot-ms", "300", "--rate-per-minute", "1000000", "--rate-per-hour", "1000000"]);
-    child.on("error", fail);
-    child.stdout.once("data", (chunk) => {
-      const match = /listening on (\S+)/.exec(chunk.toString());
-      if (match) done([child, `http://${match[1]}`]);
-      else fail(new Error(`dosim did not start: ${chunk}`));
-    });
-  });
-}
-
-async function waitUntilUp(url) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nephele did not answer; its log:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
 }
 
 async function startServer() {
   const log = openSync(logPath, "a");
   server = spawn(nepheleBin, ["serve", "--config", configPath], { stdio: ["ignore", log, log] });
-  await waitUntilUp(base);
+  await waitUntilUp(base, logPath);
 }
 
 async function stopServer() {
@@ -85,7 +53,7 @@ before(async () => {
   mkdirSync(shots, { recursive: true });
   const tmp = mkdtempSync(join(tmpdir(), "nephele-browser-"));
   let simUrl;
-  [sim, simUrl] = await startDosim();
+  [sim, simUrl] = await startSim();
   const listen = `127.0.0.1:${await freePort()}`;
   const config = join(tmp, "config.yaml");
   writeFileSync(config, `

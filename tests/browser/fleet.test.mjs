@@ -13,14 +13,11 @@ import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, openSync, writeFileSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { freePort, nepheleBin, root, startDosim, waitUntilUp } from "./support.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
-const nepheleBin = process.env.NEPHELE_BIN || join(root, "target/debug/nephele");
-const dosimBin = process.env.DOSIM_BIN || join(root, "target/debug/dosim");
 const shots = join(root, "target/browser");
 const TOKEN = "fleet-test-token";
 const TEAM_B_TOKEN = "team-b-secret-token-0123456789";
@@ -30,39 +27,10 @@ const DROPLETS = 130;
 let sim, simUrl, server, browser, page, base, logPath, adminKey;
 const pageErrors = [];
 
-function freePort() {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.on("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => done(port));
-    });
-  });
-}
-
-function startDosim() {
-  return new Promise((done, fail) => {
-    const child = spawn(dosimBin, ["--listen", "127.0.0.1:0", "--token", TOKEN, "--droplets", String(DROPLETS),
+function startSim() {
+  return startDosim(["--token", TOKEN, "--droplets", String(DROPLETS),
       "--account", `team-b:${TEAM_B_TOKEN}:5`, "--volumes", "30", "--snapshots", "4", "--reserved-ips", "3",
       "--boot-ms", "300", "--rate-per-minute", "1000000", "--rate-per-hour", "1000000"]);
-    child.on("error", fail);
-    child.stdout.once("data", (chunk) => {
-      const match = /listening on (\S+)/.exec(chunk.toString());
-      if (match) done([child, `http://${match[1]}`]);
-      else fail(new Error(`dosim did not start: ${chunk}`));
-    });
-  });
-}
-
-async function waitUntilUp(url) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nephele did not answer; its log:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
 }
 
 // The API as another client: the test itself, not the page.
@@ -106,7 +74,7 @@ async function progress(text) {
 before(async () => {
   mkdirSync(shots, { recursive: true });
   const tmp = mkdtempSync(join(tmpdir(), "nephele-fleet-"));
-  [sim, simUrl] = await startDosim();
+  [sim, simUrl] = await startSim();
   const listen = `127.0.0.1:${await freePort()}`;
   const masterKey = join(tmp, "master.key");
   writeFileSync(masterKey, randomBytes(32).toString("base64"), { mode: 0o600 });
@@ -136,7 +104,7 @@ secrets:
   base = `http://${listen}`;
   const log = openSync(logPath, "a");
   server = spawn(nepheleBin, ["serve", "--config", config], { stdio: ["ignore", log, log] });
-  await waitUntilUp(base);
+  await waitUntilUp(base, logPath);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox"],

@@ -24,14 +24,11 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, mkdirSync, openSync, writeFileSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { freePort, nepheleBin, root, startDosim, waitUntilUp } from "./support.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
-const nepheleBin = process.env.NEPHELE_BIN || join(root, "target/debug/nephele");
-const dosimBin = process.env.DOSIM_BIN || join(root, "target/debug/dosim");
 // A second account runs DigitalOcean as a plugin: protocol v1 has no billing call, so its bill is
 // "estimate only", as AWS's is.
 const pluginBin = process.env.NEPHELE_PLUGIN_BIN || join(root, "target/debug/nephele-provider-digitalocean");
@@ -46,31 +43,10 @@ const NOW = "2026-03-10T15:30:00Z";
 let sim, simUrl, server, browser, page, base, logPath, configPath, listen, tmp, key;
 const pageErrors = [];
 
-function freePort() {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.on("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => done(port));
-    });
-  });
-}
-
-function startDosim() {
-  return new Promise((done, fail) => {
-    const child = spawn(dosimBin, ["--listen", "127.0.0.1:0", "--token", TOKEN, "--clock", START,
+function startSim() {
+  return startDosim(["--token", TOKEN, "--clock", START,
       "--account", `plugged:${PLUGIN_TOKEN}`,
-      "--boot-ms", "200", "--rate-per-minute", "1000000", "--rate-per-hour", "1000000",
-      // As in dashboard.test.mjs: every inventory refresh lists SSH keys (issue 21, open).
-      "--ssh-keys-rate-per-minute", "1000000"]);
-    child.on("error", fail);
-    child.stdout.once("data", (chunk) => {
-      const match = /listening on (\S+)/.exec(chunk.toString());
-      if (match) done([child, `http://${match[1]}`]);
-      else fail(new Error(`dosim did not start: ${chunk}`));
-    });
-  });
+      "--boot-ms", "200", "--rate-per-minute", "1000000", "--rate-per-hour", "1000000"]);
 }
 
 async function setSimClock(now) {
@@ -110,21 +86,11 @@ costs:
 `);
 }
 
-async function waitUntilUp(url) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nephele did not answer; its log:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
-}
-
 async function startServer(clock) {
   writeConfig(clock);
   const log = openSync(logPath, "a");
   server = spawn(nepheleBin, ["serve", "--config", configPath], { stdio: ["ignore", log, log] });
-  await waitUntilUp(base);
+  await waitUntilUp(base, logPath);
 }
 
 async function stopServer() {
@@ -186,7 +152,7 @@ before(async () => {
       "nephele-provider-digitalocean"], { cwd: root, stdio: "inherit" });
   }
   tmp = mkdtempSync(join(tmpdir(), "nephele-spend-"));
-  [sim, simUrl] = await startDosim();
+  [sim, simUrl] = await startSim();
   // Made on the cloud before Nephele runs: its first two hours are inferred.
   const made = await fetch(`${simUrl}/v2/droplets`, {
     method: "POST",
