@@ -469,8 +469,20 @@ def resources_scale(args):
         sim.wait()
 
 
-def process_tree_kb(pid):
-    """Resident memory of `pid` and of every process below it, in KiB: (pid's, the others')."""
+def pss_kb(pid):
+    """Proportional set size of `pid` in KiB: its private pages, plus each shared page divided by
+    the number of processes that map it (what the process tree really adds to the machine; a
+    resident-set sum counts the program's pages once per process that runs it)."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise KeyError("Pss")
+
+
+def process_tree_kb(pid, measure=lambda p: memory_kb(p)[0]):
+    """Memory of `pid` and of every process below it, in KiB, by `measure` (resident set
+    by default): (pid's, the others')."""
     parents = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -480,11 +492,11 @@ def process_tree_kb(pid):
                     parents.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
             except (OSError, IndexError, ValueError):
                 pass
-    own, others, pending = memory_kb(pid)[0], 0, list(parents.get(pid, []))
+    own, others, pending = measure(pid), 0, list(parents.get(pid, []))
     while pending:
         child = pending.pop()
         try:
-            others += memory_kb(child)[0]
+            others += measure(child)
         except (OSError, KeyError):
             pass
         pending += parents.get(child, [])
@@ -581,7 +593,8 @@ def aws_accounts(args):
                 time.sleep(0.2)
             time.sleep(1)
             server, plugins = process_tree_kb(nephele.process.pid)
-            return started, server, plugins
+            pss = sum(process_tree_kb(nephele.process.pid, pss_kb))
+            return started, server, plugins, pss
         finally:
             nephele.stop()
 
@@ -591,10 +604,15 @@ def aws_accounts(args):
     finally:
         moto.stop()
     grown = (twenty[1] + twenty[2] - one[1] - one[2]) / 1024
-    row("20 AWS accounts (plugin) against moto: resident memory of the server and its plugins above one account",
-        f"{grown:+.1f} MiB", f"1: {one[1] / 1024:.1f} + {one[2] / 1024:.1f} MiB",
-        f"20: server {twenty[1] / 1024:.1f} + plugins {twenty[2] / 1024:.1f} MiB, ready {twenty[0] * 1000:.0f} ms",
-        "<= +100 MB", grown * 1024 * 1024 <= 100e6)
+    # The verdict is on the proportional set size: the 20 plugin processes run one program, whose
+    # pages the machine holds once however many processes map them; the resident-set sum (in
+    # the detail) counts them 20 times.
+    grown_pss = (twenty[3] - one[3]) / 1024
+    row("20 AWS accounts (plugin) against moto: memory of the server and its plugins above one account (proportional set size)",
+        f"{grown_pss:+.1f} MiB", f"1: {one[3] / 1024:.1f} MiB",
+        f"resident-set sum {grown:+.1f} MiB (20: server {twenty[1] / 1024:.1f} + plugins {twenty[2] / 1024:.1f} MiB; "
+        f"1: {one[1] / 1024:.1f} + {one[2] / 1024:.1f}), ready {twenty[0] * 1000:.0f} ms",
+        "<= +100 MB", grown_pss * 1024 * 1024 <= 100e6)
 
 
 def write_markdown(path, command):
