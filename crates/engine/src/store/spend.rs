@@ -337,22 +337,22 @@ impl Store {
     /// may have changed); `Ok(false)` when the name is taken by another budget.
     pub async fn update_budget(&self, id: &str, name: &str, body: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let taken = sqlx::query("SELECT id FROM budgets WHERE name = $1 AND id <> $2")
-            .bind(name)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
+        // One statement that writes first: a read before the write would make SQLite upgrade a
+        // read lock, which fails (503) when another writer committed in between.
+        let updated = sqlx::query(
+            "UPDATE budgets SET name = $1, body = $2, updated_at = $3 WHERE id = $4 \
+             AND NOT EXISTS (SELECT 1 FROM budgets AS other WHERE other.name = $1 AND other.id <> $4)",
+        )
+        .bind(name)
+        .bind(body)
+        .bind(now_text())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("UPDATE budgets SET name = $1, body = $2, updated_at = $3 WHERE id = $4")
-            .bind(name)
-            .bind(body)
-            .bind(now_text())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query("DELETE FROM budget_thresholds WHERE budget_id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(true)
