@@ -163,12 +163,7 @@ async fn a_droplet_deleted_outside_nephele_emits_instance_deleted_exactly_once()
 
     // Three more refreshes: still once each.
     for _ in 0..3 {
-        let before = json(app.get("/api/v1/providers/digitalocean/instances").await).await["as_of"].clone();
-        let started = Instant::now();
-        while json(app.get("/api/v1/providers/digitalocean/instances").await).await["as_of"] == before {
-            assert!(started.elapsed() < DEADLINE, "the inventory stopped refreshing");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        next_refresh(&app).await;
     }
     assert_eq!(all_events(&app, Some("nephele.instance.deleted")).await.len(), 1, "deleted exactly once");
     let appeared = all_events(&app, Some("nephele.instance.appeared")).await;
@@ -487,7 +482,7 @@ async fn a_status_change_and_a_failed_operation_are_events() {
     assert_eq!(json(app.get(&format!("/api/v1/operations/{operation}")).await).await["state"], "failed");
 }
 
-/// Waits for one more refresh of `account`'s inventory than the one it holds now.
+/// Waits (with a deadline) for one more refresh of the inventory than the one it holds now.
 async fn next_refresh(app: &TestApp) {
     let before = json(app.get("/api/v1/providers/digitalocean/instances").await).await["as_of"].clone();
     let started = Instant::now();
